@@ -1,0 +1,65 @@
+/* dm_csv.h - the Dark Machines archive line format: parsing and printing.
+ *
+ *   event ID;process ID;event weight;MET;METphi;obj,E,pt,eta,phi;...[;]
+ *
+ * Parsing is locale-independent and does not call strtod per field: numbers
+ * are scanned by hand and converted exactly (correctly rounded) to double.
+ * Energies, pT and MET are converted from MeV to GeV (divided by 1000).
+ * All calls are LOCAL and thread-compatible (a parser per thread).
+ */
+#ifndef DM_CSV_H
+#define DM_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dm_status.h"
+#include "dm_store.h"
+
+/* Why a line was rejected. Stable order: used as an index into counters and
+ * printed by name. */
+typedef enum {
+  DM_BAD_NONE = 0,
+  DM_BAD_FIELD_COUNT,    /* fewer than 5 header fields, or an object without 5 fields */
+  DM_BAD_NUMBER,         /* unparsable number */
+  DM_BAD_NONFINITE,      /* nan, inf, or out of range */
+  DM_BAD_OBJECT_CODE,    /* object code not in j b e- e+ m- m+ g (mu-, mu+, a legacy) */
+  DM_BAD_EMPTY_PROCESS,  /* empty process name */
+  DM_BAD_TRUNCATED,      /* last line of a file without a newline and not complete */
+  DM_BAD_TOO_LONG,       /* line longer than the limit */
+  DM_BAD_TOO_MANY_OBJECTS, /* more objects than the store's n_obj type holds */
+  DM_BAD_NKINDS
+} dm_bad_kind;
+
+/* LOCAL. Short name of a rejection reason ("field-count", "number", ...). */
+const char *dm_bad_kind_name(dm_bad_kind k);
+
+/* One parsed line, before it is appended to a batch. The caller owns the
+ * process name view (points into the input buffer; not NUL-terminated). */
+typedef struct {
+  int64_t event_id;
+  const char *process;
+  size_t process_len;
+  double weight, met, met_phi; /* GeV */
+  int n_obj;
+  /* Number of values that were printed with more significant digits than a
+   * float32 keeps (so a float32 store would not give them back exactly). */
+  int inexact_float;
+} dm_csv_event;
+
+/* Parse one line [line, line + len) without its newline (a trailing '\r' is
+ * allowed). On success fills *ev and appends the objects to the object arrays
+ * of `out` starting at index out->n_objects (growing them), leaving
+ * out->n_objects unchanged: the caller commits the event by advancing it.
+ * Returns DM_BAD_NONE or the reason; `out` arrays may be grown either way. */
+dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm_events *out,
+                              int want_double);
+
+/* Print one event of a batch in archive format (MeV, %g-style numbers with
+ * the given significant digits: 6 for float32 stores, 17 for float64),
+ * with a trailing ';' if trailing_semicolon, and a newline. Returns the
+ * number of bytes written to buf, or 0 if cap is too small. */
+size_t dm_csv_format_event(const dm_events *ev, int64_t i, const char *process_name,
+                           int double_precision, int trailing_semicolon, char *buf, size_t cap);
+
+#endif

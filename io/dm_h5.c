@@ -1,0 +1,630 @@
+#include "dm_h5.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dm_comm.h"
+#include "dm_zstd_filter.h"
+
+void dm_h5_quiet(void)
+{
+  const char *dbg = getenv("DMPIPE_HDF5_DEBUG");
+  if (!dbg || strcmp(dbg, "1"))
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static hid_t mpio_fapl(MPI_Comm comm)
+{
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0)
+    return fapl;
+  if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) {
+    H5Pclose(fapl);
+    return H5I_INVALID_HID;
+  }
+  /* Metadata reads and writes collective: one rank reads, all get it. This
+   * keeps 1000 ranks from hammering the file system for the same header. */
+  H5Pset_all_coll_metadata_ops(fapl, 1);
+  H5Pset_coll_metadata_write(fapl, 1);
+  /* Newest file format: compact links and faster extendible datasets. */
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+  return fapl;
+}
+
+static hid_t coll_dxpl(void)
+{
+  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+  if (dxpl >= 0)
+    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  return dxpl;
+}
+
+/* Is this dataset's file opened through MPI-IO? Serial files use the default
+ * transfer property list. */
+static hid_t dxpl_for(hid_t obj)
+{
+  hid_t file = H5Iget_file_id(obj);
+  hid_t fapl = file >= 0 ? H5Fget_access_plist(file) : H5I_INVALID_HID;
+  int mpio = fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO;
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  if (file >= 0)
+    H5Fclose(file);
+  return mpio ? coll_dxpl() : H5Pcreate(H5P_DATASET_XFER);
+}
+
+dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm)
+{
+  memset(out, 0, sizeof *out);
+  out->file = H5I_INVALID_HID;
+  out->comm = comm;
+  if (snprintf(out->final_path, sizeof out->final_path, "%s", final_path) >= DM_PATH_MAX ||
+      snprintf(out->tmp_path, sizeof out->tmp_path, "%s.tmp", final_path) >= DM_PATH_MAX)
+    return dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
+  dm_status s = dm_zstd_filter_register();
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  /* Probe writability on rank 0 first so the message is about the path, not
+   * an HDF5 stack: HDF5's own error for a missing folder is obscure. */
+  s = DM_OK;
+  if (dm_rank(comm) == 0) {
+    FILE *f = fopen(out->tmp_path, "wb");
+    if (!f)
+      s = dm_error(DM_ERR_IO, "cannot create %s: %s", out->tmp_path, strerror(errno));
+    else
+      fclose(f);
+  }
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  hid_t fapl = mpio_fapl(comm);
+  hid_t file = fapl >= 0 ? H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  if (!dm_alltrue(file >= 0, comm)) {
+    if (file >= 0)
+      H5Fclose(file);
+    if (dm_rank(comm) == 0)
+      unlink(out->tmp_path);
+    return dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", out->tmp_path);
+  }
+  out->file = file;
+  return DM_OK;
+}
+
+dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local)
+{
+  dm_status s = dm_agree(local, out->comm);
+  if (out->file >= 0) {
+    /* H5Fclose flushes: a full disk shows up here, so its result counts. */
+    herr_t e = H5Fclose(out->file);
+    out->file = H5I_INVALID_HID;
+    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", out->tmp_path)
+                        : DM_OK;
+    c = dm_agree(c, out->comm);
+    if (s == DM_OK)
+      s = c;
+  }
+  dm_status r = DM_OK;
+  if (dm_rank(out->comm) == 0) {
+    if (s == DM_OK) {
+      if (rename(out->tmp_path, out->final_path) != 0)
+        r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", out->tmp_path, out->final_path,
+                     strerror(errno));
+    }
+    if (s != DM_OK || r != DM_OK)
+      unlink(out->tmp_path);
+  }
+  r = dm_agree(r, out->comm);
+  return s != DM_OK ? s : r;
+}
+
+dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file)
+{
+  *file = H5I_INVALID_HID;
+  dm_status s = dm_zstd_filter_register();
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  /* A clear message for the common cases before HDF5 gets involved. */
+  s = DM_OK;
+  if (dm_rank(comm) == 0) {
+    if (access(path, readwrite ? R_OK | W_OK : R_OK) != 0)
+      s = dm_error(DM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    else if (H5Fis_hdf5(path) <= 0)
+      s = dm_error(DM_ERR_SCHEMA, "%s is not an HDF5 file", path);
+  }
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  hid_t fapl = mpio_fapl(comm);
+  hid_t f = fapl >= 0 ? H5Fopen(path, readwrite ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl) : -1;
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  if (!dm_alltrue(f >= 0, comm)) {
+    if (f >= 0)
+      H5Fclose(f);
+    return dm_error(DM_ERR_HDF5, "cannot open HDF5 file %s", path);
+  }
+  *file = f;
+  return DM_OK;
+}
+
+dm_status dm_h5_close(hid_t file)
+{
+  if (file < 0)
+    return DM_OK;
+  if (H5Fclose(file) < 0)
+    return dm_error(DM_ERR_IO, "closing an HDF5 file failed");
+  return DM_OK;
+}
+
+dm_status dm_h5_open_serial(const char *path, int readwrite, hid_t *file)
+{
+  *file = H5I_INVALID_HID;
+  DM_FORWARD(dm_zstd_filter_register());
+  if (access(path, readwrite ? R_OK | W_OK : R_OK) != 0)
+    return dm_error(DM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  if (H5Fis_hdf5(path) <= 0)
+    return dm_error(DM_ERR_SCHEMA, "%s is not an HDF5 file", path);
+  hid_t f = H5Fopen(path, readwrite ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0)
+    return dm_error(DM_ERR_HDF5, "cannot open HDF5 file %s", path);
+  *file = f;
+  return DM_OK;
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+dm_status dm_h5_group_ensure(hid_t loc, const char *path)
+{
+  if (dm_h5_exists(loc, path))
+    return DM_OK;
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t g = H5Gcreate2(loc, path, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  if (g < 0)
+    return dm_error(DM_ERR_HDF5, "cannot create group %s", path);
+  H5Gclose(g);
+  return DM_OK;
+}
+
+int dm_h5_exists(hid_t loc, const char *path)
+{
+  /* H5Lexists fails on a missing intermediate group: walk the path. */
+  char buf[DM_PATH_MAX];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+    return 0;
+  for (char *p = buf + (buf[0] == '/'); *p; p++) {
+    if (*p == '/') {
+      *p = '\0';
+      if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0)
+        return 0;
+      *p = '/';
+    }
+  }
+  return H5Lexists(loc, buf, H5P_DEFAULT) > 0;
+}
+
+/* ---- columns --------------------------------------------------------------- */
+
+dm_status dm_h5_col_create(hid_t loc, const char *path, hid_t type, const dm_h5_layout *layout,
+                           hid_t *dset)
+{
+  *dset = H5I_INVALID_HID;
+  if (layout->chunk <= 0)
+    return dm_error(DM_ERR_ARG, "chunk size must be positive for %s", path);
+  hsize_t zero = 0, unlimited = H5S_UNLIMITED, chunk = (hsize_t)layout->chunk;
+  hid_t space = H5Screate_simple(1, &zero, &unlimited);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  H5Pset_chunk(dcpl, 1, &chunk);
+  /* Parallel HDF5 requires early allocation for filtered datasets? No: it
+   * needs incremental allocation to be consistent; the default (incremental
+   * for chunked) is what collective filtered writes expect. Fill values are
+   * never read (every element is written), so skip writing them. */
+  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+  dm_status s = DM_OK;
+  if (layout->zstd_level > 0) {
+    unsigned int level = (unsigned int)layout->zstd_level;
+    if (H5Tget_size(type) > 1)
+      H5Pset_shuffle(dcpl);
+    if (H5Pset_filter(dcpl, DM_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, &level) < 0)
+      s = dm_error(DM_ERR_HDF5, "cannot set the zstd filter on %s", path);
+  }
+  if (s == DM_OK) {
+    *dset = H5Dcreate2(loc, path, type, space, lcpl, dcpl, H5P_DEFAULT);
+    if (*dset < 0)
+      s = dm_error(DM_ERR_HDF5, "cannot create dataset %s", path);
+  }
+  H5Pclose(lcpl);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  return s;
+}
+
+dm_status dm_h5_col_resize(hid_t dset, int64_t length)
+{
+  hsize_t n = (hsize_t)length;
+  if (H5Dset_extent(dset, &n) < 0)
+    return dm_error(DM_ERR_HDF5, "cannot extend a dataset to %lld elements", (long long)length);
+  return DM_OK;
+}
+
+dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_t offset,
+                             int64_t n)
+{
+  hid_t fspace = H5Dget_space(dset);
+  hsize_t cnt = (hsize_t)n, off = (hsize_t)offset;
+  hid_t mspace = H5Screate_simple(1, &cnt, NULL);
+  if (n > 0) {
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+  } else {
+    H5Sselect_none(fspace);
+    H5Sselect_none(mspace);
+  }
+  hid_t dxpl = dxpl_for(dset);
+  /* HDF5 wants a non-NULL buffer even for an empty selection. */
+  static const char dummy[16];
+  herr_t e = H5Dwrite(dset, mem_type, mspace, fspace, dxpl, n > 0 ? buf : dummy);
+  H5Pclose(dxpl);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  if (e < 0)
+    return dm_error(DM_ERR_IO, "writing %lld elements at %lld failed (disk full?)", (long long)n,
+                    (long long)offset);
+  return DM_OK;
+}
+
+dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t local_n,
+                           MPI_Comm comm, int64_t *first)
+{
+  int64_t prefix = 0, total = 0;
+  dm_exscan_i64(local_n, comm, &prefix, &total);
+  hid_t space = H5Dget_space(dset);
+  hsize_t cur = 0;
+  H5Sget_simple_extent_dims(space, &cur, NULL);
+  H5Sclose(space);
+  if (first)
+    *first = (int64_t)cur + prefix;
+  if (total == 0)
+    return DM_OK;
+  dm_status s = dm_h5_col_resize(dset, (int64_t)cur + total);
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  s = dm_h5_col_write_at(dset, mem_type, buf, (int64_t)cur + prefix, local_n);
+  return dm_agree(s, comm);
+}
+
+dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, void *buf)
+{
+  hid_t fspace = H5Dget_space(dset);
+  hsize_t cnt = (hsize_t)n, off = (hsize_t)begin;
+  hid_t mspace = H5Screate_simple(1, &cnt, NULL);
+  if (n > 0) {
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
+  } else {
+    H5Sselect_none(fspace);
+    H5Sselect_none(mspace);
+  }
+  hid_t dxpl = dxpl_for(dset);
+  static char dummy[16];
+  herr_t e = H5Dread(dset, mem_type, mspace, fspace, dxpl, n > 0 ? buf : dummy);
+  H5Pclose(dxpl);
+  H5Sclose(mspace);
+  H5Sclose(fspace);
+  if (e < 0)
+    return dm_error(DM_ERR_HDF5, "reading %lld elements at %lld failed", (long long)n,
+                    (long long)begin);
+  return DM_OK;
+}
+
+dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t begin, int64_t n,
+                         void *buf)
+{
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
+  dm_status s = dm_h5_dset_read(d, mem_type, begin, n, buf);
+  H5Dclose(d);
+  if (s != DM_OK)
+    dm_error_context("%s", path);
+  return s;
+}
+
+dm_status dm_h5_col_length(hid_t loc, const char *path, int64_t *length)
+{
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
+  hid_t space = H5Dget_space(d);
+  int nd = H5Sget_simple_extent_ndims(space);
+  hsize_t dims[8] = {0};
+  H5Sget_simple_extent_dims(space, dims, NULL);
+  H5Sclose(space);
+  H5Dclose(d);
+  if (nd != 1)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is not one-dimensional", path);
+  *length = (int64_t)dims[0];
+  return DM_OK;
+}
+
+/* ---- small arrays ---------------------------------------------------------- */
+
+dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
+                            const int64_t *dims, const void *buf, MPI_Comm comm)
+{
+  if (ndims < 1 || ndims > 4)
+    return dm_error(DM_ERR_INTERNAL, "array %s: rank %d not supported", path, ndims);
+  hsize_t hd[4];
+  for (int i = 0; i < ndims; i++)
+    hd[i] = (hsize_t)dims[i];
+  hid_t space = H5Screate_simple(ndims, hd, NULL);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t d = H5Dcreate2(loc, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  if (d < 0) {
+    H5Sclose(space);
+    return dm_error(DM_ERR_HDF5, "cannot create dataset %s", path);
+  }
+  hid_t mspace = H5Scopy(space);
+  hsize_t total = 1;
+  for (int i = 0; i < ndims; i++)
+    total *= hd[i];
+  if (dm_rank(comm) != 0 || total == 0) {
+    H5Sselect_none(space);
+    H5Sselect_none(mspace);
+  }
+  hid_t dxpl = dxpl_for(d);
+  static const char dummy[16];
+  herr_t e = H5Dwrite(d, type, mspace, space, dxpl, buf && total ? buf : dummy);
+  H5Pclose(dxpl);
+  H5Sclose(mspace);
+  H5Sclose(space);
+  H5Dclose(d);
+  if (e < 0)
+    return dm_error(DM_ERR_IO, "writing dataset %s failed", path);
+  return DM_OK;
+}
+
+dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,
+                           int64_t *dims, int64_t *count, void **buf)
+{
+  *buf = NULL;
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
+  hid_t space = H5Dget_space(d);
+  int nd = H5Sget_simple_extent_ndims(space);
+  hsize_t hd[8] = {0};
+  H5Sget_simple_extent_dims(space, hd, NULL);
+  H5Sclose(space);
+  if (nd > 4 || nd < 0) {
+    H5Dclose(d);
+    return dm_error(DM_ERR_SCHEMA, "dataset %s has rank %d", path, nd);
+  }
+  int64_t total = 1;
+  for (int i = 0; i < nd; i++) {
+    dims[i] = (int64_t)hd[i];
+    total *= dims[i];
+  }
+  *ndims = nd;
+  *count = total;
+  size_t sz = H5Tget_size(mem_type);
+  void *b = malloc(total > 0 ? (size_t)total * sz : 1);
+  if (!b) {
+    H5Dclose(d);
+    return dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
+  }
+  hid_t dxpl = dxpl_for(d);
+  herr_t e = H5Dread(d, mem_type, H5S_ALL, H5S_ALL, dxpl, b);
+  H5Pclose(dxpl);
+  H5Dclose(d);
+  if (e < 0) {
+    free(b);
+    return dm_error(DM_ERR_HDF5, "reading dataset %s failed", path);
+  }
+  *buf = b;
+  return DM_OK;
+}
+
+dm_status dm_h5_strings_write(hid_t loc, const char *path, const char *const *strs, int64_t n,
+                              MPI_Comm comm)
+{
+  size_t width = 1;
+  for (int64_t i = 0; i < n; i++) {
+    size_t l = strlen(strs[i]);
+    if (l > width)
+      width = l;
+  }
+  char *block = calloc(n > 0 ? (size_t)n : 1, width);
+  if (!block)
+    return dm_error(DM_ERR_NOMEM, "no memory for %s", path);
+  for (int64_t i = 0; i < n; i++)
+    memcpy(block + (size_t)i * width, strs[i], strlen(strs[i]));
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, width);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  int64_t dims[1] = {n};
+  dm_status s = dm_h5_array_write(loc, path, t, 1, dims, block, comm);
+  H5Tclose(t);
+  free(block);
+  return s;
+}
+
+dm_status dm_h5_strings_read(hid_t loc, const char *path, char ***strs, int64_t *n)
+{
+  *strs = NULL;
+  *n = 0;
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
+  hid_t ft = H5Dget_type(d);
+  if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) > 0) {
+    H5Tclose(ft);
+    H5Dclose(d);
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is not a fixed-width string table", path);
+  }
+  size_t width = H5Tget_size(ft);
+  H5Tclose(ft);
+  H5Dclose(d);
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, width);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  int nd = 0;
+  int64_t dims[4], count = 0;
+  void *raw = NULL;
+  dm_status s = dm_h5_array_read(loc, path, t, &nd, dims, &count, &raw);
+  H5Tclose(t);
+  if (s != DM_OK)
+    return s;
+  char **out = malloc((size_t)count * sizeof(char *) + (size_t)count * (width + 1) + 1);
+  if (!out) {
+    free(raw);
+    return dm_error(DM_ERR_NOMEM, "no memory for %s", path);
+  }
+  char *text = (char *)(out + count);
+  for (int64_t i = 0; i < count; i++) {
+    out[i] = text + (size_t)i * (width + 1);
+    memcpy(out[i], (char *)raw + (size_t)i * width, width);
+    out[i][width] = '\0';
+  }
+  free(raw);
+  *strs = out;
+  *n = count;
+  return DM_OK;
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+static dm_status attr_write(hid_t obj, const char *name, hid_t type, hid_t space, const void *v)
+{
+  if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0)
+    return dm_error(DM_ERR_HDF5, "cannot replace attribute %s", name);
+  hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0)
+    return dm_error(DM_ERR_HDF5, "cannot create attribute %s", name);
+  herr_t e = H5Awrite(a, type, v);
+  H5Aclose(a);
+  if (e < 0)
+    return dm_error(DM_ERR_HDF5, "cannot write attribute %s", name);
+  return DM_OK;
+}
+
+dm_status dm_h5_attr_set_str(hid_t obj, const char *name, const char *value)
+{
+  hid_t t = H5Tcopy(H5T_C_S1);
+  size_t len = strlen(value);
+  H5Tset_size(t, len > 0 ? len : 1);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  hid_t sp = H5Screate(H5S_SCALAR);
+  dm_status s = attr_write(obj, name, t, sp, len > 0 ? value : "");
+  H5Sclose(sp);
+  H5Tclose(t);
+  return s;
+}
+
+dm_status dm_h5_attr_set_i64(hid_t obj, const char *name, int64_t value)
+{
+  hid_t sp = H5Screate(H5S_SCALAR);
+  dm_status s = attr_write(obj, name, H5T_NATIVE_INT64, sp, &value);
+  H5Sclose(sp);
+  return s;
+}
+
+dm_status dm_h5_attr_set_f64(hid_t obj, const char *name, double value)
+{
+  hid_t sp = H5Screate(H5S_SCALAR);
+  dm_status s = attr_write(obj, name, H5T_NATIVE_DOUBLE, sp, &value);
+  H5Sclose(sp);
+  return s;
+}
+
+dm_status dm_h5_attr_set_f64_array(hid_t obj, const char *name, const double *v, int n)
+{
+  hsize_t d = (hsize_t)n;
+  hid_t sp = H5Screate_simple(1, &d, NULL);
+  dm_status s = attr_write(obj, name, H5T_NATIVE_DOUBLE, sp, v);
+  H5Sclose(sp);
+  return s;
+}
+
+dm_status dm_h5_attr_set_str_at(hid_t loc, const char *path, const char *name, const char *value)
+{
+  hid_t o = H5Oopen(loc, path, H5P_DEFAULT);
+  if (o < 0)
+    return dm_error(DM_ERR_SCHEMA, "object %s is missing", path);
+  dm_status s = dm_h5_attr_set_str(o, name, value);
+  H5Oclose(o);
+  return s;
+}
+
+dm_status dm_h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap)
+{
+  if (H5Aexists(obj, name) <= 0)
+    return dm_error(DM_ERR_SCHEMA, "attribute %s is missing", name);
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t ft = H5Aget_type(a);
+  dm_status s = DM_OK;
+  if (H5Tget_class(ft) != H5T_STRING) {
+    s = dm_error(DM_ERR_SCHEMA, "attribute %s is not a string", name);
+  } else if (H5Tis_variable_str(ft) > 0) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    char *v = NULL;
+    if (H5Aread(a, mt, &v) < 0 || !v) {
+      s = dm_error(DM_ERR_HDF5, "cannot read attribute %s", name);
+    } else {
+      snprintf(buf, cap, "%s", v);
+      H5free_memory(v);
+    }
+    H5Tclose(mt);
+  } else {
+    size_t len = H5Tget_size(ft);
+    char *tmp = calloc(1, len + 1);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, len);
+    H5Tset_strpad(mt, H5T_STR_NULLPAD);
+    if (!tmp || H5Aread(a, mt, tmp) < 0)
+      s = dm_error(DM_ERR_HDF5, "cannot read attribute %s", name);
+    else
+      snprintf(buf, cap, "%s", tmp);
+    H5Tclose(mt);
+    free(tmp);
+  }
+  H5Tclose(ft);
+  H5Aclose(a);
+  return s;
+}
+
+static dm_status attr_read_num(hid_t obj, const char *name, hid_t mt, void *v)
+{
+  if (H5Aexists(obj, name) <= 0)
+    return dm_error(DM_ERR_SCHEMA, "attribute %s is missing", name);
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  herr_t e = H5Aread(a, mt, v);
+  H5Aclose(a);
+  if (e < 0)
+    return dm_error(DM_ERR_SCHEMA, "cannot read attribute %s as a number", name);
+  return DM_OK;
+}
+
+dm_status dm_h5_attr_get_i64(hid_t obj, const char *name, int64_t *value)
+{
+  return attr_read_num(obj, name, H5T_NATIVE_INT64, value);
+}
+
+dm_status dm_h5_attr_get_f64(hid_t obj, const char *name, double *value)
+{
+  return attr_read_num(obj, name, H5T_NATIVE_DOUBLE, value);
+}

@@ -1,0 +1,139 @@
+/* dm_h5.h - the HDF5 layer every file format of dmpipe is built on:
+ * outputs written under a temporary name and renamed only when every rank
+ * succeeded, extendible 1-D columns written collectively, small replicated
+ * arrays, attributes.
+ *
+ * Parallel HDF5 rules this layer encodes (see HDF5's collective-call list):
+ *  - file/dataset/group/attribute creation, extension and attribute writes are
+ *    COLLECTIVE with identical arguments on every rank;
+ *  - writes to compressed datasets must be collective transfers; a rank with
+ *    nothing to write still takes part with an empty selection;
+ *  - the memory type must equal the file type for collective writes.
+ * Every function returns a dm_status; none aborts.
+ */
+#ifndef DM_H5_H
+#define DM_H5_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "dm_status.h"
+
+#define DM_PATH_MAX 4096
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* An output in progress: HDF5 file open at tmp_path, renamed to final_path by
+ * dm_h5_out_finish when every rank agrees the write succeeded. */
+typedef struct {
+  hid_t file;
+  MPI_Comm comm;
+  char final_path[DM_PATH_MAX];
+  char tmp_path[DM_PATH_MAX];
+} dm_h5_out;
+
+/* COLLECTIVE. Create "<final_path>.tmp" (truncating an earlier leftover) with
+ * the MPI-IO driver. On failure no file handle is open. */
+dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm);
+
+/* COLLECTIVE. Agree on `local` over the communicator; close the file; if all
+ * ranks are ok, rank 0 renames it to the final name (and the rename result is
+ * agreed too), otherwise rank 0 removes the temporary file. Returns the
+ * agreed status, so every rank returns the same way. */
+dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local);
+
+/* COLLECTIVE. Open an existing file through MPI-IO, read-only or read-write.
+ * A missing or non-HDF5 file is DM_ERR_IO naming the path. */
+dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file);
+
+/* COLLECTIVE. Close a file opened by dm_h5_open (accepts H5I_INVALID_HID). */
+dm_status dm_h5_close(hid_t file);
+
+/* LOCAL. Open a file with the default (POSIX, non-MPI) driver, for a file that
+ * one rank reads or writes alone (small outputs written by rank 0). */
+dm_status dm_h5_open_serial(const char *path, int readwrite, hid_t *file);
+
+/* ---- columns: extendible 1-D datasets -------------------------------------- */
+
+typedef struct {
+  int zstd_level;  /* 0: no compression; 1..22 zstd (with shuffle first) */
+  int64_t chunk;   /* elements per chunk (> 0) */
+} dm_h5_layout;
+
+/* COLLECTIVE. Create an extendible 1-D dataset of `type` at `path` (parent
+ * groups are created), length 0, chunked per `layout`. */
+dm_status dm_h5_col_create(hid_t loc, const char *path, hid_t type, const dm_h5_layout *layout,
+                           hid_t *dset);
+
+/* COLLECTIVE. Append each rank's local_n elements in rank order: rank r's
+ * elements follow those of ranks < r. The dataset is extended once for all.
+ * mem_type must equal the dataset's type. *first (may be NULL) receives this
+ * rank's global index of its first element. */
+dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t local_n,
+                           MPI_Comm comm, int64_t *first);
+
+/* COLLECTIVE. Set the length of a 1-D dataset (same value on every rank). */
+dm_status dm_h5_col_resize(hid_t dset, int64_t length);
+
+/* COLLECTIVE. Write n elements at global index `offset` (each rank its own
+ * disjoint range, n may be 0). The dataset must be long enough. */
+dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_t offset,
+                             int64_t n);
+
+/* COLLECTIVE (every rank calls, n may be 0). Read elements [begin, begin+n)
+ * of the 1-D dataset at `path` under `loc` into buf, converting to mem_type. */
+dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t begin, int64_t n,
+                         void *buf);
+
+/* Same, through an open dataset handle. */
+dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, void *buf);
+
+/* LOCAL (metadata read). Length of the 1-D dataset at path; DM_ERR_SCHEMA if
+ * it does not exist. */
+dm_status dm_h5_col_length(hid_t loc, const char *path, int64_t *length);
+
+/* LOCAL. 1 if a link `path` exists under loc (intermediate groups checked). */
+int dm_h5_exists(hid_t loc, const char *path);
+
+/* ---- small arrays, identical on every rank --------------------------------- */
+
+/* COLLECTIVE. Write an N-d array (ndims <= 4) that every rank holds identically;
+ * only rank 0's data is transferred. Contiguous, uncompressed (small data). */
+dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
+                            const int64_t *dims, const void *buf, MPI_Comm comm);
+
+/* COLLECTIVE. Read a whole array (any shape) as mem_type into a malloc'ed
+ * buffer; dims (capacity 4) and *ndims receive the shape, *count the number of
+ * elements. Free with free(). */
+dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,
+                           int64_t *dims, int64_t *count, void **buf);
+
+/* COLLECTIVE. Fixed-width string table (names); width includes no NUL. */
+dm_status dm_h5_strings_write(hid_t loc, const char *path, const char *const *strs, int64_t n,
+                              MPI_Comm comm);
+/* COLLECTIVE. Read a string table; *strs is one malloc'ed block (array of
+ * pointers followed by the text): free(*strs) frees all. */
+dm_status dm_h5_strings_read(hid_t loc, const char *path, char ***strs, int64_t *n);
+
+/* ---- attributes (COLLECTIVE on a file open for writing: same value on every
+ * rank; LOCAL to read) ------------------------------------------------------- */
+dm_status dm_h5_attr_set_str(hid_t obj, const char *name, const char *value);
+dm_status dm_h5_attr_set_i64(hid_t obj, const char *name, int64_t value);
+dm_status dm_h5_attr_set_f64(hid_t obj, const char *name, double value);
+dm_status dm_h5_attr_set_f64_array(hid_t obj, const char *name, const double *v, int n);
+dm_status dm_h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap);
+dm_status dm_h5_attr_get_i64(hid_t obj, const char *name, int64_t *value);
+dm_status dm_h5_attr_get_f64(hid_t obj, const char *name, double *value);
+/* Attribute on the object at path under loc (opens and closes it). */
+dm_status dm_h5_attr_set_str_at(hid_t loc, const char *path, const char *name, const char *value);
+
+/* ---- groups ------------------------------------------------------------------ */
+/* COLLECTIVE. Create the group and any missing parents; ok if it exists. */
+dm_status dm_h5_group_ensure(hid_t loc, const char *path);
+
+/* LOCAL. Quiet HDF5's own error stack printing (we print our own messages).
+ * Call once at start. DMPIPE_HDF5_DEBUG=1 in the environment keeps it on. */
+void dm_h5_quiet(void);
+
+#endif

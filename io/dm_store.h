@@ -1,0 +1,139 @@
+/* dm_store.h - the event store: columnar, chunked, zstd-compressed HDF5.
+ *
+ * Schema (format "dmpipe-store", version DM_STORE_VERSION):
+ *   /events/event_id   int64     one row per event, in input order
+ *   /events/process    uint16    index into /processes
+ *   /events/weight     float64   as read from the archive
+ *   /events/met        float32   GeV (float64 with precision=double)
+ *   /events/met_phi    float32   (float64 with precision=double)
+ *   /events/n_obj      uint16    objects of the event
+ *   /events/obj_offset int64     N+1 entries: objects of event i are
+ *                                [obj_offset[i], obj_offset[i+1]) (awkward's
+ *                                ListOffsetArray convention)
+ *   /objects/type      uint8 enum {j,b,e-,e+,m-,m+,g}
+ *   /objects/e, pt, eta, phi  float32 (float64 with precision=double), GeV
+ *   /processes/name    fixed-length strings
+ *   /processes/n_events int64
+ *   /derived/<name>    per-event columns added by later stages (float64 or
+ *                      integer), each with attributes of its own
+ * Root attributes: provenance (dm_prov.h), "precision", "units".
+ *
+ * Calls marked COLLECTIVE must be made by every rank of the communicator the
+ * store was opened with, in the same order, with count 0 where a rank has
+ * nothing to read or write.
+ */
+#ifndef DM_STORE_H
+#define DM_STORE_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "dm_status.h"
+
+#define DM_STORE_VERSION 1
+
+enum {
+  DM_OBJ_JET = 0, /* j  */
+  DM_OBJ_BJET,    /* b  */
+  DM_OBJ_EMINUS,  /* e- */
+  DM_OBJ_EPLUS,   /* e+ */
+  DM_OBJ_MUMINUS, /* m- (legacy mu-) */
+  DM_OBJ_MUPLUS,  /* m+ (legacy mu+) */
+  DM_OBJ_PHOTON,  /* g  (legacy a)   */
+  DM_OBJ_NTYPES
+};
+
+/* LOCAL. Archive code of an object type ("j", "b", "e-", ...). */
+const char *dm_obj_code(int type);
+
+/* Events in memory, columnar. Objects of event i are
+ * [obj_offset[i], obj_offset[i+1]) of the object arrays; obj_offset[0] == 0
+ * in memory (rebased), global in the file. Floats are always float in
+ * memory from dm_store_read; the double-precision copies are filled too when
+ * want_double is set on the read (for lossless export of precision=double
+ * stores). */
+typedef struct {
+  int64_t n_events, n_objects;
+  int64_t first_event; /* global index of event 0 of this batch */
+  int64_t *event_id;
+  uint16_t *process;
+  double *weight;
+  float *met, *met_phi;
+  int64_t *obj_offset; /* n_events + 1 */
+  uint8_t *type;
+  float *e, *pt, *eta, *phi;
+  /* Double copies (NULL unless requested): met, met_phi, e, pt, eta, phi. */
+  double *met_d, *met_phi_d, *e_d, *pt_d, *eta_d, *phi_d;
+  int64_t cap_events, cap_objects; /* allocated sizes */
+} dm_events;
+
+/* LOCAL. Free the arrays of a batch (struct itself not freed; zeroed). */
+void dm_events_free(dm_events *ev);
+
+/* LOCAL. Make room for n_events and n_objects (keeps contents). */
+dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, int want_double);
+
+/* ---- reading ----------------------------------------------------------- */
+
+typedef struct dm_store dm_store;
+
+/* COLLECTIVE. Open a store (or a selection, which has the same schema). */
+dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store **st);
+/* COLLECTIVE. Close; accepts NULL. */
+dm_status dm_store_close(dm_store *st);
+
+/* LOCAL accessors. */
+int64_t dm_store_n_events(const dm_store *st);
+int64_t dm_store_n_objects(const dm_store *st);
+int dm_store_n_processes(const dm_store *st);
+const char *dm_store_process_name(const dm_store *st, int i);
+int64_t dm_store_process_events(const dm_store *st, int i);
+int dm_store_is_double(const dm_store *st);
+hid_t dm_store_file(const dm_store *st);
+const char *dm_store_path(const dm_store *st);
+MPI_Comm dm_store_comm(const dm_store *st);
+
+/* COLLECTIVE (every rank calls; count may be 0). Read events
+ * [begin, begin + count) and their objects into ev (grown as needed). */
+dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_double,
+                        dm_events *ev);
+
+/* LOCAL. 1 if /derived/<name> exists. */
+int dm_store_has_derived(const dm_store *st, const char *name);
+/* COLLECTIVE. Read /derived/<name>[begin, begin+count) as double. */
+dm_status dm_store_read_derived(dm_store *st, const char *name, int64_t begin, int64_t count,
+                                double *out);
+
+/* ---- writing ----------------------------------------------------------- */
+
+typedef struct {
+  int zstd_level;     /* 0 = none, else 1..22 (default 3) */
+  int64_t chunk_events; /* events per chunk (objects get 4x this) */
+  int precision_double; /* store met, met_phi and object floats as float64 */
+} dm_store_layout;
+
+typedef struct dm_store_writer dm_store_writer;
+
+/* COLLECTIVE. Start a store at `path` (written to path.tmp until finished). */
+dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout, MPI_Comm comm,
+                                 dm_store_writer **w);
+
+/* COLLECTIVE. Append each rank's batch after everything written so far, in
+ * rank order. ev->process holds global process indices. ev->obj_offset is
+ * local (starts at 0); the writer makes it global. Floats are taken from the
+ * float arrays, or the double arrays when the layout is double precision. */
+dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev);
+
+/* COLLECTIVE. Finish: write the process table (identical on every rank),
+ * provenance attributes, agree on `local`, close, rename on success or remove
+ * on failure; frees w. Returns the agreed status. */
+dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char *const *proc_names,
+                                 const int64_t *proc_events, int n_proc, const char *command_line,
+                                 const char *inputs);
+
+/* LOCAL. The open HDF5 file of a writer (to add attributes or groups; all
+ * such calls are collective as usual). */
+hid_t dm_store_writer_file(const dm_store_writer *w);
+
+#endif

@@ -1,0 +1,148 @@
+#include "dm_cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dm_comm.h"
+
+dm_status dm_cli_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
+{
+  if (!text || !*text)
+    return dm_error(DM_ERR_ARG, "%s needs a whole number", flag);
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  /* Accept "1e6" style for event counts too: people write it. */
+  if (*end == 'e' || *end == 'E' || *end == '.') {
+    double d = strtod(text, &end);
+    if (*end == '\0' && d == floor(d) && fabs(d) < 9.2e18) {
+      v = (long long)d;
+      errno = 0;
+    }
+  }
+  if (errno || *end != '\0')
+    return dm_error(DM_ERR_ARG, "%s: '%s' is not a whole number", flag, text);
+  if (v < lo || v > hi)
+    return dm_error(DM_ERR_ARG, "%s: %lld is outside [%lld, %lld]", flag, v, (long long)lo,
+                    (long long)hi);
+  *out = v;
+  return DM_OK;
+}
+
+dm_status dm_cli_f64(const char *flag, const char *text, double lo, double hi, double *out)
+{
+  if (!text || !*text)
+    return dm_error(DM_ERR_ARG, "%s needs a number", flag);
+  char *end = NULL;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || *end != '\0' || !isfinite(v))
+    return dm_error(DM_ERR_ARG, "%s: '%s' is not a finite number", flag, text);
+  if (v < lo || v > hi)
+    return dm_error(DM_ERR_ARG, "%s: %g is outside [%g, %g]", flag, v, lo, hi);
+  *out = v;
+  return DM_OK;
+}
+
+static dm_status list_parse(const char *flag, const char *text, int is_int, double lo, double hi,
+                            void *out, int *n)
+{
+  int cap = *n, count = 0;
+  char buf[1024];
+  if (!text || strlen(text) >= sizeof buf)
+    return dm_error(DM_ERR_ARG, "%s: bad list", flag);
+  strcpy(buf, text);
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (count >= cap)
+      return dm_error(DM_ERR_ARG, "%s: at most %d values", flag, cap);
+    if (is_int) {
+      DM_FORWARD(dm_cli_i64(flag, tok, (int64_t)lo, (int64_t)hi, (int64_t *)out + count));
+    } else {
+      DM_FORWARD(dm_cli_f64(flag, tok, lo, hi, (double *)out + count));
+    }
+    count++;
+  }
+  if (count == 0)
+    return dm_error(DM_ERR_ARG, "%s: empty list", flag);
+  *n = count;
+  return DM_OK;
+}
+
+dm_status dm_cli_i64_list(const char *flag, const char *text, int64_t lo, int64_t hi,
+                          int64_t *out, int *n)
+{
+  return list_parse(flag, text, 1, (double)lo, (double)hi, out, n);
+}
+
+dm_status dm_cli_f64_list(const char *flag, const char *text, double lo, double hi, double *out,
+                          int *n)
+{
+  return list_parse(flag, text, 0, lo, hi, out, n);
+}
+
+static char *dm_cmdline;
+
+void dm_cli_set_command_line(int argc, char **argv)
+{
+  size_t len = 1;
+  for (int i = 0; i < argc; i++)
+    len += strlen(argv[i]) + 3;
+  free(dm_cmdline);
+  dm_cmdline = malloc(len);
+  if (!dm_cmdline)
+    return;
+  dm_cmdline[0] = '\0';
+  for (int i = 0; i < argc; i++) {
+    if (i)
+      strcat(dm_cmdline, " ");
+    int quote = strpbrk(argv[i], " \t'\"") != NULL || !*argv[i];
+    if (quote)
+      strcat(dm_cmdline, "'");
+    strcat(dm_cmdline, argv[i]);
+    if (quote)
+      strcat(dm_cmdline, "'");
+  }
+}
+
+const char *dm_cli_command_line(void) { return dm_cmdline ? dm_cmdline : "dmpipe"; }
+
+int dm_cli_finish(const char *cmd, dm_status local, MPI_Comm comm)
+{
+  dm_status s = dm_agree(local, comm);
+  if (s == DM_OK)
+    return 0;
+  if (local != DM_OK) {
+    const char *msg = dm_error_message();
+    fprintf(stderr, "dmpipe %s: error (%s): %s\n", cmd, dm_status_name(local),
+            *msg ? msg : "no details");
+  }
+  return 1;
+}
+
+int dm_cli_usage_error(const char *cmd, MPI_Comm comm, const char *fmt, ...)
+{
+  if (dm_rank(comm) == 0) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "dmpipe %s: %s\n(see 'dmpipe %s --help')\n", cmd, msg, cmd);
+  }
+  return 2;
+}
+
+int dm_cli_help(const char *text, MPI_Comm comm)
+{
+  if (dm_rank(comm) == 0)
+    fputs(text, stdout);
+  return 0;
+}
+
+int dm_cli_stderr_is_tty(void) { return isatty(2); }

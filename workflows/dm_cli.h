@@ -1,0 +1,51 @@
+/* dm_cli.h - what every command of the dmpipe program shares: checked number
+ * parsing that names the flag at fault, the command line for provenance, and
+ * the one exit path that prints errors and keeps every rank together.
+ * Only workflows/ includes this header.
+ */
+#ifndef DM_CLI_H
+#define DM_CLI_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "dm_status.h"
+
+/* A command: parses its flags into a stage's options struct and calls the
+ * stage. Returns the process exit code (0 ok, 1 failure, 2 usage error).
+ * Called by every rank of comm. */
+typedef int (*dm_cmd_fn)(int argc, char **argv, MPI_Comm comm);
+
+/* LOCAL. Checked parsing: the whole string must be a number in [lo, hi];
+ * otherwise DM_ERR_ARG with a message naming the flag. */
+dm_status dm_cli_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out);
+dm_status dm_cli_f64(const char *flag, const char *text, double lo, double hi, double *out);
+/* Comma-separated list of numbers ("256,128"); *n in, capacity; out, count. */
+dm_status dm_cli_i64_list(const char *flag, const char *text, int64_t lo, int64_t hi,
+                          int64_t *out, int *n);
+dm_status dm_cli_f64_list(const char *flag, const char *text, double lo, double hi, double *out,
+                          int *n);
+
+/* LOCAL. "dmpipe ingest --out x.h5 a.csv" as one string, for provenance.
+ * Static storage, valid until the program ends. */
+const char *dm_cli_command_line(void);
+void dm_cli_set_command_line(int argc, char **argv);
+
+/* COLLECTIVE. Ends a command: agrees on status over comm; ranks whose own
+ * status failed print "dmpipe CMD: error: <message>" to stderr; returns the
+ * exit code every rank must return (0 or 1). */
+int dm_cli_finish(const char *cmd, dm_status local, MPI_Comm comm);
+
+/* LOCAL. Usage error: prints "dmpipe CMD: <message>; see dmpipe CMD --help"
+ * on rank 0 only and returns 2. Usage errors come from parsing argv, which is
+ * the same on every rank, so every rank takes this branch together. */
+int dm_cli_usage_error(const char *cmd, MPI_Comm comm, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* LOCAL. Print help text on rank 0 and return 0. */
+int dm_cli_help(const char *text, MPI_Comm comm);
+
+/* LOCAL. 1 if stderr is a terminal (progress on by default there). */
+int dm_cli_stderr_is_tty(void);
+
+#endif

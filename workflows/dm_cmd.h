@@ -1,0 +1,21 @@
+/* dm_cmd.h - the commands of the dmpipe program, one file each (cmd_<name>.c).
+ * Each parses its flags into a stage's options and calls the stage; every rank
+ * calls it; it returns the exit code. */
+#ifndef DM_CMD_H
+#define DM_CMD_H
+
+#include "dm_cli.h"
+
+int dm_cmd_generate(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_export(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_info(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_weight(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_derive(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_select(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_train(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_score(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm);
+
+#endif

@@ -1,0 +1,74 @@
+/* dmpipe: the one program. Thin by design: MPI start-up, command dispatch,
+ * MPI shut-down. Everything else is in the commands and the stages. */
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dm_cmd.h"
+#include "dm_version.h"
+
+static const struct {
+  const char *name;
+  dm_cmd_fn run;
+  const char *summary;
+} commands[] = {
+    {"generate", dm_cmd_generate, "make a seeded synthetic archive in the Dark Machines CSV format"},
+    {"ingest", dm_cmd_ingest, "convert CSV archive files into a columnar zstd HDF5 store"},
+    {"export", dm_cmd_export, "write a store back as archive CSV"},
+    {"info", dm_cmd_info, "describe a store, model or scores file"},
+    {"weight", dm_cmd_weight, "recompute cross-section weights at a luminosity"},
+    {"derive", dm_cmd_derive, "compute per-event derived variables (H_T, counts, ...)"},
+    {"select", dm_cmd_select, "apply a challenge channel or user cuts, with a cutflow"},
+    {"train", dm_cmd_train, "train an anomaly model (kde, svdd)"},
+    {"score", dm_cmd_score, "score every event of a store with a model"},
+    {"metrics", dm_cmd_metrics, "challenge metrics (AUC, eps_S, SI, TI) and significance"},
+    {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+  fprintf(f, "dmpipe %s (git %s): MPI data reduction for the Dark Machines archive\n\n"
+             "usage: dmpipe <command> [options]      (alone or under mpirun -np N)\n"
+             "       dmpipe <command> --help\n\ncommands:\n",
+          DM_VERSION, DM_GIT_REV);
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+  /* FUNNELED: OpenMP threads compute, only the main thread calls MPI and HDF5
+   * (HDF5 is not thread-safe). */
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm world = MPI_COMM_WORLD;
+  int rank = 0, rc = 2;
+  MPI_Comm_rank(world, &rank);
+
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+      !strcmp(argv[1], "help")) {
+    if (rank == 0)
+      usage(stdout);
+    rc = argc < 2 ? 2 : 0;
+  } else if (!strcmp(argv[1], "--version")) {
+    if (rank == 0)
+      printf("dmpipe %s (git %s)\n", DM_VERSION, DM_GIT_REV);
+    rc = 0;
+  } else {
+    size_t i = 0;
+    while (i < N_COMMANDS && strcmp(argv[1], commands[i].name))
+      i++;
+    if (i == N_COMMANDS) {
+      if (rank == 0) {
+        fprintf(stderr, "dmpipe: unknown command '%s'\n\n", argv[1]);
+        usage(stderr);
+      }
+    } else {
+      dm_cli_set_command_line(argc, argv);
+      rc = commands[i].run(argc - 1, argv + 1, world);
+    }
+  }
+  MPI_Finalize();
+  return rc;
+}
