@@ -14,6 +14,8 @@ int dm_cmd_weight(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_derive(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_select(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_train(int argc, char **argv, MPI_Comm comm);
+/* "dmpipe train svdd ...": called by dm_cmd_train with argv[0] == "svdd". */
+int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_score(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm);
