@@ -55,6 +55,43 @@ typedef struct {
 dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm_events *out,
                               int want_double);
 
+/* Details of dm_csv_parse_line:
+ * - The first fault from the left decides the reason. An empty line is
+ *   DM_BAD_FIELD_COUNT. A process name containing ',' is DM_BAD_FIELD_COUNT
+ *   (wrong separators); one containing control bytes (below 0x20, 0x7f) is
+ *   DM_BAD_EMPTY_PROCESS (no usable name). An empty number field is
+ *   DM_BAD_NUMBER. The event ID is a decimal int64 (an integral %g value
+ *   such as 1e+06 is accepted too). Legacy codes mu-, mu+, a map to m-, m+, g.
+ * - With want_double == 0, a value whose GeV float32 would overflow is
+ *   DM_BAD_NONFINITE.
+ * - DM_BAD_TOO_LONG and DM_BAD_TRUNCATED are the caller's to decide, except
+ *   that if growing the object arrays fails the line is DM_BAD_TOO_LONG and
+ *   dm_error(DM_ERR_NOMEM, ...) is recorded; a caller that must tell the two
+ *   apart calls dm_csv_reserve first (a line of len bytes holds at most
+ *   len / 10 + 1 objects), after which parsing does not allocate. */
+
+/* LOCAL. Make room for n_more objects after out->n_objects in the object
+ * arrays (and their double copies when want_double). */
+dm_status dm_csv_reserve(dm_events *out, int64_t n_more, int want_double);
+
+/* LOCAL. Parse one whole number token [s, s + len) of the archive grammar
+ * ([+-]digits[.digits][(e|E)[+-]digits], "nan"/"inf" recognised as
+ * non-finite) into a correctly rounded double. Returns DM_BAD_NONE,
+ * DM_BAD_NUMBER (not a number, or trailing bytes) or DM_BAD_NONFINITE. */
+dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out);
+
+/* LOCAL. Print v like printf("%.*g", digits, v) (digits 1..17), without the
+ * locale, into buf (at least 32 bytes; the text is at most 25); returns the
+ * length (no NUL written). */
+size_t dm_csv_format_g(double v, int digits, char *buf);
+
+/* LOCAL. Shortest %g-style text (at most 17 significant digits) of v * scale
+ * such that parsing it with dm_csv_parse_number and dividing by scale gives
+ * back v exactly (scale 1000 prints a GeV value in MeV, 1 prints v itself);
+ * 17 digits when no shorter text does. buf holds at least 32 bytes; returns
+ * the length (no NUL written). */
+size_t dm_csv_format_shortest(double v, double scale, char *buf);
+
 /* Print one event of a batch in archive format (MeV, %g-style numbers with
  * the given significant digits: 6 for float32 stores, 17 for float64),
  * with a trailing ';' if trailing_semicolon, and a newline. Returns the

@@ -375,17 +375,24 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
     H5Sclose(space);
     return dm_error(DM_ERR_HDF5, "cannot create dataset %s", path);
   }
-  hid_t mspace = H5Scopy(space);
   hsize_t total = 1;
   for (int i = 0; i < ndims; i++)
     total *= hd[i];
-  if (dm_rank(comm) != 0 || total == 0) {
+  /* An empty array has no data to write, and H5Dwrite rejects a zero-sized
+   * extent; total is the same on every rank, so all skip together. */
+  if (total == 0) {
+    H5Sclose(space);
+    H5Dclose(d);
+    return DM_OK;
+  }
+  hid_t mspace = H5Scopy(space);
+  if (dm_rank(comm) != 0) {
     H5Sselect_none(space);
     H5Sselect_none(mspace);
   }
   hid_t dxpl = dxpl_for(d);
   static const char dummy[16];
-  herr_t e = H5Dwrite(d, type, mspace, space, dxpl, buf && total ? buf : dummy);
+  herr_t e = H5Dwrite(d, type, mspace, space, dxpl, buf ? buf : dummy);
   H5Pclose(dxpl);
   H5Sclose(mspace);
   H5Sclose(space);
@@ -425,7 +432,8 @@ dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndi
     return dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
   }
   hid_t dxpl = dxpl_for(d);
-  herr_t e = H5Dread(d, mem_type, H5S_ALL, H5S_ALL, dxpl, b);
+  /* Nothing to read from an empty array (never written, see array_write). */
+  herr_t e = total > 0 ? H5Dread(d, mem_type, H5S_ALL, H5S_ALL, dxpl, b) : 0;
   H5Pclose(dxpl);
   H5Dclose(d);
   if (e < 0) {
@@ -475,11 +483,14 @@ dm_status dm_h5_strings_read(hid_t loc, const char *path, char ***strs, int64_t 
     return dm_error(DM_ERR_SCHEMA, "dataset %s is not a fixed-width string table", path);
   }
   size_t width = H5Tget_size(ft);
+  /* HDF5 refuses to convert between character sets: read in the file's. */
+  H5T_cset_t cset = H5Tget_cset(ft);
   H5Tclose(ft);
   H5Dclose(d);
   hid_t t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, width);
   H5Tset_strpad(t, H5T_STR_NULLPAD);
+  H5Tset_cset(t, cset);
   int nd = 0;
   int64_t dims[4], count = 0;
   void *raw = NULL;
@@ -581,6 +592,7 @@ dm_status dm_h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap)
   } else if (H5Tis_variable_str(ft) > 0) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(ft));
     char *v = NULL;
     if (H5Aread(a, mt, &v) < 0 || !v) {
       s = dm_error(DM_ERR_HDF5, "cannot read attribute %s", name);
@@ -595,6 +607,7 @@ dm_status dm_h5_attr_get_str(hid_t obj, const char *name, char *buf, size_t cap)
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, len);
     H5Tset_strpad(mt, H5T_STR_NULLPAD);
+    H5Tset_cset(mt, H5Tget_cset(ft));
     if (!tmp || H5Aread(a, mt, tmp) < 0)
       s = dm_error(DM_ERR_HDF5, "cannot read attribute %s", name);
     else

@@ -71,6 +71,9 @@ typedef struct {
 /* LOCAL. Free the arrays of a batch (struct itself not freed; zeroed). */
 void dm_events_free(dm_events *ev);
 
+/* LOCAL. Empty a batch, keeping its memory (obj_offset[0] = 0). */
+void dm_events_clear(dm_events *ev);
+
 /* LOCAL. Make room for n_events and n_objects (keeps contents). */
 dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, int want_double);
 
@@ -99,7 +102,8 @@ MPI_Comm dm_store_comm(const dm_store *st);
 dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_double,
                         dm_events *ev);
 
-/* LOCAL. 1 if /derived/<name> exists. */
+/* LOCAL. 1 if /derived/<name> existed when the store was opened (the list
+ * is read at open, so this makes no HDF5 call). */
 int dm_store_has_derived(const dm_store *st, const char *name);
 /* COLLECTIVE. Read /derived/<name>[begin, begin+count) as double. */
 dm_status dm_store_read_derived(dm_store *st, const char *name, int64_t begin, int64_t count,
@@ -131,6 +135,11 @@ dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev);
 dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char *const *proc_names,
                                  const int64_t *proc_events, int n_proc, const char *command_line,
                                  const char *inputs);
+
+/* LOCAL. Events and objects written so far by all ranks (same on every
+ * rank after each append). */
+int64_t dm_store_writer_n_events(const dm_store_writer *w);
+int64_t dm_store_writer_n_objects(const dm_store_writer *w);
 
 /* LOCAL. The open HDF5 file of a writer (to add attributes or groups; all
  * such calls are collective as usual). */

@@ -1,7 +1,223 @@
-/* dmpipe info: placeholder until the stage lands. */
+/* dmpipe info: describe a dmpipe file. Dispatches on the root "format"
+ * attribute; stores are described here, other formats by their own branch. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "dm_cmd.h"
+#include "dm_comm.h"
+#include "dm_h5.h"
+#include "dm_model.h"
+#include "dm_prov.h"
+#include "dm_store.h"
+
+static const char usage[] =
+    "usage: dmpipe info FILE.h5 [--json[=OUT.json]]\n"
+    "\n"
+    "Describe a dmpipe file. For an event store: events, objects, processes with their\n"
+    "event counts, bytes on disk, raw (uncompressed) bytes, compression ratio, the source\n"
+    "CSV size, and the provenance attributes (dmpipe version, git revision, command line,\n"
+    "creation time, each input's name, size and checksum).\n"
+    "\n"
+    "options:\n"
+    "  --json          print the description as JSON on stdout instead of a table\n"
+    "  --json=FILE     write the JSON to FILE (the table is still printed)\n"
+    "  --help          this text\n";
+
+typedef struct {
+  int64_t raw, stored;
+  int n;
+} sizes;
+
+static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *data)
+{
+  if (info->type != H5O_TYPE_DATASET)
+    return 0;
+  sizes *z = data;
+  hid_t d = H5Dopen2(obj, name, H5P_DEFAULT);
+  if (d < 0)
+    return 0;
+  hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+  hssize_t n = H5Sget_simple_extent_npoints(sp);
+  z->raw += (int64_t)n * (int64_t)H5Tget_size(t);
+  z->stored += (int64_t)H5Dget_storage_size(d);
+  z->n++;
+  H5Tclose(t);
+  H5Sclose(sp);
+  H5Dclose(d);
+  return 0;
+}
+
+static void attr_str(hid_t f, const char *name, char *buf, size_t cap)
+{
+  if (dm_h5_attr_get_str(f, name, buf, cap) != DM_OK)
+    snprintf(buf, cap, "-");
+}
+
+static int64_t attr_i64(hid_t f, const char *name)
+{
+  int64_t v = -1;
+  if (dm_h5_attr_get_i64(f, name, &v) != DM_OK)
+    v = -1;
+  return v;
+}
+
+static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout,
+                                const char *json_file)
+{
+  dm_store *st = NULL;
+  DM_FORWARD(dm_store_open(path, comm, 0, &st));
+  hid_t f = dm_store_file(st);
+  sizes z = {0, 0, 0};
+  /* Every rank makes the same metadata calls (collective metadata reads). */
+  H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, visit, &z);
+  static char inputs[1 << 16];
+  char fmt_v[32], ver[64], rev[64], created[64], prec[16], cmd[4096];
+  snprintf(fmt_v, sizeof fmt_v, "%lld", (long long)attr_i64(f, "format_version"));
+  attr_str(f, "dmpipe_version", ver, sizeof ver);
+  attr_str(f, "git_revision", rev, sizeof rev);
+  attr_str(f, "created", created, sizeof created);
+  attr_str(f, "precision", prec, sizeof prec);
+  attr_str(f, "command_line", cmd, sizeof cmd);
+  attr_str(f, "inputs", inputs, sizeof inputs);
+  int64_t src = attr_i64(f, "source_bytes"), rej = attr_i64(f, "rejected_lines"),
+          inexact = attr_i64(f, "inexact_float32_values");
+  int rank = dm_rank(comm);
+  dm_status s = DM_OK;
+  if (rank == 0) {
+    struct stat sb;
+    int64_t disk = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+    double ratio = disk > 0 ? (double)z.raw / (double)disk : 0;
+    if (!json_stdout) {
+      printf("%s: dmpipe event store (format version %s, %s precision)\n", path, fmt_v, prec);
+      printf("  %-22s %lld\n", "events", (long long)dm_store_n_events(st));
+      printf("  %-22s %lld\n", "objects", (long long)dm_store_n_objects(st));
+      printf("  %-22s %d\n", "processes", dm_store_n_processes(st));
+      for (int i = 0; i < dm_store_n_processes(st); i++)
+        printf("    %-28s %lld\n", dm_store_process_name(st, i),
+               (long long)dm_store_process_events(st, i));
+      printf("  %-22s %.2f MB\n", "bytes on disk", (double)disk / 1e6);
+      printf("  %-22s %.2f MB in %d datasets\n", "raw (uncompressed)", (double)z.raw / 1e6, z.n);
+      printf("  %-22s %.2fx\n", "compression ratio", ratio);
+      if (src >= 0)
+        printf("  %-22s %.2f MB (store is %.1f%% of it)\n", "source CSV", (double)src / 1e6,
+               src > 0 ? 100.0 * (double)disk / (double)src : 0.0);
+      if (rej >= 0)
+        printf("  %-22s %lld\n", "rejected lines", (long long)rej);
+      if (inexact >= 0)
+        printf("  %-22s %lld\n", "values > float32 digits", (long long)inexact);
+      printf("  %-22s %s (git %s)\n", "written by dmpipe", ver, rev);
+      printf("  %-22s %s\n", "created", created);
+      printf("  %-22s %s\n", "command line", cmd);
+      printf("  inputs (name, bytes, checksum):\n");
+      for (char *line = inputs, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) {
+          printf("    %s\n", line);
+          break;
+        }
+        printf("    %.*s\n", (int)(nl - line), line);
+      }
+      fflush(stdout);
+    }
+    if (json_stdout || json_file) {
+      cJSON *j = cJSON_CreateObject();
+      cJSON_AddStringToObject(j, "path", path);
+      cJSON_AddStringToObject(j, "format", DM_FORMAT_STORE);
+      cJSON_AddNumberToObject(j, "format_version", atof(fmt_v));
+      cJSON_AddStringToObject(j, "precision", prec);
+      cJSON_AddNumberToObject(j, "events", (double)dm_store_n_events(st));
+      cJSON_AddNumberToObject(j, "objects", (double)dm_store_n_objects(st));
+      cJSON *p = cJSON_AddArrayToObject(j, "processes");
+      for (int i = 0; i < dm_store_n_processes(st); i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", dm_store_process_name(st, i));
+        cJSON_AddNumberToObject(e, "events", (double)dm_store_process_events(st, i));
+        cJSON_AddItemToArray(p, e);
+      }
+      cJSON_AddNumberToObject(j, "bytes_on_disk", (double)disk);
+      cJSON_AddNumberToObject(j, "raw_bytes", (double)z.raw);
+      cJSON_AddNumberToObject(j, "compression_ratio", ratio);
+      cJSON_AddNumberToObject(j, "source_bytes", (double)src);
+      cJSON_AddNumberToObject(j, "rejected_lines", (double)rej);
+      cJSON_AddNumberToObject(j, "inexact_float32_values", (double)inexact);
+      cJSON_AddStringToObject(j, "dmpipe_version", ver);
+      cJSON_AddStringToObject(j, "git_revision", rev);
+      cJSON_AddStringToObject(j, "created", created);
+      cJSON_AddStringToObject(j, "command_line", cmd);
+      cJSON_AddStringToObject(j, "inputs", inputs);
+      char *text = cJSON_Print(j);
+      cJSON_Delete(j);
+      if (json_stdout) {
+        puts(text ? text : "{}");
+        fflush(stdout);
+      }
+      if (json_file) {
+        FILE *o = fopen(json_file, "w");
+        if (!o || !text || fputs(text, o) < 0)
+          s = dm_error(DM_ERR_IO, "cannot write %s", json_file);
+        if (o && fclose(o) != 0 && s == DM_OK)
+          s = dm_error(DM_ERR_IO, "cannot write %s", json_file);
+      }
+      free(text);
+    }
+  }
+  dm_status c = dm_store_close(st);
+  return s != DM_OK ? s : c;
+}
 
 int dm_cmd_info(int argc, char **argv, MPI_Comm comm)
 {
-  return dm_cli_usage_error("info", comm, "not implemented yet");
+  enum { O_JSON = 1000, O_HELP };
+  static const struct option longopts[] = {{"json", optional_argument, 0, O_JSON},
+                                           {"help", no_argument, 0, O_HELP},
+                                           {0, 0, 0, 0}};
+  int json_stdout = 0;
+  const char *json_file = NULL;
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_JSON:
+      if (optarg)
+        json_file = optarg;
+      else
+        json_stdout = 1;
+      break;
+    case O_HELP: return dm_cli_help(usage, comm);
+    default:
+      return dm_cli_usage_error("info", comm, "unknown or incomplete option '%s'",
+                                argv[optind - 1]);
+    }
+  }
+  if (optind != argc - 1)
+    return dm_cli_usage_error("info", comm, "expected exactly one file");
+  const char *path = argv[optind];
+  dm_h5_quiet();
+  hid_t f;
+  dm_status s = dm_h5_open(path, comm, 0, &f);
+  char fmt[128] = "";
+  if (s == DM_OK) {
+    if (dm_h5_attr_get_str(f, "format", fmt, sizeof fmt) != DM_OK)
+      s = dm_error(DM_ERR_SCHEMA, "%s is not a dmpipe file (no 'format' attribute)", path);
+    dm_h5_close(f);
+  }
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    if (!strcmp(fmt, DM_FORMAT_STORE))
+      s = describe_store(path, comm, json_stdout, json_file);
+    /* section:info-model (the model and scores branches go here) */
+    else if (!strcmp(fmt, DM_FORMAT_MODEL) && !json_stdout && !json_file)
+      s = dm_model_info(path, stdout, comm);
+    else if (!strcmp(fmt, DM_FORMAT_MODEL) || !strcmp(fmt, DM_FORMAT_SCORES) ||
+             !strcmp(fmt, DM_FORMAT_HIST))
+      s = dm_error(DM_ERR_SCHEMA, "%s is a %s file: not yet supported by info", path, fmt);
+    else
+      s = dm_error(DM_ERR_SCHEMA, "%s has unknown format '%s'", path, fmt);
+  }
+  return dm_cli_finish("info", s, comm);
 }

@@ -1,7 +1,337 @@
-/* dmpipe train svdd: placeholder until the Deep SVDD stage lands. */
+/* dmpipe train svdd: parse the Deep SVDD flags into the train stage's and the
+ * svdd backend's options, run the train stage, print the report. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "dm_cmd.h"
+#include "dm_comm.h"
+#include "dm_svdd.h"
+#include "dm_train.h"
+
+static const char help[] =
+    "usage: dmpipe train svdd --in SEL.h5 --out MODEL.h5 [options]\n"
+    "\n"
+    "Train a Deep SVDD model (Ruff et al. 2018) on the background events of a store\n"
+    "or selection: a multilayer network without bias terms (leaky ReLU hidden layers,\n"
+    "linear output) is trained so that training events map close to a fixed centre c\n"
+    "(the mean of the first forward pass over all training events); the anomaly score\n"
+    "is |phi(x) - c|^2 (dmpipe score --model MODEL.h5). Training is data-parallel:\n"
+    "every rank trains on its share of the events and the gradients are summed over\n"
+    "ranks at every step; the global batches are the same for any number of ranks, so\n"
+    "results agree across rank counts up to float rounding. Matrix products use\n"
+    "OpenBLAS with OMP_NUM_THREADS threads per rank (under mpirun use --bind-to none\n"
+    "or one rank per core). Training rows are chosen as for dmpipe train kde.\n"
+    "\n"
+    "  --in FILE             store or selection to train on (read only)\n"
+    "  --out FILE            model file to write (as FILE.tmp, then renamed)\n"
+    "  --features SET        objects (default: the leading K objects' log E, log pT,\n"
+    "                        eta, phi and one-hot type, plus MET and its phi: 222\n"
+    "                        columns for K = 20) or highlevel (13 event variables)\n"
+    "  --k-objects K         objects per event for --features objects (default 20)\n"
+    "  --phi MODE            raw or sincos angles for --features objects (default raw)\n"
+    "  --pca D               project the standardised features on D principal\n"
+    "                        components (whitened) first; 0 = none (default 0)\n"
+    "  --hidden LIST         widths of the hidden layers, comma-separated (default\n"
+    "                        256,128; 'none' for a single linear layer)\n"
+    "  --out-dim D           dimension of the output space (default 13)\n"
+    "  --epochs E            passes over the training events (default 20)\n"
+    "  --batch B             events per global batch, over all ranks (default 500)\n"
+    "  --lr X                Adam learning rate (default 1e-3)\n"
+    "  --weight-decay X      L2 weight decay added to the gradient, as PyTorch's\n"
+    "                        Adam(weight_decay=X) (default 1e-6)\n"
+    "  --milestones A,B,...  epochs at which the learning rate is multiplied by 0.1\n"
+    "                        (as MultiStepLR; default none)\n"
+    "  --objective OBJ       one-class (mean squared distance; default) or\n"
+    "                        soft-boundary (R^2 + mean hinge / nu)\n"
+    "  --nu X                soft-boundary: share of training events allowed outside\n"
+    "                        the sphere, in (0, 1] (default 0.1)\n"
+    "  --warm-up E           soft-boundary: epochs before R is set; afterwards R^2 is\n"
+    "                        the (1 - nu) quantile of the epoch's training distances,\n"
+    "                        over all ranks (default 10)\n"
+    "  --ensemble K          train K networks with seeds S, S+1, ...; the score is\n"
+    "                        their mean (default 1)\n"
+    "  --seed S              seed of weights, batch order and training rows (default 1)\n"
+    "  --checkpoint FILE     training state after every epoch, written atomically\n"
+    "                        (default MODEL.h5.ckpt; 'none' to disable). Kept after\n"
+    "                        success so a run can be extended with more --epochs\n"
+    "  --resume              continue from the checkpoint if it exists (start afresh\n"
+    "                        if not): ends with the same weights as an uninterrupted\n"
+    "                        run on the same number of ranks and threads. Only\n"
+    "                        --epochs may differ from the interrupted run\n"
+    "  --strict              fail when a network has collapsed (training scores\n"
+    "                        nearly constant); without it a warning is printed\n"
+    "  --max-train M         fit on at most M training-pool events (0 = all; default 0)\n"
+    "  --train-fraction F    share of the background events (in store order) that\n"
+    "                        trains, in (0, 1] (default 0.9)\n"
+    "  --background LIST     comma-separated processes to train on, instead of the\n"
+    "                        SM processes of the process table\n"
+    "  --xsec FILE           process table that says which processes are SM (default:\n"
+    "                        the shipped data/processes.csv)\n"
+    "  --read-batch N        events per rank per read (default 65536)\n"
+    "  --json FILE           also write the report as JSON (rank 0)\n"
+    "  --verbose             one line per epoch on stderr (loss, lr, R, rate)\n"
+    "  --quiet               do not print the report\n"
+    "  --progress            progress of reading on stderr (default: when a tty)\n"
+    "  --help                this text\n";
+
+static void print_report(const dm_train_opts *o, const dm_train_report *r)
+{
+  printf("train svdd: %s -> %s\n", o->in_path, o->out_path);
+  printf("  %-24s %lld\n", "events in store", (long long)r->n_events);
+  printf("  %-24s %lld (%d processes)\n", "background events", (long long)r->n_background,
+         r->n_background_processes);
+  printf("  %-24s %lld (first %.4g)\n", "training pool", (long long)r->n_pool,
+         o->train_fraction);
+  printf("  %-24s %s, %d columns -> %d network inputs\n", "features",
+         dm_feature_kind_name(o->features.kind), r->dim_in, r->dim);
+  cJSON *b = r->backend_info;
+  if (b) {
+    double n = cJSON_GetNumberValue(cJSON_GetObjectItem(b, "members"));
+    printf("  %-24s %lld rows, %.0f member(s) x %.0f epochs (%.0f epochs resumed)\n",
+           "training", (long long)r->n_train, n,
+           cJSON_GetNumberValue(cJSON_GetObjectItem(b, "epochs")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(b, "resumed_epochs")));
+    printf("  %-24s %.0f per member\n", "parameters",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(b, "parameters")));
+    printf("  %-24s %.0f events/s, %.1f GFLOP/s (%.2f s)\n", "training rate",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_events_per_s")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_gflops")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_seconds")));
+    const char *cols[] = {"final_loss", "radius", "score_mean", "score_std", "distinct_scores",
+                          "collapsed"};
+    printf("  %-7s %12s %10s %12s %12s %10s  %s\n", "member", "final loss", "R", "score mean",
+           "score std", "distinct", "status");
+    for (int k = 0; k < (int)n; k++) {
+      double v[6];
+      for (int i = 0; i < 6; i++)
+        v[i] = cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(b, cols[i]), k));
+      printf("  %-7d %12.6g %10.4g %12.6g %12.6g %10.0f  %s\n", k, v[0], v[1], v[2], v[3], v[4],
+             v[5] != 0 ? "COLLAPSED" : "ok");
+    }
+  }
+  printf("  %-24s scan %.2f, features %.2f, fit %.2f, write %.2f, total %.2f\n", "seconds",
+         r->seconds_scan, r->seconds_features, r->seconds_fit, r->seconds_write,
+         r->seconds_total);
+}
+
+static dm_status write_json(const char *path, const dm_train_opts *o, const dm_svdd_opts *so,
+                            const dm_train_report *r)
+{
+  cJSON *j = cJSON_CreateObject();
+  cJSON_AddStringToObject(j, "command", "train");
+  cJSON_AddStringToObject(j, "model", "svdd");
+  cJSON_AddStringToObject(j, "in", o->in_path);
+  cJSON_AddStringToObject(j, "out", o->out_path);
+  cJSON_AddNumberToObject(j, "n_events", (double)r->n_events);
+  cJSON_AddNumberToObject(j, "n_background", (double)r->n_background);
+  cJSON_AddStringToObject(j, "background", r->background);
+  cJSON_AddNumberToObject(j, "n_pool", (double)r->n_pool);
+  cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);
+  cJSON_AddStringToObject(j, "features", dm_feature_kind_name(o->features.kind));
+  cJSON_AddNumberToObject(j, "dim_in", r->dim_in);
+  cJSON_AddNumberToObject(j, "dim", r->dim);
+  cJSON_AddStringToObject(j, "objective", dm_svdd_objective_name(so->objective));
+  cJSON_AddNumberToObject(j, "batch", so->batch);
+  cJSON_AddNumberToObject(j, "lr", so->lr);
+  cJSON_AddNumberToObject(j, "seconds_total", r->seconds_total);
+  cJSON_AddNumberToObject(j, "seconds_fit", r->seconds_fit);
+  if (r->backend_info)
+    cJSON_AddItemToObject(j, "backend", cJSON_Duplicate(r->backend_info, 1));
+  char *text = cJSON_Print(j);
+  cJSON_Delete(j);
+  FILE *f = text ? fopen(path, "w") : NULL;
+  dm_status s = DM_OK;
+  if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0)
+    s = dm_error(DM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  if (f && fclose(f) != 0 && s == DM_OK)
+    s = dm_error(DM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  free(text);
+  return s;
+}
+
+static dm_status parse_hidden(const char *text, dm_svdd_opts *so)
+{
+  if (!strcmp(text, "none")) {
+    so->n_hidden = 0;
+    return DM_OK;
+  }
+  int64_t v[DM_SVDD_MAX_LAYERS];
+  int n = DM_SVDD_MAX_LAYERS - 1;
+  DM_FORWARD(dm_cli_i64_list("--hidden", text, 1, 1 << 20, v, &n));
+  so->n_hidden = n;
+  for (int i = 0; i < n; i++)
+    so->hidden[i] = (int)v[i];
+  return DM_OK;
+}
+
+static dm_status parse_milestones(const char *text, dm_svdd_opts *so)
+{
+  int64_t v[DM_SVDD_MAX_MILESTONES];
+  int n = DM_SVDD_MAX_MILESTONES;
+  DM_FORWARD(dm_cli_i64_list("--milestones", text, 1, 1000000, v, &n));
+  for (int i = 0; i < n; i++) {
+    if (i > 0 && v[i] <= v[i - 1])
+      return dm_error(DM_ERR_ARG, "--milestones '%s': epochs must increase", text);
+    so->milestones[i] = (int)v[i];
+  }
+  so->n_milestones = n;
+  return DM_OK;
+}
 
 int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
 {
-  return dm_cli_usage_error("train svdd", comm, "not implemented yet");
+  static const char *cmd = "train svdd";
+  static const struct option longopts[] = {
+      {"in", required_argument, NULL, 'i'},
+      {"out", required_argument, NULL, 'o'},
+      {"features", required_argument, NULL, 'f'},
+      {"k-objects", required_argument, NULL, 'K'},
+      {"phi", required_argument, NULL, 'a'},
+      {"pca", required_argument, NULL, 'p'},
+      {"hidden", required_argument, NULL, 'H'},
+      {"out-dim", required_argument, NULL, 'D'},
+      {"epochs", required_argument, NULL, 'E'},
+      {"batch", required_argument, NULL, 'B'},
+      {"lr", required_argument, NULL, 'l'},
+      {"weight-decay", required_argument, NULL, 'W'},
+      {"milestones", required_argument, NULL, 'M'},
+      {"objective", required_argument, NULL, 'O'},
+      {"nu", required_argument, NULL, 'n'},
+      {"warm-up", required_argument, NULL, 'u'},
+      {"ensemble", required_argument, NULL, 'e'},
+      {"seed", required_argument, NULL, 's'},
+      {"checkpoint", required_argument, NULL, 'c'},
+      {"resume", no_argument, NULL, 'r'},
+      {"strict", no_argument, NULL, 'S'},
+      {"max-train", required_argument, NULL, 'm'},
+      {"train-fraction", required_argument, NULL, 't'},
+      {"background", required_argument, NULL, 'g'},
+      {"xsec", required_argument, NULL, 'x'},
+      {"read-batch", required_argument, NULL, 'b'},
+      {"json", required_argument, NULL, 'j'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"progress", no_argument, NULL, 'P'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  dm_train_opts o;
+  dm_train_opts_default(&o);
+  o.backend = "svdd";
+  o.features.kind = DM_FEATURES_OBJECTS;
+  o.max_train = 0;
+  o.progress = dm_cli_stderr_is_tty();
+  dm_svdd_opts so;
+  dm_svdd_opts_default(&so);
+  const char *json = NULL, *ckpt = NULL;
+  int quiet = 0;
+  int64_t v = 0;
+  opterr = 0;
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    dm_status s = DM_OK;
+    switch (c) {
+    case 'i': o.in_path = optarg; break;
+    case 'o': o.out_path = optarg; break;
+    case 'f': s = dm_feature_kind_parse(optarg, &o.features.kind); break;
+    case 'K':
+      s = dm_cli_i64("--k-objects", optarg, 1, DM_FEATURES_K_MAX, &v);
+      o.features.k_objects = (int)v;
+      break;
+    case 'a':
+      if (!strcmp(optarg, "raw"))
+        o.features.phi_mode = DM_PHI_RAW;
+      else if (!strcmp(optarg, "sincos"))
+        o.features.phi_mode = DM_PHI_SINCOS;
+      else
+        s = dm_error(DM_ERR_ARG, "--phi '%s': expected raw or sincos", optarg);
+      break;
+    case 'p':
+      s = dm_cli_i64("--pca", optarg, 0, 1000, &v);
+      o.pca_dim = (int)v;
+      break;
+    case 'H': s = parse_hidden(optarg, &so); break;
+    case 'D':
+      s = dm_cli_i64("--out-dim", optarg, 1, 1 << 20, &v);
+      so.out_dim = (int)v;
+      break;
+    case 'E':
+      s = dm_cli_i64("--epochs", optarg, 0, 1000000, &v);
+      so.epochs = (int)v;
+      break;
+    case 'B':
+      s = dm_cli_i64("--batch", optarg, 1, 1 << 24, &v);
+      so.batch = (int)v;
+      break;
+    case 'l': s = dm_cli_f64("--lr", optarg, 1e-12, 1e3, &so.lr); break;
+    case 'W': s = dm_cli_f64("--weight-decay", optarg, 0.0, 1e3, &so.weight_decay); break;
+    case 'M': s = parse_milestones(optarg, &so); break;
+    case 'O':
+      s = dm_svdd_objective_parse(optarg, &so.objective);
+      if (s != DM_OK)
+        s = dm_error(DM_ERR_ARG, "--objective '%s': expected one-class or soft-boundary",
+                     optarg);
+      break;
+    case 'n': s = dm_cli_f64("--nu", optarg, 1e-9, 1.0, &so.nu); break;
+    case 'u':
+      s = dm_cli_i64("--warm-up", optarg, 0, 1000000, &v);
+      so.warm_up = (int)v;
+      break;
+    case 'e':
+      s = dm_cli_i64("--ensemble", optarg, 1, DM_SVDD_MAX_ENSEMBLE, &v);
+      so.ensemble = (int)v;
+      break;
+    case 's':
+      s = dm_cli_i64("--seed", optarg, 0, INT64_MAX, &v);
+      o.seed = (uint64_t)v;
+      break;
+    case 'c': ckpt = optarg; break;
+    case 'r': so.resume = 1; break;
+    case 'S': so.strict = 1; break;
+    case 'm': s = dm_cli_i64("--max-train", optarg, 0, (int64_t)1 << 40, &o.max_train); break;
+    case 't': s = dm_cli_f64("--train-fraction", optarg, 1e-9, 1.0, &o.train_fraction); break;
+    case 'g': o.background = optarg; break;
+    case 'x': o.xsec = optarg; break;
+    case 'b': s = dm_cli_i64("--read-batch", optarg, 1, (int64_t)1 << 28, &o.batch); break;
+    case 'j': json = optarg; break;
+    case 'v': so.verbose = 1; break;
+    case 'q': quiet = 1; break;
+    case 'P': o.progress = 1; break;
+    case 'h': return dm_cli_help(help, comm);
+    default:
+      return dm_cli_usage_error(cmd, comm, "unknown or incomplete option '%s'",
+                                argv[optind - 1]);
+    }
+    if (s != DM_OK)
+      return dm_cli_usage_error(cmd, comm, "%s", dm_error_message());
+  }
+  if (optind < argc)
+    return dm_cli_usage_error(cmd, comm, "unexpected argument '%s'", argv[optind]);
+  if (!o.in_path || !o.out_path)
+    return dm_cli_usage_error(cmd, comm, "--in and --out are required");
+  if (!ckpt)
+    snprintf(so.checkpoint, sizeof so.checkpoint, "%s.ckpt", o.out_path);
+  else if (strcmp(ckpt, "none") != 0)
+    snprintf(so.checkpoint, sizeof so.checkpoint, "%s", ckpt);
+  if (so.resume && !so.checkpoint[0])
+    return dm_cli_usage_error(cmd, comm, "--resume needs a checkpoint (not --checkpoint none)");
+  if (dm_svdd_opts_check(&so) != DM_OK)
+    return dm_cli_usage_error(cmd, comm, "%s", dm_error_message());
+  o.backend_opts = &so;
+  o.command_line = dm_cli_command_line();
+  dm_train_report rep;
+  memset(&rep, 0, sizeof rep);
+  dm_status s = dm_train_run(&o, comm, &rep);
+  if (s == DM_OK && dm_rank(comm) == 0) {
+    if (!quiet)
+      print_report(&o, &rep);
+    if (json)
+      s = write_json(json, &o, &so, &rep);
+  }
+  dm_train_report_free(&rep);
+  return dm_cli_finish(cmd, s, comm);
 }

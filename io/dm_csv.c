@@ -1,0 +1,1067 @@
+/* dm_csv.c - parse and print archive lines (contract in dm_csv.h).
+ *
+ * Numbers: scanned by hand (no locale, no per-field strtod) into an integer
+ * mantissa w of at most 19 digits and a decimal exponent e. When w <= 2^53
+ * and |e| <= 22 both w and 10^|e| are exact doubles, so one IEEE multiply or
+ * divide gives the correctly rounded value (Clinger's fast path); with
+ * 6-significant-digit %g input that is every number of the archive. Anything
+ * else (more digits, huge or tiny exponents) goes to strtod_l in the "C"
+ * locale on a NUL-terminated copy of the token: correct, slower, rare.
+ */
+#include "dm_csv.h"
+
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+const char *dm_bad_kind_name(dm_bad_kind k)
+{
+  static const char *const names[DM_BAD_NKINDS] = {
+      [DM_BAD_NONE] = "none",
+      [DM_BAD_FIELD_COUNT] = "field-count",
+      [DM_BAD_NUMBER] = "number",
+      [DM_BAD_NONFINITE] = "non-finite",
+      [DM_BAD_OBJECT_CODE] = "object-code",
+      [DM_BAD_EMPTY_PROCESS] = "empty-process",
+      [DM_BAD_TRUNCATED] = "truncated",
+      [DM_BAD_TOO_LONG] = "too-long",
+      [DM_BAD_TOO_MANY_OBJECTS] = "too-many-objects",
+  };
+  if ((int)k < 0 || k >= DM_BAD_NKINDS)
+    return "invalid";
+  return names[k];
+}
+
+/* ---- exact decimal to double ------------------------------------------- */
+
+static const double dm_csv_p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static const uint64_t dm_csv_u10_small[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                             100000000};
+
+/* 10^e as a factor and a divisor, for e = -22..22 (index e + 22). */
+static const double dm_csv_mul10[45] = {1,    1,    1,    1,    1,    1,    1,    1,    1,
+                                        1,    1,    1,    1,    1,    1,    1,    1,    1,
+                                        1,    1,    1,    1,    1e0,  1e1,  1e2,  1e3,  1e4,
+                                        1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
+                                        1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+static const double dm_csv_div10[45] = {1e22, 1e21, 1e20, 1e19, 1e18, 1e17, 1e16, 1e15, 1e14,
+                                        1e13, 1e12, 1e11, 1e10, 1e9,  1e8,  1e7,  1e6,  1e5,
+                                        1e4,  1e3,  1e2,  1e1,  1,    1,    1,    1,    1,
+                                        1,    1,    1,    1,    1,    1,    1,    1,    1,
+                                        1,    1,    1,    1,    1,    1,    1,    1,    1};
+
+static pthread_once_t dm_csv_c_once = PTHREAD_ONCE_INIT;
+static locale_t dm_csv_c_locale;
+
+static void dm_csv_c_locale_init(void) { dm_csv_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+/* Correctly rounded conversion of a validated token (our grammar only, so
+ * strtod cannot wander into hex or "infinity"). Returns 0 on overflow. */
+static int dm_csv_slow(const char *tok, size_t n, double *out)
+{
+  char small[128];
+  char *buf = n < sizeof small ? small : malloc(n + 1);
+  if (!buf)
+    return 0;
+  memcpy(buf, tok, n);
+  buf[n] = '\0';
+  pthread_once(&dm_csv_c_once, dm_csv_c_locale_init);
+  double v = dm_csv_c_locale ? strtod_l(buf, NULL, dm_csv_c_locale) : strtod(buf, NULL);
+  if (buf != small)
+    free(buf);
+  *out = v;
+  return isfinite(v);
+}
+
+static double dm_csv_decimal_to_double(uint64_t w, int e, int neg)
+{
+  double v;
+  if (w == 0) {
+    v = 0.0;
+  } else if (w <= (UINT64_C(1) << 53) && e >= -22 && e <= 22) {
+    v = e >= 0 ? (double)w * dm_csv_p10[e] : (double)w / dm_csv_p10[-e];
+  } else if (w <= (UINT64_C(1) << 53) && e > 22 && e <= 22 + 15 &&
+             w <= (UINT64_C(1) << 53) / (uint64_t)dm_csv_p10[e - 22]) {
+    /* w * 10^(e-22) is still an exact integer below 2^53. */
+    v = (double)(w * (uint64_t)dm_csv_p10[e - 22]) * 1e22;
+  } else {
+    char tok[48];
+    int n = snprintf(tok, sizeof tok, "%llue%d", (unsigned long long)w, e);
+    dm_csv_slow(tok, (size_t)n, &v);
+  }
+  return neg ? -v : v;
+}
+
+/* Scan one number at *pp (stops at the first byte that cannot continue it),
+ * one byte at a time: handles every case. Returns DM_BAD_NONE, DM_BAD_NUMBER
+ * or DM_BAD_NONFINITE; *sig gets the number of significant digits (first to
+ * last non-zero digit). */
+static __attribute__((noinline)) dm_bad_kind dm_csv_number_general(const char **pp, const char *end, double *out, int *sig)
+{
+  const char *p = *pp, *tok = p;
+  int neg = 0;
+  if (p < end && (*p == '-' || *p == '+')) {
+    neg = *p == '-';
+    p++;
+  }
+  uint64_t w = 0;
+  int nd = 0;         /* digits in w, counted from the first non-zero one */
+  int many = 0;       /* more than 19 significant digits: slow path */
+  int e = 0;          /* decimal exponent adjustment from digit positions */
+  const char *digits0 = p;
+  int ndigits = 0;    /* all mantissa digits seen, to reject "." and "" */
+  while (p < end && (unsigned)(*p - '0') < 10) {
+    unsigned d = (unsigned)(*p - '0');
+    if (nd < 19) {
+      w = w * 10 + d;
+      nd += w != 0;
+    } else {
+      many = 1;
+      e++;
+    }
+    p++;
+  }
+  ndigits = (int)(p - digits0);
+  if (p < end && *p == '.') {
+    p++;
+    const char *f0 = p;
+    while (p < end && (unsigned)(*p - '0') < 10) {
+      unsigned d = (unsigned)(*p - '0');
+      if (nd < 19) {
+        w = w * 10 + d;
+        nd += w != 0;
+        e--;
+      } else {
+        many = 1;
+      }
+      p++;
+    }
+    ndigits += (int)(p - f0);
+  }
+  if (ndigits == 0) {
+    /* nan / inf spelled out are well-formed but not finite. */
+    size_t left = (size_t)(end - p), w = 0;
+    if (left >= 8 && strncasecmp(p, "infinity", 8) == 0)
+      w = 8;
+    else if (left >= 3 && (strncasecmp(p, "inf", 3) == 0 || strncasecmp(p, "nan", 3) == 0))
+      w = 3;
+    const char *q = p + w;
+    if (w == 0 || (q < end && (((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') ||
+                               (unsigned)(*q - '0') < 10 || *q == '.')))
+      return DM_BAD_NUMBER;
+    *pp = q;
+    return DM_BAD_NONFINITE;
+  }
+  if (p < end && (*p | 0x20) == 'e') {
+    p++;
+    int eneg = 0;
+    if (p < end && (*p == '-' || *p == '+')) {
+      eneg = *p == '-';
+      p++;
+    }
+    const char *x0 = p;
+    int x = 0;
+    while (p < end && (unsigned)(*p - '0') < 10) {
+      if (x < 100000)
+        x = x * 10 + (*p - '0');
+      p++;
+    }
+    if (p == x0)
+      return DM_BAD_NUMBER;
+    e += eneg ? -x : x;
+  }
+  *pp = p;
+  /* Trailing zeros of the mantissa are not significant for float32 round
+   * trips ("331920" prints back the same from a float). */
+  int s = nd;
+  if (s > 6 && !many) {
+    uint64_t t = w;
+    while (t != 0 && t % 10 == 0) {
+      t /= 10;
+      s--;
+    }
+  }
+  *sig = many ? 20 : s;
+  if (many) {
+    if (!dm_csv_slow(tok, (size_t)(p - tok), out))
+      return DM_BAD_NONFINITE;
+    return DM_BAD_NONE;
+  }
+  double v = dm_csv_decimal_to_double(w, e, neg);
+  if (!isfinite(v))
+    return DM_BAD_NONFINITE;
+  *out = v;
+  return DM_BAD_NONE;
+}
+
+/* ---- fast path: eight bytes at a time ------------------------------------
+ * Most archive numbers are [-]ddddd[.ddddd][e+dd] with few digits. Loading
+ * 8 bytes as a little-endian word, the digit bytes and their value are found
+ * with word arithmetic instead of a loop with a branch per byte (whose
+ * mispredictions on varying lengths dominate a byte loop). */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define DM_CSV_SWAR 1
+#else
+#define DM_CSV_SWAR 0
+#endif
+
+/* Index of the first byte of x (in memory order) that is not '0'..'9', or
+ * 8. XOR maps digits to 0..9; (b & 0x7f) + 0x76 has its top bit set exactly
+ * when b & 0x7f >= 10 and cannot carry into the next byte; OR-ing b itself
+ * catches bytes with the top bit already set. */
+static inline int dm_csv_ndigits(uint64_t x)
+{
+  uint64_t d = x ^ UINT64_C(0x3030303030303030);
+  uint64_t m = (((d & UINT64_C(0x7f7f7f7f7f7f7f7f)) + UINT64_C(0x7676767676767676)) | d) &
+               UINT64_C(0x8080808080808080);
+  return m ? __builtin_ctzll(m) >> 3 : 8;
+}
+
+/* Value of the first n (0..8) digit bytes of x. After the shift the digits
+ * sit in the top n bytes, most significant first in memory order, zeros
+ * before them; then pairs, quads and halves are combined with one multiply
+ * each (no lane can carry into the next: 10*9+9, 100*99+99, 10^4*9999+9999
+ * all fit their lanes). */
+static inline uint64_t dm_csv_swar8(uint64_t x, int n)
+{
+  uint64_t v = x ^ UINT64_C(0x3030303030303030);
+  v = (v << (32 - 4 * n)) << (32 - 4 * n); /* two shifts: n == 0 is defined */
+  v = (v * 10 + (v >> 8)) & UINT64_C(0x00ff00ff00ff00ff);
+  v = (v * 100 + (v >> 16)) & UINT64_C(0x0000ffff0000ffff);
+  v = (v * 10000 + (v >> 32)) & UINT64_C(0x00000000ffffffff);
+  return v;
+}
+
+/* Scan one number; *over6 = 1 when it has more than 6 significant digits
+ * (a float32 would not give it back). Same results as the general scanner,
+ * which it defers to for anything unusual. */
+#define DM_CSV_INLINE static inline __attribute__((always_inline))
+
+DM_CSV_INLINE dm_bad_kind dm_csv_number_fast(const char **pp, const char *end, double *out,
+                                             int *over6)
+{
+#if DM_CSV_SWAR
+  const char *p = *pp;
+  /* sign (1) + 7 digits + '.' + 7 digits + 'e', sign, 3 digits + peek: 24 */
+  if (end - p >= 24) {
+    int neg = *p == '-';
+    p += neg | (*p == '+');
+    uint64_t x;
+    memcpy(&x, p, 8);
+    int n1 = dm_csv_ndigits(x);
+    uint64_t w = dm_csv_swar8(x, n1);
+    p += n1;
+    int e = 0;
+    if (*p == '.') {
+      memcpy(&x, p + 1, 8);
+      int n2 = dm_csv_ndigits(x);
+      if (n2 == 8 || n1 + n2 == 0 || n1 == 8)
+        goto general;
+      w = w * dm_csv_u10_small[n2] + dm_csv_swar8(x, n2);
+      e = -n2;
+      p += 1 + n2;
+    } else if (n1 == 0 || n1 == 8) {
+      goto general;
+    }
+    if ((*p | 0x20) == 'e') {
+      const char *q = p + 1;
+      int eneg = *q == '-';
+      q += eneg | (*q == '+');
+      int ex = 0, nx = 0;
+      while (nx < 4 && (unsigned)(q[nx] - '0') < 10) {
+        ex = ex * 10 + (q[nx] - '0');
+        nx++;
+      }
+      if (nx == 0 || nx == 4)
+        goto general;
+      e += eneg ? -ex : ex;
+      p = q + nx;
+    }
+    if (e < -22 || e > 22)
+      goto general;
+    /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation. */
+    double v = e < 0 ? (double)w / dm_csv_p10[-e] : (double)w * dm_csv_p10[e];
+    *out = neg ? -v : v;
+    int o = 0;
+    if (w >= 1000000) { /* trailing zeros are not significant */
+      uint64_t t = w;
+      while (t % 10 == 0)
+        t /= 10;
+      o = t >= 1000000;
+    }
+    *over6 = o;
+    *pp = p;
+    return DM_BAD_NONE;
+  }
+general:
+#endif
+  {
+    int sig = 0;
+    dm_bad_kind k = dm_csv_number_general(pp, end, out, &sig);
+    *over6 = sig > 6;
+    return k;
+  }
+}
+
+/* Near the end of a line the word loads would pass `end`: run the same code
+ * on a zero-padded copy (NUL is not part of any number, so the scan stops
+ * within the copied bytes) and map the position back. */
+DM_CSV_INLINE dm_bad_kind dm_csv_number(const char **pp, const char *end, double *out, int *over6)
+{
+  size_t left = (size_t)(end - *pp);
+  if (DM_CSV_SWAR && left < 24) {
+    char tmp[24] = {0};
+    memcpy(tmp, *pp, left);
+    const char *q = tmp;
+    dm_bad_kind k = dm_csv_number_fast(&q, tmp + sizeof tmp, out, over6);
+    *pp += q - tmp;
+    return k;
+  }
+  return dm_csv_number_fast(pp, end, out, over6);
+}
+
+dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
+{
+  const char *p = s, *end = s + len;
+  int over6;
+  double v = 0.0;
+  dm_bad_kind k = dm_csv_number(&p, end, &v, &over6);
+  if (k != DM_BAD_NONE)
+    return k;
+  if (p != end)
+    return DM_BAD_NUMBER;
+  *out = v;
+  return DM_BAD_NONE;
+}
+
+/* ---- object arrays ------------------------------------------------------- */
+
+static int dm_csv_grow(void **a, size_t elem, int64_t cap)
+{
+  void *n = realloc(*a, (size_t)cap * elem);
+  if (!n)
+    return 0;
+  *a = n;
+  return 1;
+}
+
+dm_status dm_csv_reserve(dm_events *out, int64_t n_more, int want_double)
+{
+  int64_t need = out->n_objects + n_more;
+  int have_double = out->e_d && out->pt_d && out->eta_d && out->phi_d;
+  if (need <= out->cap_objects && (!want_double || have_double))
+    return DM_OK;
+  int64_t cap = out->cap_objects;
+  if (need > cap) {
+    cap = cap < 1024 ? 1024 : cap;
+    while (cap < need)
+      cap += cap / 2;
+  }
+  int ok = dm_csv_grow((void **)&out->type, sizeof *out->type, cap) &&
+           dm_csv_grow((void **)&out->e, sizeof *out->e, cap) &&
+           dm_csv_grow((void **)&out->pt, sizeof *out->pt, cap) &&
+           dm_csv_grow((void **)&out->eta, sizeof *out->eta, cap) &&
+           dm_csv_grow((void **)&out->phi, sizeof *out->phi, cap);
+  /* Double copies, once present, follow the capacity so a later call with
+   * want_double cannot find them shorter than cap_objects. */
+  if (ok && (want_double || out->e_d || out->pt_d || out->eta_d || out->phi_d))
+    ok = dm_csv_grow((void **)&out->e_d, sizeof *out->e_d, cap) &&
+         dm_csv_grow((void **)&out->pt_d, sizeof *out->pt_d, cap) &&
+         dm_csv_grow((void **)&out->eta_d, sizeof *out->eta_d, cap) &&
+         dm_csv_grow((void **)&out->phi_d, sizeof *out->phi_d, cap);
+  if (!ok)
+    return dm_error(DM_ERR_NOMEM, "csv: cannot grow object arrays to %lld objects",
+                    (long long)cap);
+  out->cap_objects = cap;
+  return DM_OK;
+}
+
+/* ---- lines ----------------------------------------------------------------
+ * Two layers, so that fields do not wait for each other: a separator index
+ * finds every ';' and ',' 64 bytes at a time (a bitmask per block), which
+ * gives each field's bounds without parsing the fields before it; then each
+ * number is converted on its own and the CPU overlaps consecutive numbers
+ * instead of following one long chain of "scan, find the end, scan on".
+ * Word loads may run up to 24 bytes past a field start; near the end of the
+ * line they read from a zero-padded copy of the line's tail. */
+
+typedef struct {
+  const char *line;
+  size_t len, tail_start;
+  size_t block;  /* offset of the block `mask` describes */
+  uint64_t mask; /* separators in that block not yet handed out */
+  char tail[192]; /* line[tail_start, len) then zeros */
+} dm_csv_scan;
+
+/* Bytes at offset off (< len) with at least 24 readable bytes after them. */
+DM_CSV_INLINE const char *dm_csv_at(const dm_csv_scan *s, size_t off)
+{
+  return off >= s->tail_start ? s->tail + (off - s->tail_start) : s->line + off;
+}
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+DM_CSV_INLINE uint64_t dm_csv_sepmask(const char *p)
+{
+  const __m128i semi = _mm_set1_epi8(';'), comma = _mm_set1_epi8(',');
+  uint64_t m = 0;
+  for (int i = 0; i < 4; i++) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+    __m128i e = _mm_or_si128(_mm_cmpeq_epi8(v, semi), _mm_cmpeq_epi8(v, comma));
+    m |= (uint64_t)(uint16_t)_mm_movemask_epi8(e) << (16 * i);
+  }
+  return m;
+}
+#else
+DM_CSV_INLINE uint64_t dm_csv_sepmask(const char *p)
+{
+  uint64_t m = 0;
+  for (int i = 0; i < 64; i++)
+    m |= (uint64_t)(p[i] == ';' || p[i] == ',') << i;
+  return m;
+}
+#endif
+
+/* Separators of the 64-byte block at offset b (a multiple of 64, < len). */
+DM_CSV_INLINE uint64_t dm_csv_block(const dm_csv_scan *s, size_t b)
+{
+  /* A block that runs past len starts after tail_start = len - 64, so the
+   * tail copy (128 bytes of line at most, then zeros) covers it. */
+  return dm_csv_sepmask(b + 64 <= s->len ? s->line + b : s->tail + (b - s->tail_start));
+}
+
+static void dm_csv_scan_init(dm_csv_scan *s, const char *line, size_t len)
+{
+  s->line = line;
+  s->len = len;
+  if (len > 64) { /* constant sizes: inlined moves, no library calls */
+    s->tail_start = len - 64;
+    memcpy(s->tail, line + s->tail_start, 64);
+    memset(s->tail + 64, 0, sizeof s->tail - 64);
+  } else {
+    s->tail_start = 0;
+    memcpy(s->tail, line, len);
+    memset(s->tail + len, 0, sizeof s->tail - len);
+  }
+  s->block = 0;
+  s->mask = len ? dm_csv_block(s, 0) : 0;
+}
+
+/* Offset of the next separator, or len when there is none. */
+DM_CSV_INLINE size_t dm_csv_next(dm_csv_scan *s)
+{
+  while (s->mask == 0) {
+    if (s->block + 64 >= s->len)
+      return s->len;
+    s->block += 64;
+    s->mask = dm_csv_block(s, s->block);
+  }
+  size_t pos = s->block + (size_t)__builtin_ctzll(s->mask);
+  s->mask &= s->mask - 1;
+  return pos;
+}
+
+/* Separator byte at offset pos, 0 at the end of the line. */
+DM_CSV_INLINE char dm_csv_sep(const dm_csv_scan *s, size_t pos)
+{
+  return pos < s->len ? s->line[pos] : 0;
+}
+
+/* The number that fills the field [p, p + n) exactly (p from dm_csv_at).
+ * DM_BAD_NUMBER if anything is left over. */
+DM_CSV_INLINE dm_bad_kind dm_csv_field_number(const char *p, size_t n, double *out, int *over6)
+{
+  const char *end = p + n;
+#if DM_CSV_SWAR
+  {
+    const char *q = p;
+    int neg = *q == '-';
+    q += neg | (*q == '+');
+    uint64_t x;
+    memcpy(&x, q, 8);
+    int n1 = dm_csv_ndigits(x);
+    if (n1 == 8)
+      goto general;
+    uint64_t w = dm_csv_swar8(x, n1);
+    unsigned term = (unsigned)(x >> (8 * n1)) & 0xff;
+    q += n1;
+    /* The fraction is taken without a branch: whether a value has a '.'
+     * varies from field to field (331927 vs 55808.8) and would mispredict. */
+    uint64_t x2;
+    memcpy(&x2, q + 1, 8);
+    int dot = term == '.';
+    int n2 = dm_csv_ndigits(x2) & -dot;
+    if ((dot && (n2 == 8 || n1 + n2 == 0)) || (!dot && n1 == 0))
+      goto general;
+    uint64_t dmask = (uint64_t)0 - (uint64_t)dot;
+    w = w * dm_csv_u10_small[n2] + (dm_csv_swar8(x2, n2) & dmask);
+    int e = -n2;
+    unsigned t2 = (unsigned)(x2 >> (8 * n2)) & 0xff;
+    term = dot ? t2 : term;
+    q += dot + n2;
+    if ((term | 0x20) == 'e') { /* q <= p + 16 here: the exponent is in reach */
+      const char *r = q + 1;
+      int eneg = *r == '-';
+      r += eneg | (*r == '+');
+      int ex = 0, nx = 0;
+      while (nx < 4 && (unsigned)(r[nx] - '0') < 10) {
+        ex = ex * 10 + (r[nx] - '0');
+        nx++;
+      }
+      if (nx == 0 || nx == 4)
+        goto general;
+      e += eneg ? -ex : ex;
+      q = r + nx;
+    }
+    if (q != end)
+      return DM_BAD_NUMBER;
+    if (e < -22 || e > 22)
+      goto general;
+    /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation (the
+     * other factor is 1, exact), without a branch on the sign of e. */
+    double v = (double)w * dm_csv_mul10[e + 22] / dm_csv_div10[e + 22];
+    *out = neg ? -v : v;
+    int o = 0;
+    if (w >= 1000000) { /* trailing zeros are not significant */
+      uint64_t t = w;
+      while (t % 10 == 0)
+        t /= 10;
+      o = t >= 1000000;
+    }
+    *over6 = o;
+    return DM_BAD_NONE;
+  }
+general:
+#endif
+  {
+    const char *g = p;
+    int sig = 0;
+    dm_bad_kind k = dm_csv_number_general(&g, end, out, &sig);
+    if (k != DM_BAD_NONE)
+      return k;
+    if (g != end)
+      return DM_BAD_NUMBER;
+    *over6 = sig > 6;
+    return DM_BAD_NONE;
+  }
+}
+
+/* Object code of the field [p, p + n). Returns the type or -1. */
+static const signed char dm_csv_code1[256] = {
+    ['j'] = DM_OBJ_JET + 1, ['b'] = DM_OBJ_BJET + 1, ['g'] = DM_OBJ_PHOTON + 1,
+    ['a'] = DM_OBJ_PHOTON + 1}; /* type + 1; 0 = not a code */
+
+DM_CSV_INLINE int dm_csv_code(const char *p, size_t n)
+{
+  if (n == 1) /* a table, not a switch: j and b alternate unpredictably */
+    return dm_csv_code1[(unsigned char)p[0]] - 1;
+  if (n == 2 && (p[1] == '-' || p[1] == '+')) {
+    int plus = p[1] == '+';
+    if (p[0] == 'e')
+      return plus ? DM_OBJ_EPLUS : DM_OBJ_EMINUS;
+    if (p[0] == 'm')
+      return plus ? DM_OBJ_MUPLUS : DM_OBJ_MUMINUS;
+    return -1;
+  }
+  if (n == 3 && p[0] == 'm' && p[1] == 'u' && (p[2] == '-' || p[2] == '+'))
+    return p[2] == '+' ? DM_OBJ_MUPLUS : DM_OBJ_MUMINUS;
+  return -1;
+}
+
+/* The next field, a number that must end at separator `want` (',' or ';')
+ * or, when want is 0, at ';' or the end of the line. A field ending at the
+ * wrong separator is a field count problem. */
+#define DM_CSV_NUM(want, out)                                                      \
+  do {                                                                             \
+    size_t a_ = at, b_ = dm_csv_next(&sc);                                         \
+    int o_ = 0;                                                                    \
+    dm_bad_kind k_ = dm_csv_field_number(dm_csv_at(&sc, a_), b_ - a_, &(out), &o_); \
+    if (k_ != DM_BAD_NONE)                                                         \
+      return k_;                                                                   \
+    char c_ = dm_csv_sep(&sc, b_);                                                 \
+    if ((want) ? c_ != (want) : c_ == ',')                                         \
+      return DM_BAD_FIELD_COUNT;                                                   \
+    over6 += o_;                                                                   \
+    at = b_ + 1;                                                                   \
+  } while (0)
+
+static int dm_csv_float_ok(double v) { return fabs(v) <= FLT_MAX; }
+
+/* Event ID from the field [p, p + n): decimal int64, or an integral %g
+ * value. */
+static dm_bad_kind dm_csv_event_id(const char *p, size_t n, int64_t *id)
+{
+  const char *q = p, *end = p + n;
+  int neg = 0;
+  if (q < end && (*q == '-' || *q == '+')) {
+    neg = *q == '-';
+    q++;
+  }
+  const char *d0 = q;
+  uint64_t u = 0;
+  int over = 0;
+  while (q < end && (unsigned)(*q - '0') < 10) {
+    unsigned d = (unsigned)(*q - '0');
+    if (u > (UINT64_MAX - d) / 10)
+      over = 1;
+    else
+      u = u * 10 + d;
+    q++;
+  }
+  uint64_t lim = neg ? (UINT64_C(1) << 63) : (UINT64_C(1) << 63) - 1;
+  if (q > d0 && q == end && !over && u <= lim) {
+    *id = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return DM_BAD_NONE;
+  }
+  return DM_BAD_NUMBER; /* the caller tries the %g form */
+}
+
+dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm_events *out,
+                              int want_double)
+{
+  if (len > 0 && line[len - 1] == '\n')
+    len--;
+  if (len > 0 && line[len - 1] == '\r')
+    len--;
+  memset(ev, 0, sizeof *ev);
+  if (len == 0)
+    return DM_BAD_FIELD_COUNT;
+  dm_csv_scan sc;
+  dm_csv_scan_init(&sc, line, len);
+  size_t at = 0;
+  int over6 = 0;
+
+  /* event ID */
+  {
+    size_t b = dm_csv_next(&sc);
+    char c = dm_csv_sep(&sc, b);
+    if (dm_csv_event_id(line, b, &ev->event_id) != DM_BAD_NONE) {
+      double v = 0;
+      int o;
+      dm_bad_kind k = dm_csv_field_number(dm_csv_at(&sc, 0), b, &v, &o);
+      if (k != DM_BAD_NONE)
+        return k;
+      if (c == ',')
+        return DM_BAD_FIELD_COUNT;
+      if (v != floor(v) || fabs(v) > 9007199254740992.0)
+        return DM_BAD_NUMBER;
+      ev->event_id = (int64_t)v;
+    } else if (c == ',') {
+      return DM_BAD_FIELD_COUNT;
+    }
+    if (b == len)
+      return DM_BAD_FIELD_COUNT;
+    at = b + 1;
+  }
+
+  /* process name: up to the next ';' */
+  {
+    size_t b;
+    int comma = 0;
+    while ((b = dm_csv_next(&sc)) < len && line[b] == ',')
+      comma = 1;
+    if (comma)
+      return DM_BAD_FIELD_COUNT;
+    if (b == at)
+      return DM_BAD_EMPTY_PROCESS;
+    for (size_t i = at; i < b; i++) {
+      unsigned char c = (unsigned char)line[i];
+      if (c < 0x20 || c == 0x7f)
+        return DM_BAD_EMPTY_PROCESS;
+    }
+    if (b == len)
+      return DM_BAD_FIELD_COUNT;
+    ev->process = line + at;
+    ev->process_len = b - at;
+    at = b + 1;
+  }
+
+  /* weight (stored as float64: its digits are not counted), MET, METphi */
+  {
+    double met, met_phi;
+    DM_CSV_NUM(';', ev->weight);
+    over6 = 0;
+    DM_CSV_NUM(';', met);
+    DM_CSV_NUM(0, met_phi);
+    ev->met = met / 1000.0;
+    ev->met_phi = met_phi;
+    if (!want_double && !(dm_csv_float_ok(ev->met) && dm_csv_float_ok(ev->met_phi)))
+      return DM_BAD_NONFINITE;
+  }
+
+  int64_t k = out->n_objects;
+  int n = 0;
+  while (at < len) {
+    if (n == 65535)
+      return DM_BAD_TOO_MANY_OBJECTS;
+    size_t b = dm_csv_next(&sc);
+    if (b == len || line[b] == ';')
+      return DM_BAD_FIELD_COUNT; /* an object of one field (or an empty one) */
+    int t = dm_csv_code(line + at, b - at);
+    if (t < 0)
+      return DM_BAD_OBJECT_CODE;
+    at = b + 1;
+    double e, pt, eta, phi;
+    DM_CSV_NUM(',', e);
+    DM_CSV_NUM(',', pt);
+    DM_CSV_NUM(',', eta);
+    DM_CSV_NUM(0, phi);
+    e /= 1000.0;
+    pt /= 1000.0;
+    if (!want_double && !(dm_csv_float_ok(e) && dm_csv_float_ok(pt) && dm_csv_float_ok(eta) &&
+                          dm_csv_float_ok(phi)))
+      return DM_BAD_NONFINITE;
+    if (k >= out->cap_objects || (want_double && !out->e_d)) {
+      if (dm_csv_reserve(out, k - out->n_objects + 1 + (int64_t)(len - at) / 10, want_double) !=
+          DM_OK)
+        return DM_BAD_TOO_LONG;
+    }
+    out->type[k] = (uint8_t)t;
+    out->e[k] = (float)e;
+    out->pt[k] = (float)pt;
+    out->eta[k] = (float)eta;
+    out->phi[k] = (float)phi;
+    if (want_double) {
+      out->e_d[k] = e;
+      out->pt_d[k] = pt;
+      out->eta_d[k] = eta;
+      out->phi_d[k] = phi;
+    }
+    k++;
+    n++;
+  }
+  ev->n_obj = n;
+  ev->inexact_float = over6;
+  return DM_BAD_NONE;
+}
+
+/* ---- printing --------------------------------------------------------------
+ * %.Pg needs the value rounded to P significant digits exactly as glibc
+ * does it (exact binary value, ties to even). A finite double is M * 2^E
+ * with M < 2^53, so q = round(M * 2^E * 10^s) is an integer computation that
+ * fits in 128 bits for the exponents that matter here (|s| small, modest E);
+ * anything else falls back to snprintf. */
+
+__extension__ typedef unsigned __int128 dm_csv_u128;
+
+static const uint64_t dm_csv_u10[20] = {UINT64_C(1),
+                                        UINT64_C(10),
+                                        UINT64_C(100),
+                                        UINT64_C(1000),
+                                        UINT64_C(10000),
+                                        UINT64_C(100000),
+                                        UINT64_C(1000000),
+                                        UINT64_C(10000000),
+                                        UINT64_C(100000000),
+                                        UINT64_C(1000000000),
+                                        UINT64_C(10000000000),
+                                        UINT64_C(100000000000),
+                                        UINT64_C(1000000000000),
+                                        UINT64_C(10000000000000),
+                                        UINT64_C(100000000000000),
+                                        UINT64_C(1000000000000000),
+                                        UINT64_C(10000000000000000),
+                                        UINT64_C(100000000000000000),
+                                        UINT64_C(1000000000000000000),
+                                        UINT64_C(10000000000000000000)};
+
+static dm_csv_u128 dm_csv_p10_128(int s) /* 0 <= s <= 38 */
+{
+  return s <= 19 ? (dm_csv_u128)dm_csv_u10[s] : (dm_csv_u128)dm_csv_u10[19] * dm_csv_u10[s - 19];
+}
+
+/* q = round(M * 2^E * 10^s), ties to even. 0 if it does not fit the exact
+ * 128-bit scheme or q >= 2^64. */
+static int dm_csv_scaled(uint64_t M, int E, int s, uint64_t *q)
+{
+  dm_csv_u128 N, D, qq, rem;
+  if (s >= 0) {
+    if (s > 22)
+      return 0;
+    N = (dm_csv_u128)M * dm_csv_p10_128(s); /* < 2^53 * 2^74 */
+    if (E >= 0) {
+      if (E >= 64 || (N >> (64 - E)) != 0)
+        return 0;
+      *q = (uint64_t)(N << E);
+      return 1;
+    }
+    int sh = -E;
+    if (sh >= 127)
+      return 0;
+    qq = N >> sh;
+    rem = N - (qq << sh);
+    dm_csv_u128 half = (dm_csv_u128)1 << (sh - 1);
+    if (rem > half || (rem == half && (qq & 1)))
+      qq++;
+  } else {
+    int t = -s;
+    if (t > 38)
+      return 0;
+    D = dm_csv_p10_128(t);
+    if (E >= 0) {
+      if (E > 64)
+        return 0;
+      N = (dm_csv_u128)M << E;
+    } else {
+      int sh = -E; /* keep D << sh below 2^127 so that 2 * rem cannot wrap */
+      if (sh >= 127 || (D >> (127 - sh)) != 0)
+        return 0;
+      N = M;
+      D <<= -E;
+    }
+    if ((N >> 64) == 0 && (D >> 64) == 0) {
+      uint64_t n64 = (uint64_t)N, d64 = (uint64_t)D;
+      qq = n64 / d64;
+      rem = n64 - (uint64_t)qq * d64;
+    } else {
+      qq = N / D;
+      rem = N - qq * D;
+    }
+    if (2 * rem > D || (2 * rem == D && (qq & 1)))
+      qq++;
+  }
+  if ((qq >> 64) != 0)
+    return 0;
+  *q = (uint64_t)qq;
+  return 1;
+}
+
+/* |v| (finite, non-zero) to P significant digits: q in [10^(P-1), 10^P)
+ * and the decimal exponent X of the first digit. 0 if out of range. */
+static int dm_csv_digits(double v, int P, uint64_t *q, int *X)
+{
+  int x;
+  double f = frexp(v, &x);
+  uint64_t M = (uint64_t)ldexp(f, 53);
+  int E = x - 53;
+  /* v in [2^(x-1), 2^x): floor(log10 v) is this estimate or one more. */
+  int e10 = (int)floor((x - 1) * 0.30102999566398119521);
+  for (int iter = 0; iter < 3; iter++) {
+    uint64_t r;
+    if (!dm_csv_scaled(M, E, P - 1 - e10, &r))
+      return 0;
+    if (r >= dm_csv_u10[P]) {
+      e10++;
+    } else if (r < dm_csv_u10[P - 1]) {
+      e10--;
+    } else {
+      *q = r;
+      *X = e10;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Text of (neg) q * 10^(X - P + 1) in %g layout, trailing zeros removed. */
+static size_t dm_csv_emit(int neg, uint64_t q, int P, int X, char *buf)
+{
+  char dig[20];
+  for (int i = P - 1; i >= 0; i--) {
+    dig[i] = (char)('0' + q % 10);
+    q /= 10;
+  }
+  int nz = P;
+  while (nz > 1 && dig[nz - 1] == '0')
+    nz--;
+  char *o = buf;
+  if (neg)
+    *o++ = '-';
+  if (X < P && X >= -4) {
+    if (X >= 0) {
+      memcpy(o, dig, (size_t)X + 1);
+      o += X + 1;
+      if (nz > X + 1) {
+        *o++ = '.';
+        memcpy(o, dig + X + 1, (size_t)(nz - X - 1));
+        o += nz - X - 1;
+      }
+    } else {
+      *o++ = '0';
+      *o++ = '.';
+      for (int i = 0; i < -X - 1; i++)
+        *o++ = '0';
+      memcpy(o, dig, (size_t)nz);
+      o += nz;
+    }
+  } else {
+    *o++ = dig[0];
+    if (nz > 1) {
+      *o++ = '.';
+      memcpy(o, dig + 1, (size_t)nz - 1);
+      o += nz - 1;
+    }
+    *o++ = 'e';
+    *o++ = X < 0 ? '-' : '+';
+    unsigned ax = (unsigned)(X < 0 ? -X : X);
+    if (ax >= 100) {
+      *o++ = (char)('0' + ax / 100);
+      ax %= 100;
+    }
+    *o++ = (char)('0' + ax / 10);
+    *o++ = (char)('0' + ax % 10);
+  }
+  return (size_t)(o - buf);
+}
+
+static size_t dm_csv_snprintf_g(double v, int P, char *buf)
+{
+  char tmp[64];
+  int n = snprintf(tmp, sizeof tmp, "%.*g", P, v);
+  if (n < 0 || n > 31)
+    n = 0;
+  for (int i = 0; i < n; i++) /* in case a caller set a locale with ',' */
+    buf[i] = tmp[i] == ',' ? '.' : tmp[i];
+  return (size_t)n;
+}
+
+size_t dm_csv_format_g(double v, int digits, char *buf)
+{
+  int P = digits < 1 ? 1 : digits > 17 ? 17 : digits;
+  if (!isfinite(v))
+    return dm_csv_snprintf_g(v, P, buf);
+  int neg = signbit(v) != 0;
+  if (v == 0) {
+    if (neg)
+      *buf++ = '-';
+    *buf = '0';
+    return 1 + (size_t)neg;
+  }
+  uint64_t q;
+  int X;
+  if (!dm_csv_digits(fabs(v), P, &q, &X))
+    return dm_csv_snprintf_g(v, P, buf);
+  return dm_csv_emit(neg, q, P, X, buf);
+}
+
+static int dm_csv_gives_back(const char *buf, size_t n, double v, double scale)
+{
+  double back;
+  return dm_csv_parse_number(buf, n, &back) == DM_BAD_NONE &&
+         (scale == 1.0 ? back : back / scale) == v;
+}
+
+size_t dm_csv_format_shortest(double v, double scale, char *buf)
+{
+  double y = v * scale;
+  size_t n = 0;
+  for (int P = 15; P <= 17; P++) {
+    n = dm_csv_format_g(y, P, buf);
+    if (dm_csv_gives_back(buf, n, v, scale))
+      return n;
+  }
+  if (scale == 1.0 || !isfinite(y))
+    return n;
+  /* v * scale rounded once; the MeV double that v was divided from can be a
+   * neighbour of it. Try those before settling for y. */
+  double lo = y, hi = y;
+  for (int step = 0; step < 2; step++) {
+    lo = nextafter(lo, -INFINITY);
+    hi = nextafter(hi, INFINITY);
+    for (int P = 15; P <= 17; P++) {
+      n = dm_csv_format_g(lo, P, buf);
+      if (dm_csv_gives_back(buf, n, v, scale))
+        return n;
+      n = dm_csv_format_g(hi, P, buf);
+      if (dm_csv_gives_back(buf, n, v, scale))
+        return n;
+    }
+  }
+  return dm_csv_format_g(y, 17, buf);
+}
+
+static const char *const dm_csv_codes[DM_OBJ_NTYPES] = {"j", "b", "e-", "e+", "m-", "m+", "g"};
+
+/* Appends [s, s + n) at *pos if it fits in cap. */
+static int dm_csv_put(char *buf, size_t cap, size_t *pos, const char *s, size_t n)
+{
+  if (cap - *pos < n)
+    return 0;
+  memcpy(buf + *pos, s, n);
+  *pos += n;
+  return 1;
+}
+
+size_t dm_csv_format_event(const dm_events *ev, int64_t i, const char *process_name,
+                           int double_precision, int trailing_semicolon, char *buf, size_t cap)
+{
+  char t[80]; /* two numbers of at most 25 bytes each, a code, separators */
+  size_t pos = 0, n;
+  int dbl = double_precision != 0;
+
+  /* event ID */
+  {
+    int64_t id = ev->event_id[i];
+    uint64_t u = id < 0 ? (uint64_t)0 - (uint64_t)id : (uint64_t)id;
+    char *o = t + sizeof t;
+    *--o = ';';
+    do {
+      *--o = (char)('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (id < 0)
+      *--o = '-';
+    if (!dm_csv_put(buf, cap, &pos, o, (size_t)(t + sizeof t - o)))
+      return 0;
+  }
+  if (!dm_csv_put(buf, cap, &pos, process_name, strlen(process_name)) ||
+      !dm_csv_put(buf, cap, &pos, ";", 1))
+    return 0;
+  n = dm_csv_format_shortest(ev->weight[i], 1.0, t);
+  t[n++] = ';';
+  if (!dm_csv_put(buf, cap, &pos, t, n))
+    return 0;
+  if (dbl && ev->met_d && ev->met_phi_d) {
+    n = dm_csv_format_shortest(ev->met_d[i], 1000.0, t);
+    t[n++] = ';';
+    n += dm_csv_format_shortest(ev->met_phi_d[i], 1.0, t + n);
+  } else {
+    n = dm_csv_format_g((double)ev->met[i] * 1000.0, 6, t);
+    t[n++] = ';';
+    n += dm_csv_format_g((double)ev->met_phi[i], 6, t + n);
+  }
+  if (!dm_csv_put(buf, cap, &pos, t, n))
+    return 0;
+
+  int obj_dbl = dbl && ev->e_d && ev->pt_d && ev->eta_d && ev->phi_d;
+  for (int64_t k = ev->obj_offset[i]; k < ev->obj_offset[i + 1]; k++) {
+    unsigned ty = ev->type[k];
+    const char *code = ty < DM_OBJ_NTYPES ? dm_csv_codes[ty] : "?";
+    size_t cl = strlen(code);
+    t[0] = ';';
+    memcpy(t + 1, code, cl);
+    n = 1 + cl;
+    t[n++] = ',';
+    if (!dm_csv_put(buf, cap, &pos, t, n))
+      return 0;
+    double vals[4];
+    if (obj_dbl) {
+      vals[0] = ev->e_d[k], vals[1] = ev->pt_d[k], vals[2] = ev->eta_d[k], vals[3] = ev->phi_d[k];
+    } else {
+      vals[0] = ev->e[k], vals[1] = ev->pt[k], vals[2] = ev->eta[k], vals[3] = ev->phi[k];
+    }
+    for (int j = 0; j < 4; j++) {
+      double scale = j < 2 ? 1000.0 : 1.0;
+      n = obj_dbl ? dm_csv_format_shortest(vals[j], scale, t)
+                  : dm_csv_format_g(vals[j] * scale, 6, t);
+      if (j < 3)
+        t[n++] = ',';
+      if (!dm_csv_put(buf, cap, &pos, t, n))
+        return 0;
+    }
+  }
+  if (trailing_semicolon && !dm_csv_put(buf, cap, &pos, ";", 1))
+    return 0;
+  if (!dm_csv_put(buf, cap, &pos, "\n", 1))
+    return 0;
+  return pos;
+}

@@ -1,0 +1,714 @@
+/* The event store (dm_store.h): batches in memory, the collective writer and
+ * the range reader. Column layout and chunking live here; what goes into a
+ * batch (parsing, selection) is the business of the stages. */
+#include "dm_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm_comm.h"
+#include "dm_h5.h"
+#include "dm_prov.h"
+
+static const char *const obj_codes[DM_OBJ_NTYPES] = {"j", "b", "e-", "e+", "m-", "m+", "g"};
+
+const char *dm_obj_code(int type)
+{
+  return type >= 0 && type < DM_OBJ_NTYPES ? obj_codes[type] : "?";
+}
+
+/* ---- batches ---------------------------------------------------------------- */
+
+void dm_events_free(dm_events *ev)
+{
+  if (!ev)
+    return;
+  free(ev->event_id);
+  free(ev->process);
+  free(ev->weight);
+  free(ev->met);
+  free(ev->met_phi);
+  free(ev->obj_offset);
+  free(ev->type);
+  free(ev->e);
+  free(ev->pt);
+  free(ev->eta);
+  free(ev->phi);
+  free(ev->met_d);
+  free(ev->met_phi_d);
+  free(ev->e_d);
+  free(ev->pt_d);
+  free(ev->eta_d);
+  free(ev->phi_d);
+  memset(ev, 0, sizeof *ev);
+}
+
+void dm_events_clear(dm_events *ev)
+{
+  ev->n_events = 0;
+  ev->n_objects = 0;
+  ev->first_event = 0;
+  if (ev->obj_offset)
+    ev->obj_offset[0] = 0;
+}
+
+static int grow(void **p, int64_t n, size_t elem)
+{
+  void *q = realloc(*p, (size_t)(n > 0 ? n : 1) * elem);
+  if (!q)
+    return 0;
+  *p = q;
+  return 1;
+}
+
+dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, int want_double)
+{
+  int ok = 1;
+  /* Grow geometrically so that appending event by event stays linear. */
+  if (n_events > ev->cap_events || !ev->obj_offset || (want_double && !ev->met_d)) {
+    int64_t cap = ev->cap_events;
+    if (n_events > cap)
+      cap = n_events > cap * 3 / 2 ? n_events : cap * 3 / 2;
+    if (cap < 16)
+      cap = 16;
+    ok = ok && grow((void **)&ev->event_id, cap, sizeof(int64_t));
+    ok = ok && grow((void **)&ev->process, cap, sizeof(uint16_t));
+    ok = ok && grow((void **)&ev->weight, cap, sizeof(double));
+    ok = ok && grow((void **)&ev->met, cap, sizeof(float));
+    ok = ok && grow((void **)&ev->met_phi, cap, sizeof(float));
+    int fresh = ev->obj_offset == NULL;
+    ok = ok && grow((void **)&ev->obj_offset, cap + 1, sizeof(int64_t));
+    if (ok && fresh)
+      ev->obj_offset[0] = 0;
+    if (want_double || ev->met_d) {
+      ok = ok && grow((void **)&ev->met_d, cap, sizeof(double));
+      ok = ok && grow((void **)&ev->met_phi_d, cap, sizeof(double));
+    }
+    if (!ok)
+      return dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld events", (long long)cap);
+    ev->cap_events = cap;
+  }
+  if (n_objects > ev->cap_objects || !ev->type || (want_double && !ev->e_d)) {
+    int64_t cap = ev->cap_objects;
+    if (n_objects > cap)
+      cap = n_objects > cap * 3 / 2 ? n_objects : cap * 3 / 2;
+    if (cap < 64)
+      cap = 64;
+    ok = ok && grow((void **)&ev->type, cap, sizeof(uint8_t));
+    ok = ok && grow((void **)&ev->e, cap, sizeof(float));
+    ok = ok && grow((void **)&ev->pt, cap, sizeof(float));
+    ok = ok && grow((void **)&ev->eta, cap, sizeof(float));
+    ok = ok && grow((void **)&ev->phi, cap, sizeof(float));
+    if (want_double || ev->e_d) {
+      ok = ok && grow((void **)&ev->e_d, cap, sizeof(double));
+      ok = ok && grow((void **)&ev->pt_d, cap, sizeof(double));
+      ok = ok && grow((void **)&ev->eta_d, cap, sizeof(double));
+      ok = ok && grow((void **)&ev->phi_d, cap, sizeof(double));
+    }
+    if (!ok)
+      return dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld objects", (long long)cap);
+    ev->cap_objects = cap;
+  }
+  return DM_OK;
+}
+
+/* ---- schema ------------------------------------------------------------------ */
+
+/* Event columns in a fixed order; the float ones follow the precision. */
+enum { C_EVENT_ID, C_PROCESS, C_WEIGHT, C_MET, C_MET_PHI, C_N_OBJ, C_OBJ_OFFSET, N_ECOLS };
+enum { C_TYPE, C_E, C_PT, C_ETA, C_PHI, N_OCOLS };
+static const char *const ecol_path[N_ECOLS] = {
+    "/events/event_id", "/events/process", "/events/weight",    "/events/met",
+    "/events/met_phi",  "/events/n_obj",   "/events/obj_offset"};
+static const char *const ocol_path[N_OCOLS] = {"/objects/type", "/objects/e", "/objects/pt",
+                                               "/objects/eta", "/objects/phi"};
+
+/* The enum type of /objects/type: uint8 with the archive codes as names, so
+ * h5py and h5dump show what each value means. Caller closes it. */
+static hid_t obj_type_enum(void)
+{
+  hid_t t = H5Tenum_create(H5T_NATIVE_UINT8);
+  for (int i = 0; i < DM_OBJ_NTYPES; i++) {
+    uint8_t v = (uint8_t)i;
+    H5Tenum_insert(t, obj_codes[i], &v);
+  }
+  return t;
+}
+
+/* ---- writer ------------------------------------------------------------------ */
+
+/* A column written in whole chunks only. A chunk written in two appends
+ * would be compressed twice and, worse, stored twice: HDF5 does not reuse
+ * the space of a rewritten chunk, so a store ingested in many rounds would
+ * carry dead space. So every append writes up to the last chunk boundary
+ * and the tail (less than a chunk) moves to rank 0, which writes it first in
+ * the next append; the finish writes what is left. */
+typedef struct {
+  hid_t dset, mtype;
+  size_t esz;
+  int64_t chunk;
+  int64_t written;   /* elements in the file (a multiple of chunk until the end) */
+  char *carry;       /* rank 0: elements after `written`, in order */
+  int64_t n_carry, cap_carry;
+  char *join;        /* rank 0: carry followed by its own new elements */
+  int64_t cap_join;
+} carried_col;
+
+struct dm_store_writer {
+  dm_h5_out out;
+  MPI_Comm comm;
+  dm_store_layout layout;
+  hid_t ecol[N_ECOLS], ocol[N_OCOLS];
+  carried_col ec[N_ECOLS], oc[N_OCOLS];
+  hid_t type_enum;
+  int64_t n_events, n_objects; /* global, written so far */
+  int64_t *scratch;            /* global object offsets / n_obj of a batch */
+  int64_t scratch_cap;
+};
+
+hid_t dm_store_writer_file(const dm_store_writer *w) { return w->out.file; }
+
+static int reserve_bytes(char **p, int64_t *cap, int64_t need)
+{
+  if (need <= *cap)
+    return 1;
+  int64_t c = need > 2 * *cap ? need : 2 * *cap;
+  char *q = realloc(*p, (size_t)c);
+  if (!q)
+    return 0;
+  *p = q;
+  *cap = c;
+  return 1;
+}
+
+/* COLLECTIVE. Append n elements of each rank (rank order); *first gets the
+ * global index of this rank's first element. final: write everything. */
+static dm_status col_append(carried_col *cc, const void *buf, int64_t n, MPI_Comm comm,
+                            int final, int64_t *first)
+{
+  int rank = dm_rank(comm), size = dm_size(comm);
+  const char *src = buf;
+  int64_t cnt = n;
+  dm_status s = DM_OK;
+  if (rank == 0 && cc->n_carry > 0) {
+    if (!reserve_bytes(&cc->join, &cc->cap_join, (cc->n_carry + n) * (int64_t)cc->esz))
+      s = dm_error(DM_ERR_NOMEM, "no memory to append %lld elements", (long long)n);
+    else {
+      memcpy(cc->join, cc->carry, (size_t)cc->n_carry * cc->esz);
+      if (n > 0)
+        memcpy(cc->join + cc->n_carry * (int64_t)cc->esz, buf, (size_t)n * cc->esz);
+      src = cc->join;
+      cnt = cc->n_carry + n;
+    }
+  }
+  DM_FORWARD(dm_agree(s, comm));
+  int64_t prefix = 0, total = 0;
+  dm_exscan_i64(cnt, comm, &prefix, &total);
+  int64_t begin = cc->written + prefix, end_all = cc->written + total;
+  if (first)
+    *first = begin + (rank == 0 ? cnt - n : 0);
+  int64_t cut = final ? end_all : end_all / cc->chunk * cc->chunk;
+  if (cut < cc->written)
+    cut = cc->written;
+  /* This rank's part before the cut is written; the rest is carried. */
+  int64_t mine_w = begin >= cut ? 0 : (begin + cnt <= cut ? cnt : cut - begin);
+  int64_t mine_c = cnt - mine_w;
+  if (cut > cc->written) {
+    s = dm_h5_col_resize(cc->dset, cut);
+    s = dm_agree(s, comm);
+    if (s == DM_OK)
+      s = dm_agree(dm_h5_col_write_at(cc->dset, cc->mtype, src, begin, mine_w), comm);
+    DM_FORWARD(s);
+  }
+  /* Gather the tails to rank 0, in rank order. */
+  int bytes = (int)(mine_c * (int64_t)cc->esz);
+  int *sizes = NULL, *displ = NULL;
+  int64_t tail = (end_all - cut) * (int64_t)cc->esz;
+  if (rank == 0) {
+    sizes = malloc((size_t)size * sizeof *sizes);
+    displ = malloc((size_t)size * sizeof *displ);
+    if (!sizes || !displ || !reserve_bytes(&cc->carry, &cc->cap_carry, tail + 1))
+      s = dm_error(DM_ERR_NOMEM, "no memory for a chunk tail");
+  }
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    MPI_Gather(&bytes, 1, MPI_INT, sizes, 1, MPI_INT, 0, comm);
+    if (rank == 0) {
+      int off = 0;
+      for (int r = 0; r < size; r++) {
+        displ[r] = off;
+        off += sizes[r];
+      }
+    }
+    /* Rank 0's own tail sits in src, which may be the join buffer: receive
+     * into carry directly. */
+    MPI_Gatherv(bytes > 0 ? src + mine_w * (int64_t)cc->esz : (const char *)&bytes, bytes, MPI_BYTE, cc->carry, sizes, displ,
+                MPI_BYTE, 0, comm);
+    if (rank == 0)
+      cc->n_carry = end_all - cut;
+  }
+  free(sizes);
+  free(displ);
+  cc->written = cut;
+  return s;
+}
+
+static void writer_close_cols(dm_store_writer *w)
+{
+  for (int i = 0; i < N_ECOLS; i++) {
+    free(w->ec[i].carry);
+    free(w->ec[i].join);
+    memset(&w->ec[i], 0, sizeof w->ec[i]);
+  }
+  for (int i = 0; i < N_OCOLS; i++) {
+    free(w->oc[i].carry);
+    free(w->oc[i].join);
+    memset(&w->oc[i], 0, sizeof w->oc[i]);
+  }
+  for (int i = 0; i < N_ECOLS; i++)
+    if (w->ecol[i] >= 0)
+      H5Dclose(w->ecol[i]);
+  for (int i = 0; i < N_OCOLS; i++)
+    if (w->ocol[i] >= 0)
+      H5Dclose(w->ocol[i]);
+  for (int i = 0; i < N_ECOLS; i++)
+    w->ecol[i] = H5I_INVALID_HID;
+  for (int i = 0; i < N_OCOLS; i++)
+    w->ocol[i] = H5I_INVALID_HID;
+  if (w->type_enum >= 0)
+    H5Tclose(w->type_enum);
+  w->type_enum = H5I_INVALID_HID;
+}
+
+static void writer_free(dm_store_writer *w)
+{
+  writer_close_cols(w);
+  free(w->scratch);
+  free(w);
+}
+
+dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout, MPI_Comm comm,
+                                 dm_store_writer **wp)
+{
+  *wp = NULL;
+  if (layout->zstd_level < 0 || layout->zstd_level > 22)
+    return dm_error(DM_ERR_ARG, "zstd level %d is outside 0..22", layout->zstd_level);
+  if (layout->chunk_events < 1 || layout->chunk_events > ((int64_t)1 << 22))
+    return dm_error(DM_ERR_ARG, "chunk of %lld events is outside 1..4194304",
+                    (long long)layout->chunk_events);
+  dm_store_writer *w = calloc(1, sizeof *w);
+  if (!dm_alltrue(w != NULL, comm)) {
+    free(w);
+    return dm_error(DM_ERR_NOMEM, "no memory for a store writer");
+  }
+  w->comm = comm;
+  w->layout = *layout;
+  w->type_enum = H5I_INVALID_HID;
+  for (int i = 0; i < N_ECOLS; i++)
+    w->ecol[i] = H5I_INVALID_HID;
+  for (int i = 0; i < N_OCOLS; i++)
+    w->ocol[i] = H5I_INVALID_HID;
+  dm_status s = dm_h5_out_create(&w->out, path, comm);
+  if (s != DM_OK) {
+    writer_free(w);
+    return s;
+  }
+  hid_t fl = layout->precision_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+  const hid_t etype[N_ECOLS] = {H5T_NATIVE_INT64, H5T_NATIVE_UINT16, H5T_NATIVE_DOUBLE, fl, fl,
+                                H5T_NATIVE_UINT16, H5T_NATIVE_INT64};
+  w->type_enum = obj_type_enum();
+  const hid_t otype[N_OCOLS] = {w->type_enum, fl, fl, fl, fl};
+  /* Objects outnumber events about four to one: bigger chunks keep the
+   * compressed blocks of both kinds about the same size. */
+  dm_h5_layout el = {layout->zstd_level, layout->chunk_events};
+  dm_h5_layout ol = {layout->zstd_level, layout->chunk_events * 4};
+  for (int i = 0; i < N_ECOLS && s == DM_OK; i++)
+    s = dm_h5_col_create(w->out.file, ecol_path[i], etype[i], &el, &w->ecol[i]);
+  for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
+    s = dm_h5_col_create(w->out.file, ocol_path[i], otype[i], &ol, &w->ocol[i]);
+  s = dm_agree(s, comm);
+  for (int i = 0; i < N_ECOLS; i++) {
+    carried_col *cc = &w->ec[i];
+    cc->dset = w->ecol[i];
+    cc->mtype = etype[i];
+    cc->esz = H5Tget_size(etype[i]);
+    cc->chunk = el.chunk;
+  }
+  for (int i = 0; i < N_OCOLS; i++) {
+    carried_col *cc = &w->oc[i];
+    cc->dset = w->ocol[i];
+    cc->mtype = otype[i];
+    cc->esz = H5Tget_size(otype[i]);
+    cc->chunk = ol.chunk;
+  }
+  if (s == DM_OK) {
+    /* obj_offset starts with its leading 0 (N+1 entries in the end). */
+    int64_t zero = 0;
+    s = col_append(&w->ec[C_OBJ_OFFSET], &zero, dm_rank(comm) == 0 ? 1 : 0, comm, 0, NULL);
+  }
+  if (s == DM_OK) {
+    s = dm_h5_attr_set_str(w->out.file, "precision",
+                           layout->precision_double ? "double" : "single");
+    if (s == DM_OK)
+      s = dm_h5_attr_set_str(w->out.file, "units",
+                             "GeV for e, pt and met; eta dimensionless; phi and met_phi in "
+                             "radians; weight in events per the archive's luminosity");
+    s = dm_agree(s, comm);
+  }
+  if (s != DM_OK) {
+    writer_close_cols(w);
+    dm_h5_out_finish(&w->out, s);
+    writer_free(w);
+    return s;
+  }
+  *wp = w;
+  return DM_OK;
+}
+
+dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
+{
+  MPI_Comm c = w->comm;
+  int64_t ne = ev->n_events, no = ev->n_objects;
+  int dbl = w->layout.precision_double;
+  /* Local checks first, agreed, so a bad batch on one rank cannot leave the
+   * others waiting inside a collective write. */
+  dm_status s = DM_OK;
+  if (ne < 0 || no < 0 || (ne > 0 && ev->obj_offset[ne] != no) ||
+      (ne > 0 && ev->obj_offset[0] != 0))
+    s = dm_error(DM_ERR_INTERNAL, "store append: inconsistent batch (%lld events, %lld objects)",
+                 (long long)ne, (long long)no);
+  else if (dbl && ((ne > 0 && !ev->met_d) || (no > 0 && !ev->e_d)))
+    s = dm_error(DM_ERR_INTERNAL, "store append: double-precision layout needs double arrays");
+  if (s == DM_OK && ne > w->scratch_cap) {
+    int64_t cap = ne > 2 * w->scratch_cap ? ne : 2 * w->scratch_cap;
+    int64_t *p = realloc(w->scratch, (size_t)cap * sizeof *p);
+    if (!p)
+      s = dm_error(DM_ERR_NOMEM, "no memory for %lld offsets", (long long)ne);
+    else {
+      w->scratch = p;
+      w->scratch_cap = cap;
+    }
+  }
+  DM_FORWARD(dm_agree(s, c));
+
+  int64_t first_obj = 0, total_ev = 0, total_obj = 0;
+  dm_exscan_i64(ne, c, NULL, &total_ev);
+  const void *obj_src[N_OCOLS] = {ev->type, dbl ? (void *)ev->e_d : (void *)ev->e,
+                                  dbl ? (void *)ev->pt_d : (void *)ev->pt,
+                                  dbl ? (void *)ev->eta_d : (void *)ev->eta,
+                                  dbl ? (void *)ev->phi_d : (void *)ev->phi};
+  for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
+    s = col_append(&w->oc[i], obj_src[i], no, c, 0, i == 0 ? &first_obj : NULL);
+  const void *ev_src[C_N_OBJ] = {ev->event_id, ev->process, ev->weight,
+                                 dbl ? (void *)ev->met_d : (void *)ev->met,
+                                 dbl ? (void *)ev->met_phi_d : (void *)ev->met_phi};
+  for (int i = 0; i < C_N_OBJ && s == DM_OK; i++)
+    s = col_append(&w->ec[i], ev_src[i], ne, c, 0, NULL);
+  if (s == DM_OK) {
+    /* n_obj as uint16 in the scratch space (it is at least as large). */
+    uint16_t *n = (uint16_t *)w->scratch;
+    for (int64_t i = 0; i < ne; i++) {
+      int64_t k = ev->obj_offset[i + 1] - ev->obj_offset[i];
+      n[i] = (uint16_t)(k > 65535 ? 65535 : k);
+    }
+    s = col_append(&w->ec[C_N_OBJ], n, ne, c, 0, NULL);
+  }
+  if (s == DM_OK) {
+    /* End offsets of this rank's events, made global. */
+    for (int64_t i = 0; i < ne; i++)
+      w->scratch[i] = ev->obj_offset[i + 1] + first_obj;
+    s = col_append(&w->ec[C_OBJ_OFFSET], w->scratch, ne, c, 0, NULL);
+  }
+  if (s == DM_OK) {
+    total_obj = dm_allsum_i64(no, c);
+    w->n_events += total_ev;
+    w->n_objects += total_obj;
+  }
+  return s;
+}
+
+int64_t dm_store_writer_n_events(const dm_store_writer *w) { return w->n_events; }
+int64_t dm_store_writer_n_objects(const dm_store_writer *w) { return w->n_objects; }
+
+dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char *const *proc_names,
+                                 const int64_t *proc_events, int n_proc, const char *command_line,
+                                 const char *inputs)
+{
+  if (!w)
+    return local;
+  dm_status s = dm_agree(local, w->comm);
+  /* The tails still held by rank 0. */
+  for (int i = 0; i < N_ECOLS && s == DM_OK; i++)
+    s = col_append(&w->ec[i], NULL, 0, w->comm, 1, NULL);
+  for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
+    s = col_append(&w->oc[i], NULL, 0, w->comm, 1, NULL);
+  writer_close_cols(w);
+  if (s == DM_OK) {
+    int64_t dims[1] = {n_proc};
+    s = dm_h5_strings_write(w->out.file, "/processes/name", proc_names, n_proc, w->comm);
+    if (s == DM_OK)
+      s = dm_h5_array_write(w->out.file, "/processes/n_events", H5T_NATIVE_INT64, 1, dims,
+                            proc_events, w->comm);
+    if (s == DM_OK)
+      s = dm_h5_attr_set_i64(w->out.file, "n_events", w->n_events);
+    if (s == DM_OK)
+      s = dm_h5_attr_set_i64(w->out.file, "n_objects", w->n_objects);
+    if (s == DM_OK)
+      s = dm_prov_write(w->out.file, DM_FORMAT_STORE, DM_STORE_VERSION, command_line, inputs);
+  }
+  s = dm_h5_out_finish(&w->out, s);
+  writer_free(w);
+  return s;
+}
+
+/* ---- reader ------------------------------------------------------------------ */
+
+struct dm_store {
+  hid_t file;
+  MPI_Comm comm;
+  char path[DM_PATH_MAX];
+  int64_t n_events, n_objects;
+  int is_double;
+  int n_proc;
+  char **proc_names; /* one block from dm_h5_strings_read */
+  int64_t *proc_events;
+  hid_t ecol[N_ECOLS], ocol[N_OCOLS];
+  char **derived; /* names under /derived at open time */
+  int n_derived;
+};
+
+static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+  dm_store *st = data;
+  char **d = realloc(st->derived, (size_t)(st->n_derived + 1) * sizeof *d);
+  if (!d)
+    return -1;
+  st->derived = d;
+  d[st->n_derived] = strdup(name);
+  if (!d[st->n_derived])
+    return -1;
+  st->n_derived++;
+  return 0;
+}
+
+dm_status dm_store_close(dm_store *st)
+{
+  if (!st)
+    return DM_OK;
+  for (int i = 0; i < N_ECOLS; i++)
+    if (st->ecol[i] >= 0)
+      H5Dclose(st->ecol[i]);
+  for (int i = 0; i < N_OCOLS; i++)
+    if (st->ocol[i] >= 0)
+      H5Dclose(st->ocol[i]);
+  dm_status s = dm_h5_close(st->file);
+  free(st->proc_names);
+  free(st->proc_events);
+  for (int i = 0; i < st->n_derived; i++)
+    free(st->derived[i]);
+  free(st->derived);
+  free(st);
+  return s;
+}
+
+/* Schema checks and the small tables, every rank the same calls. */
+static dm_status store_load(dm_store *st)
+{
+  const char *path = st->path;
+  DM_FORWARD(dm_prov_check(st->file, path, DM_FORMAT_STORE, DM_STORE_VERSION, NULL));
+  for (int i = 0; i < N_ECOLS; i++) {
+    st->ecol[i] = H5Dopen2(st->file, ecol_path[i], H5P_DEFAULT);
+    if (st->ecol[i] < 0)
+      return dm_error(DM_ERR_SCHEMA, "%s: dataset %s is missing", path, ecol_path[i]);
+  }
+  for (int i = 0; i < N_OCOLS; i++) {
+    st->ocol[i] = H5Dopen2(st->file, ocol_path[i], H5P_DEFAULT);
+    if (st->ocol[i] < 0)
+      return dm_error(DM_ERR_SCHEMA, "%s: dataset %s is missing", path, ocol_path[i]);
+  }
+  int64_t len = 0;
+  DM_FORWARD(dm_h5_col_length(st->file, ecol_path[C_EVENT_ID], &st->n_events));
+  DM_FORWARD(dm_h5_col_length(st->file, ocol_path[C_TYPE], &st->n_objects));
+  for (int i = 0; i < N_ECOLS; i++) {
+    DM_FORWARD(dm_h5_col_length(st->file, ecol_path[i], &len));
+    int64_t want = st->n_events + (i == C_OBJ_OFFSET);
+    if (len != want)
+      return dm_error(DM_ERR_SCHEMA, "%s: %s has %lld entries, expected %lld", path,
+                      ecol_path[i], (long long)len, (long long)want);
+  }
+  for (int i = 0; i < N_OCOLS; i++) {
+    DM_FORWARD(dm_h5_col_length(st->file, ocol_path[i], &len));
+    if (len != st->n_objects)
+      return dm_error(DM_ERR_SCHEMA, "%s: %s has %lld entries, expected %lld", path,
+                      ocol_path[i], (long long)len, (long long)st->n_objects);
+  }
+  hid_t t = H5Dget_type(st->ecol[C_MET]);
+  st->is_double = H5Tget_size(t) == 8;
+  H5Tclose(t);
+  int64_t np = 0, nc = 0;
+  DM_FORWARD(dm_h5_strings_read(st->file, "/processes/name", &st->proc_names, &np));
+  int nd = 0;
+  int64_t dims[4];
+  DM_FORWARD(dm_h5_array_read(st->file, "/processes/n_events", H5T_NATIVE_INT64, &nd, dims, &nc,
+                              (void **)&st->proc_events));
+  if (nc != np || np > 65536)
+    return dm_error(DM_ERR_SCHEMA, "%s: /processes has %lld names and %lld counts", path,
+                    (long long)np, (long long)nc);
+  st->n_proc = (int)np;
+  if (dm_h5_exists(st->file, "/derived")) {
+    hid_t g = H5Gopen2(st->file, "/derived", H5P_DEFAULT);
+    hsize_t idx = 0;
+    herr_t e = g >= 0 ? H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, st) : -1;
+    if (g >= 0)
+      H5Gclose(g);
+    if (e < 0)
+      return dm_error(DM_ERR_HDF5, "%s: cannot list /derived", path);
+  }
+  return DM_OK;
+}
+
+dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store **out)
+{
+  *out = NULL;
+  dm_store *st = calloc(1, sizeof *st);
+  if (!dm_alltrue(st != NULL, comm)) {
+    free(st);
+    return dm_error(DM_ERR_NOMEM, "no memory to open %s", path);
+  }
+  st->comm = comm;
+  st->file = H5I_INVALID_HID;
+  for (int i = 0; i < N_ECOLS; i++)
+    st->ecol[i] = H5I_INVALID_HID;
+  for (int i = 0; i < N_OCOLS; i++)
+    st->ocol[i] = H5I_INVALID_HID;
+  snprintf(st->path, sizeof st->path, "%s", path);
+  dm_status s = dm_h5_open(path, comm, readwrite, &st->file);
+  if (s == DM_OK)
+    s = dm_agree(store_load(st), comm);
+  if (s != DM_OK) {
+    dm_store_close(st);
+    return s;
+  }
+  *out = st;
+  return DM_OK;
+}
+
+int64_t dm_store_n_events(const dm_store *st) { return st->n_events; }
+int64_t dm_store_n_objects(const dm_store *st) { return st->n_objects; }
+int dm_store_n_processes(const dm_store *st) { return st->n_proc; }
+const char *dm_store_process_name(const dm_store *st, int i)
+{
+  return i >= 0 && i < st->n_proc ? st->proc_names[i] : "?";
+}
+int64_t dm_store_process_events(const dm_store *st, int i)
+{
+  return i >= 0 && i < st->n_proc ? st->proc_events[i] : 0;
+}
+int dm_store_is_double(const dm_store *st) { return st->is_double; }
+hid_t dm_store_file(const dm_store *st) { return st->file; }
+const char *dm_store_path(const dm_store *st) { return st->path; }
+MPI_Comm dm_store_comm(const dm_store *st) { return st->comm; }
+
+/* Read a float column into float (and double, if asked) arrays: a double
+ * store is read once as double and narrowed in memory. */
+static dm_status read_real(const dm_store *st, hid_t d, int64_t begin, int64_t n, float *f,
+                           double *dd)
+{
+  if (dd) {
+    DM_FORWARD(dm_h5_dset_read(d, H5T_NATIVE_DOUBLE, begin, n, dd));
+    for (int64_t i = 0; i < n; i++)
+      f[i] = (float)dd[i];
+    return DM_OK;
+  }
+  return dm_h5_dset_read(d, H5T_NATIVE_FLOAT, begin, n, f);
+}
+
+dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_double,
+                        dm_events *ev)
+{
+  dm_status s = DM_OK;
+  if (begin < 0 || count < 0 || begin + count > st->n_events)
+    s = dm_error(DM_ERR_ARG, "%s: events [%lld, %lld) are outside the store's %lld", st->path,
+                 (long long)begin, (long long)(begin + count), (long long)st->n_events);
+  if (s == DM_OK)
+    s = dm_events_reserve(ev, count, 0, want_double);
+  /* want_double must agree too: it decides how many reads follow. */
+  int dbl_all = dm_alltrue(want_double, st->comm), dbl_any = !dm_alltrue(!want_double, st->comm);
+  if (s == DM_OK && dbl_all != dbl_any)
+    s = dm_error(DM_ERR_INTERNAL, "dm_store_read: want_double differs between ranks");
+  DM_FORWARD(dm_agree(s, st->comm));
+  ev->n_events = count;
+  ev->first_event = begin;
+  /* Offsets first: they say which objects to read. A rank with no events
+   * reads nothing but still takes part in every collective read. */
+  s = dm_h5_dset_read(st->ecol[C_OBJ_OFFSET], H5T_NATIVE_INT64, begin, count > 0 ? count + 1 : 0,
+                      ev->obj_offset);
+  int64_t o0 = 0, no = 0;
+  if (s == DM_OK && count > 0) {
+    o0 = ev->obj_offset[0];
+    no = ev->obj_offset[count] - o0;
+    if (o0 < 0 || no < 0 || o0 + no > st->n_objects)
+      s = dm_error(DM_ERR_SCHEMA, "%s: /events/obj_offset is corrupt near event %lld", st->path,
+                   (long long)begin);
+  }
+  if (s == DM_OK)
+    s = dm_events_reserve(ev, count, no, want_double);
+  DM_FORWARD(dm_agree(s, st->comm));
+  for (int64_t i = 0; i <= count && count > 0; i++)
+    ev->obj_offset[i] -= o0;
+  if (count == 0)
+    ev->obj_offset[0] = 0;
+  ev->n_objects = no;
+  /* Every read is made on every rank even after a failure, so the
+   * collective calls stay matched; the first error is kept. */
+  int d = want_double;
+  dm_status r[10];
+  r[0] = dm_h5_dset_read(st->ecol[C_EVENT_ID], H5T_NATIVE_INT64, begin, count, ev->event_id);
+  r[1] = dm_h5_dset_read(st->ecol[C_PROCESS], H5T_NATIVE_UINT16, begin, count, ev->process);
+  r[2] = dm_h5_dset_read(st->ecol[C_WEIGHT], H5T_NATIVE_DOUBLE, begin, count, ev->weight);
+  r[3] = read_real(st, st->ecol[C_MET], begin, count, ev->met, d ? ev->met_d : NULL);
+  r[4] = read_real(st, st->ecol[C_MET_PHI], begin, count, ev->met_phi, d ? ev->met_phi_d : NULL);
+  r[5] = dm_h5_dset_read(st->ocol[C_TYPE], H5T_NATIVE_UINT8, o0, no, ev->type);
+  r[6] = read_real(st, st->ocol[C_E], o0, no, ev->e, d ? ev->e_d : NULL);
+  r[7] = read_real(st, st->ocol[C_PT], o0, no, ev->pt, d ? ev->pt_d : NULL);
+  r[8] = read_real(st, st->ocol[C_ETA], o0, no, ev->eta, d ? ev->eta_d : NULL);
+  r[9] = read_real(st, st->ocol[C_PHI], o0, no, ev->phi, d ? ev->phi_d : NULL);
+  for (int i = 0; i < 10 && s == DM_OK; i++)
+    s = r[i];
+  if (s == DM_OK) {
+    for (int64_t i = 0; i < count; i++)
+      if (ev->process[i] >= st->n_proc) {
+        s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d but the table has %d",
+                     st->path, (long long)(begin + i), ev->process[i], st->n_proc);
+        break;
+      }
+  }
+  if (s != DM_OK)
+    dm_error_context("reading %s", st->path);
+  return dm_agree(s, st->comm);
+}
+
+int dm_store_has_derived(const dm_store *st, const char *name)
+{
+  for (int i = 0; i < st->n_derived; i++)
+    if (!strcmp(st->derived[i], name))
+      return 1;
+  return 0;
+}
+
+dm_status dm_store_read_derived(dm_store *st, const char *name, int64_t begin, int64_t count,
+                                double *out)
+{
+  char p[DM_PATH_MAX];
+  snprintf(p, sizeof p, "/derived/%s", name);
+  dm_status s = DM_OK;
+  if (begin < 0 || count < 0 || begin + count > st->n_events)
+    s = dm_error(DM_ERR_ARG, "%s: events [%lld, %lld) are outside the store's %lld", st->path,
+                 (long long)begin, (long long)(begin + count), (long long)st->n_events);
+  DM_FORWARD(dm_agree(s, st->comm));
+  s = dm_h5_col_read(st->file, p, H5T_NATIVE_DOUBLE, begin, count, out);
+  if (s != DM_OK)
+    dm_error_context("%s", st->path);
+  return dm_agree(s, st->comm);
+}

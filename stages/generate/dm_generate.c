@@ -1,0 +1,536 @@
+#include "dm_generate.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dm_comm.h"
+#include "dm_gen_format.h"
+#include "dm_gen_model.h"
+#include "dm_proctable.h"
+#include "dm_progress.h"
+#include "dm_rng.h"
+
+/* Salts that separate the bad-line decisions from the event streams. */
+#define SALT_BAD 0x6261646c696e6531ULL
+#define SALT_KIND 0x6261646b696e6432ULL
+
+void dm_generate_opts_default(dm_generate_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  o->seed = DM_GENERATE_DEFAULT_SEED;
+  o->processes = "all";
+  o->lumi_fb = 10.0;
+  o->trailing_semicolon = 1;
+}
+
+void dm_generate_report_free(dm_generate_report *rep)
+{
+  if (!rep)
+    return;
+  free(rep->proc);
+  rep->proc = NULL;
+  rep->n_proc = 0;
+}
+
+dm_status dm_generate_counts(int64_t n_total, int p, const double *sigma, int64_t *n,
+                             int64_t *floor_out)
+{
+  if (p <= 0)
+    return dm_error(DM_ERR_ARG, "no processes chosen");
+  if (n_total < p)
+    return dm_error(DM_ERR_ARG,
+                    "--events %lld is smaller than the number of processes (%d): every file "
+                    "needs at least one line",
+                    (long long)n_total, p);
+  int64_t fl = (int64_t)floor(0.05 * (double)n_total / p);
+  if (fl < 1)
+    fl = 1;
+  int64_t rest = n_total - fl * p;
+  double s = 0;
+  for (int i = 0; i < p; i++)
+    s += sigma[i];
+  double *frac = malloc(sizeof *frac * (size_t)p);
+  if (!frac)
+    return dm_error(DM_ERR_NOMEM, "out of memory");
+  int64_t given = 0;
+  for (int i = 0; i < p; i++) {
+    double q = s > 0 ? (double)rest * (sigma[i] / s) : (double)rest / p;
+    double b = floor(q);
+    n[i] = fl + (int64_t)b;
+    frac[i] = q - b;
+    given += (int64_t)b;
+  }
+  /* Largest remainders take the events rounding left over; ties go to the
+   * earlier process. Rounding in q can leave given a little off either way. */
+  while (given < rest) {
+    int best = 0;
+    for (int i = 1; i < p; i++)
+      if (frac[i] > frac[best])
+        best = i;
+    n[best]++;
+    frac[best] = -1;
+    given++;
+  }
+  while (given > rest) {
+    int worst = -1;
+    for (int i = 0; i < p; i++)
+      if (n[i] > fl && (worst < 0 || frac[i] < frac[worst]))
+        worst = i;
+    n[worst]--;
+    frac[worst] = 2;
+    given--;
+  }
+  free(frac);
+  if (floor_out)
+    *floor_out = fl;
+  return DM_OK;
+}
+
+/* ---- choosing processes ------------------------------------------------- */
+
+typedef struct {
+  const dm_process *p;
+  dm_gen_model model;
+  uint64_t key;
+  int64_t n;
+  double weight;
+  char prefix[256]; /* "name;weight;" */
+  size_t prefix_len;
+  int64_t n_long;   /* too-long lines */
+  int64_t first_block, n_blocks;
+} gen_file;
+
+static int usable(const dm_process *p) { return isfinite(p->sigma_pb) && p->model && *p->model; }
+
+static dm_status choose(const dm_proctable *t, const char *list, int *chosen)
+{
+  int n = dm_proctable_count(t);
+  memset(chosen, 0, sizeof *chosen * (size_t)n);
+  if (!list || !*list)
+    return dm_error(DM_ERR_ARG, "--processes is empty");
+  char *buf = strdup(list);
+  if (!buf)
+    return dm_error(DM_ERR_NOMEM, "out of memory");
+  dm_status st = DM_OK;
+  char *save = NULL;
+  int any = 0;
+  for (char *tok = strtok_r(buf, ",", &save); tok && st == DM_OK;
+       tok = strtok_r(NULL, ",", &save)) {
+    int all = !strcmp(tok, "all"), sm = !strcmp(tok, "sm"), bsm = !strcmp(tok, "bsm");
+    any = 1;
+    if (all || sm || bsm) {
+      for (int i = 0; i < n; i++) {
+        const dm_process *p = dm_proctable_get(t, i);
+        if (usable(p) && (all || (sm && p->kind == DM_PROC_SM) || (bsm && p->kind == DM_PROC_BSM)))
+          chosen[i] = 1;
+      }
+      continue;
+    }
+    const dm_process *p;
+    st = dm_proctable_lookup(t, tok, 1, &p);
+    if (st == DM_OK)
+      chosen[dm_proctable_index(t, tok)] = 1;
+  }
+  free(buf);
+  if (st == DM_OK && !any)
+    st = dm_error(DM_ERR_ARG, "--processes '%s' names no process", list);
+  return st;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+typedef struct {
+  dm_generate_report *rep;
+  gen_file *files;
+  int nf;
+  int64_t *bad; /* nf x DM_BAD_NKINDS, this rank's counts */
+  char *buf;
+  size_t cap;
+  MPI_File *fh;
+  int *fh_open;
+} gen_ctx;
+
+static dm_status grow(gen_ctx *c, size_t need)
+{
+  if (need <= c->cap)
+    return DM_OK;
+  size_t cap = c->cap ? c->cap : ((size_t)1 << 20);
+  while (cap < need)
+    cap *= 2;
+  char *b = realloc(c->buf, cap);
+  if (!b)
+    return dm_error(DM_ERR_NOMEM, "out of memory for a block of %zu bytes", cap);
+  c->buf = b;
+  c->cap = cap;
+  return DM_OK;
+}
+
+static dm_bad_kind bad_kind_of(const dm_generate_opts *o, const gen_file *f, int64_t i,
+                               uint64_t *variant)
+{
+  *variant = 0;
+  if (!(o->bad_rate > 0))
+    return DM_BAD_NONE;
+  if (f->n_long > 0) {
+    /* Evenly spaced: position floor((j + 1/2) n / k) for j < k. */
+    int64_t k = f->n_long;
+    int64_t j = (2 * i * k) / (2 * f->n); /* candidate slot */
+    for (int64_t jj = j > 0 ? j - 1 : 0; jj <= j + 1 && jj < k; jj++)
+      if ((int64_t)floor((jj + 0.5) * (double)f->n / (double)k) == i) {
+        *variant = jj;
+        return DM_BAD_TOO_LONG;
+      }
+  }
+  uint64_t h = dm_rng_hash(o->seed ^ SALT_BAD, f->key, (uint64_t)i);
+  double u = (double)(h >> 11) * 0x1.0p-53;
+  if (!(u < o->bad_rate))
+    return DM_BAD_NONE;
+  uint64_t h2 = dm_rng_hash(o->seed ^ SALT_KIND, f->key, (uint64_t)i);
+  *variant = h2 >> 8;
+  if (i == f->n - 1)
+    return DM_BAD_TRUNCATED;
+  static const dm_bad_kind kinds[5] = {DM_BAD_FIELD_COUNT, DM_BAD_NUMBER, DM_BAD_NONFINITE,
+                                       DM_BAD_OBJECT_CODE, DM_BAD_EMPTY_PROCESS};
+  return kinds[h2 % 5];
+}
+
+/* Format events [begin, end) of file fi into c->buf; *len receives bytes. */
+static dm_status format_block(gen_ctx *c, const dm_generate_opts *o, int fi, int64_t begin,
+                              int64_t end, size_t *len)
+{
+  gen_file *f = &c->files[fi];
+  size_t used = 0;
+  dm_gen_event ev;
+  for (int64_t i = begin; i < end; i++) {
+    uint64_t variant;
+    dm_bad_kind bad = bad_kind_of(o, f, i, &variant);
+    size_t room = bad == DM_BAD_TOO_LONG ? DM_GEN_TOO_LONG_BYTES + 2 * DM_GEN_LINE_MAX
+                                         : DM_GEN_LINE_MAX;
+    DM_FORWARD(grow(c, used + room));
+    dm_status st = dm_gen_model_event(&f->model, o->seed, f->key, i, &ev);
+    if (st != DM_OK) {
+      dm_error_context("process %s (model %s, table line %d)", f->p->name, f->p->model,
+                       f->p->line);
+      return st;
+    }
+    used += dm_gen_format_line(&ev, (uint64_t)i + 1, f->prefix, f->prefix_len,
+                               o->trailing_semicolon, bad, variant, c->buf + used, room);
+    if (bad != DM_BAD_NONE)
+      c->bad[fi * DM_BAD_NKINDS + bad]++;
+  }
+  *len = used;
+  return DM_OK;
+}
+
+static dm_status mpi_err(int rc, const char *what, const char *path)
+{
+  char msg[MPI_MAX_ERROR_STRING];
+  int ml = 0;
+  MPI_Error_string(rc, msg, &ml);
+  return dm_error(DM_ERR_IO, "%s %s: %s", what, path, msg);
+}
+
+static void file_path(char *out, size_t cap, const char *dir, const char *name, const char *ext)
+{
+  snprintf(out, cap, "%s/%s.csv%s", dir, name, ext);
+}
+
+static dm_status make_dir(const char *dir)
+{
+  struct stat sb;
+  if (stat(dir, &sb) == 0)
+    return S_ISDIR(sb.st_mode) ? DM_OK
+                               : dm_error(DM_ERR_IO, "--out %s exists and is not a directory", dir);
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return dm_error(DM_ERR_IO, "--out %s: cannot create: %s", dir, strerror(errno));
+  return DM_OK;
+}
+
+/* The rounds of formatting and writing (see the header). */
+static dm_status write_rounds(gen_ctx *c, const dm_generate_opts *o, int64_t block,
+                              int64_t total_blocks, MPI_Comm comm, dm_progress *prog)
+{
+  int rank = dm_rank(comm), size = dm_size(comm);
+  int64_t rounds = (total_blocks + size - 1) / size;
+  int64_t *fsize = calloc((size_t)c->nf, sizeof *fsize);
+  long long *all = malloc(sizeof *all * 3 * (size_t)size);
+  if (!fsize || !all) {
+    free(fsize);
+    free(all);
+    /* Every rank must still agree before leaving. */
+    return dm_agree(dm_error(DM_ERR_NOMEM, "out of memory"), comm);
+  }
+  int fi = 0;
+  dm_status st = DM_OK;
+  for (int64_t r = 0; r < rounds; r++) {
+    int64_t b = r * size + rank;
+    long long mine[3] = {-1, 0, DM_OK};
+    size_t len = 0;
+    if (b < total_blocks && st == DM_OK) {
+      while (b >= c->files[fi].first_block + c->files[fi].n_blocks)
+        fi++;
+      gen_file *f = &c->files[fi];
+      int64_t k = b - f->first_block;
+      int64_t begin = k * block, end = begin + block < f->n ? begin + block : f->n;
+      st = format_block(c, o, fi, begin, end, &len);
+      mine[0] = fi;
+      mine[1] = (long long)len;
+      dm_progress_add(prog, end - begin, (int64_t)len);
+    }
+    mine[2] = st;
+    MPI_Allgather(mine, 3, MPI_LONG_LONG, all, 3, MPI_LONG_LONG, comm);
+    int failed = 0;
+    for (int q = 0; q < size; q++)
+      failed |= all[3 * q + 2] != DM_OK;
+    if (failed) {
+      st = dm_agree(st, comm);
+      break;
+    }
+    int64_t off = 0;
+    for (int q = 0; q < size; q++) {
+      if (all[3 * q] < 0)
+        continue;
+      int f = (int)all[3 * q];
+      if (q == rank)
+        off = fsize[f];
+      fsize[f] += all[3 * q + 1];
+    }
+    if (mine[0] >= 0) {
+      size_t done = 0;
+      while (done < len && st == DM_OK) {
+        int chunk = len - done > (size_t)(1 << 30) ? (1 << 30) : (int)(len - done);
+        MPI_Status ms;
+        int rc = MPI_File_write_at(c->fh[fi], (MPI_Offset)(off + (int64_t)done), c->buf + done,
+                                   chunk, MPI_BYTE, &ms);
+        if (rc != MPI_SUCCESS) {
+          char path[4200];
+          file_path(path, sizeof path, o->out_dir, c->files[fi].p->name, ".tmp");
+          st = mpi_err(rc, "writing", path);
+        }
+        done += (size_t)chunk;
+      }
+    }
+    dm_progress_tick(prog);
+  }
+  if (st == DM_OK)
+    for (int i = 0; i < c->nf; i++)
+      c->rep->proc[i].bytes = fsize[i];
+  free(fsize);
+  free(all);
+  return st;
+}
+
+static dm_status setup_files(gen_ctx *c, const dm_generate_opts *o, const dm_proctable *t,
+                             int64_t block, int64_t *total_blocks)
+{
+  int n = dm_proctable_count(t);
+  int *chosen = calloc((size_t)n, sizeof *chosen);
+  if (!chosen)
+    return dm_error(DM_ERR_NOMEM, "out of memory");
+  dm_status st = choose(t, o->processes, chosen);
+  int nf = 0;
+  for (int i = 0; i < n; i++)
+    nf += chosen[i];
+  if (st == DM_OK && nf == 0)
+    st = dm_error(DM_ERR_ARG, "--processes '%s' selects no process with a known cross section "
+                              "and a model in %s",
+                  o->processes, dm_proctable_source(t));
+  if (st == DM_OK) {
+    c->files = calloc((size_t)nf, sizeof *c->files);
+    c->bad = calloc((size_t)nf * DM_BAD_NKINDS, sizeof *c->bad);
+    c->rep->proc = calloc((size_t)nf, sizeof *c->rep->proc);
+    if (!c->files || !c->bad || !c->rep->proc)
+      st = dm_error(DM_ERR_NOMEM, "out of memory");
+  }
+  for (int i = 0, k = 0; i < n && st == DM_OK; i++) {
+    if (!chosen[i])
+      continue;
+    gen_file *f = &c->files[k++];
+    f->p = dm_proctable_get(t, i);
+    f->key = dm_gen_process_key(f->p->name);
+    st = dm_gen_model_parse(f->p, dm_proctable_source(t), &f->model);
+    if (st == DM_OK && strlen(f->p->name) > 100)
+      st = dm_error(DM_ERR_ARG, "%s:%d: process name longer than 100 characters",
+                    dm_proctable_source(t), f->p->line);
+  }
+  free(chosen);
+  if (st != DM_OK)
+    return st;
+  c->nf = nf;
+  c->rep->n_proc = nf;
+  double *sigma = malloc(sizeof *sigma * (size_t)nf);
+  int64_t *cnt = malloc(sizeof *cnt * (size_t)nf);
+  if (!sigma || !cnt)
+    st = dm_error(DM_ERR_NOMEM, "out of memory");
+  for (int i = 0; st == DM_OK && i < nf; i++)
+    sigma[i] = c->files[i].p->sigma_pb;
+  if (st == DM_OK)
+    st = dm_generate_counts(o->n_events, nf, sigma, cnt, &c->rep->floor_events);
+  int64_t blocks = 0;
+  for (int i = 0; st == DM_OK && i < nf; i++) {
+    gen_file *f = &c->files[i];
+    f->n = cnt[i];
+    f->weight = f->p->sigma_pb * o->lumi_fb * 1000.0 / (double)f->n;
+    char w[DM_GEN_G6_MAX + 1];
+    size_t wl = dm_gen_fmt_g6(f->weight, w);
+    w[wl] = '\0';
+    f->prefix_len = (size_t)snprintf(f->prefix, sizeof f->prefix, "%s;%s;", f->p->name, w);
+    int64_t nl = (int64_t)floor((double)f->n * o->bad_rate / 50.0);
+    f->n_long = o->bad_rate > 0 ? (nl < 3 ? nl : 3) : 0;
+    f->first_block = blocks;
+    f->n_blocks = (f->n + block - 1) / block;
+    blocks += f->n_blocks;
+    dm_generate_proc *rp = &c->rep->proc[i];
+    snprintf(rp->name, sizeof rp->name, "%s", f->p->name);
+    rp->sigma_pb = f->p->sigma_pb;
+    rp->weight = f->weight;
+    rp->n_events = f->n;
+  }
+  free(sigma);
+  free(cnt);
+  *total_blocks = blocks;
+  return st;
+}
+
+static dm_status check_opts(const dm_generate_opts *o)
+{
+  if (!o->out_dir || !*o->out_dir)
+    return dm_error(DM_ERR_ARG, "--out DIR is required");
+  if (strlen(o->out_dir) > 3000)
+    return dm_error(DM_ERR_ARG, "--out path is too long");
+  if (o->n_events <= 0)
+    return dm_error(DM_ERR_ARG, "--events must be > 0 (got %lld)", (long long)o->n_events);
+  if (!(o->bad_rate >= 0 && o->bad_rate <= 1))
+    return dm_error(DM_ERR_ARG, "--bad-rate must be in [0, 1] (got %g)", o->bad_rate);
+  if (!(o->lumi_fb > 0) || !isfinite(o->lumi_fb))
+    return dm_error(DM_ERR_ARG, "--lumi must be > 0 (got %g)", o->lumi_fb);
+  if (o->block_events < 0)
+    return dm_error(DM_ERR_ARG, "block size must be >= 0");
+  return DM_OK;
+}
+
+dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_report *rep)
+{
+  dm_generate_report local_rep;
+  if (!rep)
+    rep = &local_rep;
+  memset(rep, 0, sizeof *rep);
+  MPI_Barrier(comm);
+  double t0 = MPI_Wtime();
+  int rank = dm_rank(comm), size = dm_size(comm);
+  gen_ctx c;
+  memset(&c, 0, sizeof c);
+  c.rep = rep;
+  rep->ranks = size;
+  rep->seed = o->seed;
+  rep->lumi_fb = o->lumi_fb;
+  rep->bad_rate = o->bad_rate;
+
+  /* Options are the same on every rank, so this check agrees by itself. */
+  DM_FORWARD(check_opts(o));
+  dm_proctable *t = NULL;
+  dm_status st = dm_proctable_load_comm(o->xsec_path, comm, &t);
+  if (st != DM_OK)
+    return st;
+  snprintf(rep->table_path, sizeof rep->table_path, "%s", dm_proctable_source(t));
+  snprintf(rep->table_checksum, sizeof rep->table_checksum, "%s", dm_proctable_checksum(t));
+
+  int64_t block = o->block_events > 0 ? o->block_events : DM_GENERATE_DEFAULT_BLOCK;
+  int64_t total_blocks = 0;
+  /* Same table and options everywhere: every rank reaches the same verdict. */
+  st = setup_files(&c, o, t, block, &total_blocks);
+  if (st == DM_OK && rank == 0)
+    st = make_dir(o->out_dir);
+  st = dm_agree(st, comm);
+  if (st != DM_OK)
+    goto done;
+
+  c.fh = calloc((size_t)c.nf, sizeof *c.fh);
+  c.fh_open = calloc((size_t)c.nf, sizeof *c.fh_open);
+  st = dm_agree(c.fh && c.fh_open ? DM_OK : dm_error(DM_ERR_NOMEM, "out of memory"), comm);
+  for (int i = 0; i < c.nf && st == DM_OK; i++) {
+    char path[4200];
+    file_path(path, sizeof path, o->out_dir, c.files[i].p->name, ".tmp");
+    int rc = MPI_File_open(comm, path, MPI_MODE_WRONLY | MPI_MODE_CREATE, MPI_INFO_NULL, &c.fh[i]);
+    if (rc == MPI_SUCCESS) {
+      c.fh_open[i] = 1;
+      /* A stale .tmp of an earlier run must not leave bytes past our end. */
+      rc = MPI_File_set_size(c.fh[i], 0);
+    }
+    st = dm_agree(rc == MPI_SUCCESS ? DM_OK : mpi_err(rc, "creating", path), comm);
+  }
+  if (st == DM_OK) {
+    dm_progress *prog = dm_progress_start(comm, "generate", 0, o->progress, 2.0);
+    st = write_rounds(&c, o, block, total_blocks, comm, prog);
+    dm_progress_finish(prog);
+  }
+  for (int i = 0; i < c.nf; i++)
+    if (c.fh_open && c.fh_open[i])
+      MPI_File_close(&c.fh[i]);
+  st = dm_agree(st, comm);
+
+  /* Rank 0 checks the sizes and renames (or removes) every .tmp file. */
+  if (rank == 0 && c.files) {
+    dm_status st0 = DM_OK;
+    for (int i = 0; i < c.nf; i++) {
+      char tmp[4200], fin[4200];
+      file_path(tmp, sizeof tmp, o->out_dir, c.files[i].p->name, ".tmp");
+      file_path(fin, sizeof fin, o->out_dir, c.files[i].p->name, "");
+      if (st != DM_OK || st0 != DM_OK) {
+        unlink(tmp);
+        continue;
+      }
+      struct stat sb;
+      if (stat(tmp, &sb) != 0 || (int64_t)sb.st_size != rep->proc[i].bytes)
+        st0 = dm_error(DM_ERR_IO, "%s: expected %lld bytes after writing, found %lld", tmp,
+                       (long long)rep->proc[i].bytes, (long long)sb.st_size);
+    }
+    for (int i = 0; i < c.nf && st == DM_OK; i++) {
+      char tmp[4200], fin[4200];
+      file_path(tmp, sizeof tmp, o->out_dir, c.files[i].p->name, ".tmp");
+      file_path(fin, sizeof fin, o->out_dir, c.files[i].p->name, "");
+      if (st0 != DM_OK)
+        unlink(tmp);
+      else if (rename(tmp, fin) != 0)
+        st0 = dm_error(DM_ERR_IO, "renaming %s to %s: %s", tmp, fin, strerror(errno));
+    }
+    if (st == DM_OK)
+      st = st0;
+  }
+  st = dm_agree(st, comm);
+  if (st == DM_OK) {
+    st = dm_allsum_i64_array(c.bad, (int64_t)c.nf * DM_BAD_NKINDS, comm);
+    st = dm_agree(st, comm);
+  }
+  if (st == DM_OK) {
+    for (int i = 0; i < c.nf; i++) {
+      dm_generate_proc *rp = &rep->proc[i];
+      memcpy(rp->bad, c.bad + (size_t)i * DM_BAD_NKINDS, sizeof rp->bad);
+      rep->n_events += rp->n_events;
+      rep->bytes += rp->bytes;
+      for (int k = 1; k < DM_BAD_NKINDS; k++)
+        rep->n_bad += rp->bad[k];
+    }
+    rep->seconds = dm_allmax_f64(MPI_Wtime() - t0, comm);
+    rep->events_per_s_per_rank =
+        rep->seconds > 0 ? (double)rep->n_events / rep->seconds / size : 0;
+  }
+done:
+  free(c.files);
+  free(c.bad);
+  free(c.buf);
+  free(c.fh);
+  free(c.fh_open);
+  dm_proctable_free(t);
+  if (rep == &local_rep)
+    dm_generate_report_free(rep);
+  else if (st != DM_OK)
+    dm_generate_report_free(rep);
+  return st;
+}

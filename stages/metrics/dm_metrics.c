@@ -1,0 +1,771 @@
+#include "dm_metrics.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm_comm.h"
+#include "dm_osel.h"
+#include "dm_proctable.h"
+#include "dm_prov.h"
+#include "dm_roc.h"
+#include "dm_scores_file.h"
+#include "dm_signif.h"
+#include "dm_wsum.h"
+
+static const double k_eps_b[DM_METRICS_N_EPS] = {1e-2, 1e-3, 1e-4};
+
+enum { ROLE_NONE = 0, ROLE_BKG = 1, ROLE_SIG = 2 };
+
+void dm_metrics_opts_default(dm_metrics_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  o->hist_min_count = 10;
+  o->hist_per_decade = 20;
+  o->weight_lumi = 10.0;
+  o->n_thresholds = 3;
+  o->thresholds[0] = 1e-2;
+  o->thresholds[1] = 1e-3;
+  o->thresholds[2] = 1e-4;
+}
+
+void dm_metrics_report_free(dm_metrics_report *rep)
+{
+  if (!rep)
+    return;
+  free(rep->rows);
+  free(rep->ti);
+  free(rep->signif);
+  dm_hist_free_set(rep->hist, rep->n_hist);
+  memset(rep, 0, sizeof *rep);
+}
+
+/* ---- roles ----------------------------------------------------------------- */
+
+/* Signal name prefixes of the archive and of the challenge files, for
+ * processes the table does not know. */
+static int looks_bsm(const char *name)
+{
+  static const char *const pre[] = {"gluino", "stop",    "Zp",     "glgl",   "sqsq",
+                                    "stlp",   "monojet", "monotop", "monoV", "chacha",
+                                    "chaneut", "pp23mt", "pp24mt"};
+  for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++)
+    if (strncmp(name, pre[i], strlen(pre[i])) == 0)
+      return 1;
+  return 0;
+}
+
+typedef struct {
+  int is_kind;      /* 1: "sm"/"bsm" */
+  int want_bsm;     /* for is_kind */
+  int n;
+  char **names;     /* for lists */
+  int *seen;
+} role_spec;
+
+static void role_free(role_spec *r)
+{
+  free(r->names);
+  free(r->seen);
+}
+
+static dm_status role_parse(const char *text, const char *kind, const char *flag, role_spec *r)
+{
+  memset(r, 0, sizeof *r);
+  if (!text || strcmp(text, kind) == 0) {
+    r->is_kind = 1;
+    r->want_bsm = strcmp(kind, "bsm") == 0;
+    return DM_OK;
+  }
+  size_t len = strlen(text);
+  int n = 1;
+  for (size_t i = 0; i < len; i++)
+    n += text[i] == ',';
+  /* One block: pointers, flags, then a copy of the text cut at commas. */
+  r->names = malloc((size_t)n * sizeof(char *) + len + 1);
+  r->seen = calloc((size_t)n, sizeof(int));
+  if (!r->names || !r->seen) {
+    role_free(r);
+    return dm_error(DM_ERR_NOMEM, "no memory for %s", flag);
+  }
+  char *copy = (char *)(r->names + n);
+  memcpy(copy, text, len + 1);
+  r->n = 0;
+  for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ","))
+    r->names[r->n++] = tok;
+  if (r->n == 0) {
+    role_free(r);
+    return dm_error(DM_ERR_ARG, "%s: empty process list", flag);
+  }
+  return DM_OK;
+}
+
+static int role_match(role_spec *r, const char *name, const dm_proctable *t)
+{
+  if (r->is_kind) {
+    const dm_process *p = t ? dm_proctable_find(t, name) : NULL;
+    int bsm = p ? p->kind == DM_PROC_BSM : looks_bsm(name);
+    return bsm == r->want_bsm;
+  }
+  for (int i = 0; i < r->n; i++)
+    if (strcmp(r->names[i], name) == 0) {
+      r->seen[i] = 1;
+      return 1;
+    }
+  return 0;
+}
+
+static void append_name(char *buf, size_t cap, const char *name)
+{
+  size_t l = strlen(buf);
+  if (strstr(buf, name)) {
+    /* Exact-token check: avoid listing a name twice over channels. */
+    const char *p = buf;
+    size_t n = strlen(name);
+    while ((p = strstr(p, name)) != NULL) {
+      if ((p == buf || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+        return;
+      p += n;
+    }
+  }
+  snprintf(buf + l, cap - l, "%s%s", l ? "," : "", name);
+}
+
+/* ---- histograms ------------------------------------------------------------ */
+
+static int cmp_dbl(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Edges from exact background quantiles (see the header). */
+static dm_status adaptive_edges(const dm_osel_set *bkg_u, double lo, double hi,
+                                const dm_metrics_opts *o, MPI_Comm comm, double **edges,
+                                int *n_edges, char *binning, size_t binning_cap)
+{
+  int64_t nb = bkg_u->n_total;
+  double m = o->hist_min_count > 0 ? o->hist_min_count : 1;
+  double ratio = pow(10.0, 1.0 / (o->hist_per_decade > 0 ? o->hist_per_decade : 20));
+  int cap = 8192, nq = 0;
+  double *f = malloc((size_t)cap * sizeof(double));
+  double *e = malloc((size_t)(cap + 3) * sizeof(double));
+  dm_osel_result *res = malloc((size_t)cap * sizeof(dm_osel_result));
+  dm_status s = f && e && res ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for histogram edges");
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    /* c = background events at or above the edge, counted from the top. */
+    double c = m;
+    while (c < (double)nb && nq < cap) {
+      int64_t ci = (int64_t)ceil(c);
+      f[nq++] = ((double)ci - 0.5) / (double)nb;
+      double frac = c / (double)nb;
+      double step = frac < 0.01 ? c * (ratio - 1.0) : 0.01 * (double)nb;
+      c += step > m ? step : m;
+    }
+    s = dm_osel_upper(bkg_u, f, nq, comm, res);
+  }
+  int ne = 0;
+  if (s == DM_OK) {
+    /* Targets run from the top down, so values descend. Tied scores can put
+     * fewer than m events between consecutive quantiles: keep an edge only
+     * when at least m background events lie between it and the last kept
+     * edge above it (mass_ge is the exact count at or above the edge). */
+    double kept_ge = 0;
+    int n_kept = 0;
+    for (int q = 0; q < nq; q++) {
+      if (!res[q].found || res[q].mass_ge - kept_ge < m)
+        continue;
+      e[n_kept++] = res[q].value;
+      kept_ge = res[q].mass_ge;
+    }
+    ne = n_kept;
+    e[ne++] = lo;
+    qsort(e, (size_t)ne, sizeof(double), cmp_dbl);
+    int k = 0;
+    for (int i = 0; i < ne; i++)
+      if (k == 0 || e[i] > e[k - 1])
+        e[k++] = e[i];
+    ne = k;
+    double top = nextafter(hi, INFINITY);
+    if (top > e[ne - 1])
+      e[ne++] = top;
+    if (ne < 2)
+      e[ne++] = nextafter(e[0], INFINITY);
+    snprintf(binning, binning_cap,
+             "background quantiles: 1%% steps above eps_B 0.01, %d per decade below, >= %d "
+             "events per bin",
+             o->hist_per_decade, o->hist_min_count);
+  }
+  free(f);
+  free(res);
+  if (s != DM_OK) {
+    free(e);
+    return s;
+  }
+  *edges = e;
+  *n_edges = ne;
+  return DM_OK;
+}
+
+static dm_status fill_hist(dm_hist *h, const uint16_t *proc, const double *score,
+                           const double *w, int64_t n, MPI_Comm comm)
+{
+  size_t row = (size_t)(h->n_bins + 2), cells = (size_t)h->n_proc * row;
+  dm_wsum *acc = calloc(cells * 2 > 0 ? cells * 2 : 1, sizeof(dm_wsum));
+  dm_status s = acc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to fill histograms");
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  for (int64_t i = 0; i < n; i++) {
+    size_t c = (size_t)proc[i] * row + (size_t)dm_hist_bin(h, score[i]);
+    double wi = w ? w[i] : 1.0;
+    h->count[c]++;
+    dm_wsum_add(&acc[c], wi);
+    dm_wsum_add(&acc[cells + c], wi * wi);
+  }
+  s = dm_allsum_i64_array(h->count, (int64_t)cells, comm);
+  if (s == DM_OK)
+    s = dm_wsum_allreduce(acc, (int64_t)(2 * cells), comm);
+  if (s == DM_OK)
+    for (size_t c = 0; c < cells; c++) {
+      h->sumw[c] = dm_wsum_value(&acc[c]);
+      h->sumw2[c] = dm_wsum_value(&acc[cells + c]);
+    }
+  free(acc);
+  return s;
+}
+
+/* ---- significance ------------------------------------------------------------ */
+
+dm_status dm_metrics_signif_from_hist(const dm_hist *h, const char *const *bkg, int n_bkg,
+                                      const char *const *sig, int n_sig,
+                                      const dm_metrics_opts *o, dm_metrics_report *rep)
+{
+  int row = h->n_bins + 2;
+  /* Weighted background above each edge k (bins k+1 .. n_bins+1), summed in a
+   * fixed order: processes as listed, bins from the top. */
+  double *bw = calloc((size_t)row + 1, sizeof(double)), *bw2 = calloc((size_t)row + 1, sizeof(double));
+  if (!bw || !bw2) {
+    free(bw);
+    free(bw2);
+    return dm_error(DM_ERR_NOMEM, "no memory for significance");
+  }
+  double wb_total = 0;
+  for (int p = 0; p < n_bkg; p++) {
+    int i = dm_hist_process(h, bkg[p]);
+    if (i < 0)
+      continue;
+    for (int j = 0; j < row; j++)
+      wb_total += h->sumw[(size_t)i * row + j];
+  }
+  for (int k = h->n_bins; k >= 0; k--) {
+    double a = 0, a2 = 0;
+    for (int p = 0; p < n_bkg; p++) {
+      int i = dm_hist_process(h, bkg[p]);
+      if (i < 0)
+        continue;
+      a += h->sumw[(size_t)i * row + k + 1];
+      a2 += h->sumw2[(size_t)i * row + k + 1];
+    }
+    bw[k] = bw[k + 1] + a;
+    bw2[k] = bw2[k + 1] + a2;
+  }
+  double scale = o->lumi / (o->weight_lumi > 0 ? o->weight_lumi : 10.0);
+  dm_status s = DM_OK;
+  for (int q = 0; s == DM_OK && q < n_sig; q++) {
+    int si = dm_hist_process(h, sig[q]);
+    if (si < 0)
+      continue;
+    double ws_total = 0;
+    for (int j = 0; j < row; j++)
+      ws_total += h->sumw[(size_t)si * row + j];
+    for (int t = 0; t < o->n_thresholds; t++) {
+      int k = 0;
+      while (k < h->n_bins && !(wb_total > 0 && bw[k] / wb_total <= o->thresholds[t]))
+        k++;
+      double sw = 0;
+      for (int j = row - 1; j >= k + 1; j--)
+        sw += h->sumw[(size_t)si * row + j];
+      dm_metrics_signif *g = realloc(rep->signif, (size_t)(rep->n_signif + 1) * sizeof *g);
+      if (!g) {
+        s = dm_error(DM_ERR_NOMEM, "no memory for significance rows");
+        break;
+      }
+      rep->signif = g;
+      g = &rep->signif[rep->n_signif++];
+      memset(g, 0, sizeof *g);
+      snprintf(g->signal, sizeof g->signal, "%s", sig[q]);
+      snprintf(g->channel, sizeof g->channel, "%s", h->channel);
+      g->target_eff_b = o->thresholds[t];
+      g->threshold = h->edges[k];
+      g->eff_b = wb_total > 0 ? bw[k] / wb_total : NAN;
+      g->eff_s = ws_total > 0 ? sw / ws_total : NAN;
+      g->s = scale * sw;
+      g->b = scale * bw[k];
+      g->b_mc_err = scale * sqrt(bw2[k]);
+      g->z_simple = dm_signif_simple(g->s, g->b);
+      g->z_asimov = dm_signif_asimov(g->s, g->b);
+      g->z_asimov_unc = dm_signif_asimov_unc(g->s, g->b, o->bkg_uncertainty * g->b);
+    }
+  }
+  free(bw);
+  free(bw2);
+  return s;
+}
+
+/* ---- one channel -------------------------------------------------------------- */
+
+typedef struct {
+  int64_t n; /* local rows */
+  uint16_t *proc;
+  double *score, *weight;
+} chan_data;
+
+static void chan_data_free(chan_data *d)
+{
+  free(d->proc);
+  free(d->score);
+  free(d->weight);
+  memset(d, 0, sizeof *d);
+}
+
+/* Read this rank's block of scores (and weights from the store when needed). */
+static dm_status read_channel(dm_scores *sc, const dm_metrics_input *in, int need_w,
+                              MPI_Comm comm, int64_t *begin_out, chan_data *d)
+{
+  memset(d, 0, sizeof *d);
+  int64_t n = dm_scores_n_events(sc), b = 0, e = 0;
+  dm_partition(n, dm_rank(comm), dm_size(comm), &b, &e);
+  *begin_out = b;
+  d->n = e - b;
+  size_t m = (size_t)(d->n > 0 ? d->n : 1);
+  d->proc = malloc(m * sizeof(uint16_t));
+  d->score = malloc(m * sizeof(double));
+  if (need_w)
+    d->weight = malloc(m * sizeof(double));
+  dm_status s = d->proc && d->score && (!need_w || d->weight)
+                    ? DM_OK
+                    : dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)d->n);
+  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = dm_agree(dm_scores_read(sc, b, d->n, NULL, d->proc, d->score), comm);
+  if (s == DM_OK) {
+    dm_status l = DM_OK;
+    for (int64_t i = 0; i < d->n; i++)
+      if (!isfinite(d->score[i])) {
+        l = dm_error(DM_ERR_NUMERIC, "%s: row %lld: score %g is not finite", in->scores,
+                     (long long)(b + i), d->score[i]);
+        break;
+      }
+    s = dm_agree(l, comm);
+  }
+  if (s == DM_OK && need_w) {
+    const char *store = in->store[0] ? in->store : dm_scores_get_meta(sc)->store_path;
+    if (!store[0]) {
+      s = dm_error(DM_ERR_ARG,
+                   "%s names no store; event weights need one (give --store %s=STORE.h5)",
+                   in->scores, in->name);
+      return s; /* same on every rank: the attribute is the same */
+    }
+    hid_t f;
+    s = dm_h5_open(store, comm, 0, &f);
+    if (s != DM_OK)
+      return s;
+    int64_t len = -1;
+    dm_status l = dm_prov_check(f, store, "dmpipe-store", 1000, NULL);
+    if (l == DM_OK)
+      l = dm_h5_col_length(f, "events/weight", &len);
+    if (l == DM_OK && len != n)
+      l = dm_error(DM_ERR_SCHEMA, "%s has %lld events but %s has %lld scores: not the scored store",
+                   store, (long long)len, in->scores, (long long)n);
+    s = dm_agree(l, comm);
+    if (s == DM_OK)
+      s = dm_agree(dm_h5_col_read(f, "events/weight", H5T_NATIVE_DOUBLE, b, d->n, d->weight),
+                   comm);
+    if (s == DM_OK) {
+      l = DM_OK;
+      for (int64_t i = 0; i < d->n; i++)
+        if (!isfinite(d->weight[i])) {
+          l = dm_error(DM_ERR_NUMERIC, "%s: event %lld: weight %g is not finite", store,
+                       (long long)(b + i), d->weight[i]);
+          break;
+        }
+      s = dm_agree(l, comm);
+    }
+    dm_h5_close(f);
+    if (s != DM_OK && dm_error_message()[0] && !strstr(dm_error_message(), store))
+      dm_error_context("%s", store);
+  }
+  return s;
+}
+
+/* Values (and weights) of the local rows whose process passes `sel`. */
+static dm_status pick(const chan_data *d, const int *sel, int want_w, double **v, double **w,
+                      int64_t *n)
+{
+  int64_t k = 0;
+  for (int64_t i = 0; i < d->n; i++)
+    k += sel[d->proc[i]] != 0;
+  *v = malloc((size_t)(k > 0 ? k : 1) * sizeof(double));
+  *w = want_w ? malloc((size_t)(k > 0 ? k : 1) * sizeof(double)) : NULL;
+  if (!*v || (want_w && !*w)) {
+    free(*v);
+    free(*w);
+    *v = *w = NULL;
+    return dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)k);
+  }
+  k = 0;
+  for (int64_t i = 0; i < d->n; i++)
+    if (sel[d->proc[i]]) {
+      (*v)[k] = d->score[i];
+      if (want_w)
+        (*w)[k] = d->weight[i];
+      k++;
+    }
+  *n = k;
+  return DM_OK;
+}
+
+static dm_status build_set(const chan_data *d, const int *sel, int weighted, MPI_Comm comm,
+                           dm_osel_set *set)
+{
+  double *v = NULL, *w = NULL;
+  int64_t n = 0;
+  dm_status s = dm_agree(pick(d, sel, weighted, &v, &w, &n), comm);
+  if (s == DM_OK)
+    s = dm_osel_build(set, v, weighted ? w : NULL, n, comm);
+  free(v);
+  free(w);
+  return s;
+}
+
+static dm_status add_row(dm_metrics_report *rep, const dm_metrics_row *r)
+{
+  dm_metrics_row *g = realloc(rep->rows, (size_t)(rep->n_rows + 1) * sizeof *g);
+  if (!g)
+    return dm_error(DM_ERR_NOMEM, "no memory for result rows");
+  rep->rows = g;
+  rep->rows[rep->n_rows++] = *r;
+  return DM_OK;
+}
+
+static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, role_spec *rs,
+                             const dm_proctable *table, const dm_hist *edge_src, MPI_Comm comm,
+                             dm_metrics_report *rep)
+{
+  const dm_metrics_input *in = &o->inputs[ci];
+  dm_scores *sc = NULL;
+  DM_FORWARD(dm_scores_open(in->scores, comm, &sc));
+  int np = dm_scores_n_processes(sc);
+  int need_w = o->weighted || o->hist_out || o->lumi > 0;
+  int *role = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
+  int *sel = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
+  int64_t *per_proc = calloc((size_t)(np > 0 ? np : 1), sizeof(int64_t));
+  const char **names = malloc((size_t)(np > 0 ? np : 1) * sizeof(char *));
+  chan_data d = {0};
+  dm_osel_set bkg_u = {0}, bkg_w = {0};
+  dm_hist h = {0};
+  double *edges = NULL;
+  dm_status s = role && sel && per_proc && names ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    goto done;
+  for (int i = 0; i < np; i++) {
+    names[i] = dm_scores_process_name(sc, i);
+    int b = role_match(rb, names[i], table), g = role_match(rs, names[i], table);
+    if (b && g) {
+      /* Same arguments on every rank, so every rank fails here together. */
+      s = dm_error(DM_ERR_ARG, "process '%s' is both background and signal", names[i]);
+      goto done;
+    }
+    role[i] = b ? ROLE_BKG : g ? ROLE_SIG : ROLE_NONE;
+  }
+  int64_t begin = 0;
+  s = read_channel(sc, in, need_w, comm, &begin, &d);
+  if (s != DM_OK)
+    goto done;
+  for (int64_t i = 0; i < d.n; i++)
+    per_proc[d.proc[i]]++;
+  s = dm_allsum_i64_array(per_proc, np, comm);
+  if (s != DM_OK)
+    goto done;
+
+  dm_metrics_channel *ch = &rep->channels[rep->n_channels++];
+  memset(ch, 0, sizeof *ch);
+  snprintf(ch->name, sizeof ch->name, "%s", in->name);
+  ch->n_events = dm_scores_n_events(sc);
+  for (int i = 0; i < np; i++) {
+    sel[i] = role[i] == ROLE_BKG;
+    if (sel[i] && per_proc[i] > 0)
+      append_name(rep->background_names, sizeof rep->background_names, names[i]);
+    if (role[i] == ROLE_SIG && per_proc[i] > 0)
+      append_name(rep->signal_names, sizeof rep->signal_names, names[i]);
+  }
+  s = build_set(&d, sel, 0, comm, &bkg_u);
+  if (s == DM_OK && o->weighted)
+    s = build_set(&d, sel, 1, comm, &bkg_w);
+  if (s != DM_OK)
+    goto done;
+  ch->n_background = bkg_u.n_total;
+  ch->w_background = o->weighted ? bkg_w.w_total : (double)bkg_u.n_total;
+  if (bkg_u.n_total == 0) {
+    s = dm_error(DM_ERR_ARG, "channel %s (%s): no background events among its processes",
+                 in->name, in->scores);
+    goto done;
+  }
+
+  /* ROC metrics, one signal process at a time. */
+  for (int p = 0; s == DM_OK && p < np; p++) {
+    if (role[p] != ROLE_SIG || per_proc[p] == 0)
+      continue;
+    for (int i = 0; i < np; i++)
+      sel[i] = i == p;
+    dm_osel_set sg = {0};
+    s = build_set(&d, sel, o->weighted, comm, &sg);
+    if (s != DM_OK)
+      break;
+    dm_metrics_row r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.signal, sizeof r.signal, "%s", names[p]);
+    snprintf(r.channel, sizeof r.channel, "%s", in->name);
+    r.n_signal = sg.n_total;
+    s = dm_roc_compute(o->weighted ? &bkg_w : &bkg_u, &sg, k_eps_b, DM_METRICS_N_EPS, comm,
+                       &r.auc, r.eps_s);
+    dm_osel_free(&sg);
+    if (s != DM_OK) {
+      dm_error_context("channel %s, signal %s", in->name, names[p]);
+      break;
+    }
+    r.best_si = 0;
+    for (int k = 0; k < DM_METRICS_N_EPS; k++) {
+      r.si[k] = r.eps_s[k] / sqrt(k_eps_b[k]);
+      if (r.si[k] > r.best_si)
+        r.best_si = r.si[k];
+    }
+    s = add_row(rep, &r);
+  }
+  if (s != DM_OK)
+    goto done;
+
+  /* Histograms of every process. */
+  double lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < d.n; i++) {
+    if (d.score[i] < lo)
+      lo = d.score[i];
+    if (d.score[i] > hi)
+      hi = d.score[i];
+  }
+  lo = dm_allmin_f64(lo, comm);
+  hi = dm_allmax_f64(hi, comm);
+  int n_edges = 0;
+  char binning[256] = "";
+  if (edge_src) {
+    n_edges = edge_src->n_bins + 1;
+    edges = malloc((size_t)n_edges * sizeof(double));
+    s = edges ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for edges");
+    if (s == DM_OK)
+      memcpy(edges, edge_src->edges, (size_t)n_edges * sizeof(double));
+    if (snprintf(binning, sizeof binning, "%s (edges from %s)", edge_src->binning, o->hist_edges) < 0)
+      binning[0] = '\0';
+    s = dm_agree(s, comm);
+  } else {
+    s = adaptive_edges(&bkg_u, lo, hi, o, comm, &edges, &n_edges, binning, sizeof binning);
+  }
+  if (s == DM_OK)
+    s = dm_agree(dm_hist_init(&h, in->name, "score", np, names, n_edges - 1, edges), comm);
+  if (s == DM_OK) {
+    snprintf(h.binning, sizeof h.binning, "%s", binning);
+    s = fill_hist(&h, d.proc, d.score, d.weight, d.n, comm);
+  }
+  if (s == DM_OK) {
+    ch->n_bins = h.n_bins;
+    dm_hist *g = realloc(rep->hist, (size_t)(rep->n_hist + 1) * sizeof *g);
+    s = g ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for histograms");
+    s = dm_agree(s, comm);
+    if (s == DM_OK) {
+      rep->hist = g;
+      rep->hist[rep->n_hist++] = h;
+      memset(&h, 0, sizeof h);
+    }
+  }
+  if (s == DM_OK && o->lumi > 0) {
+    const dm_hist *hh = &rep->hist[rep->n_hist - 1];
+    const char **bn = malloc((size_t)(np > 0 ? np : 1) * sizeof(char *));
+    const char **sn = malloc((size_t)(np > 0 ? np : 1) * sizeof(char *));
+    int nb = 0, ns = 0;
+    s = bn && sn ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+    for (int i = 0; s == DM_OK && i < np; i++) {
+      if (role[i] == ROLE_BKG)
+        bn[nb++] = names[i];
+      else if (role[i] == ROLE_SIG && per_proc[i] > 0)
+        sn[ns++] = names[i];
+    }
+    if (s == DM_OK)
+      s = dm_metrics_signif_from_hist(hh, bn, nb, sn, ns, o, rep);
+    free(bn);
+    free(sn);
+    s = dm_agree(s, comm);
+  }
+done:
+  dm_hist_free(&h);
+  free(edges);
+  dm_osel_free(&bkg_u);
+  dm_osel_free(&bkg_w);
+  chan_data_free(&d);
+  free(role);
+  free(sel);
+  free(per_proc);
+  free(names);
+  dm_status c = dm_scores_close(sc);
+  if (s == DM_OK)
+    s = c;
+  return s;
+}
+
+static int cmp_ti(const void *a, const void *b)
+{
+  double x = ((const dm_metrics_ti *)a)->ti, y = ((const dm_metrics_ti *)b)->ti;
+  return x < y ? -1 : x > y;
+}
+
+static dm_status total_improvement(dm_metrics_report *rep)
+{
+  rep->ti = calloc((size_t)(rep->n_rows > 0 ? rep->n_rows : 1), sizeof *rep->ti);
+  if (!rep->ti)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  for (int r = 0; r < rep->n_rows; r++) {
+    const dm_metrics_row *x = &rep->rows[r];
+    int k = 0;
+    while (k < rep->n_ti && strcmp(rep->ti[k].signal, x->signal) != 0)
+      k++;
+    if (k == rep->n_ti) {
+      rep->n_ti++;
+      snprintf(rep->ti[k].signal, sizeof rep->ti[k].signal, "%s", x->signal);
+      rep->ti[k].ti = -1;
+    }
+    if (x->best_si > rep->ti[k].ti) {
+      rep->ti[k].ti = x->best_si;
+      snprintf(rep->ti[k].channel, sizeof rep->ti[k].channel, "%s", x->channel);
+    }
+  }
+  int n = rep->n_ti;
+  if (n == 0) {
+    rep->ti_min = rep->ti_median = rep->ti_max = NAN;
+    return DM_OK;
+  }
+  dm_metrics_ti *sorted = malloc((size_t)n * sizeof *sorted);
+  if (!sorted)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  memcpy(sorted, rep->ti, (size_t)n * sizeof *sorted);
+  qsort(sorted, (size_t)n, sizeof *sorted, cmp_ti);
+  rep->ti_min = sorted[0].ti;
+  rep->ti_max = sorted[n - 1].ti;
+  rep->ti_median = n % 2 ? sorted[n / 2].ti : (sorted[n / 2 - 1].ti + sorted[n / 2].ti) / 2.0;
+  free(sorted);
+  return DM_OK;
+}
+
+dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_report *rep)
+{
+  memset(rep, 0, sizeof *rep);
+  double t0 = MPI_Wtime();
+  if (o->n_inputs < 1 || o->n_inputs > DM_METRICS_MAX_CHANNELS)
+    return dm_error(DM_ERR_ARG, "give 1 to %d score files (--scores CHANNEL=FILE), not %d",
+                    DM_METRICS_MAX_CHANNELS, o->n_inputs);
+  for (int i = 0; i < o->n_inputs; i++)
+    for (int j = 0; j < i; j++)
+      if (strcmp(o->inputs[i].name, o->inputs[j].name) == 0)
+        return dm_error(DM_ERR_ARG, "channel '%s' is given twice", o->inputs[i].name);
+  role_spec rb, rs;
+  DM_FORWARD(role_parse(o->background, "sm", "--background", &rb));
+  dm_status s = role_parse(o->signals, "bsm", "--signals", &rs);
+  if (s != DM_OK) {
+    role_free(&rb);
+    return s;
+  }
+  dm_proctable *table = NULL;
+  if (rb.is_kind || rs.is_kind)
+    s = dm_proctable_load_comm(o->proctable, comm, &table);
+  dm_hist *edge_set = NULL;
+  int n_edge_set = 0;
+  if (s == DM_OK && o->hist_edges)
+    s = dm_hist_file_read(o->hist_edges, comm, &edge_set, &n_edge_set);
+  for (int c = 0; s == DM_OK && c < o->n_inputs; c++) {
+    const dm_hist *src = NULL;
+    if (edge_set) {
+      for (int k = 0; k < n_edge_set; k++)
+        if (strcmp(edge_set[k].channel, o->inputs[c].name) == 0)
+          src = &edge_set[k];
+      if (!src) {
+        s = dm_error(DM_ERR_ARG, "%s has no histogram of channel '%s' to take edges from",
+                     o->hist_edges, o->inputs[c].name);
+        break;
+      }
+    }
+    s = run_channel(o, c, &rb, &rs, table, src, comm, rep);
+  }
+  /* Explicit names must exist somewhere: a typo must not silently drop a
+   * process from the background. */
+  role_spec *lists[2] = {&rb, &rs};
+  const char *flags[2] = {"--background", "--signals"};
+  for (int l = 0; s == DM_OK && l < 2; l++)
+    for (int i = 0; s == DM_OK && i < lists[l]->n; i++)
+      if (!lists[l]->seen[i])
+        s = dm_error(DM_ERR_UNKNOWN, "%s: process '%s' is in none of the score files", flags[l],
+                     lists[l]->names[i]);
+  if (s == DM_OK)
+    s = total_improvement(rep);
+  s = dm_agree(s, comm);
+  if (s == DM_OK && o->hist_out) {
+    char inputs[8192] = "";
+    for (int c = 0; c < o->n_inputs; c++) {
+      size_t l = strlen(inputs);
+      snprintf(inputs + l, sizeof inputs - l, "%s=%s\n", o->inputs[c].name, o->inputs[c].scores);
+    }
+    s = dm_hist_file_write(o->hist_out, rep->hist, rep->n_hist, comm, o->command_line, inputs);
+  }
+  dm_hist_free_set(edge_set, n_edge_set);
+  dm_proctable_free(table);
+  role_free(&rb);
+  role_free(&rs);
+  rep->seconds = dm_allmax_f64(MPI_Wtime() - t0, comm);
+  return s;
+}
+
+dm_status dm_metrics_merge_hist(const char *out, const char *const *in, int n_in, MPI_Comm comm,
+                                const char *command_line)
+{
+  if (n_in < 1)
+    return dm_error(DM_ERR_ARG, "no histogram files to merge");
+  dm_hist *acc = NULL;
+  int n_acc = 0;
+  dm_status s = DM_OK;
+  char inputs[8192] = "";
+  for (int i = 0; s == DM_OK && i < n_in; i++) {
+    dm_hist *hs = NULL;
+    int n = 0;
+    s = dm_hist_file_read(in[i], comm, &hs, &n);
+    if (s == DM_OK) {
+      s = dm_hist_merge_set(&acc, &n_acc, hs, n);
+      if (s != DM_OK)
+        dm_error_context("merging %s", in[i]);
+      s = dm_agree(s, comm);
+    }
+    dm_hist_free_set(hs, n);
+    char hex[33] = "";
+    int64_t size = 0;
+    if (s == DM_OK) {
+      if (dm_checksum_file(in[i], hex, &size) == DM_OK) {
+        size_t l = strlen(inputs);
+        snprintf(inputs + l, sizeof inputs - l, "%s\t%lld\t%s\n", in[i], (long long)size, hex);
+      }
+      dm_error_clear();
+    }
+  }
+  if (s == DM_OK)
+    s = dm_hist_file_write(out, acc, n_acc, comm, command_line, inputs);
+  dm_hist_free_set(acc, n_acc);
+  return s;
+}

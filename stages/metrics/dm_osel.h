@@ -1,0 +1,63 @@
+/* dm_osel.h - exact order statistics of a sample spread over ranks, by a
+ * radix descent on the bit patterns of the values (8 rounds of 8 bits), so
+ * the result is the same value for any number of ranks and no rank ever
+ * holds more than its own part.
+ *
+ * Each rank holds its part as a dm_osel_set: values turned into ordered
+ * 64-bit keys and sorted locally, with optional weights (NULL = 1 each).
+ * Calls marked COLLECTIVE must be made by every rank with the same query
+ * arguments.
+ */
+#ifndef DM_OSEL_H
+#define DM_OSEL_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "dm_status.h"
+#include "dm_wsum.h"
+
+typedef struct {
+  int64_t n;       /* local entries */
+  uint64_t *key;   /* ascending */
+  double *weight;  /* NULL when unweighted */
+  int64_t n_total; /* over all ranks */
+  double w_total;  /* over all ranks (exact sum), = n_total when unweighted */
+} dm_osel_set;
+
+/* LOCAL. Order-preserving key of a non-NaN double (-0 and +0 equal). */
+uint64_t dm_osel_key(double v);
+/* LOCAL. Inverse of dm_osel_key. */
+double dm_osel_value(uint64_t key);
+
+/* COLLECTIVE. Build a set from n local values (and weights, may be NULL):
+ * copies, sorts, and sums the totals. NaN values must have been rejected by
+ * the caller. */
+dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int64_t n,
+                        MPI_Comm comm);
+/* LOCAL. */
+void dm_osel_free(dm_osel_set *set);
+
+/* Result of a query: the value v and the mass strictly above it and at or
+ * above it (counts when unweighted, exact weight sums when weighted). */
+typedef struct {
+  double value;
+  uint64_t key;
+  double mass_gt, mass_ge;
+  int found; /* 0 when the set is empty */
+} dm_osel_result;
+
+/* COLLECTIVE. For each of n_q targets f[i] (fractions, f < 1): the largest
+ * value v of the set with mass(>= v) / w_total > f[i]. With f = k / N this
+ * is the first ROC point beyond background efficiency f, exactly as a
+ * descending scan would find it; with f = (c - 0.5) / n_total (unweighted)
+ * it is the c-th largest value. */
+dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Comm comm,
+                        dm_osel_result *res);
+
+/* LOCAL. Mass of this rank's entries with key > k and with key >= k, added
+ * into counts (unweighted) or exact sums (weighted). */
+void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int64_t *n_ge,
+                         dm_wsum *w_gt, dm_wsum *w_ge);
+
+#endif

@@ -1,0 +1,178 @@
+/* The score stage: model + store -> score file, streamed in rounds. */
+#include "dm_score.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm_comm.h"
+#include "dm_features.h"
+#include "dm_model.h"
+#include "dm_physics.h"
+#include "dm_progress.h"
+#include "dm_prov.h"
+#include "dm_scores_file.h"
+#include "dm_store.h"
+
+void dm_score_opts_default(dm_score_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  o->batch = DM_PHYSICS_BATCH_DEFAULT;
+  o->checksums = 1;
+}
+
+/* COLLECTIVE. Checksum of a file on rank 0, broadcast so attributes agree. */
+static dm_status checksum_bcast(const char *path, int enabled, MPI_Comm comm, char hex[33],
+                                int64_t *size)
+{
+  hex[0] = '\0';
+  *size = 0;
+  if (!enabled)
+    return DM_OK;
+  dm_status s = dm_rank(comm) == 0 ? dm_checksum_file(path, hex, size) : DM_OK;
+  DM_FORWARD(dm_agree(s, comm));
+  MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
+  MPI_Bcast(size, 1, MPI_INT64_T, 0, comm);
+  return DM_OK;
+}
+
+static dm_status apply_settings(const dm_score_opts *o, dm_model *m)
+{
+  for (int i = 0; i < o->n_set; i++) {
+    char key[64];
+    const char *eq = strchr(o->set[i], '=');
+    if (!eq || eq == o->set[i] || (size_t)(eq - o->set[i]) >= sizeof key)
+      return dm_error(DM_ERR_ARG, "--set '%s': expected KEY=VALUE", o->set[i]);
+    memcpy(key, o->set[i], (size_t)(eq - o->set[i]));
+    key[eq - o->set[i]] = '\0';
+    if (!m->backend->set)
+      return dm_error(DM_ERR_ARG, "--set %s: the %s model has no settings", key,
+                      m->backend->name);
+    DM_FORWARD(m->backend->set(m->state, key, eq + 1));
+  }
+  return DM_OK;
+}
+
+dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *rep)
+{
+  memset(rep, 0, sizeof *rep);
+  rep->score_min = INFINITY;
+  rep->score_max = -INFINITY;
+  if (o->batch < 1)
+    return dm_error(DM_ERR_ARG, "batch %lld must be >= 1", (long long)o->batch);
+  if (o->n_set < 0 || o->n_set > DM_SCORE_MAX_SET)
+    return dm_error(DM_ERR_ARG, "at most %d --set options", DM_SCORE_MAX_SET);
+  double t0 = MPI_Wtime();
+  dm_model m;
+  DM_FORWARD(dm_model_load(&m, o->model_path, comm));
+  snprintf(rep->backend, sizeof rep->backend, "%s", m.backend->name);
+  rep->dim = m.transform.dim;
+  dm_status s = dm_agree(apply_settings(o, &m), comm);
+  dm_store *st = NULL;
+  if (s == DM_OK)
+    s = dm_store_open(o->in_path, comm, 0, &st);
+  if (s != DM_OK) {
+    dm_model_free(&m);
+    return s;
+  }
+  int64_t n = dm_store_n_events(st);
+  rep->n_events = n;
+  dm_scores_meta meta;
+  memset(&meta, 0, sizeof meta);
+  snprintf(meta.model_kind, sizeof meta.model_kind, "%s", m.backend->name);
+  snprintf(meta.model_path, sizeof meta.model_path, "%s", o->model_path);
+  snprintf(meta.store_path, sizeof meta.store_path, "%s", o->in_path);
+  snprintf(meta.channel, sizeof meta.channel, "%s", o->channel ? o->channel : "");
+  int64_t msize = 0, ssize = 0;
+  s = checksum_bcast(o->model_path, o->checksums, comm, meta.model_checksum, &msize);
+  if (s == DM_OK)
+    s = checksum_bcast(o->in_path, o->checksums, comm, meta.store_checksum, &ssize);
+  char inputs[2 * DM_PATH_MAX + 256];
+  snprintf(inputs, sizeof inputs, "%s\t%lld\txxh3-128:%s\n%s\t%lld\txxh3-128:%s", o->model_path,
+           (long long)msize, meta.model_checksum, o->in_path, (long long)ssize,
+           meta.store_checksum);
+  dm_scores_writer *w = NULL;
+  if (s == DM_OK)
+    s = dm_scores_writer_create(o->out_path, &meta, NULL, comm, &w);
+  double t1 = MPI_Wtime();
+  rep->seconds_load = t1 - t0;
+
+  int dim_in = m.transform.dim_in, dim = m.transform.dim;
+  int64_t B = o->batch;
+  dm_events ev;
+  memset(&ev, 0, sizeof ev);
+  float *raw = NULL, *work = NULL;
+  double *score = NULL;
+  if (s == DM_OK) {
+    raw = malloc((size_t)B * dim_in * sizeof *raw);
+    work = malloc((size_t)B * dim * sizeof *work);
+    score = malloc((size_t)B * sizeof *score);
+    s = raw && work && score ? DM_OK
+                             : dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld events",
+                                        (long long)B);
+    s = dm_agree(s, comm);
+  }
+  int P = dm_size(comm), r = dm_rank(comm);
+  int64_t rounds = dm_physics_rounds(n, B, P);
+  dm_progress *prog =
+      s == DM_OK ? dm_progress_start(comm, "score", 0, o->progress, 2.0) : NULL;
+  double tf = 0, ts = 0, tw = 0;
+  for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
+    int64_t b, c;
+    dm_physics_round(n, B, k, r, P, &b, &c);
+    double a = MPI_Wtime();
+    s = dm_agree(dm_features_read(st, &m.transform.spec, b, c, &ev, raw), comm);
+    double a2 = MPI_Wtime();
+    tf += a2 - a;
+    if (s == DM_OK)
+      s = dm_agree(dm_model_score_raw(&m, raw, c, work, score, comm), comm);
+    double a3 = MPI_Wtime();
+    ts += a3 - a2;
+    if (s == DM_OK) {
+      for (int64_t i = 0; i < c; i++) {
+        if (!isfinite(score[i])) {
+          rep->n_nonfinite++;
+          continue;
+        }
+        if (score[i] < rep->score_min)
+          rep->score_min = score[i];
+        if (score[i] > rep->score_max)
+          rep->score_max = score[i];
+      }
+      s = dm_scores_writer_append(w, ev.event_id, ev.process, score, c);
+    }
+    tw += MPI_Wtime() - a3;
+    dm_progress_add(prog, c, 0);
+    dm_progress_tick(prog);
+  }
+  dm_progress_finish(prog);
+  double t2 = MPI_Wtime();
+  const char **names = malloc((size_t)dm_store_n_processes(st) * sizeof *names + 1);
+  int64_t *events = malloc((size_t)dm_store_n_processes(st) * sizeof *events + 1);
+  if (s == DM_OK && (!names || !events))
+    s = dm_error(DM_ERR_NOMEM, "no memory for the process table");
+  for (int i = 0; names && events && i < dm_store_n_processes(st); i++) {
+    names[i] = dm_store_process_name(st, i);
+    events[i] = dm_store_process_events(st, i);
+  }
+  s = dm_scores_writer_finish(w, s, names, events, names && events ? dm_store_n_processes(st) : 0,
+                              o->command_line, inputs);
+  tw += MPI_Wtime() - t2;
+  free(names);
+  free(events);
+  free(raw);
+  free(work);
+  free(score);
+  dm_events_free(&ev);
+  dm_store_close(st);
+  dm_model_free(&m);
+  rep->n_nonfinite = dm_allsum_i64(rep->n_nonfinite, comm);
+  rep->score_min = dm_allmin_f64(rep->score_min, comm);
+  rep->score_max = dm_allmax_f64(rep->score_max, comm);
+  rep->seconds_features = dm_allmax_f64(tf, comm);
+  rep->seconds_score = dm_allmax_f64(ts, comm);
+  rep->seconds_write = dm_allmax_f64(tw, comm);
+  rep->seconds_total = dm_allmax_f64(MPI_Wtime() - t0, comm);
+  rep->events_per_second = rep->seconds_total > 0 ? (double)n / rep->seconds_total : 0;
+  return s;
+}

@@ -1,0 +1,426 @@
+#include "dm_select.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dm_comm.h"
+#include "dm_derived.h"
+#include "dm_h5.h"
+#include "dm_physics.h"
+#include "dm_proctable.h"
+#include "dm_progress.h"
+#include "dm_prov.h"
+#include "dm_store.h"
+#include "dm_xsum.h"
+
+/* Everything one run holds; freed in one place. */
+typedef struct {
+  dm_proctable *tab;
+  dm_store *st;
+  dm_derived *pd;
+  dm_store_writer *w;
+  dm_derived_writer *dw;
+  dm_events ev, out;
+  int extra[DM_DERIVED_MAX_COLUMNS], n_extra;
+  int pcol[DM_VAR_NDERIVED], ecol[DM_DERIVED_MAX_COLUMNS];
+  double *wbuf, *pvals;     /* weights of the batch; physics values of kept events */
+  int32_t *ibuf;
+  char *ebuf[DM_DERIVED_MAX_COLUMNS], *ekeep[DM_DERIVED_MAX_COLUMNS];
+  int64_t *count;           /* [p * rows + c] */
+  dm_xsum *sumw, *sumw2;
+} run_state;
+
+static dm_status init_report(dm_select_report *rep, dm_store *st, const dm_proctable *tab,
+                             const dm_cutset *cuts)
+{
+  int P = dm_store_n_processes(st), R = cuts->n + 1;
+  rep->n_proc = P;
+  rep->n_rows = R;
+  snprintf(rep->selection, sizeof rep->selection, "%s", cuts->name);
+  size_t text = 0;
+  for (int p = 0; p < P; p++)
+    text += strlen(dm_store_process_name(st, p)) + 1;
+  rep->proc_names = malloc((size_t)P * sizeof(char *) + text + 1);
+  rep->proc_kind = calloc((size_t)P + 1, sizeof(int));
+  rep->row_names = calloc((size_t)R, sizeof *rep->row_names);
+  rep->row_defs = calloc((size_t)R, sizeof *rep->row_defs);
+  rep->rows = calloc((size_t)P * R + 1, sizeof(dm_cutflow_row));
+  rep->totals = calloc((size_t)DM_KIND_COUNT * R, sizeof(dm_cutflow_row));
+  if (!rep->proc_names || !rep->proc_kind || !rep->row_names || !rep->row_defs || !rep->rows ||
+      !rep->totals)
+    return dm_error(DM_ERR_NOMEM, "no memory for the cutflow");
+  char *t = (char *)(rep->proc_names + P);
+  for (int p = 0; p < P; p++) {
+    const char *name = dm_store_process_name(st, p);
+    rep->proc_names[p] = t;
+    strcpy(t, name);
+    t += strlen(name) + 1;
+    const dm_process *pr = dm_proctable_find(tab, name);
+    rep->proc_kind[p] = !pr ? DM_KIND_OTHER : pr->kind == DM_PROC_BSM ? DM_KIND_BSM : DM_KIND_SM;
+  }
+  snprintf(rep->row_names[0], DM_CUT_NAME_MAX, "all");
+  for (int c = 0; c < cuts->n; c++) {
+    snprintf(rep->row_names[c + 1], DM_CUT_NAME_MAX, "%s", cuts->cut[c].name);
+    dm_cut_describe(&cuts->cut[c], rep->row_defs[c + 1], sizeof rep->row_defs[c + 1]);
+  }
+  return DM_OK;
+}
+
+/* Parent checksum on rank 0, shared with all. */
+static dm_status parent_checksum(const char *path, char hex[33], int64_t *size, MPI_Comm comm)
+{
+  dm_status s = DM_OK;
+  if (dm_rank(comm) == 0)
+    s = dm_checksum_file(path, hex, size);
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
+    MPI_Bcast(size, 1, MPI_INT64_T, 0, comm);
+  }
+  return s;
+}
+
+/* Root attributes that say where SEL.h5 came from, and the identity its
+ * sidecar must carry. */
+static dm_status write_origin(run_state *rs, const dm_select_opts *o, const char *hex,
+                              int64_t size, MPI_Comm comm, char *key, size_t keycap)
+{
+  hid_t f = dm_store_writer_file(rs->w);
+  char seed[DM_PATH_MAX + 128];
+  snprintf(seed, sizeof seed, "%s|%.9f|%ld|%s", o->out_path, MPI_Wtime(), (long)getpid(), hex);
+  char k[33];
+  dm_checksum_buf(seed, strlen(seed), k);
+  MPI_Bcast(k, 33, MPI_CHAR, 0, comm);
+  snprintf(key, keycap, "select-%s", k);
+  char text[8192];
+  if (dm_cuts_format(o->cuts, text, sizeof text) < 0)
+    return dm_error(DM_ERR_ARG, "selection %s is too long to record", o->cuts->name);
+  dm_status s = dm_h5_attr_set_str(f, "derived_key", key);
+  if (s == DM_OK)
+    s = dm_h5_attr_set_str(f, "parent", o->in_path);
+  if (s == DM_OK)
+    s = dm_h5_attr_set_str(f, "parent_checksum", hex);
+  if (s == DM_OK)
+    s = dm_h5_attr_set_i64(f, "parent_bytes", size);
+  if (s == DM_OK)
+    s = dm_h5_attr_set_str(f, "selection_name", o->cuts->name);
+  if (s == DM_OK)
+    s = dm_h5_attr_set_str(f, "selection", text);
+  if (s == DM_OK)
+    s = dm_derived_link(f, o->out_path);
+  return s;
+}
+
+static dm_status open_outputs(run_state *rs, const dm_select_opts *o, const char *hex,
+                              int64_t size, MPI_Comm comm)
+{
+  dm_store_layout lay = {.zstd_level = o->zstd_level == 0 ? 3 : o->zstd_level < 0 ? 0 : o->zstd_level,
+                         .chunk_events = 65536,
+                         .precision_double = dm_store_is_double(rs->st)};
+  DM_FORWARD(dm_agree(dm_store_writer_create(o->out_path, &lay, comm, &rs->w), comm));
+  char key[64];
+  DM_FORWARD(dm_agree(write_origin(rs, o, hex, size, comm, key, sizeof key), comm));
+  DM_FORWARD(dm_derived_writer_create(o->out_path, key, -1, NULL, comm, &rs->dw));
+  for (int v = 0; v < DM_VAR_NDERIVED; v++)
+    DM_FORWARD(dm_derived_writer_add(rs->dw, dm_physics_var_name(v), dm_physics_var_h5type(v),
+                                     &rs->pcol[v]));
+  for (int j = 0; j < rs->n_extra; j++)
+    DM_FORWARD(dm_derived_writer_add_like(rs->dw, rs->pd, rs->extra[j], &rs->ecol[j]));
+  return DM_OK;
+}
+
+static dm_status alloc_buffers(run_state *rs, int64_t batch, int R, int P)
+{
+  rs->wbuf = malloc((size_t)batch * sizeof(double));
+  rs->pvals = malloc((size_t)batch * DM_VAR_NDERIVED * sizeof(double));
+  rs->ibuf = malloc((size_t)batch * sizeof(int32_t));
+  rs->count = calloc((size_t)P * R + 1, sizeof(int64_t));
+  rs->sumw = calloc((size_t)P * R + 1, sizeof(dm_xsum));
+  rs->sumw2 = calloc((size_t)P * R + 1, sizeof(dm_xsum));
+  int ok = rs->wbuf && rs->pvals && rs->ibuf && rs->count && rs->sumw && rs->sumw2;
+  for (int j = 0; ok && j < rs->n_extra; j++) {
+    size_t esz = H5Tget_size(dm_derived_native_type(rs->pd, rs->extra[j]));
+    rs->ebuf[j] = malloc((size_t)batch * esz);
+    rs->ekeep[j] = malloc((size_t)batch * esz);
+    ok = rs->ebuf[j] && rs->ekeep[j];
+  }
+  return ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld events", (long long)batch);
+}
+
+/* Copy event i of ev to the end of out (local offsets). */
+static void keep_event(dm_events *out, const dm_events *ev, int64_t i, int dbl)
+{
+  int64_t m = out->n_events, o0 = out->n_objects;
+  int64_t k0 = ev->obj_offset[i], k1 = ev->obj_offset[i + 1];
+  out->event_id[m] = ev->event_id[i];
+  out->process[m] = ev->process[i];
+  out->weight[m] = ev->weight[i];
+  out->met[m] = ev->met[i];
+  out->met_phi[m] = ev->met_phi[i];
+  if (dbl) {
+    out->met_d[m] = ev->met_d[i];
+    out->met_phi_d[m] = ev->met_phi_d[i];
+  }
+  for (int64_t k = k0; k < k1; k++) {
+    int64_t q = o0 + (k - k0);
+    out->type[q] = ev->type[k];
+    out->e[q] = ev->e[k];
+    out->pt[q] = ev->pt[k];
+    out->eta[q] = ev->eta[k];
+    out->phi[q] = ev->phi[k];
+    if (dbl) {
+      out->e_d[q] = ev->e_d[k];
+      out->pt_d[q] = ev->pt_d[k];
+      out->eta_d[q] = ev->eta_d[k];
+      out->phi_d[q] = ev->phi_d[k];
+    }
+  }
+  out->n_objects = o0 + (k1 - k0);
+  out->obj_offset[m + 1] = out->n_objects;
+  out->n_events = m + 1;
+}
+
+/* One round: select this rank's events [begin, begin+count). */
+static dm_status select_batch(run_state *rs, const dm_select_opts *o, int64_t begin, int64_t count,
+                              int R, int P, int dbl, int use_derived_w)
+{
+  dm_events *ev = &rs->ev, *out = &rs->out;
+  DM_FORWARD(dm_events_reserve(out, count > 0 ? count : 1, ev->n_objects + 1, dbl));
+  out->n_events = 0;
+  out->n_objects = 0;
+  out->obj_offset[0] = 0;
+  out->first_event = 0;
+  const dm_cutset *cs = o->cuts;
+  double vars[DM_VAR_COUNT];
+  for (int64_t i = 0; i < count; i++) {
+    int p = ev->process[i];
+    if (p >= P)
+      return dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d, the table has %d",
+                      o->in_path, (long long)(begin + i), p, P);
+    double w = use_derived_w ? rs->wbuf[i] : ev->weight[i], w2 = w * w;
+    dm_physics_event(ev, i, vars);
+    size_t base = (size_t)p * R;
+    int c = 0;
+    rs->count[base]++;
+    dm_xsum_add(&rs->sumw[base], w);
+    dm_xsum_add(&rs->sumw2[base], w2);
+    for (; c < cs->n; c++) {
+      if (!dm_cut_pass(&cs->cut[c], ev, i, vars, dbl))
+        break;
+      rs->count[base + c + 1]++;
+      dm_xsum_add(&rs->sumw[base + c + 1], w);
+      dm_xsum_add(&rs->sumw2[base + c + 1], w2);
+    }
+    if (c < cs->n)
+      continue;
+    int64_t m = out->n_events;
+    for (int v = 0; v < DM_VAR_NDERIVED; v++)
+      rs->pvals[(size_t)v * count + m] = vars[v];
+    for (int j = 0; j < rs->n_extra; j++) {
+      size_t esz = H5Tget_size(dm_derived_native_type(rs->pd, rs->extra[j]));
+      memcpy(rs->ekeep[j] + (size_t)m * esz, rs->ebuf[j] + (size_t)i * esz, esz);
+    }
+    keep_event(out, ev, i, dbl);
+  }
+  return DM_OK;
+}
+
+static dm_status write_batch(run_state *rs, int64_t count)
+{
+  DM_FORWARD(dm_store_writer_append(rs->w, &rs->out));
+  int64_t m = rs->out.n_events;
+  for (int v = 0; v < DM_VAR_NDERIVED; v++) {
+    const double *src = rs->pvals + (size_t)v * count;
+    if (dm_physics_var_is_count(v)) {
+      for (int64_t i = 0; i < m; i++)
+        rs->ibuf[i] = (int32_t)src[i];
+      DM_FORWARD(dm_derived_writer_append(rs->dw, rs->pcol[v], H5T_NATIVE_INT32, rs->ibuf, m));
+    } else {
+      DM_FORWARD(dm_derived_writer_append(rs->dw, rs->pcol[v], H5T_NATIVE_DOUBLE, src, m));
+    }
+  }
+  for (int j = 0; j < rs->n_extra; j++)
+    DM_FORWARD(dm_derived_writer_append(rs->dw, rs->ecol[j],
+                                        dm_derived_native_type(rs->pd, rs->extra[j]), rs->ekeep[j],
+                                        m));
+  return DM_OK;
+}
+
+static dm_status stream(run_state *rs, const dm_select_opts *o, int64_t batch, int R, int P,
+                        int use_derived_w, MPI_Comm comm)
+{
+  int rank = dm_rank(comm), size = dm_size(comm), dbl = dm_store_is_double(rs->st);
+  int64_t n = dm_store_n_events(rs->st);
+  dm_progress *pr = dm_progress_start(comm, "select", 0, o->progress, 2.0);
+  dm_status s = DM_OK;
+  int64_t rounds = dm_physics_rounds(n, batch, size);
+  for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
+    int64_t begin, count;
+    dm_physics_round(n, batch, k, rank, size, &begin, &count);
+    s = dm_store_read(rs->st, begin, count, dbl, &rs->ev);
+    if (s == DM_OK && use_derived_w)
+      s = dm_derived_read(rs->pd, "weight", begin, count, rs->wbuf);
+    for (int j = 0; s == DM_OK && j < rs->n_extra; j++)
+      s = dm_derived_read_raw(rs->pd, rs->extra[j], begin, count, rs->ebuf[j]);
+    if (s == DM_OK)
+      s = select_batch(rs, o, begin, count, R, P, dbl, use_derived_w);
+    s = dm_agree(s, comm);
+    if (s == DM_OK)
+      s = write_batch(rs, count);
+    dm_progress_add(pr, count, 0);
+    dm_progress_tick(pr);
+  }
+  dm_progress_finish(pr);
+  return s;
+}
+
+/* Merge the cutflow over ranks (exactly) into the report. */
+static dm_status merge(run_state *rs, dm_select_report *rep, MPI_Comm comm)
+{
+  int P = rep->n_proc, R = rep->n_rows;
+  DM_FORWARD(dm_allsum_i64_array(rs->count, (int64_t)P * R, comm));
+  DM_FORWARD(dm_xsum_allreduce(rs->sumw, (int64_t)P * R, comm));
+  DM_FORWARD(dm_xsum_allreduce(rs->sumw2, (int64_t)P * R, comm));
+  dm_xsum *tw = calloc((size_t)DM_KIND_COUNT * R, sizeof(dm_xsum));
+  dm_xsum *tw2 = calloc((size_t)DM_KIND_COUNT * R, sizeof(dm_xsum));
+  if (!tw || !tw2) {
+    free(tw);
+    free(tw2);
+    return dm_error(DM_ERR_NOMEM, "no memory for cutflow totals");
+  }
+  for (int p = 0; p < P; p++)
+    for (int c = 0; c < R; c++) {
+      size_t i = (size_t)p * R + c;
+      rep->rows[i].count = rs->count[i];
+      rep->rows[i].sumw = dm_xsum_value(&rs->sumw[i]);
+      rep->rows[i].sumw2 = dm_xsum_value(&rs->sumw2[i]);
+      int kinds[2] = {rep->proc_kind[p], DM_KIND_ALL};
+      for (int q = 0; q < 2; q++) {
+        size_t t = (size_t)kinds[q] * R + c;
+        rep->totals[t].count += rs->count[i];
+        dm_xsum_merge(&tw[t], &rs->sumw[i]);
+        dm_xsum_merge(&tw2[t], &rs->sumw2[i]);
+      }
+    }
+  for (int t = 0; t < DM_KIND_COUNT * R; t++) {
+    rep->totals[t].sumw = dm_xsum_value(&tw[t]);
+    rep->totals[t].sumw2 = dm_xsum_value(&tw2[t]);
+  }
+  free(tw);
+  free(tw2);
+  rep->n_out = rep->totals[(size_t)DM_KIND_ALL * R + R - 1].count;
+  return DM_OK;
+}
+
+static dm_status finish_outputs(run_state *rs, const dm_select_opts *o, dm_select_report *rep,
+                                dm_status s, const char *hex, int64_t size, MPI_Comm comm)
+{
+  int P = rep->n_proc, R = rep->n_rows;
+  int64_t *sel = calloc((size_t)P + 1, sizeof(int64_t));
+  const char **names = calloc((size_t)P + 1, sizeof(char *));
+  if (!sel || !names)
+    s = dm_error(DM_ERR_NOMEM, "no memory");
+  s = dm_agree(s, comm);
+  for (int p = 0; s == DM_OK && p < P; p++) {
+    sel[p] = rep->rows[(size_t)p * R + R - 1].count;
+    names[p] = rep->proc_names[p];
+  }
+  /* Cutflow first, then the sidecar, then the store: each later failure
+   * removes what the earlier steps committed, so a failed run leaves none
+   * of the outputs. */
+  int cutflow_done = 0, side_done = 0;
+  if (s == DM_OK && o->cutflow_path) {
+    s = dm_cutflow_write(rep, o->in_path, o->cutflow_path, comm);
+    cutflow_done = s == DM_OK;
+  }
+  s = dm_derived_writer_finish(rs->dw, s);
+  rs->dw = NULL;
+  side_done = s == DM_OK;
+  char inputs[DM_PATH_MAX + 128];
+  snprintf(inputs, sizeof inputs, "%s\t%lld\t%s", o->in_path, (long long)size, hex);
+  s = dm_store_writer_finish(rs->w, s, names, sel, P, o->command_line ? o->command_line : "",
+                             inputs);
+  rs->w = NULL;
+  if (s != DM_OK && dm_rank(comm) == 0) {
+    char side[DM_PATH_MAX];
+    if (side_done && dm_derived_sidecar_path(o->out_path, side, sizeof side) == DM_OK)
+      unlink(side);
+    if (cutflow_done)
+      unlink(o->cutflow_path);
+  }
+  free(sel);
+  free(names);
+  return s;
+}
+
+dm_status dm_select_run(const dm_select_opts *o, MPI_Comm comm, dm_select_report *rep)
+{
+  double t0 = MPI_Wtime();
+  memset(rep, 0, sizeof *rep);
+  if (!o->in_path || !o->out_path || !o->cuts || o->cuts->n < 1)
+    return dm_error(DM_ERR_ARG, "select needs an input, an output and at least one cut");
+  int64_t batch = o->batch_events > 0 ? o->batch_events : DM_PHYSICS_BATCH_DEFAULT;
+  run_state rs;
+  memset(&rs, 0, sizeof rs);
+  dm_status s = dm_proctable_load_comm(o->xsec_path, comm, &rs.tab);
+  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = dm_agree(dm_store_open(o->in_path, comm, 0, &rs.st), comm);
+  if (s == DM_OK)
+    s = dm_derived_open(o->in_path, dm_store_file(rs.st), dm_store_n_events(rs.st), comm, &rs.pd);
+  if (s == DM_OK)
+    s = dm_agree(init_report(rep, rs.st, rs.tab, o->cuts), comm);
+  int P = rep->n_proc, R = rep->n_rows, use_w = 0;
+  int64_t size = 0;
+  if (s == DM_OK) {
+    rep->n_in = dm_store_n_events(rs.st);
+    use_w = dm_derived_has(rs.pd, "weight");
+    snprintf(rep->weight_source, sizeof rep->weight_source, "%s",
+             use_w ? "derived/weight" : "events/weight");
+    /* Carry over the parent's other derived columns; the physics ones are
+     * recomputed, which is cheaper than reading them and gives equal values. */
+    for (int i = 0; i < dm_derived_count(rs.pd); i++)
+      if (dm_physics_var_index(dm_derived_name(rs.pd, i)) < 0 ||
+          dm_physics_var_index(dm_derived_name(rs.pd, i)) >= DM_VAR_NDERIVED)
+        rs.extra[rs.n_extra++] = i;
+    rep->n_derived_copied = rs.n_extra;
+    s = parent_checksum(o->in_path, rep->in_checksum, &size, comm);
+  }
+  if (s == DM_OK)
+    s = dm_agree(alloc_buffers(&rs, batch, R, P), comm);
+  int opened = 0;
+  if (s == DM_OK) {
+    s = open_outputs(&rs, o, rep->in_checksum, size, comm);
+    opened = 1;
+  }
+  if (s == DM_OK)
+    s = stream(&rs, o, batch, R, P, use_w, comm);
+  if (s == DM_OK)
+    s = dm_agree(merge(&rs, rep, comm), comm);
+  if (opened && rs.w && rs.dw)
+    s = finish_outputs(&rs, o, rep, s, rep->in_checksum, size, comm);
+  if (rs.dw)
+    dm_derived_writer_finish(rs.dw, s != DM_OK ? s : DM_ERR_INTERNAL);
+  if (rs.w)
+    dm_store_writer_finish(rs.w, s != DM_OK ? s : DM_ERR_INTERNAL, NULL, NULL, 0, "", "");
+  dm_events_free(&rs.ev);
+  dm_events_free(&rs.out);
+  free(rs.wbuf);
+  free(rs.pvals);
+  free(rs.ibuf);
+  free(rs.count);
+  free(rs.sumw);
+  free(rs.sumw2);
+  for (int j = 0; j < rs.n_extra; j++) {
+    free(rs.ebuf[j]);
+    free(rs.ekeep[j]);
+  }
+  dm_derived_close(rs.pd);
+  dm_store_close(rs.st);
+  dm_proctable_free(rs.tab);
+  rep->seconds = dm_allmax_f64(MPI_Wtime() - t0, comm);
+  return s;
+}

@@ -1,0 +1,359 @@
+/* The train stage: scan -> pool and subsample -> transform fit (streamed)
+ * -> backend fit -> model file. */
+#include "dm_train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dm_comm.h"
+#include "dm_h5.h"
+#include "dm_progress.h"
+#include "dm_proctable.h"
+#include "dm_prov.h"
+#include "dm_rng.h"
+#include "dm_store.h"
+
+void dm_train_opts_default(dm_train_opts *o)
+{
+  memset(o, 0, sizeof *o);
+  dm_feature_spec_default(&o->features);
+  o->train_fraction = 0.9;
+  o->seed = 1;
+  o->batch = 65536;
+}
+
+void dm_train_report_free(dm_train_report *rep)
+{
+  if (rep && rep->backend_info) {
+    cJSON_Delete(rep->backend_info);
+    rep->backend_info = NULL;
+  }
+}
+
+/* LOCAL (identical on every rank: the store's process table and the
+ * process table file are the same everywhere). is_bg[p] for every store
+ * process. */
+static dm_status background_set(const dm_train_opts *o, dm_store *st, const dm_proctable *tab,
+                                unsigned char *is_bg, dm_train_report *rep)
+{
+  int np = dm_store_n_processes(st);
+  memset(is_bg, 0, (size_t)np);
+  if (o->background && o->background[0]) {
+    const char *p = o->background;
+    while (*p) {
+      const char *e = strchr(p, ',');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      int found = 0;
+      for (int i = 0; i < np; i++)
+        if (strlen(dm_store_process_name(st, i)) == len &&
+            !strncmp(dm_store_process_name(st, i), p, len)) {
+          is_bg[i] = 1;
+          found = 1;
+        }
+      if (!found)
+        return dm_error(DM_ERR_UNKNOWN, "--background: process '%.*s' is not in %s", (int)len, p,
+                        dm_store_path(st));
+      p += len + (e ? 1 : 0);
+    }
+  } else {
+    for (int i = 0; i < np; i++) {
+      const dm_process *pr = dm_proctable_find(tab, dm_store_process_name(st, i));
+      if (!pr)
+        return dm_error(DM_ERR_UNKNOWN,
+                        "process '%s' of %s is not in the process table %s: add it there "
+                        "(--xsec FILE) or name the background with --background",
+                        dm_store_process_name(st, i), dm_store_path(st),
+                        dm_proctable_source(tab));
+      is_bg[i] = pr->kind == DM_PROC_SM;
+    }
+  }
+  rep->background[0] = '\0';
+  size_t used = 0;
+  for (int i = 0; i < np; i++) {
+    if (!is_bg[i])
+      continue;
+    rep->n_background_processes++;
+    int w = snprintf(rep->background + used, sizeof rep->background - used, "%s%s",
+                     used ? "," : "", dm_store_process_name(st, i));
+    if (w > 0 && used + (size_t)w < sizeof rep->background)
+      used += (size_t)w;
+  }
+  return DM_OK;
+}
+
+/* Everything the passes share. */
+typedef struct {
+  const dm_train_opts *o;
+  dm_store *st;
+  MPI_Comm comm;
+  int64_t ev0, ev1;      /* this rank's event range */
+  int64_t rounds;        /* reads per pass, same on every rank */
+  unsigned char *is_bg;  /* per store process */
+  int64_t bg_before;     /* background events on lower ranks */
+  int64_t pool_local;    /* this rank's pool rows: its first pool_local bg events */
+  uint64_t *hash;        /* pool_local keys */
+  unsigned char *take;   /* pool_local: in the backend's subsample */
+  int64_t n_take_local;
+  float *sel;            /* n_take_local x dim_in raw rows, then transformed */
+  int64_t *sel_row;      /* their global event indices */
+  int dim_in;
+} train_ctx;
+
+static void batch_range(const train_ctx *c, int64_t k, int64_t *b, int64_t *n)
+{
+  int64_t start = c->ev0 + k * c->o->batch;
+  *b = start < c->ev1 ? start : c->ev1;
+  *n = start < c->ev1 ? (c->ev1 - start < c->o->batch ? c->ev1 - start : c->o->batch) : 0;
+}
+
+/* Pass 1: the process column only. Counts background, then hashes the
+ * rank's pool rows. */
+static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
+{
+  hid_t f = dm_store_file(c->st);
+  uint16_t *proc = malloc((size_t)c->o->batch * sizeof *proc);
+  dm_status s = proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a batch");
+  s = dm_agree(s, c->comm);
+  int64_t bg_local = 0;
+  int np = dm_store_n_processes(c->st);
+  for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
+    int64_t b, n;
+    batch_range(c, k, &b, &n);
+    s = dm_agree(dm_h5_col_read(f, "/events/process", H5T_NATIVE_UINT16, b, n, proc), c->comm);
+    for (int64_t i = 0; s == DM_OK && i < n; i++) {
+      if (proc[i] >= np) {
+        s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d outside the table",
+                     dm_store_path(c->st), (long long)(b + i), proc[i]);
+        break;
+      }
+      bg_local += c->is_bg[proc[i]];
+    }
+    s = dm_agree(s, c->comm);
+  }
+  int64_t bg_total = 0;
+  if (s == DM_OK)
+    dm_exscan_i64(bg_local, c->comm, &c->bg_before, &bg_total);
+  rep->n_background = bg_total;
+  int64_t pool = (int64_t)floor(c->o->train_fraction * (double)bg_total);
+  if (s == DM_OK && pool < 2)
+    s = dm_error(DM_ERR_NUMERIC,
+                 "%s: %lld background events, training pool %lld: nothing to train on "
+                 "(check --background and --train-fraction)",
+                 dm_store_path(c->st), (long long)bg_total, (long long)pool);
+  rep->n_pool = pool;
+  int64_t mine = pool - c->bg_before;
+  c->pool_local = mine < 0 ? 0 : (mine > bg_local ? bg_local : mine);
+  if (s == DM_OK) {
+    c->hash = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1) * sizeof *c->hash);
+    c->take = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1));
+    if (!c->hash || !c->take)
+      s = dm_error(DM_ERR_NOMEM, "no memory for %lld training keys", (long long)c->pool_local);
+  }
+  s = dm_agree(s, c->comm);
+  /* Second look at the process column for the pool rows' global indices
+   * (cheap next to the event reads that follow; avoids holding the whole
+   * column). */
+  int64_t seen = 0;
+  for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
+    int64_t b, n;
+    batch_range(c, k, &b, &n);
+    if (seen >= c->pool_local)
+      n = 0; /* nothing left to hash here, but keep the collective read */
+    s = dm_agree(dm_h5_col_read(f, "/events/process", H5T_NATIVE_UINT16, b, n, proc), c->comm);
+    for (int64_t i = 0; s == DM_OK && i < n && seen < c->pool_local; i++)
+      if (c->is_bg[proc[i]])
+        c->hash[seen++] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+  }
+  free(proc);
+  return s;
+}
+
+/* Event passes: extract raw features of the pool rows; feed them to the
+ * transform; on the first pass also keep the subsample rows. */
+static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progress *prog)
+{
+  dm_events ev;
+  memset(&ev, 0, sizeof ev);
+  float *raw = malloc((size_t)c->o->batch * c->dim_in * sizeof *raw);
+  float *pool = malloc((size_t)c->o->batch * c->dim_in * sizeof *pool);
+  dm_status s = raw && pool ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
+  s = dm_agree(s, c->comm);
+  int64_t seen = 0, kept = 0;
+  int np = dm_store_n_processes(c->st);
+  for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
+    int64_t b, n;
+    batch_range(c, k, &b, &n);
+    if (seen >= c->pool_local)
+      n = 0;
+    s = dm_agree(dm_features_read(c->st, &c->o->features, b, n, &ev, raw), c->comm);
+    if (s != DM_OK)
+      break;
+    int64_t np_rows = 0;
+    for (int64_t i = 0; i < n && seen < c->pool_local; i++) {
+      if (ev.process[i] >= np || !c->is_bg[ev.process[i]])
+        continue;
+      const float *r = raw + i * c->dim_in;
+      memcpy(pool + np_rows * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
+      np_rows++;
+      if (keep && c->take[seen]) {
+        memcpy(c->sel + kept * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
+        c->sel_row[kept++] = b + i;
+      }
+      seen++;
+    }
+    dm_transform_add(t, pool, np_rows);
+    dm_progress_add(prog, n, 0);
+    dm_progress_tick(prog);
+  }
+  if (s == DM_OK && (seen != c->pool_local || (keep && kept != c->n_take_local)))
+    s = dm_error(DM_ERR_INTERNAL, "%s: the store changed between passes",
+                 dm_store_path(c->st));
+  dm_events_free(&ev);
+  free(raw);
+  free(pool);
+  return dm_agree(s, c->comm);
+}
+
+static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t cap)
+{
+  /* The checksum is rank 0's; attributes must be identical everywhere. */
+  char hex[33] = "";
+  int64_t size = 0;
+  dm_status s = DM_OK;
+  if (dm_rank(comm) == 0)
+    s = dm_checksum_file(path, hex, &size);
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
+  MPI_Bcast(&size, 1, MPI_INT64_T, 0, comm);
+  snprintf(out, cap, "%s\t%lld\txxh3-128:%s", path, (long long)size, hex);
+  return DM_OK;
+}
+
+dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *rep)
+{
+  memset(rep, 0, sizeof *rep);
+  double t0 = MPI_Wtime();
+  const dm_model_backend *be = dm_model_backend_find(o->backend);
+  if (!be)
+    return dm_error(DM_ERR_UNKNOWN, "unknown model '%s'", o->backend ? o->backend : "(none)");
+  if (!(o->train_fraction > 0 && o->train_fraction <= 1))
+    return dm_error(DM_ERR_ARG, "--train-fraction %g outside (0, 1]", o->train_fraction);
+  if (o->batch < 1 || o->max_train < 0)
+    return dm_error(DM_ERR_ARG, "batch must be >= 1 and --max-train >= 0");
+  train_ctx c;
+  memset(&c, 0, sizeof c);
+  c.o = o;
+  c.comm = comm;
+  dm_model m;
+  memset(&m, 0, sizeof m);
+  dm_transform *t = &m.transform;
+  dm_proctable *tab = NULL;
+  dm_progress *prog = NULL;
+  cJSON *info = NULL;
+  dm_status s = dm_features_dim(&o->features, &c.dim_in);
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
+  DM_FORWARD(dm_store_open(o->in_path, comm, 0, &c.st));
+  rep->n_events = dm_store_n_events(c.st);
+  dm_partition(rep->n_events, dm_rank(comm), dm_size(comm), &c.ev0, &c.ev1);
+  c.rounds = dm_allmax_i64((c.ev1 - c.ev0 + o->batch - 1) / o->batch, comm);
+  if (!(o->background && o->background[0]))
+    s = dm_proctable_load_comm(o->xsec, comm, &tab);
+  c.is_bg = calloc((size_t)dm_store_n_processes(c.st) + 1, 1);
+  if (s == DM_OK && !c.is_bg)
+    s = dm_error(DM_ERR_NOMEM, "no memory");
+  if (s == DM_OK)
+    s = background_set(o, c.st, tab, c.is_bg, rep);
+  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = scan_pass(&c, rep);
+  if (s == DM_OK)
+    s = dm_train_select_smallest(c.hash, c.pool_local, o->max_train, comm, c.take,
+                                 &rep->n_train);
+  double t1 = MPI_Wtime();
+  rep->seconds_scan = t1 - t0;
+  if (s == DM_OK) {
+    for (int64_t i = 0; i < c.pool_local; i++)
+      c.n_take_local += c.take[i];
+    c.sel = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * c.dim_in * sizeof(float));
+    c.sel_row = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * sizeof(int64_t));
+    s = c.sel && c.sel_row ? DM_OK
+                           : dm_error(DM_ERR_NOMEM, "no memory for %lld training rows",
+                                      (long long)c.n_take_local);
+    s = dm_agree(s, comm);
+  }
+  if (s == DM_OK)
+    s = dm_agree(dm_transform_begin(t, &o->features, o->pca_dim), comm);
+  if (s == DM_OK)
+    prog = dm_progress_start(comm, "train: features", 0, o->progress, 2.0);
+  int again = 1, first = 1;
+  while (s == DM_OK && again) {
+    s = feature_pass(&c, t, first, prog);
+    if (s == DM_OK)
+      s = dm_transform_end_pass(t, comm, &again);
+    first = 0;
+  }
+  dm_progress_finish(prog);
+  double t2 = MPI_Wtime();
+  rep->seconds_features = t2 - t1;
+  float *x = NULL;
+  if (s == DM_OK) {
+    rep->dim_in = t->dim_in;
+    rep->dim = t->dim;
+    rep->pca_explained = t->pca_explained;
+    x = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * t->dim * sizeof *x);
+    s = x ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for the transformed rows");
+    if (s == DM_OK)
+      dm_transform_apply(t, c.sel, c.n_take_local, x);
+    s = dm_agree(s, comm);
+  }
+  if (s == DM_OK) {
+    dm_model_data data = {.x = x,
+                          .n_local = c.n_take_local,
+                          .n_total = rep->n_train,
+                          .dim = t->dim,
+                          .row_id = c.sel_row,
+                          .seed = o->seed};
+    info = cJSON_CreateObject();
+    m.backend = be;
+    m.backend_version = be->version;
+    s = be->fit(&data, o->backend_opts, comm, &m.state, info);
+    s = dm_agree(s, comm);
+  }
+  double t3 = MPI_Wtime();
+  rep->seconds_fit = t3 - t2;
+  if (s == DM_OK) {
+    m.n_train = rep->n_train;
+    m.n_train_pool = rep->n_pool;
+    m.seed = o->seed;
+    char training[1200], inputs[DM_PATH_MAX + 128];
+    snprintf(training, sizeof training,
+             "first %.6g of the background events in store order (%lld of %lld; processes "
+             "%s); backend fitted on %lld of them, the smallest hash(seed, event index)",
+             o->train_fraction, (long long)rep->n_pool, (long long)rep->n_background,
+             rep->background, (long long)rep->n_train);
+    s = input_line(o->in_path, comm, inputs, sizeof inputs);
+    if (s == DM_OK)
+      s = dm_model_save(&m, o->out_path, training, o->command_line, inputs, comm);
+  }
+  rep->seconds_write = MPI_Wtime() - t3;
+  rep->seconds_total = MPI_Wtime() - t0;
+  if (s == DM_OK)
+    rep->backend_info = info;
+  else
+    cJSON_Delete(info);
+  free(x);
+  free(c.sel);
+  free(c.sel_row);
+  free(c.hash);
+  free(c.take);
+  free(c.is_bg);
+  dm_model_free(&m);
+  dm_proctable_free(tab);
+  dm_status cs = dm_store_close(c.st);
+  return s != DM_OK ? s : cs;
+}

@@ -1,0 +1,79 @@
+/* dm_train.h - the train stage: fit an anomaly model on the background
+ * events of a store (or selection) and write a model file.
+ *
+ * Which events train (the challenge's convention, reproducible for any
+ * number of ranks):
+ *  1. background = events of the SM processes of the process table (or of
+ *     the processes named in opts->background);
+ *  2. the training pool = the first floor(train_fraction x N_background)
+ *     background events in store order; the transform (standardisation,
+ *     PCA) is fitted on the whole pool;
+ *  3. the backend is fitted on at most max_train rows of the pool: those
+ *     whose dm_rng_hash(seed, global event index, 0) is among the max_train
+ *     smallest (found by a distributed radix selection over all ranks; ties
+ *     broken by store order), kept in store order. max_train 0 = the pool.
+ * The store is streamed in batches of opts->batch events per rank (two
+ * passes, three with PCA), so memory is bounded by the batch plus the
+ * max_train rows.
+ *
+ * dm_train_run is COLLECTIVE over comm; every other call is LOCAL.
+ */
+#ifndef DM_TRAIN_H
+#define DM_TRAIN_H
+
+#include <cjson/cJSON.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "dm_features.h"
+#include "dm_model.h"
+#include "dm_status.h"
+
+typedef struct {
+  const char *in_path;       /* store or selection */
+  const char *out_path;      /* model file */
+  const char *backend;       /* registry name: "kde", "svdd", "null" */
+  const void *backend_opts;  /* the backend's options struct, NULL = defaults */
+  dm_feature_spec features;
+  int pca_dim;               /* 0 = no PCA */
+  double train_fraction;     /* (0, 1], default 0.9 */
+  int64_t max_train;         /* 0 = every pool row */
+  uint64_t seed;
+  const char *background;    /* comma-separated process names, NULL = SM ones */
+  const char *xsec;          /* process table file, NULL = the default */
+  int64_t batch;             /* events per rank per read (default 65536) */
+  int progress;              /* progress lines on stderr (same on all ranks) */
+  const char *command_line;  /* for provenance */
+} dm_train_opts;
+
+typedef struct {
+  int64_t n_events;          /* events in the store */
+  int64_t n_background;      /* of which background */
+  int64_t n_pool;            /* training pool (transform fit) */
+  int64_t n_train;           /* rows the backend was fitted on */
+  int n_background_processes;
+  char background[1024];     /* their names, comma-separated (truncated) */
+  int dim_in, dim;
+  double pca_explained;
+  double seconds_scan, seconds_features, seconds_fit, seconds_write, seconds_total;
+  cJSON *backend_info;       /* what the backend reported (owned; may be NULL) */
+} dm_train_report;
+
+/* LOCAL. Defaults: highlevel features, no PCA, fraction 0.9, all rows,
+ * seed 1, SM background, batch 65536. backend and paths must be set. */
+void dm_train_opts_default(dm_train_opts *o);
+
+/* COLLECTIVE. Train and write opts->out_path (written as .tmp, renamed when
+ * every rank succeeded). The report is filled on every rank. */
+dm_status dm_train_run(const dm_train_opts *opts, MPI_Comm comm, dm_train_report *rep);
+
+/* LOCAL. Free what a report owns; accepts a zeroed report. */
+void dm_train_report_free(dm_train_report *rep);
+
+/* COLLECTIVE. Distributed selection: among all ranks' keys (n_local each),
+ * mark the m smallest (ties by rank order, then local order) in take[]
+ * (0/1). *n_taken = min(m, total). m <= 0 takes all. */
+dm_status dm_train_select_smallest(const uint64_t *keys, int64_t n_local, int64_t m,
+                                   MPI_Comm comm, unsigned char *take, int64_t *n_taken);
+
+#endif

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Missing input, a folder as input, a compressed input, an output folder that
+# does not exist, an unwritable rejects path, bad flags: a clear message
+# naming the path or flag, exit 1 (2 for usage) on every rank, nothing left
+# under the final name.
+source "$(dirname "$0")/common.sh"
+mapfile -t inputs < <(sample)
+expect_fail "no-such-input.csv" run 2 ingest --out a.h5 "${inputs[0]}" no-such-input.csv
+[[ ! -e a.h5 && ! -e a.h5.tmp ]]
+expect_fail "sample is not a regular file" run 2 ingest --out a.h5 sample
+expect_fail "decompress it first" run 1 ingest --out a.h5 "$DM_SHARED/data/pythia-sample/zz.csv.zst"
+expect_fail "no-such-dir/a.h5.tmp" run 3 ingest --out no-such-dir/a.h5 "${inputs[@]}"
+expect_fail "no-such-dir/r.tsv.tmp" run 2 ingest --out a.h5 --rejects no-such-dir/r.tsv "${inputs[0]}"
+[[ ! -e a.h5 && ! -e a.h5.tmp ]]
+expect_fail "no-such-store.h5" run 2 export --in no-such-store.h5 --out x.csv
+run 1 ingest --out s.h5 "${inputs[0]}" > /dev/null
+expect_fail "no-such-dir/x.csv.tmp" run 2 export --in s.h5 --out no-such-dir/x.csv
+expect_fail "cannot open" run 2 info no-such-store.h5
+echo "not hdf5" > plain.txt
+expect_fail "not an HDF5 file" run 1 info plain.txt
+# Usage errors: exit 2 with the flag named.
+set +e
+run 2 ingest --out a.h5 --precision half "${inputs[0]}" > u.out 2>&1; rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q -- "--precision" u.out
+set +e
+run 1 ingest --out a.h5 --zstd-level 99 "${inputs[0]}" > u.out 2>&1; rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q -- "--zstd-level" u.out
+for c in ingest export info; do "$DMPIPE" $c --help | grep -q "usage: dmpipe $c"; done
+echo "ok: failures reported"

@@ -1,0 +1,55 @@
+"""Writes dmpipe-scores files (and minimal stores holding /events/weight)
+with h5py, independently of the C writer, for the metrics tests."""
+import h5py
+import numpy as np
+
+
+def _prov(f, fmt):
+    f.attrs["format"] = np.bytes_(fmt)
+    f.attrs["format_version"] = np.int64(1)
+    f.attrs["command_line"] = np.bytes_("tests/metrics")
+
+
+def write_store(path, weights, names, counts):
+    with h5py.File(path, "w") as f:
+        _prov(f, "dmpipe-store")
+        f.create_dataset("events/weight", data=np.asarray(weights, dtype=np.float64))
+        f.create_dataset("processes/name", data=np.array([n.encode() for n in names]))
+        f.create_dataset("processes/n_events", data=np.asarray(counts, dtype=np.int64))
+
+
+def write_scores(path, names, proc, score, store_path="", event_id=None):
+    proc = np.asarray(proc, dtype=np.uint16)
+    score = np.asarray(score, dtype=np.float64)
+    if event_id is None:
+        event_id = np.arange(len(score), dtype=np.int64)
+    counts = np.bincount(proc, minlength=len(names)).astype(np.int64)
+    with h5py.File(path, "w") as f:
+        _prov(f, "dmpipe-scores")
+        f.attrs["model_kind"] = np.bytes_("test")
+        f.attrs["store_path"] = np.bytes_(store_path)
+        f.attrs["n_scores"] = np.int64(len(score))
+        f.create_dataset("scores/event_id", data=np.asarray(event_id, dtype=np.int64),
+                         chunks=True, maxshape=(None,))
+        f.create_dataset("scores/process", data=proc, chunks=True, maxshape=(None,))
+        f.create_dataset("scores/score", data=score, chunks=True, maxshape=(None,))
+        f.create_dataset("processes/name", data=np.array([n.encode() for n in names]))
+        f.create_dataset("processes/n_events", data=counts)
+
+
+def make_channel(rng, spec, ties=None):
+    """spec: list of (name, n, mean, sd, weight). Returns names, proc, score,
+    weight shuffled into one event order."""
+    names = [s[0] for s in spec]
+    proc, score, weight = [], [], []
+    for i, (name, n, mu, sd, w) in enumerate(spec):
+        proc.append(np.full(n, i))
+        x = rng.normal(mu, sd, n)
+        if ties:
+            x = np.round(x * ties) / ties
+        score.append(x)
+        # Event weights vary around the process weight, as after reweighting.
+        weight.append(w * rng.uniform(0.5, 1.5, n))
+    proc, score, weight = map(np.concatenate, (proc, score, weight))
+    order = rng.permutation(len(score))
+    return names, proc[order], score[order], weight[order]
