@@ -1,12 +1,20 @@
 /* dm_csv.c - parse and print archive lines (contract in dm_csv.h).
  *
- * Numbers: scanned by hand (no locale, no per-field strtod) into an integer
- * mantissa w of at most 19 digits and a decimal exponent e. When w <= 2^53
- * and |e| <= 22 both w and 10^|e| are exact doubles, so one IEEE multiply or
- * divide gives the correctly rounded value (Clinger's fast path); with
- * 6-significant-digit %g input that is every number of the archive. Anything
- * else (more digits, huge or tiny exponents) goes to strtod_l in the "C"
- * locale on a NUL-terminated copy of the token: correct, slower, rare.
+ * Parsing a line: a separator index (';' and ',' found 64 bytes at a time)
+ * gives every field's bounds up front, then each number is converted on its
+ * own, so the CPU overlaps consecutive numbers (see "lines" below).
+ *
+ * Numbers are read by hand (no locale, no per-field strtod) into an integer
+ * mantissa w and a decimal exponent e. When w <= 2^53 and |e| <= 22 both w
+ * and 10^|e| are exact doubles, so one IEEE multiply or divide gives the
+ * correctly rounded value (Clinger's fast path); with 6-significant-digit %g
+ * input that is every number of the archive. Anything else (more than 19
+ * digits, huge or tiny exponents, mantissas above 2^53) goes to strtod_l in
+ * the "C" locale on a NUL-terminated copy of the token: correct, slower,
+ * rare. MeV become GeV by one more division by 1000 in double.
+ *
+ * Printing: %g rounding done exactly with 128-bit integers (glibc's output,
+ * byte for byte, checked by the tests), snprintf only outside that range.
  */
 #include "dm_csv.h"
 
@@ -45,18 +53,6 @@ static const double dm_csv_p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  
 
 static const uint64_t dm_csv_u10_small[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
                                              100000000};
-
-/* 10^e as a factor and a divisor, for e = -22..22 (index e + 22). */
-static const double dm_csv_mul10[45] = {1,    1,    1,    1,    1,    1,    1,    1,    1,
-                                        1,    1,    1,    1,    1,    1,    1,    1,    1,
-                                        1,    1,    1,    1,    1e0,  1e1,  1e2,  1e3,  1e4,
-                                        1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
-                                        1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-static const double dm_csv_div10[45] = {1e22, 1e21, 1e20, 1e19, 1e18, 1e17, 1e16, 1e15, 1e14,
-                                        1e13, 1e12, 1e11, 1e10, 1e9,  1e8,  1e7,  1e6,  1e5,
-                                        1e4,  1e3,  1e2,  1e1,  1,    1,    1,    1,    1,
-                                        1,    1,    1,    1,    1,    1,    1,    1,    1,
-                                        1,    1,    1,    1,    1,    1,    1,    1,    1};
 
 static pthread_once_t dm_csv_c_once = PTHREAD_ONCE_INIT;
 static locale_t dm_csv_c_locale;
@@ -208,21 +204,29 @@ static __attribute__((noinline)) dm_bad_kind dm_csv_number_general(const char **
  * with word arithmetic instead of a loop with a branch per byte (whose
  * mispredictions on varying lengths dominate a byte loop). */
 
+#define DM_CSV_INLINE static inline __attribute__((always_inline))
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define DM_CSV_SWAR 1
 #else
 #define DM_CSV_SWAR 0
 #endif
 
-/* Index of the first byte of x (in memory order) that is not '0'..'9', or
- * 8. XOR maps digits to 0..9; (b & 0x7f) + 0x76 has its top bit set exactly
- * when b & 0x7f >= 10 and cannot carry into the next byte; OR-ing b itself
- * catches bytes with the top bit already set. */
-static inline int dm_csv_ndigits(uint64_t x)
+/* High bit set in every byte of x (memory order = little-endian byte order)
+ * that is not '0'..'9'. XOR maps digits to 0..9; (b & 0x7f) + 0x76 has its
+ * top bit set exactly when b & 0x7f >= 10 and cannot carry into the next
+ * byte; OR-ing b itself catches bytes with the top bit already set. */
+static inline uint64_t dm_csv_nondigit(uint64_t x)
 {
   uint64_t d = x ^ UINT64_C(0x3030303030303030);
-  uint64_t m = (((d & UINT64_C(0x7f7f7f7f7f7f7f7f)) + UINT64_C(0x7676767676767676)) | d) &
-               UINT64_C(0x8080808080808080);
+  return (((d & UINT64_C(0x7f7f7f7f7f7f7f7f)) + UINT64_C(0x7676767676767676)) | d) &
+         UINT64_C(0x8080808080808080);
+}
+
+/* Index of the first non-digit byte of x, or 8. */
+static inline int dm_csv_ndigits(uint64_t x)
+{
+  uint64_t m = dm_csv_nondigit(x);
   return m ? __builtin_ctzll(m) >> 3 : 8;
 }
 
@@ -239,108 +243,6 @@ static inline uint64_t dm_csv_swar8(uint64_t x, int n)
   v = (v * 100 + (v >> 16)) & UINT64_C(0x0000ffff0000ffff);
   v = (v * 10000 + (v >> 32)) & UINT64_C(0x00000000ffffffff);
   return v;
-}
-
-/* Scan one number; *over6 = 1 when it has more than 6 significant digits
- * (a float32 would not give it back). Same results as the general scanner,
- * which it defers to for anything unusual. */
-#define DM_CSV_INLINE static inline __attribute__((always_inline))
-
-DM_CSV_INLINE dm_bad_kind dm_csv_number_fast(const char **pp, const char *end, double *out,
-                                             int *over6)
-{
-#if DM_CSV_SWAR
-  const char *p = *pp;
-  /* sign (1) + 7 digits + '.' + 7 digits + 'e', sign, 3 digits + peek: 24 */
-  if (end - p >= 24) {
-    int neg = *p == '-';
-    p += neg | (*p == '+');
-    uint64_t x;
-    memcpy(&x, p, 8);
-    int n1 = dm_csv_ndigits(x);
-    uint64_t w = dm_csv_swar8(x, n1);
-    p += n1;
-    int e = 0;
-    if (*p == '.') {
-      memcpy(&x, p + 1, 8);
-      int n2 = dm_csv_ndigits(x);
-      if (n2 == 8 || n1 + n2 == 0 || n1 == 8)
-        goto general;
-      w = w * dm_csv_u10_small[n2] + dm_csv_swar8(x, n2);
-      e = -n2;
-      p += 1 + n2;
-    } else if (n1 == 0 || n1 == 8) {
-      goto general;
-    }
-    if ((*p | 0x20) == 'e') {
-      const char *q = p + 1;
-      int eneg = *q == '-';
-      q += eneg | (*q == '+');
-      int ex = 0, nx = 0;
-      while (nx < 4 && (unsigned)(q[nx] - '0') < 10) {
-        ex = ex * 10 + (q[nx] - '0');
-        nx++;
-      }
-      if (nx == 0 || nx == 4)
-        goto general;
-      e += eneg ? -ex : ex;
-      p = q + nx;
-    }
-    if (e < -22 || e > 22)
-      goto general;
-    /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation. */
-    double v = e < 0 ? (double)w / dm_csv_p10[-e] : (double)w * dm_csv_p10[e];
-    *out = neg ? -v : v;
-    int o = 0;
-    if (w >= 1000000) { /* trailing zeros are not significant */
-      uint64_t t = w;
-      while (t % 10 == 0)
-        t /= 10;
-      o = t >= 1000000;
-    }
-    *over6 = o;
-    *pp = p;
-    return DM_BAD_NONE;
-  }
-general:
-#endif
-  {
-    int sig = 0;
-    dm_bad_kind k = dm_csv_number_general(pp, end, out, &sig);
-    *over6 = sig > 6;
-    return k;
-  }
-}
-
-/* Near the end of a line the word loads would pass `end`: run the same code
- * on a zero-padded copy (NUL is not part of any number, so the scan stops
- * within the copied bytes) and map the position back. */
-DM_CSV_INLINE dm_bad_kind dm_csv_number(const char **pp, const char *end, double *out, int *over6)
-{
-  size_t left = (size_t)(end - *pp);
-  if (DM_CSV_SWAR && left < 24) {
-    char tmp[24] = {0};
-    memcpy(tmp, *pp, left);
-    const char *q = tmp;
-    dm_bad_kind k = dm_csv_number_fast(&q, tmp + sizeof tmp, out, over6);
-    *pp += q - tmp;
-    return k;
-  }
-  return dm_csv_number_fast(pp, end, out, over6);
-}
-
-dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
-{
-  const char *p = s, *end = s + len;
-  int over6;
-  double v = 0.0;
-  dm_bad_kind k = dm_csv_number(&p, end, &v, &over6);
-  if (k != DM_BAD_NONE)
-    return k;
-  if (p != end)
-    return DM_BAD_NUMBER;
-  *out = v;
-  return DM_BAD_NONE;
 }
 
 /* ---- object arrays ------------------------------------------------------- */
@@ -439,7 +341,7 @@ DM_CSV_INLINE uint64_t dm_csv_block(const dm_csv_scan *s, size_t b)
   return dm_csv_sepmask(b + 64 <= s->len ? s->line + b : s->tail + (b - s->tail_start));
 }
 
-static void dm_csv_scan_init(dm_csv_scan *s, const char *line, size_t len)
+DM_CSV_INLINE void dm_csv_scan_init(dm_csv_scan *s, const char *line, size_t len)
 {
   s->line = line;
   s->len = len;
@@ -476,8 +378,15 @@ DM_CSV_INLINE char dm_csv_sep(const dm_csv_scan *s, size_t pos)
   return pos < s->len ? s->line[pos] : 0;
 }
 
-/* The number that fills the field [p, p + n) exactly (p from dm_csv_at).
- * DM_BAD_NUMBER if anything is left over. */
+/* The number that fills the field [p, p + n) exactly (p from dm_csv_at, so
+ * 24 bytes are readable). DM_BAD_NUMBER if anything is left over. *over6
+ * bit 0: more than 6 significant digits; bit 1: came from the general path.
+ * Three paths, cheapest first:
+ *  - one word: [+-] then at most 8 bytes of digits with at most one '.'
+ *    (331927, -1.44969, 55808.8: nearly every archive number). The '.' is
+ *    cut out with shifts and the digits converted in one go;
+ *  - two words: up to 7 + 7 digits and a short exponent (1.20431e+06);
+ *  - the byte-wise general scanner for everything else. */
 DM_CSV_INLINE dm_bad_kind dm_csv_field_number(const char *p, size_t n, double *out, int *over6)
 {
   const char *end = p + n;
@@ -488,26 +397,61 @@ DM_CSV_INLINE dm_bad_kind dm_csv_field_number(const char *p, size_t n, double *o
     q += neg | (*q == '+');
     uint64_t x;
     memcpy(&x, q, 8);
+    size_t L = (size_t)(end - q);
+    if (L - 1 < 8) {
+      /* One word holds the whole number: the first non-digit within L bytes
+       * must be the only one and a '.', or there is none. */
+      uint64_t keep = ~UINT64_C(0) >> (64 - 8 * L);
+      uint64_t xl = x & keep;
+      uint64_t m = dm_csv_nondigit(x) & keep;
+      unsigned pos = m ? (unsigned)__builtin_ctzll(m) >> 3 : (unsigned)L;
+      uint64_t dot = m != 0;
+      unsigned pc = pos & 7; /* with a '.', pos <= 7 */
+      uint64_t bad = (m & (m - 1)) | (dot & (((xl >> (8 * pc)) & 0xff) != '.')) | (L == dot);
+      if (!bad) {
+        /* Cut the '.' out: bytes before it, then those after it moved down. */
+        uint64_t low = xl & ((UINT64_C(1) << (8 * pc)) - 1);
+        uint64_t high = ((xl >> (8 * pc)) >> 8) << (8 * pc);
+        uint64_t digits = dot ? low | high : xl;
+        size_t N = L - (size_t)dot;
+        uint64_t w = dm_csv_swar8(digits, (int)N);
+        /* 10^(digits after the point), or 1: one correctly rounded
+         * division either way, no branch on the shape of the number. */
+        double v = (double)(int64_t)w / dm_csv_p10[(L - 1 - pc) & (0 - dot)];
+        uint64_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        bits ^= (uint64_t)neg << 63;
+        memcpy(out, &bits, sizeof bits);
+        int o = 0;
+        if (w >= 1000000) { /* trailing zeros are not significant */
+          uint64_t t = w;
+          while (t % 10 == 0)
+            t /= 10;
+          o = t >= 1000000;
+        }
+        *over6 = o;
+        return DM_BAD_NONE;
+      }
+    }
     int n1 = dm_csv_ndigits(x);
     if (n1 == 8)
       goto general;
     uint64_t w = dm_csv_swar8(x, n1);
     unsigned term = (unsigned)(x >> (8 * n1)) & 0xff;
     q += n1;
-    /* The fraction is taken without a branch: whether a value has a '.'
-     * varies from field to field (331927 vs 55808.8) and would mispredict. */
-    uint64_t x2;
-    memcpy(&x2, q + 1, 8);
-    int dot = term == '.';
-    int n2 = dm_csv_ndigits(x2) & -dot;
-    if ((dot && (n2 == 8 || n1 + n2 == 0)) || (!dot && n1 == 0))
+    int e = 0;
+    if (term == '.') {
+      memcpy(&x, q + 1, 8);
+      int n2 = dm_csv_ndigits(x);
+      if (n2 == 8 || n1 + n2 == 0)
+        goto general;
+      w = w * dm_csv_u10_small[n2] + dm_csv_swar8(x, n2);
+      e = -n2;
+      term = (unsigned)(x >> (8 * n2)) & 0xff;
+      q += 1 + n2;
+    } else if (n1 == 0) {
       goto general;
-    uint64_t dmask = (uint64_t)0 - (uint64_t)dot;
-    w = w * dm_csv_u10_small[n2] + (dm_csv_swar8(x2, n2) & dmask);
-    int e = -n2;
-    unsigned t2 = (unsigned)(x2 >> (8 * n2)) & 0xff;
-    term = dot ? t2 : term;
-    q += dot + n2;
+    }
     if ((term | 0x20) == 'e') { /* q <= p + 16 here: the exponent is in reach */
       const char *r = q + 1;
       int eneg = *r == '-';
@@ -528,7 +472,7 @@ DM_CSV_INLINE dm_bad_kind dm_csv_field_number(const char *p, size_t n, double *o
       goto general;
     /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation (the
      * other factor is 1, exact), without a branch on the sign of e. */
-    double v = (double)w * dm_csv_mul10[e + 22] / dm_csv_div10[e + 22];
+    double v = e < 0 ? (double)w / dm_csv_p10[-e] : (double)w * dm_csv_p10[e];
     *out = neg ? -v : v;
     int o = 0;
     if (w >= 1000000) { /* trailing zeros are not significant */
@@ -550,9 +494,34 @@ general:
       return k;
     if (g != end)
       return DM_BAD_NUMBER;
-    *over6 = sig > 6;
+    /* Bit 1 tells the caller this value may be out of float range: the
+     * word paths (at most 14 digits, exponent within +-22) never are. */
+    *over6 = (sig > 6) | 2;
     return DM_BAD_NONE;
   }
+}
+
+dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
+{
+  /* The field routine may read 24 bytes from the start: give it a padded
+   * copy of short tokens; long ones only take the byte-wise path. */
+  double v = 0.0;
+  int over6;
+  dm_bad_kind k;
+  if (len < 40) {
+    char tmp[64] = {0};
+    memcpy(tmp, s, len);
+    k = dm_csv_field_number(tmp, len, &v, &over6);
+  } else {
+    const char *g = s;
+    int sig;
+    k = dm_csv_number_general(&g, s + len, &v, &sig);
+    if (k == DM_BAD_NONE && g != s + len)
+      k = DM_BAD_NUMBER;
+  }
+  if (k == DM_BAD_NONE)
+    *out = v;
+  return k;
 }
 
 /* Object code of the field [p, p + n). Returns the type or -1. */
@@ -590,7 +559,8 @@ DM_CSV_INLINE int dm_csv_code(const char *p, size_t n)
     char c_ = dm_csv_sep(&sc, b_);                                                 \
     if ((want) ? c_ != (want) : c_ == ',')                                         \
       return DM_BAD_FIELD_COUNT;                                                   \
-    over6 += o_;                                                                   \
+    over6 += o_ & 1;                                                               \
+    wide |= o_;                                                                    \
     at = b_ + 1;                                                                   \
   } while (0)
 
@@ -638,7 +608,7 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
   dm_csv_scan sc;
   dm_csv_scan_init(&sc, line, len);
   size_t at = 0;
-  int over6 = 0;
+  int over6 = 0, wide = 0; /* wide & 2: a value from the general path */
 
   /* event ID */
   {
@@ -717,8 +687,9 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
     DM_CSV_NUM(0, phi);
     e /= 1000.0;
     pt /= 1000.0;
-    if (!want_double && !(dm_csv_float_ok(e) && dm_csv_float_ok(pt) && dm_csv_float_ok(eta) &&
-                          dm_csv_float_ok(phi)))
+    if ((wide & 2) && !want_double &&
+        !(dm_csv_float_ok(e) && dm_csv_float_ok(pt) && dm_csv_float_ok(eta) &&
+          dm_csv_float_ok(phi)))
       return DM_BAD_NONFINITE;
     if (k >= out->cap_objects || (want_double && !out->e_d)) {
       if (dm_csv_reserve(out, k - out->n_objects + 1 + (int64_t)(len - at) / 10, want_double) !=
@@ -839,12 +810,19 @@ static int dm_csv_scaled(uint64_t M, int E, int s, uint64_t *q)
  * and the decimal exponent X of the first digit. 0 if out of range. */
 static int dm_csv_digits(double v, int P, uint64_t *q, int *X)
 {
-  int x;
-  double f = frexp(v, &x);
-  uint64_t M = (uint64_t)ldexp(f, 53);
-  int E = x - 53;
-  /* v in [2^(x-1), 2^x): floor(log10 v) is this estimate or one more. */
-  int e10 = (int)floor((x - 1) * 0.30102999566398119521);
+  /* v = M * 2^E straight from the bits (no libm calls); subnormals are rare
+   * enough for the library path. */
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  int ex = (int)((bits >> 52) & 0x7ff);
+  if (ex == 0)
+    return 0;
+  uint64_t M = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+  int E = ex - 1075;
+  /* v in [2^(E+52), 2^(E+53)): floor(log10 v) is about (E + 52) * log10(2)
+   * (78913 / 2^18); the loop below corrects an estimate off by one. */
+  int64_t t = (int64_t)(E + 52) * 78913;
+  int e10 = (int)(t >= 0 ? t >> 18 : -((-t + 262143) >> 18));
   for (int iter = 0; iter < 3; iter++) {
     uint64_t r;
     if (!dm_csv_scaled(M, E, P - 1 - e10, &r))

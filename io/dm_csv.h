@@ -85,17 +85,25 @@ dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out);
  * length (no NUL written). */
 size_t dm_csv_format_g(double v, int digits, char *buf);
 
-/* LOCAL. Shortest %g-style text (at most 17 significant digits) of v * scale
- * such that parsing it with dm_csv_parse_number and dividing by scale gives
- * back v exactly (scale 1000 prints a GeV value in MeV, 1 prints v itself);
- * 17 digits when no shorter text does. buf holds at least 32 bytes; returns
- * the length (no NUL written). */
+/* LOCAL. Shortest %g-style text (15, 16 or 17 significant digits, trailing
+ * zeros dropped) of v * scale, or of one of its two nearest neighbours on
+ * each side, such that dm_csv_parse_number of it divided by scale gives back
+ * v exactly (scale 1000 prints a GeV value in MeV; 1 prints v itself). Every
+ * v that came from dividing a parsed number by scale has such a text; for
+ * other v the 17-digit text of v * scale is returned. buf holds at least 32
+ * bytes; returns the length (no NUL written). */
 size_t dm_csv_format_shortest(double v, double scale, char *buf);
 
 /* Print one event of a batch in archive format (MeV, %g-style numbers with
  * the given significant digits: 6 for float32 stores, 17 for float64),
  * with a trailing ';' if trailing_semicolon, and a newline. Returns the
- * number of bytes written to buf, or 0 if cap is too small. */
+ * number of bytes written to buf, or 0 if cap is too small.
+ * In detail: double_precision == 0 prints the float arrays with %.6g (the
+ * float's value times 1000 for E, pT, MET), which gives back the archive's
+ * own text for every value it printed with at most 6 digits. Otherwise the
+ * double arrays (when present) are printed with dm_csv_format_shortest, so
+ * that parsing the output gives back the same doubles. The weight is always
+ * printed shortest-round-trip. No NUL is written. */
 size_t dm_csv_format_event(const dm_events *ev, int64_t i, const char *process_name,
                            int double_precision, int trailing_semicolon, char *buf, size_t cap);
 

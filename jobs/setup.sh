@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what dmpipe needs on Debian 12 (idempotent) and build it into build/.
 #   bash jobs/setup.sh            build dependencies only
-#   bash jobs/setup.sh --peers    also the Python peers the tests compare with
+#   bash jobs/setup.sh --peers    also what the tests need: the Python peers they
+#                                 compare with, and Slurm + munge for the batch scripts
 # Re-running is cheap: packages already present are not reinstalled, and the
 # build is incremental.
 set -euo pipefail
@@ -12,7 +13,7 @@ pkgs=(build-essential cmake pkg-config git
       libzstd-dev zstd libcjson-dev libxxhash-dev libgsl-dev libinih-dev
       libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py)
 if [[ "${1:-}" == "--peers" ]]; then
-  pkgs+=(python3-sklearn python3-torch python3-pandas)
+  pkgs+=(python3-sklearn python3-torch python3-pandas slurm-wlm munge)
 fi
 
 missing=()

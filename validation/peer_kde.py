@@ -125,8 +125,13 @@ def cmd_auc(args):
         a_all = roc_auc_score(y2, np.r_[score[sm_idx], score[sig]])
         rows.append({"signal": nm, "n_signal": int(len(sig)), "auc_vs_heldout_sm": a_held,
                      "auc_vs_all_sm": a_all})
-    print(json.dumps({"n_sm": int(len(sm_idx)), "n_heldout_sm": int(len(held)), "signals": rows},
-                     indent=1))
+    print("SM events %d, held out (last %.3g in store order) %d"
+          % (len(sm_idx), 1 - frac, len(held)))
+    print("| signal | events | AUC vs held-out SM | AUC vs all SM |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| %s | %d | %.4f | %.4f |" % (r["signal"], r["n_signal"], r["auc_vs_heldout_sm"],
+                                           r["auc_vs_all_sm"]))
 
 
 def main():

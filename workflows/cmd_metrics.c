@@ -28,9 +28,10 @@ static const char usage[] =
     "\n"
     "Inputs and roles:\n"
     "  --scores CHANNEL=FILE   a score file (dmpipe score) for one channel; repeat per channel\n"
-    "  --store CHANNEL=FILE    the store holding that channel's event weights (default: the\n"
-    "                          store named in the score file); read only when weights are\n"
-    "                          needed (--weighted, --hist-out, --lumi)\n"
+    "  --store CHANNEL=FILE    the scored store of that channel, for event weights (default:\n"
+    "                          the store named in the score file): the weights of dmpipe weight\n"
+    "                          (its sidecar) if present, else the archive's; read only when\n"
+    "                          weights are needed (--weighted, --hist-out, --lumi)\n"
     "  --background sm|NAMES   background processes: 'sm' (default) = the SM processes of the\n"
     "                          process table, or a comma-separated list of process names\n"
     "  --signals bsm|NAMES     signal processes: 'bsm' (default) or a comma-separated list\n"
@@ -142,10 +143,10 @@ static void print_report(const dm_metrics_report *r, const dm_metrics_opts *o)
   printf("metrics (%s): background %s\n", o->weighted ? "weighted" : "unweighted",
          r->background_names);
   for (int c = 0; c < r->n_channels; c++)
-    printf("  channel %-8s %12lld events, %12lld background (weight %.6g), %d bins\n",
+    printf("  channel %-8s %12lld events, %12lld background (weight %.6g), %d bins; weights: %s\n",
            r->channels[c].name, (long long)r->channels[c].n_events,
            (long long)r->channels[c].n_background, r->channels[c].w_background,
-           r->channels[c].n_bins);
+           r->channels[c].n_bins, r->channels[c].weights);
   printf("\n%-34s %-8s %10s %8s %9s %9s %9s %8s\n", "signal", "channel", "events", "AUC",
          "eS@1e-2", "eS@1e-3", "eS@1e-4", "best SI");
   for (int i = 0; i < r->n_rows; i++) {
@@ -189,6 +190,7 @@ static cJSON *report_json(const dm_metrics_report *r, const dm_metrics_opts *o)
     cJSON_AddNumberToObject(x, "background_events", (double)r->channels[c].n_background);
     add_num(x, "background_weight", r->channels[c].w_background);
     cJSON_AddNumberToObject(x, "bins", r->channels[c].n_bins);
+    cJSON_AddStringToObject(x, "weights", r->channels[c].weights);
     cJSON_AddItemToArray(ch, x);
   }
   cJSON *rows = cJSON_AddArrayToObject(j, "results");

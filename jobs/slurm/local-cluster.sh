@@ -22,7 +22,8 @@ fi
 [[ $cmd == start ]] || { echo "usage: local-cluster.sh start|stop DIR" >&2; exit 2; }
 
 user=$(id -un)
-cpus=$(nproc)
+# Not nproc: it honours OMP_NUM_THREADS, which says nothing about the node.
+cpus=$(getconf _NPROCESSORS_ONLN)
 mem=$(awk '/MemTotal/ {print int($2/1024/2)}' /proc/meminfo)
 # Free high ports, so a second cluster (or a real one) does not collide.
 port=$((20000 + RANDOM % 20000))

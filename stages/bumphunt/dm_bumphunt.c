@@ -19,7 +19,7 @@ void dm_bumphunt_opts_default(dm_bumphunt_opts *o)
   o->width_min = 1;
   o->n_toys = 10000;
   o->gv_toys = -1;
-  o->gv_level = 1.0;
+  o->gv_level = 3.0;
   o->seed = 1;
 }
 

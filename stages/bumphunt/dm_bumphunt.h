@@ -53,7 +53,7 @@ typedef struct {
   int width_min, width_max; /* window widths in bins; width_max 0 = n_bins / 2 */
   int64_t n_toys;           /* default 10000 */
   int64_t gv_toys;          /* toys that count upcrossings (default min(n_toys, 2000)) */
-  double gv_level;          /* c0 in units of Z^2 (default 1) */
+  double gv_level;          /* c0 in units of Z^2 (default 3) */
   uint64_t seed;
   int64_t calibrate;        /* pseudo-datasets for the calibration (0 = off) */
 } dm_bumphunt_opts;

@@ -22,6 +22,10 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* 10^k for k in [-31, 31], nearest doubles; only used to find the decimal
+ * exponent, where an inexact value near a boundary is caught later. */
+static const double pow10_cmp[63] = {1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31};
+
 static size_t fallback_g(double x, char *out)
 {
   char tmp[64];
@@ -62,7 +66,7 @@ size_t dm_gen_fmt_g6(double x, char *out)
   if (a < 1e-30 || a > 1e30)
     return fallback_g(x, out);
   int e10 = estimate_exp10(a);
-  if (a >= (e10 + 1 >= 0 && e10 + 1 <= 22 ? pow10_exact[e10 + 1] : pow(10, e10 + 1)))
+  if (a >= pow10_cmp[e10 + 1 + 31])
     e10++;
   /* scaled = a * 10^(5 - e10), computed with a single rounding: multiply or
    * divide by an exact power of ten. */

@@ -1,4 +1,5 @@
 #include "dm_metrics.h"
+#include "dm_metrics_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "dm_comm.h"
+#include "dm_derived.h"
 #include "dm_osel.h"
 #include "dm_proctable.h"
 #include "dm_prov.h"
@@ -132,195 +134,13 @@ static void append_name(char *buf, size_t cap, const char *name)
   snprintf(buf + l, cap - l, "%s%s", l ? "," : "", name);
 }
 
-/* ---- histograms ------------------------------------------------------------ */
-
-static int cmp_dbl(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Edges from exact background quantiles (see the header). */
-static dm_status adaptive_edges(const dm_osel_set *bkg_u, double lo, double hi,
-                                const dm_metrics_opts *o, MPI_Comm comm, double **edges,
-                                int *n_edges, char *binning, size_t binning_cap)
-{
-  int64_t nb = bkg_u->n_total;
-  double m = o->hist_min_count > 0 ? o->hist_min_count : 1;
-  double ratio = pow(10.0, 1.0 / (o->hist_per_decade > 0 ? o->hist_per_decade : 20));
-  int cap = 8192, nq = 0;
-  double *f = malloc((size_t)cap * sizeof(double));
-  double *e = malloc((size_t)(cap + 3) * sizeof(double));
-  dm_osel_result *res = malloc((size_t)cap * sizeof(dm_osel_result));
-  dm_status s = f && e && res ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for histogram edges");
-  s = dm_agree(s, comm);
-  if (s == DM_OK) {
-    /* c = background events at or above the edge, counted from the top. */
-    double c = m;
-    while (c < (double)nb && nq < cap) {
-      int64_t ci = (int64_t)ceil(c);
-      f[nq++] = ((double)ci - 0.5) / (double)nb;
-      double frac = c / (double)nb;
-      double step = frac < 0.01 ? c * (ratio - 1.0) : 0.01 * (double)nb;
-      c += step > m ? step : m;
-    }
-    s = dm_osel_upper(bkg_u, f, nq, comm, res);
-  }
-  int ne = 0;
-  if (s == DM_OK) {
-    /* Targets run from the top down, so values descend. Tied scores can put
-     * fewer than m events between consecutive quantiles: keep an edge only
-     * when at least m background events lie between it and the last kept
-     * edge above it (mass_ge is the exact count at or above the edge). */
-    double kept_ge = 0;
-    int n_kept = 0;
-    for (int q = 0; q < nq; q++) {
-      if (!res[q].found || res[q].mass_ge - kept_ge < m)
-        continue;
-      e[n_kept++] = res[q].value;
-      kept_ge = res[q].mass_ge;
-    }
-    ne = n_kept;
-    e[ne++] = lo;
-    qsort(e, (size_t)ne, sizeof(double), cmp_dbl);
-    int k = 0;
-    for (int i = 0; i < ne; i++)
-      if (k == 0 || e[i] > e[k - 1])
-        e[k++] = e[i];
-    ne = k;
-    double top = nextafter(hi, INFINITY);
-    if (top > e[ne - 1])
-      e[ne++] = top;
-    if (ne < 2)
-      e[ne++] = nextafter(e[0], INFINITY);
-    snprintf(binning, binning_cap,
-             "background quantiles: 1%% steps above eps_B 0.01, %d per decade below, >= %d "
-             "events per bin",
-             o->hist_per_decade, o->hist_min_count);
-  }
-  free(f);
-  free(res);
-  if (s != DM_OK) {
-    free(e);
-    return s;
-  }
-  *edges = e;
-  *n_edges = ne;
-  return DM_OK;
-}
-
-static dm_status fill_hist(dm_hist *h, const uint16_t *proc, const double *score,
-                           const double *w, int64_t n, MPI_Comm comm)
-{
-  size_t row = (size_t)(h->n_bins + 2), cells = (size_t)h->n_proc * row;
-  dm_wsum *acc = calloc(cells * 2 > 0 ? cells * 2 : 1, sizeof(dm_wsum));
-  dm_status s = acc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to fill histograms");
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    return s;
-  for (int64_t i = 0; i < n; i++) {
-    size_t c = (size_t)proc[i] * row + (size_t)dm_hist_bin(h, score[i]);
-    double wi = w ? w[i] : 1.0;
-    h->count[c]++;
-    dm_wsum_add(&acc[c], wi);
-    dm_wsum_add(&acc[cells + c], wi * wi);
-  }
-  s = dm_allsum_i64_array(h->count, (int64_t)cells, comm);
-  if (s == DM_OK)
-    s = dm_wsum_allreduce(acc, (int64_t)(2 * cells), comm);
-  if (s == DM_OK)
-    for (size_t c = 0; c < cells; c++) {
-      h->sumw[c] = dm_wsum_value(&acc[c]);
-      h->sumw2[c] = dm_wsum_value(&acc[cells + c]);
-    }
-  free(acc);
-  return s;
-}
-
-/* ---- significance ------------------------------------------------------------ */
-
-dm_status dm_metrics_signif_from_hist(const dm_hist *h, const char *const *bkg, int n_bkg,
-                                      const char *const *sig, int n_sig,
-                                      const dm_metrics_opts *o, dm_metrics_report *rep)
-{
-  int row = h->n_bins + 2;
-  /* Weighted background above each edge k (bins k+1 .. n_bins+1), summed in a
-   * fixed order: processes as listed, bins from the top. */
-  double *bw = calloc((size_t)row + 1, sizeof(double)), *bw2 = calloc((size_t)row + 1, sizeof(double));
-  if (!bw || !bw2) {
-    free(bw);
-    free(bw2);
-    return dm_error(DM_ERR_NOMEM, "no memory for significance");
-  }
-  double wb_total = 0;
-  for (int p = 0; p < n_bkg; p++) {
-    int i = dm_hist_process(h, bkg[p]);
-    if (i < 0)
-      continue;
-    for (int j = 0; j < row; j++)
-      wb_total += h->sumw[(size_t)i * row + j];
-  }
-  for (int k = h->n_bins; k >= 0; k--) {
-    double a = 0, a2 = 0;
-    for (int p = 0; p < n_bkg; p++) {
-      int i = dm_hist_process(h, bkg[p]);
-      if (i < 0)
-        continue;
-      a += h->sumw[(size_t)i * row + k + 1];
-      a2 += h->sumw2[(size_t)i * row + k + 1];
-    }
-    bw[k] = bw[k + 1] + a;
-    bw2[k] = bw2[k + 1] + a2;
-  }
-  double scale = o->lumi / (o->weight_lumi > 0 ? o->weight_lumi : 10.0);
-  dm_status s = DM_OK;
-  for (int q = 0; s == DM_OK && q < n_sig; q++) {
-    int si = dm_hist_process(h, sig[q]);
-    if (si < 0)
-      continue;
-    double ws_total = 0;
-    for (int j = 0; j < row; j++)
-      ws_total += h->sumw[(size_t)si * row + j];
-    for (int t = 0; t < o->n_thresholds; t++) {
-      int k = 0;
-      while (k < h->n_bins && !(wb_total > 0 && bw[k] / wb_total <= o->thresholds[t]))
-        k++;
-      double sw = 0;
-      for (int j = row - 1; j >= k + 1; j--)
-        sw += h->sumw[(size_t)si * row + j];
-      dm_metrics_signif *g = realloc(rep->signif, (size_t)(rep->n_signif + 1) * sizeof *g);
-      if (!g) {
-        s = dm_error(DM_ERR_NOMEM, "no memory for significance rows");
-        break;
-      }
-      rep->signif = g;
-      g = &rep->signif[rep->n_signif++];
-      memset(g, 0, sizeof *g);
-      snprintf(g->signal, sizeof g->signal, "%s", sig[q]);
-      snprintf(g->channel, sizeof g->channel, "%s", h->channel);
-      g->target_eff_b = o->thresholds[t];
-      g->threshold = h->edges[k];
-      g->eff_b = wb_total > 0 ? bw[k] / wb_total : NAN;
-      g->eff_s = ws_total > 0 ? sw / ws_total : NAN;
-      g->s = scale * sw;
-      g->b = scale * bw[k];
-      g->b_mc_err = scale * sqrt(bw2[k]);
-      g->z_simple = dm_signif_simple(g->s, g->b);
-      g->z_asimov = dm_signif_asimov(g->s, g->b);
-      g->z_asimov_unc = dm_signif_asimov_unc(g->s, g->b, o->bkg_uncertainty * g->b);
-    }
-  }
-  free(bw);
-  free(bw2);
-  return s;
-}
-
 /* ---- one channel -------------------------------------------------------------- */
 
 typedef struct {
   int64_t n; /* local rows */
   uint16_t *proc;
   double *score, *weight;
+  char weight_source[64];
 } chan_data;
 
 static void chan_data_free(chan_data *d)
@@ -332,8 +152,8 @@ static void chan_data_free(chan_data *d)
 }
 
 /* Read this rank's block of scores (and weights from the store when needed). */
-static dm_status read_channel(dm_scores *sc, const dm_metrics_input *in, int need_w,
-                              MPI_Comm comm, int64_t *begin_out, chan_data *d)
+static dm_status read_channel(dm_scores *sc, const dm_metrics_input *in, const int *role,
+                              int need_w, MPI_Comm comm, int64_t *begin_out, chan_data *d)
 {
   memset(d, 0, sizeof *d);
   int64_t n = dm_scores_n_events(sc), b = 0, e = 0;
@@ -381,15 +201,30 @@ static dm_status read_channel(dm_scores *sc, const dm_metrics_input *in, int nee
       l = dm_error(DM_ERR_SCHEMA, "%s has %lld events but %s has %lld scores: not the scored store",
                    store, (long long)len, in->scores, (long long)n);
     s = dm_agree(l, comm);
+    /* Weights of `dmpipe weight` (sigma x L / N) live in the store's sidecar;
+     * without one, the archive's own weights are used. */
+    dm_derived *dd = NULL;
     if (s == DM_OK)
+      s = dm_derived_open(store, f, n, comm, &dd);
+    if (s == DM_OK && dm_derived_has(dd, "weight")) {
+      snprintf(d->weight_source, sizeof d->weight_source, "derived weight (dmpipe weight)");
+      s = dm_agree(dm_derived_read(dd, "weight", b, d->n, d->weight), comm);
+    } else if (s == DM_OK) {
+      snprintf(d->weight_source, sizeof d->weight_source, "archive weight (/events/weight)");
       s = dm_agree(dm_h5_col_read(f, "events/weight", H5T_NATIVE_DOUBLE, b, d->n, d->weight),
                    comm);
+    }
+    dm_derived_close(dd);
     if (s == DM_OK) {
       l = DM_OK;
       for (int64_t i = 0; i < d->n; i++)
-        if (!isfinite(d->weight[i])) {
-          l = dm_error(DM_ERR_NUMERIC, "%s: event %lld: weight %g is not finite", store,
-                       (long long)(b + i), d->weight[i]);
+        if (role[d->proc[i]] != ROLE_NONE && !isfinite(d->weight[i])) {
+          l = dm_error(DM_ERR_NUMERIC,
+                       "%s: event %lld (process %s): weight %g is not finite; give the process "
+                       "a cross section (dmpipe weight --xsec) or leave it out of --background "
+                       "and --signals",
+                       store, (long long)(b + i), dm_scores_process_name(sc, d->proc[i]),
+                       d->weight[i]);
           break;
         }
       s = dm_agree(l, comm);
@@ -483,7 +318,7 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
     role[i] = b ? ROLE_BKG : g ? ROLE_SIG : ROLE_NONE;
   }
   int64_t begin = 0;
-  s = read_channel(sc, in, need_w, comm, &begin, &d);
+  s = read_channel(sc, in, role, need_w, comm, &begin, &d);
   if (s != DM_OK)
     goto done;
   for (int64_t i = 0; i < d.n; i++)
@@ -495,6 +330,7 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
   dm_metrics_channel *ch = &rep->channels[rep->n_channels++];
   memset(ch, 0, sizeof *ch);
   snprintf(ch->name, sizeof ch->name, "%s", in->name);
+  snprintf(ch->weights, sizeof ch->weights, "%s", need_w ? d.weight_source : "none (unit)");
   ch->n_events = dm_scores_n_events(sc);
   for (int i = 0; i < np; i++) {
     sel[i] = role[i] == ROLE_BKG;
@@ -503,11 +339,17 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
     if (role[i] == ROLE_SIG && per_proc[i] > 0)
       append_name(rep->signal_names, sizeof rep->signal_names, names[i]);
   }
-  s = build_set(&d, sel, 0, comm, &bkg_u);
-  if (s == DM_OK && o->weighted)
-    s = build_set(&d, sel, 1, comm, &bkg_w);
+  /* Weighted runs sort once: the unweighted view (for histogram edges)
+   * shares the weighted set's keys. */
+  dm_osel_set *bkg_own = o->weighted ? &bkg_w : &bkg_u;
+  s = build_set(&d, sel, o->weighted, comm, bkg_own);
   if (s != DM_OK)
     goto done;
+  if (o->weighted) {
+    bkg_u = bkg_w;
+    bkg_u.weight = NULL;
+    bkg_u.w_total = (double)bkg_u.n_total;
+  }
   ch->n_background = bkg_u.n_total;
   ch->w_background = o->weighted ? bkg_w.w_total : (double)bkg_u.n_total;
   if (bkg_u.n_total == 0) {
@@ -571,13 +413,13 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
       binning[0] = '\0';
     s = dm_agree(s, comm);
   } else {
-    s = adaptive_edges(&bkg_u, lo, hi, o, comm, &edges, &n_edges, binning, sizeof binning);
+    s = dm_metrics_adaptive_edges(&bkg_u, lo, hi, o, comm, &edges, &n_edges, binning, sizeof binning);
   }
   if (s == DM_OK)
     s = dm_agree(dm_hist_init(&h, in->name, "score", np, names, n_edges - 1, edges), comm);
   if (s == DM_OK) {
     snprintf(h.binning, sizeof h.binning, "%s", binning);
-    s = fill_hist(&h, d.proc, d.score, d.weight, d.n, comm);
+    s = dm_metrics_fill_hist(&h, d.proc, d.score, d.weight, d.n, comm);
   }
   if (s == DM_OK) {
     ch->n_bins = h.n_bins;
@@ -611,8 +453,10 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
 done:
   dm_hist_free(&h);
   free(edges);
-  dm_osel_free(&bkg_u);
-  dm_osel_free(&bkg_w);
+  if (o->weighted)
+    dm_osel_free(&bkg_w); /* bkg_u is a view of it */
+  else
+    dm_osel_free(&bkg_u);
   chan_data_free(&d);
   free(role);
   free(sel);
@@ -731,41 +575,5 @@ dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_rep
   role_free(&rb);
   role_free(&rs);
   rep->seconds = dm_allmax_f64(MPI_Wtime() - t0, comm);
-  return s;
-}
-
-dm_status dm_metrics_merge_hist(const char *out, const char *const *in, int n_in, MPI_Comm comm,
-                                const char *command_line)
-{
-  if (n_in < 1)
-    return dm_error(DM_ERR_ARG, "no histogram files to merge");
-  dm_hist *acc = NULL;
-  int n_acc = 0;
-  dm_status s = DM_OK;
-  char inputs[8192] = "";
-  for (int i = 0; s == DM_OK && i < n_in; i++) {
-    dm_hist *hs = NULL;
-    int n = 0;
-    s = dm_hist_file_read(in[i], comm, &hs, &n);
-    if (s == DM_OK) {
-      s = dm_hist_merge_set(&acc, &n_acc, hs, n);
-      if (s != DM_OK)
-        dm_error_context("merging %s", in[i]);
-      s = dm_agree(s, comm);
-    }
-    dm_hist_free_set(hs, n);
-    char hex[33] = "";
-    int64_t size = 0;
-    if (s == DM_OK) {
-      if (dm_checksum_file(in[i], hex, &size) == DM_OK) {
-        size_t l = strlen(inputs);
-        snprintf(inputs + l, sizeof inputs - l, "%s\t%lld\t%s\n", in[i], (long long)size, hex);
-      }
-      dm_error_clear();
-    }
-  }
-  if (s == DM_OK)
-    s = dm_hist_file_write(out, acc, n_acc, comm, command_line, inputs);
-  dm_hist_free_set(acc, n_acc);
   return s;
 }

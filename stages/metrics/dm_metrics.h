@@ -42,7 +42,9 @@
 typedef struct {
   char name[64];               /* channel name (CHANNEL= part) */
   char scores[DM_PATH_MAX];    /* score file */
-  char store[DM_PATH_MAX];     /* store holding /events/weight; "" = the score file's store_path */
+  char store[DM_PATH_MAX];     /* the scored store, for event weights: its sidecar's "weight"
+                                  column (dmpipe weight) if present, else /events/weight;
+                                  "" = the score file's store_path */
 } dm_metrics_input;
 
 typedef struct {
@@ -70,6 +72,7 @@ void dm_metrics_opts_default(dm_metrics_opts *o);
 
 typedef struct {
   char name[64];
+  char weights[64];            /* where event weights came from */
   int64_t n_events, n_background;
   double w_background;
   int n_bins;

@@ -21,23 +21,58 @@ double dm_osel_value(uint64_t key)
   return v;
 }
 
-typedef struct {
-  uint64_t k;
-  double w;
-} kw_pair;
-
-static int cmp_kw(const void *a, const void *b)
+/* LSD radix sort of keys (and their weights) in 8 passes of 8 bits: linear
+ * time, several times faster than qsort on millions of scores. Passes whose
+ * byte is the same for every key are skipped. Stable, so equal keys keep
+ * their input order (which does not matter: their weights are summed
+ * exactly). */
+static int radix_sort(uint64_t *k, double *w, int64_t n)
 {
-  const kw_pair *x = a, *y = b;
-  if (x->k != y->k)
-    return x->k < y->k ? -1 : 1;
-  return x->w < y->w ? -1 : x->w > y->w;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
+  if (n < 2)
+    return 1;
+  uint64_t *k2 = malloc((size_t)n * sizeof(uint64_t));
+  double *w2 = w ? malloc((size_t)n * sizeof(double)) : NULL;
+  if (!k2 || (w && !w2)) {
+    free(k2);
+    free(w2);
+    return 0;
+  }
+  uint64_t *src = k, *dst = k2;
+  double *wsrc = w, *wdst = w2;
+  for (int pass = 0; pass < 8; pass++) {
+    int sh = 8 * pass;
+    int64_t cnt[256] = {0};
+    for (int64_t i = 0; i < n; i++)
+      cnt[(src[i] >> sh) & 255]++;
+    if (cnt[(src[0] >> sh) & 255] == n)
+      continue;
+    int64_t off = 0;
+    for (int b = 0; b < 256; b++) {
+      int64_t c = cnt[b];
+      cnt[b] = off;
+      off += c;
+    }
+    for (int64_t i = 0; i < n; i++) {
+      int64_t j = cnt[(src[i] >> sh) & 255]++;
+      dst[j] = src[i];
+      if (w)
+        wdst[j] = wsrc[i];
+    }
+    uint64_t *t = src;
+    src = dst;
+    dst = t;
+    double *tw = wsrc;
+    wsrc = wdst;
+    wdst = tw;
+  }
+  if (src != k) {
+    memcpy(k, src, (size_t)n * sizeof(uint64_t));
+    if (w)
+      memcpy(w, wsrc, (size_t)n * sizeof(double));
+  }
+  free(k2);
+  free(w2);
+  return 1;
 }
 
 void dm_osel_free(dm_osel_set *set)
@@ -55,39 +90,26 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
   memset(set, 0, sizeof *set);
   set->n = n;
   set->key = malloc((size_t)(n > 0 ? n : 1) * sizeof(uint64_t));
-  int ok = set->key != NULL;
-  kw_pair *tmp = NULL;
-  if (w) {
+  if (w)
     set->weight = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-    tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof(kw_pair));
-    ok = ok && set->weight && tmp;
+  int ok = set->key != NULL && (!w || set->weight != NULL);
+  if (ok) {
+    for (int64_t i = 0; i < n; i++)
+      set->key[i] = dm_osel_key(v[i]);
+    if (w)
+      memcpy(set->weight, w, (size_t)n * sizeof(double));
+    ok = radix_sort(set->key, set->weight, n);
   }
   dm_status s = ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to sort %lld scores", (long long)n);
   s = dm_agree(s, comm);
   if (s != DM_OK) {
-    free(tmp);
     dm_osel_free(set);
     return s;
   }
   dm_wsum wsum;
   dm_wsum_zero(&wsum);
-  if (w) {
-    for (int64_t i = 0; i < n; i++) {
-      tmp[i].k = dm_osel_key(v[i]);
-      tmp[i].w = w[i];
-    }
-    qsort(tmp, (size_t)n, sizeof *tmp, cmp_kw);
-    for (int64_t i = 0; i < n; i++) {
-      set->key[i] = tmp[i].k;
-      set->weight[i] = tmp[i].w;
-      dm_wsum_add(&wsum, tmp[i].w);
-    }
-    free(tmp);
-  } else {
-    for (int64_t i = 0; i < n; i++)
-      set->key[i] = dm_osel_key(v[i]);
-    qsort(set->key, (size_t)n, sizeof(uint64_t), cmp_u64);
-  }
+  for (int64_t i = 0; w && i < n; i++)
+    dm_wsum_add(&wsum, set->weight[i]);
   set->n_total = dm_allsum_i64(n, comm);
   if (w) {
     s = dm_wsum_allreduce(&wsum, 1, comm);
@@ -166,6 +188,19 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
       if (!alive[q])
         continue;
       uint64_t base = prefix[q] & ~low_mask;
+      /* Queries still in the same range share the bucket masses (always so
+       * in the first round): count once. */
+      int twin = -1;
+      for (int p = 0; p < q && twin < 0; p++)
+        if (alive[p] && (prefix[p] & ~low_mask) == base)
+          twin = p;
+      if (twin >= 0) {
+        if (weighted)
+          memcpy(&wb[(size_t)q * 256], &wb[(size_t)twin * 256], 256 * sizeof(dm_wsum));
+        else
+          memcpy(&cnt[(size_t)q * 256], &cnt[(size_t)twin * 256], 256 * sizeof(int64_t));
+        continue;
+      }
       int64_t i0 = lower_bound(set->key, set->n, base);
       for (int b = 0; b < 256; b++) {
         uint64_t lo = base | ((uint64_t)b << shift);

@@ -35,10 +35,15 @@ void dm_wsum_add(dm_wsum *x, double v)
     x->overflow = 1;
     return;
   }
-  int e = 0;
-  double f = frexp(fabs(v), &e); /* |v| = f 2^e, f in [0.5, 1) */
-  uint64_t m = (uint64_t)ldexp(f, 53); /* exact: 53-bit integer */
-  int q = e - 53 + WSUM_LOW;           /* bit position of m's lowest bit */
+  /* Mantissa and exponent straight from the bits (no frexp/ldexp: this is
+   * the inner loop of weighted histograms and quantiles). */
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  int ex = (int)((bits >> 52) & 0x7ff);
+  if (ex == 0)
+    return; /* subnormal: far below the 2^-128 resolution */
+  uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+  int q = ex - 1075 + WSUM_LOW; /* v = m 2^(ex - 1075); bit position of m's lowest bit */
   if (q < 0) {
     m = -q >= 64 ? 0 : m >> -q;
     q = 0;

@@ -11,7 +11,7 @@
 #include "dm_comm.h"
 #include "dm_h5.h"
 
-#define CHUNK 64 /* queries per OpenMP work item */
+#define CHUNK 128 /* queries per OpenMP work item (and per pass over the reference) */
 #define KDE_VERSION 1
 
 struct dm_kde {

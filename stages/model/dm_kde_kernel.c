@@ -60,56 +60,103 @@ ALWAYS_INLINE void merge(double *M, double *S, double e, double s)
   }
 }
 
+/* Squared distances of a tile of QT queries to nb references, for a
+ * dimension D known at compile time: the loop over D unrolls completely and
+ * the QT partial sums stay in registers, so each reference value is loaded
+ * once and each distance stored once. Used for D <= 12: beyond that GCC 12
+ * no longer unrolls the loop and the generic form below is faster (measured:
+ * 3.2e9 pairs/s at D = 9 against 2.1e9 generic; 2e8 for an unrolled D = 14). */
+ALWAYS_INLINE void dist_fixed(const float *restrict yb, int64_t ld, int nb,
+                              const float *x0, const float *x1, const float *x2,
+                              const float *x3, float (*restrict dist)[RB], const int D)
+{
+#pragma omp simd
+  for (int j = 0; j < nb; j++) {
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    for (int k = 0; k < D; k++) {
+      float y = yb[(int64_t)k * ld + j];
+      float t0 = x0[k] - y, t1 = x1[k] - y, t2 = x2[k] - y, t3 = x3[k] - y;
+      a0 = t0 * t0 + a0;
+      a1 = t1 * t1 + a1;
+      a2 = t2 * t2 + a2;
+      a3 = t3 * t3 + a3;
+    }
+    dist[0][j] = a0;
+    dist[1][j] = a1;
+    dist[2][j] = a2;
+    dist[3][j] = a3;
+  }
+}
+
+/* The same for any dimension: dimension by dimension over the block, a
+ * plain streaming loop with the QT x RB partial sums in L1. */
+ALWAYS_INLINE void dist_any(const float *restrict yb, int64_t ld, int nb, int d,
+                            const float *x0, const float *x1, const float *x2, const float *x3,
+                            float (*restrict dist)[RB])
+{
+  {
+    float c0 = x0[0], c1 = x1[0], c2 = x2[0], c3 = x3[0];
+#pragma omp simd
+    for (int j = 0; j < nb; j++) {
+      float y = yb[j];
+      float t0 = c0 - y, t1 = c1 - y, t2 = c2 - y, t3 = c3 - y;
+      dist[0][j] = t0 * t0;
+      dist[1][j] = t1 * t1;
+      dist[2][j] = t2 * t2;
+      dist[3][j] = t3 * t3;
+    }
+  }
+  for (int k = 1; k < d; k++) {
+    const float *yk = yb + (int64_t)k * ld;
+    float c0 = x0[k], c1 = x1[k], c2 = x2[k], c3 = x3[k];
+#pragma omp simd
+    for (int j = 0; j < nb; j++) {
+      float y = yk[j];
+      float t0 = c0 - y, t1 = c1 - y, t2 = c2 - y, t3 = c3 - y;
+      dist[0][j] = t0 * t0 + dist[0][j];
+      dist[1][j] = t1 * t1 + dist[1][j];
+      dist[2][j] = t2 * t2 + dist[2][j];
+      dist[3][j] = t3 * t3 + dist[3][j];
+    }
+  }
+}
+
 ALWAYS_INLINE void lse_body(const float *restrict refT, int64_t ld, int64_t r0, int64_t r1,
                             int d, const float *restrict x, int64_t n, double inv2h2,
                             double *restrict mx, double *restrict sm)
 {
   const float inv = (float)inv2h2;
   float dist[QT][RB] __attribute__((aligned(64)));
-  for (int64_t i0 = 0; i0 < n; i0 += QT) {
-    int nq = n - i0 < QT ? (int)(n - i0) : QT;
-    /* A short tile repeats its last query: the lanes do the same work and
-     * the duplicate results are dropped. */
-    const float *x0 = x + (i0 + 0) * d;
-    const float *x1 = x + (i0 + (nq > 1 ? 1 : nq - 1)) * d;
-    const float *x2 = x + (i0 + (nq > 2 ? 2 : nq - 1)) * d;
-    const float *x3 = x + (i0 + (nq > 3 ? 3 : nq - 1)) * d;
-    double M[QT], S[QT];
-    for (int q = 0; q < QT; q++) {
-      M[q] = -INFINITY;
-      S[q] = 0.0;
-    }
-    for (int64_t b0 = r0; b0 < r1; b0 += RB) {
-      int nb = r1 - b0 < RB ? (int)(r1 - b0) : RB;
-      const float *yb = refT + b0;
-      /* Dimension by dimension over the whole block: a plain streaming
-       * loop the compiler vectorises cleanly; the QT x RB partial sums stay
-       * in L1. */
-      {
-        const float *yk = yb;
-        float c0 = x0[0], c1 = x1[0], c2 = x2[0], c3 = x3[0];
-#pragma omp simd
-        for (int j = 0; j < nb; j++) {
-          float y = yk[j];
-          float t0 = c0 - y, t1 = c1 - y, t2 = c2 - y, t3 = c3 - y;
-          dist[0][j] = t0 * t0;
-          dist[1][j] = t1 * t1;
-          dist[2][j] = t2 * t2;
-          dist[3][j] = t3 * t3;
-        }
-      }
-      for (int k = 1; k < d; k++) {
-        const float *yk = yb + (int64_t)k * ld;
-        float c0 = x0[k], c1 = x1[k], c2 = x2[k], c3 = x3[k];
-#pragma omp simd
-        for (int j = 0; j < nb; j++) {
-          float y = yk[j];
-          float t0 = c0 - y, t1 = c1 - y, t2 = c2 - y, t3 = c3 - y;
-          dist[0][j] = t0 * t0 + dist[0][j];
-          dist[1][j] = t1 * t1 + dist[1][j];
-          dist[2][j] = t2 * t2 + dist[2][j];
-          dist[3][j] = t3 * t3 + dist[3][j];
-        }
+  for (int64_t i = 0; i < n; i++) {
+    mx[i] = -INFINITY;
+    sm[i] = 0.0;
+  }
+  /* Reference blocks outermost: a block (d x RB floats) stays in L1/L2 while
+   * every query of the call visits it, so a large reference sample streams
+   * from memory once per call, not once per query tile. Each query still
+   * merges the blocks in the same order, so results do not depend on n. */
+  for (int64_t b0 = r0; b0 < r1; b0 += RB) {
+    int nb = r1 - b0 < RB ? (int)(r1 - b0) : RB;
+    const float *yb = refT + b0;
+    for (int64_t i0 = 0; i0 < n; i0 += QT) {
+      int nq = n - i0 < QT ? (int)(n - i0) : QT;
+      /* A short tile repeats its last query: the lanes do the same work and
+       * the duplicate results are dropped. */
+      const float *x0 = x + (i0 + 0) * d;
+      const float *x1 = x + (i0 + (nq > 1 ? 1 : nq - 1)) * d;
+      const float *x2 = x + (i0 + (nq > 2 ? 2 : nq - 1)) * d;
+      const float *x3 = x + (i0 + (nq > 3 ? 3 : nq - 1)) * d;
+      switch (d) {
+#define DM_KDE_FIXED(D)                                                                        \
+  case D:                                                                                      \
+    dist_fixed(yb, ld, nb, x0, x1, x2, x3, dist, D);                                          \
+    break;
+        DM_KDE_FIXED(1) DM_KDE_FIXED(2) DM_KDE_FIXED(3) DM_KDE_FIXED(4) DM_KDE_FIXED(5)
+        DM_KDE_FIXED(6) DM_KDE_FIXED(7) DM_KDE_FIXED(8) DM_KDE_FIXED(9) DM_KDE_FIXED(10)
+        DM_KDE_FIXED(11) DM_KDE_FIXED(12)
+#undef DM_KDE_FIXED
+      default:
+        dist_any(yb, ld, nb, d, x0, x1, x2, x3, dist);
       }
       for (int q = 0; q < nq; q++) {
         const float *dq = dist[q];
@@ -121,12 +168,8 @@ ALWAYS_INLINE void lse_body(const float *restrict refT, int64_t ld, int64_t r0, 
 #pragma omp simd reduction(+ : s)
         for (int j = 0; j < nb; j++)
           s += exp_nonpos((mn - dq[j]) * inv);
-        merge(&M[q], &S[q], -(double)mn * inv2h2, (double)s);
+        merge(&mx[i0 + q], &sm[i0 + q], -(double)mn * inv2h2, (double)s);
       }
-    }
-    for (int q = 0; q < nq; q++) {
-      mx[i0 + q] = M[q];
-      sm[i0 + q] = S[q];
     }
   }
 }

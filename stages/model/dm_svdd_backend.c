@@ -8,9 +8,9 @@
 #include "dm_h5.h"
 #include "dm_svdd_impl.h"
 
-/* Rows per forward pass when scoring: the activations of a block stay in
- * the last-level cache for the 222-256-128-13 network. */
-#define DM_SVDD_SCORE_BLOCK 1024
+/* Rows per scoring round: a multiple of the threads' blocks of 1024 rows
+ * (dm_svdd_dist2_rows), large enough to keep every thread busy. */
+#define DM_SVDD_SCORE_BLOCK 65536
 
 void dm_svdd_model_free(dm_svdd_model *m)
 {
@@ -35,21 +35,18 @@ dm_status dm_svdd_score(const dm_svdd_model *m, const float *x, int64_t n, int d
                     net0->dims[0], dim);
   int out = net0->dims[net0->n_layers];
   int64_t cap = n < DM_SVDD_SCORE_BLOCK ? n : DM_SVDD_SCORE_BLOCK;
-  dm_svdd_work ws;
-  DM_FORWARD(dm_svdd_work_alloc(&ws, net0, cap));
   float *d2 = malloc((size_t)cap * sizeof(float));
-  if (!d2) {
-    dm_svdd_work_free(&ws);
+  if (!d2)
     return dm_error(DM_ERR_NOMEM, "svdd scoring buffer");
-  }
-  for (int64_t b = 0; b < n; b += cap) {
+  dm_status s = DM_OK;
+  /* Blocks bound the buffer; members are added in order for every row. */
+  for (int64_t b = 0; s == DM_OK && b < n; b += cap) {
     int64_t nb = n - b < cap ? n - b : cap;
     for (int64_t i = 0; i < nb; i++)
       score[b + i] = 0.0;
-    for (int k = 0; k < m->n_members; k++) {
-      memcpy(dm_svdd_work_input(&ws), x + b * dim, (size_t)(nb * dim) * sizeof(float));
-      dm_svdd_dist2(dm_svdd_forward(&m->nets[k], &ws, nb), nb, out, m->c + (size_t)k * out, d2);
-      for (int64_t i = 0; i < nb; i++)
+    for (int k = 0; s == DM_OK && k < m->n_members; k++) {
+      s = dm_svdd_dist2_rows(&m->nets[k], m->c + (size_t)k * out, x + b * dim, nb, d2);
+      for (int64_t i = 0; s == DM_OK && i < nb; i++)
         score[b + i] += d2[i];
     }
     if (m->n_members > 1)
@@ -57,8 +54,7 @@ dm_status dm_svdd_score(const dm_svdd_model *m, const float *x, int64_t n, int d
         score[b + i] /= m->n_members;
   }
   free(d2);
-  dm_svdd_work_free(&ws);
-  return DM_OK;
+  return s;
 }
 
 void dm_svdd_report_print(const dm_svdd_report *r, FILE *out)

@@ -92,28 +92,52 @@ dm_status dm_svdd_ckpt_read(dm_svdd_state *s, const char *path, MPI_Comm comm, i
 /* LOCAL. xxh64 of a byte range, for fingerprints and checks. */
 uint64_t dm_svdd_hash(const void *p, size_t n, uint64_t seed);
 
-/* ---- one training step (also used by the PyTorch comparison test) ---------- */
-
+/* ---- one training step (also used by the PyTorch comparison test) ----------
+ * Threads: a rank's rows of a batch are split into n_threads contiguous
+ * parts; each OpenMP thread runs forward and backward on its part with its
+ * own workspace (single-threaded BLAS: one large product per thread instead
+ * of a fork and join inside every product), and the per-thread gradients are
+ * added in thread order. The result is bitwise reproducible for a given
+ * thread count; another thread count changes the float sums (rounding). */
 typedef struct {
   dm_svdd_net *net;
   dm_svdd_adam *adam;
-  dm_svdd_work *ws;
-  float *grad;         /* n_params + 1: the last slot carries the loss */
-  float *d2;           /* ws->cap */
   const float *c;
   dm_svdd_objective objective;
   double nu, r2;
+  /* owned (dm_svdd_stepper_alloc) */
+  int64_t cap;
+  int n_threads;
+  float *x;            /* cap x dims[0]: put this rank's rows of the batch here */
+  float *d2;           /* cap: their squared distances after a step */
+  float *grad;         /* n_params + 1: the last slot carries the loss */
+  float *tgrad;        /* (n_threads - 1) x n_params */
+  double *tpart;       /* n_threads */
+  dm_svdd_work *tws;   /* n_threads */
 } dm_svdd_stepper;
 
+/* LOCAL. Buffers for batches of up to cap rows on this rank, for the
+ * current omp_get_max_threads(). net and adam stay the caller's. */
+dm_status dm_svdd_stepper_alloc(dm_svdd_stepper *st, dm_svdd_net *net, dm_svdd_adam *adam,
+                                int64_t cap);
+void dm_svdd_stepper_free(dm_svdd_stepper *st);
+
 /* COLLECTIVE. One optimiser step on a global batch of b_global rows, of
- * which this rank holds n (already in dm_svdd_work_input(ws)): forward,
- * gradient, allreduce over comm, Adam at rate lr. *loss receives the batch
- * loss (identical on every rank). d2 of the n rows is left in st->d2. */
+ * which this rank holds n (already in st->x): forward, gradient, allreduce
+ * over comm, Adam at rate lr. *loss receives the batch loss (identical on
+ * every rank). d2 of the n rows is left in st->d2. */
 dm_status dm_svdd_step(dm_svdd_stepper *st, int64_t n, int64_t b_global, double lr,
                        MPI_Comm comm, double *loss);
 
+/* LOCAL. Squared distances to c of n rows of x through net, into d2, with
+ * the OpenMP threads each taking blocks of rows (own workspace, serial
+ * BLAS). A row's value does not depend on the threads or the block. */
+dm_status dm_svdd_dist2_rows(const dm_svdd_net *net, const float *c, const float *x, int64_t n,
+                             float *d2);
+
 /* COLLECTIVE. The centre for net over the rows of every rank (rows of dim
- * columns), with the |c_j| < 0.1 push, into c (out_dim floats). */
+ * columns), with the |c_j| < 0.1 push, into c (out_dim floats). ws: a
+ * workspace (any cap) for the forward passes. */
 dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
                          int64_t n_local, int64_t n_total, MPI_Comm comm, float *c);
 

@@ -105,18 +105,20 @@ void dm_svdd_work_free(dm_svdd_work *ws)
 
 float *dm_svdd_work_input(dm_svdd_work *ws) { return ws->act[0]; }
 
-const float *dm_svdd_forward(const dm_svdd_net *net, dm_svdd_work *ws, int64_t n)
+const float *dm_svdd_forward(const dm_svdd_net *net, dm_svdd_work *ws, const float *x, int64_t n)
 {
   int L = net->n_layers;
+  ws->in = x;
   for (int l = 0; l < L; l++) {
     int din = net->dims[l], dout = net->dims[l + 1];
+    const float *in = l == 0 ? x : ws->act[l];
     float *out = ws->act[l + 1];
     if (n > 0)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, dout, din, 1.0f, ws->act[l],
-                  din, net->w + net->off[l], din, 0.0f, out, dout);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, dout, din, 1.0f, in, din,
+                  net->w + net->off[l], din, 0.0f, out, dout);
     if (l + 1 < L) {
       int64_t m = n * dout;
-#pragma omp parallel for simd schedule(static) if (m > DM_SVDD_OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (m > DM_SVDD_OMP_MIN && !omp_in_parallel())
       for (int64_t i = 0; i < m; i++)
         out[i] = out[i] > 0.0f ? out[i] : out[i] * DM_SVDD_LEAK;
     }
@@ -133,8 +135,8 @@ void dm_svdd_backward(const dm_svdd_net *net, dm_svdd_work *ws, int64_t n, const
   for (int l = net->n_layers - 1; l >= 0; l--) {
     int din = net->dims[l], dn = net->dims[l + 1];
     /* dW_l += g^T act[l]: the sum over the batch is the K of this product. */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dn, din, (int)n, 1.0f, g, dn, ws->act[l],
-                din, 1.0f, grad + net->off[l], din);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dn, din, (int)n, 1.0f, g, dn,
+                l == 0 ? ws->in : ws->act[l], din, 1.0f, grad + net->off[l], din);
     if (l == 0)
       break;
     float *gp = (g == ws->g0) ? ws->g1 : ws->g0;
@@ -143,7 +145,7 @@ void dm_svdd_backward(const dm_svdd_net *net, dm_svdd_work *ws, int64_t n, const
     /* act[l] is the leaky ReLU output, positive exactly where its input was. */
     const float *a = ws->act[l];
     int64_t m = n * din;
-#pragma omp parallel for simd schedule(static) if (m > DM_SVDD_OMP_MIN)
+#pragma omp parallel for simd schedule(static) if (m > DM_SVDD_OMP_MIN && !omp_in_parallel())
     for (int64_t i = 0; i < m; i++)
       gp[i] = a[i] > 0.0f ? gp[i] : gp[i] * DM_SVDD_LEAK;
     g = gp;
@@ -152,7 +154,7 @@ void dm_svdd_backward(const dm_svdd_net *net, dm_svdd_work *ws, int64_t n, const
 
 void dm_svdd_dist2(const float *phi, int64_t n, int dim, const float *c, float *d2)
 {
-#pragma omp parallel for schedule(static) if (n * dim > DM_SVDD_OMP_MIN)
+#pragma omp parallel for schedule(static) if (n * dim > DM_SVDD_OMP_MIN && !omp_in_parallel())
   for (int64_t i = 0; i < n; i++) {
     const float *p = phi + i * dim;
     float s = 0.0f;
@@ -171,7 +173,7 @@ double dm_svdd_loss_grad(dm_svdd_objective obj, const float *phi, int64_t n, int
   dm_svdd_dist2(phi, n, dim, c, d2);
   float scale = (float)(2.0 * inv_b / (obj == DM_SVDD_SOFT_BOUNDARY ? nu : 1.0));
   float r2f = (float)r2;
-#pragma omp parallel for schedule(static) if (n * dim > DM_SVDD_OMP_MIN)
+#pragma omp parallel for schedule(static) if (n * dim > DM_SVDD_OMP_MIN && !omp_in_parallel())
   for (int64_t i = 0; i < n; i++) {
     const float *p = phi + i * dim;
     float *g = dout + i * dim;
@@ -273,7 +275,7 @@ void dm_svdd_adam_step(dm_svdd_adam *a, float *w, float *g, double lr)
                    .eps = (float)a->eps};
   int64_t n = a->n;
   /* Each element's update is independent: any split gives the same bits. */
-#pragma omp parallel if (n > DM_SVDD_OMP_MIN)
+#pragma omp parallel if (n > DM_SVDD_OMP_MIN && !omp_in_parallel())
   {
     int nt = omp_get_num_threads(), t = omp_get_thread_num();
     adam_range(&k, w, g, a->m, a->v, n * t / nt, n * (t + 1) / nt);

@@ -55,21 +55,25 @@ dm_status dm_svdd_net_copy(dm_svdd_net *dst, const dm_svdd_net *src);
 void dm_svdd_net_free(dm_svdd_net *net);
 
 /* Workspace for batches of up to cap rows: the activations of every layer
- * (kept by forward for backward) and two gradient buffers. */
+ * (kept by forward for backward) and two gradient buffers. One workspace
+ * per thread: the calls below may run inside an OpenMP parallel region, each
+ * thread on its own rows and workspace (BLAS then runs single-threaded). */
 typedef struct {
   int64_t cap;
-  float *act[DM_SVDD_MAX_LAYERS + 1]; /* act[0] is the input copy; act[n_layers] the output */
+  const float *in;                    /* input of the last forward pass */
+  float *act[DM_SVDD_MAX_LAYERS + 1]; /* act[0]: an input buffer for callers;
+                                         act[n_layers]: the output */
   float *g0, *g1;                     /* cap x max(dims) each */
 } dm_svdd_work;
 
 dm_status dm_svdd_work_alloc(dm_svdd_work *ws, const dm_svdd_net *net, int64_t cap);
 void dm_svdd_work_free(dm_svdd_work *ws);
 
-/* Forward pass of n rows (n <= ws->cap). The input is read from ws->act[0]
- * (fill it first: dm_svdd_work_input returns it); returns the output,
- * n x dims[n_layers] inside ws. */
+/* Forward pass of the n rows at x (n <= ws->cap; x must stay unchanged
+ * until backward, and may be dm_svdd_work_input(ws), a buffer of cap rows).
+ * Returns the output, n x dims[n_layers] inside ws. */
 float *dm_svdd_work_input(dm_svdd_work *ws);
-const float *dm_svdd_forward(const dm_svdd_net *net, dm_svdd_work *ws, int64_t n);
+const float *dm_svdd_forward(const dm_svdd_net *net, dm_svdd_work *ws, const float *x, int64_t n);
 
 /* Backward pass after dm_svdd_forward on the same n rows: dout is
  * dLoss/dOutput (n x dims[n_layers]); the weight gradient is ADDED to grad

@@ -93,33 +93,7 @@ double dm_svdd_lr_at(const dm_svdd_opts *o, int epoch)
   return lr;
 }
 
-/* ---- one step, the centre ------------------------------------------------------- */
-
-dm_status dm_svdd_step(dm_svdd_stepper *st, int64_t n, int64_t b_global, double lr,
-                       MPI_Comm comm, double *loss)
-{
-  const dm_svdd_net *net = st->net;
-  int64_t P = net->n_params;
-  int out = net->dims[net->n_layers];
-  memset(st->grad, 0, (size_t)(P + 1) * sizeof(float));
-  const float *phi = dm_svdd_forward(net, st->ws, n);
-  double part = dm_svdd_loss_grad(st->objective, phi, n, out, st->c, st->r2, st->nu,
-                                  1.0 / (double)b_global, st->ws->g0, st->d2);
-  dm_svdd_backward(net, st->ws, n, st->ws->g0, st->grad);
-  /* The loss rides in the gradient's allreduce: one message per step. */
-  st->grad[P] = (float)part;
-  if (dm_size(comm) > 1) {
-    if (P + 1 > 0x7fffffff)
-      return dm_error(DM_ERR_ARG, "svdd: %lld parameters exceed one MPI message",
-                      (long long)P);
-    if (MPI_Allreduce(MPI_IN_PLACE, st->grad, (int)(P + 1), MPI_FLOAT, MPI_SUM, comm) !=
-        MPI_SUCCESS)
-      return dm_error(DM_ERR_MPI, "svdd: gradient MPI_Allreduce failed");
-  }
-  *loss = (double)st->grad[P] + (st->objective == DM_SVDD_SOFT_BOUNDARY ? st->r2 : 0.0);
-  dm_svdd_adam_step(st->adam, net->w, st->grad, lr);
-  return DM_OK;
-}
+/* ---- the centre ------------------------------------------------------- */
 
 static void gather_rows(float *dst, const float *x, int dim, const int64_t *rows, int64_t n)
 {
@@ -136,8 +110,7 @@ dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *
   dm_status s = dm_svdd_fixsum_init(&fs, out);
   for (int64_t b = 0; s == DM_OK && b < n_local; b += ws->cap) {
     int64_t nb = n_local - b < ws->cap ? n_local - b : ws->cap;
-    memcpy(dm_svdd_work_input(ws), x + b * dim, (size_t)(nb * dim) * sizeof(float));
-    s = dm_svdd_fixsum_add(&fs, dm_svdd_forward(net, ws, nb), nb);
+    s = dm_svdd_fixsum_add(&fs, dm_svdd_forward(net, ws, x + b * dim, nb), nb);
   }
   s = dm_agree(s, comm);
   double *sum = malloc((size_t)out * sizeof(double));
@@ -227,16 +200,13 @@ static double flops_per_event(const dm_svdd_net *net)
 }
 
 /* Final pass: every training row's distance, then the collapse statistics. */
-static dm_status collapse_stats(const dm_svdd_net *net, dm_svdd_work *ws, const float *c,
-                                const float *x, int64_t n_local, int64_t n_total, float *dist,
-                                MPI_Comm comm, double *mean, double *sd, int64_t *distinct)
+static dm_status collapse_stats(const dm_svdd_net *net, const float *c, const float *x,
+                                int64_t n_local, int64_t n_total, float *dist, MPI_Comm comm,
+                                double *mean, double *sd, int64_t *distinct)
 {
-  int dim = net->dims[0], out = net->dims[net->n_layers];
-  for (int64_t b = 0; b < n_local; b += ws->cap) {
-    int64_t nb = n_local - b < ws->cap ? n_local - b : ws->cap;
-    memcpy(dm_svdd_work_input(ws), x + b * dim, (size_t)(nb * dim) * sizeof(float));
-    dm_svdd_dist2(dm_svdd_forward(net, ws, nb), nb, out, c, dist + b);
-  }
+  dm_status st = dm_agree(dm_svdd_dist2_rows(net, c, x, n_local, dist), comm);
+  if (st != DM_OK)
+    return st;
   double s = 0.0;
   for (int64_t i = 0; i < n_local; i++)
     s += dist[i];
@@ -251,9 +221,10 @@ static dm_status collapse_stats(const dm_svdd_net *net, dm_svdd_work *ws, const 
 typedef struct {
   dm_svdd_net net;
   dm_svdd_adam adam;
-  dm_svdd_work ws;
+  dm_svdd_work ws; /* for the centre's forward passes */
+  dm_svdd_stepper stp;
   dm_svdd_state st;
-  float *grad, *d2, *dist;
+  float *dist;
   int64_t *rows, *start, *scratch;
 } fit_buffers;
 
@@ -262,9 +233,8 @@ static void fit_buffers_free(fit_buffers *b)
   dm_svdd_net_free(&b->net);
   dm_svdd_adam_free(&b->adam);
   dm_svdd_work_free(&b->ws);
+  dm_svdd_stepper_free(&b->stp);
   dm_svdd_state_free(&b->st);
-  free(b->grad);
-  free(b->d2);
   free(b->dist);
   free(b->rows);
   free(b->start);
@@ -284,16 +254,17 @@ static dm_status fit_alloc(fit_buffers *b, const dm_model_data *t, const dm_svdd
    * the same workspace in blocks of this size. */
   int64_t cap = o->batch;
   DM_FORWARD(dm_svdd_work_alloc(&b->ws, &b->net, cap));
+  b->stp.objective = o->objective;
+  b->stp.nu = o->nu;
+  DM_FORWARD(dm_svdd_stepper_alloc(&b->stp, &b->net, &b->adam, cap));
   DM_FORWARD(dm_svdd_state_alloc(&b->st, o->ensemble, b->net.n_params, o->out_dim));
   int64_t nl = t->n_local > 0 ? t->n_local : 1;
   int64_t n_batches = (t->n_total + o->batch - 1) / o->batch;
-  b->grad = malloc((size_t)(b->net.n_params + 1) * sizeof(float));
-  b->d2 = malloc((size_t)cap * sizeof(float));
   b->dist = malloc((size_t)nl * sizeof(float));
   b->rows = malloc((size_t)nl * sizeof(int64_t));
   b->scratch = malloc((size_t)nl * sizeof(int64_t));
   b->start = malloc((size_t)(n_batches + 1) * sizeof(int64_t));
-  if (!b->grad || !b->d2 || !b->dist || !b->rows || !b->scratch || !b->start)
+  if (!b->dist || !b->rows || !b->scratch || !b->start)
     return dm_error(DM_ERR_NOMEM, "svdd training buffers for %lld rows", (long long)t->n_local);
   return DM_OK;
 }
@@ -331,8 +302,8 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
                       "epochs; asked for %d", k, st->epochs_done[k], o->epochs);
     rep->resumed_epochs += st->epochs_done[k];
   }
-  dm_svdd_stepper stp = {.net = &b->net, .adam = &b->adam, .ws = &b->ws, .grad = b->grad,
-                         .d2 = b->d2, .c = c, .objective = o->objective, .nu = o->nu};
+  dm_svdd_stepper *stp = &b->stp;
+  stp->c = c;
   int64_t n_batches = (t->n_total + o->batch - 1) / o->batch;
   int dim = t->dim;
   for (int e = st->epochs_done[k]; e < o->epochs; e++) {
@@ -340,17 +311,17 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
     dm_svdd_epoch_batches(dm_rng_hash(seed, DM_SVDD_STREAM_PERM, (uint64_t)e), t->n_total, first,
                           t->n_local, o->batch, b->rows, b->start, b->scratch);
     double lr = dm_svdd_lr_at(o, e), loss_sum = 0.0;
-    stp.r2 = st->r2[k];
+    stp->r2 = st->r2[k];
     for (int64_t bi = 0; bi < n_batches && s == DM_OK; bi++) {
       int64_t bg = t->n_total - bi * o->batch < o->batch ? t->n_total - bi * o->batch : o->batch;
       const int64_t *rows = b->rows + b->start[bi];
       int64_t nb = b->start[bi + 1] - b->start[bi];
-      gather_rows(dm_svdd_work_input(&b->ws), t->x, dim, rows, nb);
+      gather_rows(stp->x, t->x, dim, rows, nb);
       double loss = 0.0;
-      s = dm_svdd_step(&stp, nb, bg, lr, comm, &loss);
+      s = dm_svdd_step(stp, nb, bg, lr, comm, &loss);
       loss_sum += loss * (double)bg;
       for (int64_t i = 0; i < nb; i++)
-        b->dist[rows[i]] = b->d2[i];
+        b->dist[rows[i]] = stp->d2[i];
     }
     DM_FORWARD(dm_agree(s, comm));
     double loss = loss_sum / (double)t->n_total;
@@ -470,7 +441,7 @@ dm_status dm_svdd_fit(const dm_model_data *t, const dm_svdd_opts *opts, MPI_Comm
     double c2 = 0.0;
     for (int j = 0; j < opts->out_dim; j++)
       c2 += (double)c[j] * c[j];
-    s = collapse_stats(&b.net, &b.ws, c, t->x, t->n_local, t->n_total, b.dist, comm,
+    s = collapse_stats(&b.net, c, t->x, t->n_local, t->n_total, b.dist, comm,
                        &rep->score_mean[k], &rep->score_std[k], &rep->n_distinct[k]);
     if (s != DM_OK)
       break;

@@ -3,6 +3,7 @@
 #define CSV_TEST_EVENT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "dm_csv.h"
 

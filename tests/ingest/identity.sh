@@ -18,3 +18,9 @@ for g in ("events", "objects"):
         assert np.array_equal(a[g][k][()], b[g][k][()]), k
 print("ok: 32 MiB and 64 KiB stripes give the same datasets")
 PY
+# Threads split a stripe at line boundaries: same store as one thread.
+cat "${inputs[@]}" "${inputs[@]}" > twice.csv
+run 1 ingest --out t1.h5 --threads 1 --stripe-kb 8192 twice.csv > t1.log
+run 2 ingest --out t3.h5 --threads 3 --stripe-kb 8192 twice.csv > t3.log
+grep -q "x 3 threads" t3.log
+"$PYTHON" "$here/compare_stores.py" t1.h5 t3.h5

@@ -12,6 +12,7 @@ signals, one channel with many tied scores), runs dmpipe metrics on 1, 2 and
     10 background events per interior bin and an edge near eps_B = 1e-4;
   - merging the histograms of two halves of the events (same edges) gives the
     counts of the whole;
+  - weights come from the store's sidecar (dmpipe weight) when it has one;
   - counting significance (s, b, s/sqrt(b), Asimov Z with and without a
     background uncertainty) from the raw weighted events above the cut;
   - errors: a NaN score names file and row, an unknown process name fails, and
@@ -66,7 +67,13 @@ chan["chan2"] = make_channel(rng, [("zz", 30000, 0.0, 1.0, 0.5),
 paths = {}
 for c, (names, proc, score, weight) in chan.items():
     st = os.path.join(tmp, f"{c}_store.h5")
-    write_store(st, weight, names, np.bincount(proc, minlength=len(names)))
+    counts = np.bincount(proc, minlength=len(names))
+    if c == "chan2":
+        # Weights from `dmpipe weight` live in the sidecar and take precedence
+        # over the archive's (here all 1, so using them would fail the checks).
+        write_store(st, np.ones_like(weight), names, counts, derived_weights=weight)
+    else:
+        write_store(st, weight, names, counts)
     paths[c] = os.path.join(tmp, f"{c}_scores.h5")
     write_scores(paths[c], names, proc, score, store_path=st)
 
@@ -263,6 +270,48 @@ run(1, ["--merge-hist", mixed, os.path.join(tmp, "half_a_hist.h5"), hists["np1w"
 with h5py.File(mixed, "r") as f:
     if sorted(f["channels"]) != ["chan1", "chan2"]:
         fail("merge did not keep the channel only one file has")
+
+# bumphunt reads the histograms: observed = background + gluino_01, expected =
+# background, over the score bins of chan1.
+bj = os.path.join(tmp, "bh.json")
+p = subprocess.run([mpiexec, "-n", "2", dmpipe, "bumphunt", "--hist", hists["np1w"], "--channel",
+                    "chan1", "--observed", "ttbar,w_jets,gluino_01", "--expected", "ttbar,w_jets",
+                    "--toys", "200", "--json", bj], capture_output=True, text=True)
+if p.returncode != 0:
+    fail(f"bumphunt --hist: {p.stderr}")
+else:
+    with open(bj) as f:
+        bh = json.load(f)
+    sw = h[("chan1", "sumw")]
+    w = bh["window"]
+    sl = slice(w["first_bin"] + 1, w["last_bin"] + 2)  # skip the underflow bin
+    if abs(w["expected"] - sw[0:2, sl].sum()) > 1e-9 * w["expected"] or \
+            abs(w["observed"] - w["expected"] - sw[2, sl].sum()) > 1e-6 * w["observed"]:
+        fail(f"bumphunt --hist: window sums {w} do not match the histogram")
+    if bh["window"]["lo"] < 1.0:
+        fail(f"bumphunt --hist: the excess of gluino_01 (high scores) found at {w}")
+
+# A process without a cross section (NaN weights): an error when it takes part,
+# NaN sums of weights (exact counts) in the histograms when it does not.
+names, proc, score, weight = chan["chan2"]
+nanw = weight.copy()
+nanw[proc == names.index("Zp_01")] = np.nan
+st = os.path.join(tmp, "nanw_store.h5")
+write_store(st, np.ones_like(weight), names, np.bincount(proc, minlength=len(names)),
+            derived_weights=nanw)
+nsc = os.path.join(tmp, "nanw_scores.h5")
+write_scores(nsc, names, proc, score, store_path=st)
+p = run(2, [f"--scores=c={nsc}", "--weighted"], expect_ok=False)
+if p.returncode != 1 or "process Zp_01" not in p.stderr:
+    fail(f"NaN weight of a signal: rc {p.returncode}, {p.stderr!r}")
+nh = os.path.join(tmp, "nanw_hist.h5")
+run(2, [f"--scores=c={nsc}", "--weighted", "--signals", "gluino_01", "--hist-out", nh])
+with h5py.File(nh, "r") as f:
+    g = f["channels/c"]
+    zi = [n.decode() for n in g["process_names"][...]].index("Zp_01")
+    if not np.all(np.isnan(g["sumw"][zi])) or g["count"][zi].sum() != (proc == zi).sum() or \
+            np.isnan(g["sumw"][0]).any():
+        fail("NaN weights of a process without a role: histogram sums not NaN or counts wrong")
 
 # Errors: NaN score names file and row; unknown process; nothing left behind.
 names, proc, score, weight = chan["chan2"]

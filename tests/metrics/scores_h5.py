@@ -1,5 +1,7 @@
 """Writes dmpipe-scores files (and minimal stores holding /events/weight)
 with h5py, independently of the C writer, for the metrics tests."""
+import os
+
 import h5py
 import numpy as np
 
@@ -10,12 +12,24 @@ def _prov(f, fmt):
     f.attrs["command_line"] = np.bytes_("tests/metrics")
 
 
-def write_store(path, weights, names, counts):
+def write_store(path, weights, names, counts, derived_weights=None):
+    """The store columns the metrics read; with derived_weights, also the
+    sidecar STORE.derived.h5 holding /derived/weight (as dmpipe weight
+    writes it), keyed to this store."""
+    key = "test-store " + os.path.basename(path)
     with h5py.File(path, "w") as f:
         _prov(f, "dmpipe-store")
+        f.attrs["derived_key"] = np.bytes_(key)
+        f.create_dataset("events/event_id", data=np.arange(len(weights), dtype=np.int64))
         f.create_dataset("events/weight", data=np.asarray(weights, dtype=np.float64))
         f.create_dataset("processes/name", data=np.array([n.encode() for n in names]))
         f.create_dataset("processes/n_events", data=np.asarray(counts, dtype=np.int64))
+    if derived_weights is not None:
+        side = path[:-3] + ".derived.h5"
+        with h5py.File(side, "w") as f:
+            f.attrs["store_key"] = np.bytes_(key)
+            f.create_dataset("derived/weight",
+                             data=np.asarray(derived_weights, dtype=np.float64))
 
 
 def write_scores(path, names, proc, score, store_path="", event_id=None):

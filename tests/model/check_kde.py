@@ -65,12 +65,13 @@ def logp_direct(ref, q, h):
     ref = ref.astype(np.float64)
     n, d = ref.shape
     out = np.empty(len(q))
-    for a in range(0, len(q), 256):
-        qq = q[a:a + 256].astype(np.float64)
+    step = max(1, int(2e7 // (n * d)))  # bounded temporary arrays
+    for a in range(0, len(q), step):
+        qq = q[a:a + step].astype(np.float64)
         d2 = ((qq[:, None, :] - ref[None, :, :]) ** 2).sum(axis=2)
         e = -d2 / (2 * h * h)
         mx = e.max(axis=1)
-        out[a:a + 256] = mx + np.log(np.exp(e - mx[:, None]).sum(axis=1))
+        out[a:a + step] = mx + np.log(np.exp(e - mx[:, None]).sum(axis=1))
     return out - np.log(n) - 0.5 * d * np.log(2 * np.pi * h * h)
 
 

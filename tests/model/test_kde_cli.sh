@@ -32,6 +32,10 @@ for f in sc2 sc3; do
 done
 $PYTHON "$HERE/compare_h5.py" sc1.h5 sc3s.h5 /scores/score:1e-6 /scores/event_id
 $PYTHON "$HERE/check_kde.py" s.h5 m1.h5 sc1.h5
+run 2 "$DMPIPE" info m1.h5 >info.txt
+grep -q "Gaussian kernel, 3000 reference rows x 5 columns" info.txt &&
+  grep -q "PCA: *5 components" info.txt ||
+  { echo "FAIL: dmpipe info m1.h5:"; cat info.txt; exit 1; }
 
 # No PCA, fixed bandwidth, whole pool as reference, other fraction.
 run 2 "$DMPIPE" train kde --in s.h5 --out m0.h5 --bandwidth 0.4 --max-train 0 \

@@ -188,10 +188,11 @@ static double direct_logp(const float *ref, int64_t n, int d, const float *q, do
   return mx + log(s) - log((double)n) - 0.5 * d * log(2 * M_PI * h * h);
 }
 
-static void test_kde_exact(void **state)
+/* d = 7 takes the kernel's unrolled path, d = 20 the generic one. */
+static void check_exact(int d)
 {
   const int64_t n = 3001; /* not a multiple of the kernel's blocks */
-  const int d = 7, nq = 97;
+  const int nq = 97;
   float *ref = malloc((size_t)n * d * sizeof(float)), *q = malloc((size_t)nq * d * sizeof(float));
   dm_rng r;
   dm_rng_init(&r, 9, 1, 2);
@@ -234,6 +235,12 @@ static void test_kde_exact(void **state)
   free(lp);
   free(ls);
   free(l1);
+}
+
+static void test_kde_exact(void **state)
+{
+  check_exact(7);
+  check_exact(20);
 }
 
 static int cmp_u64(const void *a, const void *b)

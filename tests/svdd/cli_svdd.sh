@@ -76,5 +76,9 @@ expect_rc 1 "bad.ckpt" $MPIEXEC -n 2 "$DMPIPE" train svdd "${common[@]}" --epoch
 # Resuming with other options is refused, naming the file.
 expect_rc 1 "resume.ckpt" $MPIEXEC -n 2 "$DMPIPE" train svdd "${common[@]}" --epochs 4 --lr 1e-2 \
     --out "$T/x.h5" --checkpoint "$T/resume.ckpt" --resume
-"$DMPIPE" train svdd --help | grep -q -- "--weight-decay" || fail "--help lacks --weight-decay"
+"$DMPIPE" train svdd --help > "$T/help.txt"
+for flag in --in --out --features --hidden --out-dim --epochs --batch --lr --weight-decay \
+    --milestones --objective --nu --ensemble --seed --resume --strict; do
+  grep -q -- "  $flag " "$T/help.txt" || fail "--help does not document $flag"
+done
 echo "cli_svdd: ok"

@@ -82,20 +82,17 @@ int main(int argc, char **argv)
    * soft-boundary hinge is active for part of every batch and no row sits
    * exactly on the kink (where frameworks may pick either derivative). */
   float *d2all = malloc(N * sizeof(float));
-  for (int b = 0; b < N; b += B) {
-    memcpy(dm_svdd_work_input(&ws), x + b * DIM, B * DIM * sizeof(float));
-    dm_svdd_dist2(dm_svdd_forward(&net, &ws, B), B, out, c, d2all + b);
-  }
+  for (int b = 0; b < N; b += B)
+    dm_svdd_dist2(dm_svdd_forward(&net, &ws, x + b * DIM, B), B, out, c, d2all + b);
   float lo = 0.0f, hi = 0.0f;
   dm_svdd_select_kth(d2all, N, N / 2 - 1, MPI_COMM_SELF, &lo);
   dm_svdd_select_kth(d2all, N, N / 2, MPI_COMM_SELF, &hi);
   double r2 = obj == DM_SVDD_SOFT_BOUNDARY ? (float)(0.5 * ((double)lo + hi)) : 0.0;
   float r2_out = (float)r2;
   rc |= write_f32(dir, "r2.f32", &r2_out, 1);
-  float *grad = malloc((size_t)(net.n_params + 1) * sizeof(float));
-  float d2[B];
-  dm_svdd_stepper st = {.net = &net, .adam = &adam, .ws = &ws, .grad = grad, .d2 = d2, .c = c,
-                        .objective = obj, .nu = nu, .r2 = r2};
+  dm_svdd_stepper st = {.c = c, .objective = obj, .nu = nu, .r2 = r2};
+  if (dm_svdd_stepper_alloc(&st, &net, &adam, B) != DM_OK)
+    MPI_Abort(MPI_COMM_SELF, 1);
   char p[1024];
   snprintf(p, sizeof p, "%s/losses.txt", dir);
   FILE *lf = fopen(p, "w");
@@ -103,7 +100,7 @@ int main(int argc, char **argv)
     MPI_Abort(MPI_COMM_SELF, 1);
   for (int e = 0; e < 3; e++)
     for (int b = 0; b < N; b += B) {
-      memcpy(dm_svdd_work_input(&ws), x + b * DIM, B * DIM * sizeof(float));
+      memcpy(st.x, x + b * DIM, B * DIM * sizeof(float));
       double loss = 0.0;
       if (dm_svdd_step(&st, B, B, dm_svdd_lr_at(&o, e), MPI_COMM_SELF, &loss) != DM_OK)
         MPI_Abort(MPI_COMM_SELF, 1);
@@ -113,7 +110,7 @@ int main(int argc, char **argv)
   rc |= write_f32(dir, "w_final.f32", net.w, (size_t)net.n_params);
   free(x);
   free(d2all);
-  free(grad);
+  dm_svdd_stepper_free(&st);
   dm_svdd_adam_free(&adam);
   dm_svdd_work_free(&ws);
   dm_svdd_net_free(&net);

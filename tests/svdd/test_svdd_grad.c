@@ -65,7 +65,7 @@ static void check_gradient(int obj)
   }
   float c[3] = {0.3f, -0.2f, 0.5f};
   double cd[3] = {0.3f, -0.2f, 0.5f};
-  const float *phi = dm_svdd_forward(&net, &ws, n);
+  const float *phi = dm_svdd_forward(&net, &ws, xin, n);
   /* Soft-boundary: put R^2 at the middle distance so some rows are active. */
   float d2[9];
   dm_svdd_dist2(phi, n, dims[L], c, d2);
@@ -136,13 +136,11 @@ static void test_gradient_split(void **state)
     x[i] = (float)dm_rng_normal(&r);
   float *gall = calloc((size_t)net.n_params, sizeof(float));
   float *gsplit = calloc((size_t)net.n_params, sizeof(float));
-  memcpy(dm_svdd_work_input(&ws), x, sizeof(x));
-  const float *phi = dm_svdd_forward(&net, &ws, 10);
+  const float *phi = dm_svdd_forward(&net, &ws, x, 10);
   dm_svdd_loss_grad(DM_SVDD_ONE_CLASS, phi, 10, 2, c, 0, 1, 0.1, dout, d2);
   dm_svdd_backward(&net, &ws, 10, dout, gall);
   for (int h = 0; h < 2; h++) {
-    memcpy(dm_svdd_work_input(&ws), x + h * 20, 20 * sizeof(float));
-    phi = dm_svdd_forward(&net, &ws, 5);
+    phi = dm_svdd_forward(&net, &ws, x + h * 20, 5);
     dm_svdd_loss_grad(DM_SVDD_ONE_CLASS, phi, 5, 2, c, 0, 1, 0.1, dout, d2);
     dm_svdd_backward(&net, &ws, 5, dout, gsplit);
   }

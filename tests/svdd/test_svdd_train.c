@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <mpi.h>
+#include <omp.h>
 
 #include "dm_comm.h"
 #include "dm_h5.h"
@@ -362,6 +363,47 @@ static void test_save_load(void **state)
   free(s.x);
 }
 
+/* Two OpenMP threads split each rank's part of a batch: reproducible bitwise
+ * for a fixed thread count (twice, and across a resume), and equal to the
+ * one-thread result up to the rounding of the gradient sums. */
+static void test_threads(void **state)
+{
+  MPI_Comm world = MPI_COMM_WORLD;
+  int keep = omp_get_max_threads();
+  dm_svdd_opts o;
+  small_opts(&o);
+  o.batch = 1024; /* >= 2 x 64 rows per rank and thread on 3 ranks */
+  o.epochs = 4;
+  shard s;
+  make_shard(&s, world, 0, NULL);
+  dm_svdd_model *m1 = NULL, *a = NULL, *b = NULL, *r = NULL, *part = NULL;
+  omp_set_num_threads(1);
+  assert_int_equal(dm_svdd_fit(&s.d, &o, world, &m1, NULL), DM_OK);
+  omp_set_num_threads(2);
+  assert_int_equal(dm_svdd_fit(&s.d, &o, world, &a, NULL), DM_OK);
+  assert_int_equal(dm_svdd_fit(&s.d, &o, world, &b, NULL), DM_OK);
+  size_t nb = (size_t)a->nets[0].n_params * sizeof(float);
+  assert_memory_equal(a->nets[0].w, b->nets[0].w, nb);
+  double rel = max_rel_diff(m1->nets[0].w, a->nets[0].w, a->nets[0].n_params);
+  if (dm_rank(world) == 0)
+    printf("threads: 1 vs 2 threads, weights rel diff %.3g\n", rel);
+  assert_true(rel < 1e-5);
+  ckpt_path(o.checkpoint, sizeof o.checkpoint, "threads.ckpt");
+  o.epochs = 2;
+  assert_int_equal(dm_svdd_fit(&s.d, &o, world, &part, NULL), DM_OK);
+  o.epochs = 4;
+  o.resume = 1;
+  assert_int_equal(dm_svdd_fit(&s.d, &o, world, &r, NULL), DM_OK);
+  assert_memory_equal(a->nets[0].w, r->nets[0].w, nb);
+  omp_set_num_threads(keep);
+  dm_svdd_model_free(m1);
+  dm_svdd_model_free(a);
+  dm_svdd_model_free(b);
+  dm_svdd_model_free(r);
+  dm_svdd_model_free(part);
+  free(s.x);
+}
+
 int main(void)
 {
   MPI_Init(NULL, NULL);
@@ -379,13 +421,14 @@ int main(void)
       cmocka_unit_test(test_collapse),
       cmocka_unit_test(test_soft_boundary_radius),
       cmocka_unit_test(test_save_load),
+      cmocka_unit_test(test_threads),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Barrier(MPI_COMM_WORLD);
   if (dm_rank(MPI_COMM_WORLD) == 0 && tmpdir[0]) {
-    const char *names[] = {"full.ckpt", "part.ckpt", "none.ckpt", "model.h5"};
+    const char *names[] = {"full.ckpt", "part.ckpt", "none.ckpt", "model.h5", "threads.ckpt"};
     char p[512];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
       ckpt_path(p, sizeof p, names[i]);
       remove(p);
     }
