@@ -407,7 +407,7 @@ dm_status dm_proctable_load_comm(const char *path, MPI_Comm comm, dm_proctable *
   if (hdr[0] != DM_OK) {
     free(buf);
     if (dm_rank(comm) != 0)
-      st = dm_error((dm_status)hdr[0], "process table %s: failed on rank 0 (see its message)",
+      st = dm_error_remote((dm_status)hdr[0], "process table %s: failed on rank 0 (see its message)",
                     path);
     return st;
   }

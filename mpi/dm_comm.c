@@ -36,7 +36,7 @@ dm_status dm_agree(dm_status local, MPI_Comm comm)
     return DM_OK;
   if (local != DM_OK)
     return local;
-  return dm_error((dm_status)(min / size), "failed on rank %lld (see its message above)",
+  return dm_error_remote((dm_status)(min / size), "failed on rank %lld (see its message)",
                   min % size);
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 static _Thread_local char dm_msg[2048];
+static _Thread_local int dm_remote;
 
 const char *dm_status_name(dm_status s)
 {
@@ -30,12 +31,25 @@ const char *dm_status_name(dm_status s)
 
 dm_status dm_error(dm_status s, const char *fmt, ...)
 {
+  dm_remote = 0;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(dm_msg, sizeof dm_msg, fmt, ap);
   va_end(ap);
   return s;
 }
+
+dm_status dm_error_remote(dm_status s, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(dm_msg, sizeof dm_msg, fmt, ap);
+  va_end(ap);
+  dm_remote = 1;
+  return s;
+}
+
+int dm_error_is_remote(void) { return dm_remote; }
 
 const char *dm_error_message(void) { return dm_msg; }
 
@@ -50,4 +64,8 @@ void dm_error_context(const char *fmt, ...)
   snprintf(dm_msg, sizeof dm_msg, "%.500s: %.1500s", prefix, old);
 }
 
-void dm_error_clear(void) { dm_msg[0] = '\0'; }
+void dm_error_clear(void)
+{
+  dm_msg[0] = '\0';
+  dm_remote = 0;
+}

@@ -33,6 +33,14 @@ const char *dm_status_name(dm_status s);
 dm_status dm_error(dm_status s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Like dm_error, but marks the failure as another rank's (dm_agree uses it
+ * on the ranks that did not fail), so the program prints only the origin. */
+dm_status dm_error_remote(dm_status s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* 1 if the last recorded failure came from another rank (dm_error_remote). */
+int dm_error_is_remote(void);
+
 /* The last message recorded by dm_error on this thread ("" if none). */
 const char *dm_error_message(void);
 

@@ -25,6 +25,7 @@ trap 'rm -rf "$W"' EXIT
 cd "$W"
 json() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 
+echo "== $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)"
 echo "== data: training store (SM pool of 100000) and a query store of 100002 events"
 "$MK" train.h5 55556 1
 "$MK" query.h5 33334 2
@@ -90,16 +91,20 @@ __attribute__((target("avx512f,fma"))) float f512(long iters) { BODY(v16, 16) }
 __attribute__((target("avx2,fma"))) float f256(long iters) { BODY(v8, 8) }
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 int main(void) {
-  long it = 200000000L;
-  double t = now(); float s = f512(it); double g512 = 2.0 * 16 * 12 * it / (now() - t) / 1e9;
-  t = now(); s += f256(it); double g256 = 2.0 * 8 * 12 * it / (now() - t) / 1e9;
+  long it = 100000000L;
+  double g512 = 0, g256 = 0, t, g;
+  float s = 0;
+  for (int r = 0; r < 3; r++) { /* best of three: the machine is shared */
+    t = now(); s += f512(it); g = 2.0 * 16 * 12 * it / (now() - t) / 1e9; if (g > g512) g512 = g;
+    t = now(); s += f256(it); g = 2.0 * 8 * 12 * it / (now() - t) / 1e9; if (g > g256) g256 = g;
+  }
   printf("{\"fma512_gflops\": %.1f, \"fma256_gflops\": %.1f, \"check\": %g}\n", g512, g256, s);
   return 0;
 }
 C
 gcc -O3 -ffp-contract=fast fma.c -o fma && ./fma | tee fma.json
 
-echo "== summary"
+echo "== summary (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 "$PY" - <<'PY'
 import json
 L = lambda f: json.load(open(f))

@@ -112,15 +112,45 @@ void dm_cli_set_command_line(int argc, char **argv)
 
 const char *dm_cli_command_line(void) { return dm_cmdline ? dm_cmdline : "dmpipe"; }
 
+static uint64_t message_hash(dm_status s, const char *msg)
+{
+  uint64_t h = 1469598103934665603ULL ^ (uint64_t)s; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+    h = (h ^ *p) * 1099511628211ULL;
+  return h;
+}
+
 int dm_cli_finish(const char *cmd, dm_status local, MPI_Comm comm)
 {
   dm_status s = dm_agree(local, comm);
   if (s == DM_OK)
     return 0;
-  if (local != DM_OK) {
-    const char *msg = dm_error_message();
-    fprintf(stderr, "dmpipe %s: error (%s): %s\n", cmd, dm_status_name(local),
-            *msg ? msg : "no details");
+  /* Ranks that only learned of another rank's failure stay quiet. A failure
+   * every origin rank shares (a bad flag value, a bad table) is printed once;
+   * different failures on different ranks are each printed with the rank. */
+  const char *msg = dm_error_message();
+  int origin = local != DM_OK && !dm_error_is_remote();
+  uint64_t h = origin ? message_hash(local, msg) : 0;
+  uint64_t hmin = origin ? h : UINT64_MAX, lo = 0, hi = 0;
+  int first = origin ? dm_rank(comm) : dm_size(comm), first_all = 0;
+  MPI_Allreduce(&hmin, &lo, 1, MPI_UINT64_T, MPI_MIN, comm);
+  MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, comm);
+  MPI_Allreduce(&first, &first_all, 1, MPI_INT, MPI_MIN, comm);
+  /* No origin anywhere (a remote mark that outlived its cause): the lowest
+   * failing rank speaks. */
+  if (first_all == dm_size(comm)) {
+    origin = local != DM_OK;
+    first = origin ? dm_rank(comm) : dm_size(comm);
+    MPI_Allreduce(&first, &first_all, 1, MPI_INT, MPI_MIN, comm);
+    lo = hi = 0;
+  }
+  if (origin) {
+    if (lo != hi)
+      fprintf(stderr, "dmpipe %s: error on rank %d (%s): %s\n", cmd, dm_rank(comm),
+              dm_status_name(local), *msg ? msg : "no details");
+    else if (dm_rank(comm) == first_all)
+      fprintf(stderr, "dmpipe %s: error (%s): %s\n", cmd, dm_status_name(local),
+              *msg ? msg : "no details");
   }
   return 1;
 }

@@ -31,9 +31,10 @@ dm_status dm_cli_f64_list(const char *flag, const char *text, double lo, double 
 const char *dm_cli_command_line(void);
 void dm_cli_set_command_line(int argc, char **argv);
 
-/* COLLECTIVE. Ends a command: agrees on status over comm; ranks whose own
- * status failed print "dmpipe CMD: error: <message>" to stderr; returns the
- * exit code every rank must return (0 or 1). */
+/* COLLECTIVE. Ends a command: agrees on status over comm and prints the
+ * failure to stderr: once (by the lowest failing rank) when every failing
+ * rank has the same message, otherwise once per failing rank with its rank
+ * number. Returns the exit code every rank must return (0 or 1). */
 int dm_cli_finish(const char *cmd, dm_status local, MPI_Comm comm);
 
 /* LOCAL. Usage error: prints "dmpipe CMD: <message>; see dmpipe CMD --help"
