@@ -4,12 +4,12 @@
 # same bytes (the floor for reading them), the plain Python converter
 # (validation/peer_ingest.py), and the sizes of the store, the CSV and
 # `zstd -19` of the CSV.
-#   bash validation/bench_ingest.sh [EVENTS] [WORKDIR]   (default 5000000, ./bench-ingest)
+#   bash validation/bench_ingest.sh [EVENTS] [WORKDIR]   (default 6500000 (about 1 GB), ./bench-ingest)
 # Run it on a quiet machine; it takes a few minutes. The files are read from
 # the page cache after the first pass (the numbers say so).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-events=${1:-5000000}
+events=${1:-6500000}
 work=${2:-$PWD/bench-ingest}
 dmpipe=${DMPIPE:-$here/build/bin/dmpipe}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -17,14 +17,17 @@ static const char digits2[201] = "00010203040506070809"
                                  "80818283848586878889"
                                  "90919293949596979899";
 
-/* Exact powers of ten up to 1e22 (every one is a double without rounding). */
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* 10^k for k in [-31, 31], nearest doubles; only used to find the decimal
- * exponent, where an inexact value near a boundary is caught later. */
-static const double pow10_cmp[63] = {1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31};
+/* Nearest doubles of 10^k for k in [-27, 38]. Scaling by an inexact power
+ * costs at most two roundings (relative error below 3e-16, far inside the
+ * tie band below), so exact powers are not needed. */
+static const double pow10_near[66] = {
+    1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17,
+    1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9,  1e-8,  1e-7,  1e-6,
+    1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4,   1e5,
+    1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,  1e14,  1e15,  1e16,
+    1e17,  1e18,  1e19,  1e20,  1e21,  1e22,  1e23,  1e24,  1e25,  1e26,  1e27,
+    1e28,  1e29,  1e30,  1e31,  1e32,  1e33,  1e34,  1e35,  1e36,  1e37,  1e38};
+#define POW10(k) pow10_near[(k) + 27]
 
 static size_t fallback_g(double x, char *out)
 {
@@ -38,134 +41,110 @@ static size_t fallback_g(double x, char *out)
   return (size_t)n;
 }
 
-/* Decimal exponent of a > 0 from its binary exponent: floor(log10(a)) up to
- * one too small (corrected by the caller). 78913 / 2^18 ~ log10(2). */
-static inline int estimate_exp10(double a)
+/* Eight bytes at p, the first character in the low byte of w (text is built
+ * in registers and stored whole; the caller's room covers the spare bytes). */
+static inline void store8(char *p, uint64_t w)
 {
-  uint64_t bits;
-  memcpy(&bits, &a, sizeof bits);
-  int e2 = (int)((bits >> 52) & 0x7ff) - 1023; /* a is normal here */
-  return (e2 * 78913) >> 18;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w);
+#endif
+  memcpy(p, &w, sizeof w);
+}
+
+static inline uint64_t pair_of(uint32_t v)
+{
+  return (uint64_t)(unsigned char)digits2[2 * v] |
+         (uint64_t)(unsigned char)digits2[2 * v + 1] << 8;
 }
 
 size_t dm_gen_fmt_g6(double x, char *out)
 {
-  if (x == 0) {
-    /* "0" or "-0", as printf writes them; exact zeros are common (METphi). */
-    if (signbit(x)) {
-      out[0] = '-';
-      out[1] = '0';
-      return 2;
-    }
-    out[0] = '0';
-    return 1;
-  }
-  if (!(x == x) || isinf(x))
-    return fallback_g(x, out);
   double a = fabs(x);
-  if (a < 1e-30 || a > 1e30)
-    return fallback_g(x, out);
-  int e10 = estimate_exp10(a);
-  if (a >= pow10_cmp[e10 + 1 + 31])
-    e10++;
-  /* scaled = a * 10^(5 - e10), computed with a single rounding: multiply or
-   * divide by an exact power of ten. */
-  int k = 5 - e10;
-  double scaled;
-  if (k >= 0 && k <= 22)
-    scaled = a * pow10_exact[k];
-  else if (k < 0 && -k <= 22)
-    scaled = a / pow10_exact[-k];
-  else
-    return fallback_g(x, out);
-  /* The exact product differs from scaled by at most half an ulp (about
-   * 6e-11 here); away from a tie, rounding scaled rounds the exact value the
-   * same way, so only near-ties need the slow path. The band also covers the
-   * estimate of e10 being one off near a power of ten. */
-  if (scaled < 99999.0 || scaled >= 1000000.0)
-    return fallback_g(x, out);
+  if (!(a >= 1e-30 && a <= 1e30)) {
+    if (x == 0) {
+      /* "0" or "-0", as printf writes them; exact zeros are common (METphi). */
+      out[0] = '-';
+      out[signbit(x) != 0] = '0';
+      return 1 + (signbit(x) != 0);
+    }
+    return fallback_g(x, out); /* non-finite, or outside the tables */
+  }
+  /* Decimal exponent from the binary one: floor(e2 log10 2) (78913 / 2^18 ~
+   * log10 2) is floor(log10 a) or one less; one comparison fixes that, and
+   * also moves up values that round to the next power of ten. */
+  uint64_t bits;
+  memcpy(&bits, &a, sizeof bits);
+  int e2 = (int)((bits >> 52) & 0x7ff) - 1023; /* a is normal here */
+  int e10 = (e2 * 78913) >> 18;
+  double s1 = a * POW10(5 - e10);
+  int up = s1 >= 999999.5;
+  e10 += up;
+  double scaled = up ? a * POW10(5 - e10) : s1;
+  /* scaled is within 3e-16 relative (under 3e-10) of the exact a 10^(5-e10):
+   * away from a decimal tie both round alike; ties and an exponent estimate
+   * off by two (a hair below a power of ten) go to snprintf. */
+  if (!(scaled >= 99999.5 && scaled < 999999.5) || (up && s1 < 999999.500001))
+    return fallback_g(x, out); /* the second: the choice of e10 was a near-tie */
   uint32_t m = (uint32_t)scaled; /* truncation = floor for positive values */
   double frac = scaled - (double)m;
   if (frac > 0.499999 && frac < 0.500001)
     return fallback_g(x, out);
-  m += frac > 0.5;
-  if (m == 1000000) {
-    m = 100000;
-    e10++;
-  }
-  if (m < 100000) /* a just below a power of ten with e10 over-estimated */
-    return fallback_g(x, out);
-  char d[6];
-  uint32_t hi = m / 10000, mid = (m / 100) % 100, lo = m % 100;
-  d[0] = (char)('0' + hi / 10);
-  d[1] = (char)('0' + hi % 10);
-  memcpy(d + 2, digits2 + 2 * mid, 2);
-  memcpy(d + 4, digits2 + 2 * lo, 2);
-  int nd = 6;
-  while (nd > 1 && d[nd - 1] == '0')
-    nd--;
+  m += frac > 0.5; /* now 100000 <= m <= 999999 */
+  uint32_t hi = m / 10000, r = m - hi * 10000, mid = r / 100, lo = r - mid * 100;
+  uint64_t w = pair_of(hi) | pair_of(mid) << 16 | pair_of(lo) << 32; /* six digits */
+  /* Significant digits: the last byte holding a non-zero digit (d + 0x7f
+   * sets bit 7 of a byte exactly when its digit d is not 0). */
+  uint64_t nz = ((w - 0x303030303030ULL) + 0x7f7f7f7f7f7fULL) & 0x808080808080ULL;
+  int nd = (63 - __builtin_clzll(nz)) / 8 + 1;
   char *p = out;
-  if (x < 0)
-    *p++ = '-';
-  if (e10 >= -4 && e10 < 6) {
-    if (e10 >= 0) {
-      int ip = e10 + 1; /* digits before the point */
-      memcpy(p, d, (size_t)ip);
-      p += ip;
-      if (nd > ip) {
-        *p++ = '.';
-        memcpy(p, d + ip, (size_t)(nd - ip));
-        p += nd - ip;
-      }
-    } else {
-      *p++ = '0';
-      *p++ = '.';
-      for (int z = 0; z < -e10 - 1; z++)
-        *p++ = '0';
-      memcpy(p, d, (size_t)nd);
-      p += nd;
-    }
-  } else {
-    *p++ = d[0];
-    if (nd > 1) {
-      *p++ = '.';
-      memcpy(p, d + 1, (size_t)(nd - 1));
-      p += nd - 1;
-    }
-    *p++ = 'e';
-    int ex = e10;
-    *p++ = ex < 0 ? '-' : '+';
-    if (ex < 0)
-      ex = -ex;
-    if (ex >= 100) {
-      *p++ = (char)('0' + ex / 100);
-      ex %= 100;
-    }
-    memcpy(p, digits2 + 2 * ex, 2);
-    p += 2;
+  *p = '-';
+  p += x < 0;
+  if (e10 >= 0 && e10 < 6) {
+    /* ip digits, then '.' and the rest when there is a rest. */
+    int ip = e10 + 1;
+    uint64_t low = ((uint64_t)1 << (8 * ip)) - 1;
+    store8(p, (w & low) | (uint64_t)'.' << (8 * ip) | (w & ~low) << 8);
+    return (size_t)(p - out) + (size_t)(nd > ip ? nd + 1 : ip);
   }
+  if (e10 < 0 && e10 >= -4) {
+    /* "0." and -e10 - 1 zeros, then the digits over the spare zeros. */
+    store8(p, 0x3030303030302e30ULL); /* "0.000000" */
+    store8(p + 1 - e10, w);
+    return (size_t)(p - out) + (size_t)(1 - e10 + nd);
+  }
+  store8(p, (w & 0xff) | (uint64_t)'.' << 8 | (w & ~(uint64_t)0xff) << 8);
+  p += nd > 1 ? nd + 1 : 1;
+  *p++ = 'e';
+  int ex = e10;
+  *p++ = ex < 0 ? '-' : '+';
+  if (ex < 0)
+    ex = -ex;
+  if (ex >= 100) {
+    *p++ = (char)('0' + ex / 100);
+    ex %= 100;
+  }
+  memcpy(p, digits2 + 2 * ex, 2);
+  p += 2;
   return (size_t)(p - out);
 }
 
 size_t dm_gen_fmt_u64(uint64_t v, char *out)
 {
-  char tmp[24];
-  int n = 0;
+  int n = 1;
+  for (uint64_t t = v; t >= 10; t /= 10)
+    n++;
+  char *p = out + n;
   while (v >= 100) {
     uint64_t q = v / 100;
     unsigned r = (unsigned)(v - q * 100);
-    tmp[n++] = digits2[2 * r + 1];
-    tmp[n++] = digits2[2 * r];
+    p -= 2;
+    memcpy(p, digits2 + 2 * r, 2);
     v = q;
   }
-  if (v >= 10) {
-    tmp[n++] = digits2[2 * v + 1];
-    tmp[n++] = digits2[2 * v];
-  } else {
-    tmp[n++] = (char)('0' + v);
-  }
-  for (int i = 0; i < n; i++)
-    out[i] = tmp[n - 1 - i];
+  if (v >= 10)
+    memcpy(p - 2, digits2 + 2 * v, 2);
+  else
+    p[-1] = (char)('0' + v);
   return (size_t)n;
 }
 
@@ -176,11 +155,17 @@ static inline char *put_str(char *p, const char *s)
   return p + n;
 }
 
+/* Object codes with their comma, as one 4-byte store (the archive's codes,
+ * those of dm_obj_code; a unit test checks they agree). */
+static const char code_comma[DM_OBJ_NTYPES][4] = {"j,", "b,", "e-,", "e+,", "m-,", "m+,", "g,"};
+static const unsigned char code_comma_len[DM_OBJ_NTYPES] = {2, 2, 3, 3, 3, 3, 2};
+
 /* One object "code,E,pt,eta,phi" (no separator). MeV out. */
-static char *put_object(char *p, const dm_gen_event *ev, int i)
+static inline char *put_object(char *p, const dm_gen_event *ev, int i)
 {
-  p = put_str(p, dm_obj_code(ev->type[i]));
-  *p++ = ',';
+  unsigned t = ev->type[i] < DM_OBJ_NTYPES ? ev->type[i] : 0;
+  memcpy(p, code_comma[t], 4);
+  p += code_comma_len[t];
   p += dm_gen_fmt_g6(ev->e[i] * 1000.0, p);
   *p++ = ',';
   p += dm_gen_fmt_g6(ev->pt[i] * 1000.0, p);

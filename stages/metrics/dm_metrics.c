@@ -14,7 +14,7 @@
 #include "dm_roc.h"
 #include "dm_scores_file.h"
 #include "dm_signif.h"
-#include "dm_wsum.h"
+#include "dm_xsum.h"
 
 static const double k_eps_b[DM_METRICS_N_EPS] = {1e-2, 1e-3, 1e-4};
 

@@ -14,7 +14,7 @@
  * min_count / 1e-4 events; one more edge at the lowest score and one just
  * above the highest. Or the edges of an existing histogram file, so that
  * histograms of separate runs can be merged. Counts are int64 sums, weights
- * exact sums (dm_wsum): bitwise identical for any number of ranks.
+ * exact sums (dm_xsum): bitwise identical for any number of ranks.
  *
  * Roles: "sm" / "bsm" take each process's kind from the process table
  * (dm_proctable.h; default table unless opts.proctable); a process missing

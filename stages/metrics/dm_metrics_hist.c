@@ -10,7 +10,7 @@
 #include "dm_metrics_impl.h"
 #include "dm_prov.h"
 #include "dm_signif.h"
-#include "dm_wsum.h"
+#include "dm_xsum.h"
 
 /* ---- histograms ------------------------------------------------------------ */
 
@@ -95,7 +95,7 @@ dm_status dm_metrics_fill_hist(dm_hist *h, const uint16_t *proc, const double *s
                                const double *w, int64_t n, MPI_Comm comm)
 {
   size_t row = (size_t)(h->n_bins + 2), cells = (size_t)h->n_proc * row;
-  dm_wsum *acc = calloc(cells * 2 > 0 ? cells * 2 : 1, sizeof(dm_wsum));
+  dm_xsum *acc = calloc(cells * 2 > 0 ? cells * 2 : 1, sizeof(dm_xsum));
   int64_t *bad = calloc((size_t)h->n_proc + 1, sizeof(int64_t));
   dm_status s = acc && bad ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to fill histograms");
   s = dm_agree(s, comm);
@@ -112,19 +112,21 @@ dm_status dm_metrics_fill_hist(dm_hist *h, const uint16_t *proc, const double *s
       bad[proc[i]] = 1;
       continue;
     }
-    dm_wsum_add(&acc[c], wi);
-    dm_wsum_add(&acc[cells + c], wi * wi);
+    dm_xsum_add(&acc[c], wi);
+    dm_xsum_add(&acc[cells + c], wi * wi);
   }
   s = dm_allsum_i64_array(h->count, (int64_t)cells, comm);
   if (s == DM_OK)
     s = dm_allsum_i64_array(bad, h->n_proc, comm);
   if (s == DM_OK)
-    s = dm_wsum_allreduce(acc, (int64_t)(2 * cells), comm);
+    s = dm_xsum_allreduce(acc, (int64_t)(2 * cells), comm);
+  if (s == DM_OK)
+    s = dm_xsum_check(acc, (int64_t)(2 * cells), "histogram sums of weights");
   if (s == DM_OK)
     for (size_t c = 0; c < cells; c++) {
       int undefined = bad[c / row] != 0;
-      h->sumw[c] = undefined ? NAN : dm_wsum_value(&acc[c]);
-      h->sumw2[c] = undefined ? NAN : dm_wsum_value(&acc[cells + c]);
+      h->sumw[c] = undefined ? NAN : dm_xsum_value(&acc[c]);
+      h->sumw2[c] = undefined ? NAN : dm_xsum_value(&acc[cells + c]);
     }
   free(acc);
   free(bad);

@@ -106,16 +106,18 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
     dm_osel_free(set);
     return s;
   }
-  dm_wsum wsum;
-  dm_wsum_zero(&wsum);
+  dm_xsum wsum;
+  dm_xsum_clear(&wsum);
   for (int64_t i = 0; w && i < n; i++)
-    dm_wsum_add(&wsum, set->weight[i]);
+    dm_xsum_add(&wsum, set->weight[i]);
   set->n_total = dm_allsum_i64(n, comm);
   if (w) {
-    s = dm_wsum_allreduce(&wsum, 1, comm);
+    s = dm_xsum_allreduce(&wsum, 1, comm);
+    if (s == DM_OK)
+      s = dm_xsum_check(&wsum, 1, "the total weight");
     if (s != DM_OK)
       dm_error_context("weights");
-    set->w_total = dm_wsum_value(&wsum);
+    set->w_total = dm_xsum_value(&wsum);
   } else {
     set->w_total = (double)set->n_total;
   }
@@ -139,7 +141,7 @@ static int64_t lower_bound(const uint64_t *a, int64_t n, uint64_t k)
 }
 
 void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int64_t *n_ge,
-                         dm_wsum *w_gt, dm_wsum *w_ge)
+                         dm_xsum *w_gt, dm_xsum *w_ge)
 {
   int64_t lb = lower_bound(set->key, set->n, k);
   int64_t ub = k == UINT64_MAX ? set->n : lower_bound(set->key, set->n, k + 1);
@@ -150,9 +152,9 @@ void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int6
   if (set->weight) {
     for (int64_t i = lb; i < set->n; i++) {
       if (w_ge)
-        dm_wsum_add(w_ge, set->weight[i]);
+        dm_xsum_add(w_ge, set->weight[i]);
       if (w_gt && i >= ub)
-        dm_wsum_add(w_gt, set->weight[i]);
+        dm_xsum_add(w_gt, set->weight[i]);
     }
   }
 }
@@ -164,10 +166,10 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
   size_t cells = (size_t)(n_q > 0 ? n_q : 1) * 256;
   uint64_t *prefix = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(uint64_t));
   int64_t *above_n = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(int64_t));
-  dm_wsum *above_w = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(dm_wsum));
+  dm_xsum *above_w = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(dm_xsum));
   int *alive = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(int));
   int64_t *cnt = weighted ? NULL : malloc(cells * sizeof(int64_t));
-  dm_wsum *wb = weighted ? malloc(cells * sizeof(dm_wsum)) : NULL;
+  dm_xsum *wb = weighted ? malloc(cells * sizeof(dm_xsum)) : NULL;
   int ok = prefix && above_n && above_w && alive && (weighted ? wb != NULL : cnt != NULL);
   dm_status s = ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %d quantiles", n_q);
   s = dm_agree(s, comm);
@@ -180,7 +182,7 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
     uint64_t low_mask = shift + 8 >= 64 ? UINT64_MAX : ((UINT64_C(1) << (shift + 8)) - 1);
     if (weighted) {
       for (size_t c = 0; c < cells; c++)
-        dm_wsum_zero(&wb[c]);
+        dm_xsum_clear(&wb[c]);
     } else {
       memset(cnt, 0, cells * sizeof(int64_t));
     }
@@ -196,7 +198,7 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
           twin = p;
       if (twin >= 0) {
         if (weighted)
-          memcpy(&wb[(size_t)q * 256], &wb[(size_t)twin * 256], 256 * sizeof(dm_wsum));
+          memcpy(&wb[(size_t)q * 256], &wb[(size_t)twin * 256], 256 * sizeof(dm_xsum));
         else
           memcpy(&cnt[(size_t)q * 256], &cnt[(size_t)twin * 256], 256 * sizeof(int64_t));
         continue;
@@ -210,17 +212,20 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
                               : lower_bound(set->key, set->n, lo + (UINT64_C(1) << shift));
         if (weighted) {
           for (int64_t i = i0; i < i1; i++)
-            dm_wsum_add(&wb[(size_t)q * 256 + b], set->weight[i]);
+            dm_xsum_add(&wb[(size_t)q * 256 + b], set->weight[i]);
         } else {
           cnt[(size_t)q * 256 + b] = i1 - i0;
         }
         i0 = i1;
       }
     }
-    if (weighted)
-      s = dm_wsum_allreduce(wb, (int64_t)cells, comm);
-    else
+    if (weighted) {
+      s = dm_xsum_allreduce(wb, (int64_t)cells, comm);
+      if (s == DM_OK)
+        s = dm_xsum_check(wb, (int64_t)cells, "weights above a quantile");
+    } else {
       s = dm_allsum_i64_array(cnt, (int64_t)cells, comm);
+    }
     if (s != DM_OK)
       break;
     for (int q = 0; q < n_q; q++) {
@@ -230,12 +235,12 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
       for (int b = 255; b >= 0; b--) {
         double m_ge;
         if (weighted) {
-          dm_wsum t = above_w[q];
-          dm_wsum_add_sum(&t, &wb[(size_t)q * 256 + b]);
-          m_ge = dm_wsum_value(&t);
+          dm_xsum t = above_w[q];
+          dm_xsum_merge(&t, &wb[(size_t)q * 256 + b]);
+          m_ge = dm_xsum_value(&t);
           if (m_ge / set->w_total > f[q]) {
             chosen = b;
-            res[q].mass_gt = dm_wsum_value(&above_w[q]);
+            res[q].mass_gt = dm_xsum_value(&above_w[q]);
             res[q].mass_ge = m_ge;
             break;
           }

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "dm_status.h"
-#include "dm_wsum.h"
+#include "dm_xsum.h"
 
 typedef struct {
   int64_t n;       /* local entries */
@@ -58,6 +58,6 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
 /* LOCAL. Mass of this rank's entries with key > k and with key >= k, added
  * into counts (unweighted) or exact sums (weighted). */
 void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int64_t *n_ge,
-                         dm_wsum *w_gt, dm_wsum *w_ge);
+                         dm_xsum *w_gt, dm_xsum *w_ge);
 
 #endif

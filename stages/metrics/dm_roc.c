@@ -109,16 +109,18 @@ static dm_status compute_auc(const dm_osel_set *bkg, const dm_osel_set *sig, MPI
       suf[ns] = 0.0;
       for (int64_t i = ns - 1; i >= 0; i--)
         suf[i] = suf[i + 1] + s_all[i].w;
-      dm_wsum acc;
-      dm_wsum_zero(&acc);
+      dm_xsum acc;
+      dm_xsum_clear(&acc);
       for (int64_t i = 0; i < bkg->n; i++) {
         uint64_t k = bkg->key[i];
         int64_t lb = lb_kw(s_all, ns, k);
         int64_t ub = k == UINT64_MAX ? ns : lb_kw(s_all, ns, k + 1);
-        dm_wsum_add(&acc, bkg->weight[i] * (suf[ub] + 0.5 * (suf[lb] - suf[ub])));
+        dm_xsum_add(&acc, bkg->weight[i] * (suf[ub] + 0.5 * (suf[lb] - suf[ub])));
       }
-      s = dm_wsum_allreduce(&acc, 1, comm);
-      *auc = dm_wsum_value(&acc) / (suf[0] * bkg->w_total);
+      s = dm_xsum_allreduce(&acc, 1, comm);
+      if (s == DM_OK)
+        s = dm_xsum_check(&acc, 1, "weighted AUC sum");
+      *auc = dm_xsum_value(&acc) / (suf[0] * bkg->w_total);
     }
     free(suf);
   }
@@ -144,13 +146,14 @@ dm_status dm_roc_compute(const dm_osel_set *bkg, const dm_osel_set *sig, const d
     }
     double s_gt, s_ge;
     if (sig->weight) {
-      dm_wsum a[2];
-      dm_wsum_zero(&a[0]);
-      dm_wsum_zero(&a[1]);
+      dm_xsum a[2];
+      dm_xsum_clear(&a[0]);
+      dm_xsum_clear(&a[1]);
       dm_osel_local_above(sig, res[q].key, NULL, NULL, &a[0], &a[1]);
-      DM_FORWARD(dm_wsum_allreduce(a, 2, comm));
-      s_gt = dm_wsum_value(&a[0]);
-      s_ge = dm_wsum_value(&a[1]);
+      DM_FORWARD(dm_xsum_allreduce(a, 2, comm));
+      DM_FORWARD(dm_xsum_check(a, 2, "signal weight above a working point"));
+      s_gt = dm_xsum_value(&a[0]);
+      s_ge = dm_xsum_value(&a[1]);
     } else {
       int64_t c[2] = {0, 0};
       dm_osel_local_above(sig, res[q].key, &c[0], &c[1], NULL, NULL);

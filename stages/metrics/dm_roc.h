@@ -9,7 +9,7 @@
  *     point with the highest eps_S);
  *   - AUC = P(s > b) + P(s = b) / 2 over signal/background pairs.
  * Unweighted, every quantity is an exact integer count until the final
- * division; weighted, the sums are exact (dm_wsum). So the answer does not
+ * division; weighted, the sums are exact (dm_xsum). So the answer does not
  * depend on the number of ranks.
  */
 #ifndef DM_ROC_H

@@ -17,7 +17,7 @@
 #include "dm_h5.h"
 #include "dm_rng.h"
 #include "dm_scores_file.h"
-#include "dm_wsum.h"
+#include "dm_xsum.h"
 
 static char dir[512];
 
@@ -140,16 +140,16 @@ static void test_exact_sums(void **state)
     v[i] = (dm_rng_uniform(&g) - 0.3) * pow(10.0, (double)(i % 17) - 8.0);
   double got[3];
   for (int split = 0; split < 3; split++) {
-    dm_wsum s;
-    dm_wsum_zero(&s);
+    dm_xsum s;
+    dm_xsum_clear(&s);
     for (int i = 0; i < N; i++) {
       /* split 0: blocks; 1: round robin; 2: everything on the last rank */
       int owner = split == 0 ? (int)((int64_t)i * size / N) : split == 1 ? i % size : size - 1;
       if (owner == r)
-        dm_wsum_add(&s, v[i]);
+        dm_xsum_add(&s, v[i]);
     }
-    assert_int_equal(dm_wsum_allreduce(&s, 1, c), DM_OK);
-    got[split] = dm_wsum_value(&s);
+    assert_int_equal(dm_xsum_allreduce(&s, 1, c), DM_OK);
+    got[split] = dm_xsum_value(&s);
   }
   assert_memory_equal(&got[0], &got[1], sizeof(double));
   assert_memory_equal(&got[0], &got[2], sizeof(double));
