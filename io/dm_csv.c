@@ -228,19 +228,34 @@ static inline int dm_csv_ndigits(uint64_t x)
   return m ? __builtin_ctzll(m) >> 3 : 8;
 }
 
-/* Value of the first n (0..8) digit bytes of x. After the shift the digits
- * sit in the top n bytes, most significant first in memory order, zeros
- * before them; then pairs, quads and halves are combined with one multiply
- * each (no lane can carry into the next: 10*9+9, 100*99+99, 10^4*9999+9999
- * all fit their lanes). */
+/* Value of eight digit bytes, the first (most significant) in the lowest
+ * byte; zero bytes count as leading zeros. Pairs, quads and halves are
+ * combined with one multiply each: a lane times (10^k << lane width) plus
+ * itself puts 10^k * first + second in the upper lane, and no lane can
+ * overflow (10*9+9, 100*99+99, 10^4*9999+9999 all fit). */
+static inline uint64_t dm_csv_eight(uint64_t v)
+{
+  v = ((v & UINT64_C(0x0f0f0f0f0f0f0f0f)) * 2561) >> 8;
+  v = ((v & UINT64_C(0x00ff00ff00ff00ff)) * 6553601) >> 16;
+  return ((v & UINT64_C(0x0000ffff0000ffff)) * UINT64_C(42949672960001)) >> 32;
+}
+
+/* Value of the first n (0..8) digit bytes of x: shifted to the top bytes,
+ * zeros before them. */
 static inline uint64_t dm_csv_swar8(uint64_t x, int n)
 {
-  uint64_t v = x ^ UINT64_C(0x3030303030303030);
-  v = (v << (32 - 4 * n)) << (32 - 4 * n); /* two shifts: n == 0 is defined */
-  v = (v * 10 + (v >> 8)) & UINT64_C(0x00ff00ff00ff00ff);
-  v = (v * 100 + (v >> 16)) & UINT64_C(0x0000ffff0000ffff);
-  v = (v * 10000 + (v >> 32)) & UINT64_C(0x00000000ffffffff);
-  return v;
+  return dm_csv_eight((x << (32 - 4 * n)) << (32 - 4 * n)); /* two shifts: n == 0 is defined */
+}
+
+/* More than 6 significant digits in the mantissa w (trailing zeros are not
+ * significant: "331920" prints back the same from a float). */
+static inline int dm_csv_over6(uint64_t w)
+{
+  if (w < 1000000)
+    return 0;
+  while (w % 10 == 0)
+    w /= 10;
+  return w >= 1000000;
 }
 
 /* ---- object arrays ------------------------------------------------------- */
@@ -285,31 +300,185 @@ dm_status dm_csv_reserve(dm_events *out, int64_t n_more, int want_double)
   return DM_OK;
 }
 
+/* ---- numbers of any shape ------------------------------------------------
+ * [p, p + n) is the whole token; bytes after it need not be readable. Two
+ * paths: two words (up to 7 + 7 digits and a short exponent: 1.20431e+06,
+ * 0.0820042) on a zero-padded copy, and the byte-wise general scanner for
+ * everything else. *over6 bit 0: more than 6 significant digits; bit 1: came
+ * from the general path (the only one that can leave float range). */
+
+static dm_bad_kind dm_csv_number_bounded(const char *p, size_t n, double *out, int *over6)
+{
+  const char *g = p;
+  int sig = 0;
+  dm_bad_kind k = dm_csv_number_general(&g, p + n, out, &sig);
+  if (k != DM_BAD_NONE)
+    return k;
+  if (g != p + n)
+    return DM_BAD_NUMBER;
+  *over6 = (sig > 6) | 2;
+  return DM_BAD_NONE;
+}
+
+/* The two-word path; p has 24 readable bytes. */
+static dm_bad_kind dm_csv_two_words(const char *p, size_t n, double *out, int *over6)
+{
+#if DM_CSV_SWAR
+  const char *q = p, *end = p + n;
+  int neg = *q == '-';
+  q += neg | (*q == '+');
+  uint64_t x;
+  memcpy(&x, q, 8);
+  int n1 = dm_csv_ndigits(x);
+  if (n1 == 8)
+    return dm_csv_number_bounded(p, n, out, over6);
+  uint64_t w = dm_csv_swar8(x, n1);
+  unsigned term = (unsigned)(x >> (8 * n1)) & 0xff;
+  q += n1;
+  int e = 0;
+  if (term == '.') {
+    memcpy(&x, q + 1, 8);
+    int n2 = dm_csv_ndigits(x);
+    if (n2 == 8 || n1 + n2 == 0)
+      return dm_csv_number_bounded(p, n, out, over6);
+    w = w * dm_csv_u10_small[n2] + dm_csv_swar8(x, n2);
+    e = -n2;
+    term = (unsigned)(x >> (8 * n2)) & 0xff;
+    q += 1 + n2;
+  } else if (n1 == 0) {
+    return dm_csv_number_bounded(p, n, out, over6);
+  }
+  if ((term | 0x20) == 'e') { /* q <= p + 16 here: the exponent is in reach */
+    const char *r = q + 1;
+    int eneg = *r == '-';
+    r += eneg | (*r == '+');
+    int ex = 0, nx = 0;
+    while (nx < 4 && (unsigned)(r[nx] - '0') < 10) {
+      ex = ex * 10 + (r[nx] - '0');
+      nx++;
+    }
+    if (nx == 0 || nx == 4)
+      return dm_csv_number_bounded(p, n, out, over6);
+    e += eneg ? -ex : ex;
+    q = r + nx;
+  }
+  if (q != end)
+    return DM_BAD_NUMBER;
+  if (e < -22 || e > 22)
+    return dm_csv_number_bounded(p, n, out, over6);
+  /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation. */
+  double v = e < 0 ? (double)w / dm_csv_p10[-e] : (double)w * dm_csv_p10[e];
+  *out = neg ? -v : v;
+  *over6 = dm_csv_over6(w);
+  return DM_BAD_NONE;
+#else
+  return dm_csv_number_bounded(p, n, out, over6);
+#endif
+}
+
+static __attribute__((noinline)) dm_bad_kind dm_csv_number_any(const char *p, size_t n,
+                                                                double *out, int *over6)
+{
+  if (n < 40) { /* longer tokens never fit the word paths */
+    char tmp[64] = {0};
+    memcpy(tmp, p, n);
+    return dm_csv_two_words(tmp, n, out, over6);
+  }
+  return dm_csv_number_bounded(p, n, out, over6);
+}
+
+dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
+{
+  double v = 0.0;
+  int over6;
+  dm_bad_kind k = dm_csv_number_any(s, len, &v, &over6);
+  if (k == DM_BAD_NONE)
+    *out = v;
+  return k;
+}
+
+/* ---- the common number, 16 bytes at a time ---------------------------------
+ * '-'? then 1..15 bytes of digits with at most one '.': every number of the
+ * archive but those with an exponent. The 16 bytes that END at the field's
+ * separator are loaded (so nothing past the line is read), digits and the
+ * '.' found by byte compares, the '.' cut out by blending with the same load
+ * one byte earlier, and the at most 15 digits converted by three rounds of
+ * multiply-add (pmaddwd: pairs, quads, then eights), with no branch on the
+ * number's length or shape. A mantissa below 10^15 < 2^53 and a divisor
+ * 10^k with k <= 14 are exact doubles, so one division is correctly
+ * rounded. */
+
+static const double dm_csv_sign[2] = {1.0, -1.0};
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define DM_CSV_SIMD 1
+
+/* 16 x 0xff then 16 x 0: 16 bytes from offset k have lanes j < 16 - k set. */
+static const unsigned char dm_csv_ramp[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/* The field of n bytes that ends at pe, with pe[-17, 0) readable. Returns 0
+ * (and reads nothing) if n is out of range, 0 if the field has another
+ * shape; else the mantissa *w (< 10^15), the number of digits after the '.'
+ * in *k (16 if there is no '.') and the sign in *neg. */
+DM_CSV_INLINE int dm_csv_simd_digits(const char *pe, size_t n, uint64_t *w, unsigned *k,
+                                     unsigned *neg)
+{
+  if (n - 1 >= 16)
+    return 0;
+  unsigned ng = pe[-(ptrdiff_t)n] == '-';
+  unsigned L = (unsigned)n - ng;
+  __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(pe - 16));
+  __m128i d = _mm_sub_epi8(a, _mm_set1_epi8('0'));
+  unsigned dig = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+  unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('.')));
+  unsigned nd = ~dig & (0xffff0000u >> L) & 0xffff; /* non-digits among the last L lanes */
+  unsigned has = nd != 0;
+  if ((nd & (nd - 1)) | (nd & ~dots) | (L == has) | (L > 15))
+    return 0;
+  unsigned kk = (unsigned)__builtin_clz((nd << 1) | 1) - 15; /* lanes after the '.', or 16 */
+  unsigned N = L - has;                                       /* digits, 1..15 */
+  __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(pe - 17));
+  __m128i fromb = _mm_loadu_si128((const __m128i *)(const void *)(dm_csv_ramp + kk));
+  __m128i c = _mm_or_si128(_mm_andnot_si128(fromb, a), _mm_and_si128(fromb, b));
+  __m128i lead = _mm_loadu_si128((const __m128i *)(const void *)(dm_csv_ramp + N));
+  __m128i v = _mm_andnot_si128(lead, _mm_sub_epi8(c, _mm_set1_epi8('0')));
+  __m128i z = _mm_setzero_si128();
+  __m128i m10 = _mm_set1_epi32(0x0001000a), m100 = _mm_set1_epi32(0x00010064),
+          m10k = _mm_set1_epi32(0x00012710);
+  __m128i p2 = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(v, z), m10),
+                               _mm_madd_epi16(_mm_unpackhi_epi8(v, z), m10));
+  __m128i p4 = _mm_madd_epi16(p2, m100);
+  __m128i p8 = _mm_madd_epi16(_mm_packs_epi32(p4, p4), m10k);
+  uint64_t two = (uint64_t)_mm_cvtsi128_si64(p8);
+  *w = (two & 0xffffffffu) * 100000000u + (two >> 32);
+  *k = kk;
+  *neg = ng;
+  return 1;
+}
+#else
+#define DM_CSV_SIMD 0
+#endif
+
 /* ---- lines ----------------------------------------------------------------
  * Two layers, so that fields do not wait for each other: a separator index
  * finds every ';' and ',' 64 bytes at a time (a bitmask per block), which
  * gives each field's bounds without parsing the fields before it; then each
  * number is converted on its own and the CPU overlaps consecutive numbers
  * instead of following one long chain of "scan, find the end, scan on".
- * Word loads may run up to 24 bytes past a field start; near the end of the
- * line they read from a zero-padded copy of the line's tail. */
+ * No load crosses the line's bounds: the last block is loaded so that it
+ * ends at the line's end, numbers are loaded so that they end at their
+ * separator, and what lies within 17 bytes of the start (or a whole line
+ * shorter than 64 bytes) is read from `head`, a zero-padded copy. */
 
 typedef struct {
   const char *line;
-  size_t len, tail_start;
-  size_t block;  /* offset of the block `mask` describes */
-  uint64_t mask; /* separators in that block not yet handed out */
-  char tail[192]; /* line[tail_start, len) then zeros */
-} dm_csv_scan;
+  size_t len;
+  char head[16 + 64 + 16]; /* 16 zeros, line[0, min(len, 64)), zeros */
+} dm_csv_text;
 
-/* Bytes at offset off (< len) with at least 24 readable bytes after them. */
-DM_CSV_INLINE const char *dm_csv_at(const dm_csv_scan *s, size_t off)
-{
-  return off >= s->tail_start ? s->tail + (off - s->tail_start) : s->line + off;
-}
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if DM_CSV_SIMD
 DM_CSV_INLINE uint64_t dm_csv_sepmask(const char *p)
 {
   const __m128i semi = _mm_set1_epi8(';'), comma = _mm_set1_epi8(',');
@@ -331,195 +500,70 @@ DM_CSV_INLINE uint64_t dm_csv_sepmask(const char *p)
 }
 #endif
 
-/* Separators of the 64-byte block at offset b (a multiple of 64, < len). */
-DM_CSV_INLINE uint64_t dm_csv_block(const dm_csv_scan *s, size_t b)
+DM_CSV_INLINE void dm_csv_text_init(dm_csv_text *t, const char *line, size_t len)
 {
-  /* A block that runs past len starts after tail_start = len - 64, so the
-   * tail copy (128 bytes of line at most, then zeros) covers it. */
-  return dm_csv_sepmask(b + 64 <= s->len ? s->line + b : s->tail + (b - s->tail_start));
-}
-
-DM_CSV_INLINE void dm_csv_scan_init(dm_csv_scan *s, const char *line, size_t len)
-{
-  s->line = line;
-  s->len = len;
-  if (len > 64) { /* constant sizes: inlined moves, no library calls */
-    s->tail_start = len - 64;
-    memcpy(s->tail, line + s->tail_start, 64);
-    memset(s->tail + 64, 0, sizeof s->tail - 64);
+  t->line = line;
+  t->len = len;
+  memset(t->head, 0, 16);
+  if (len >= 64) {
+    memcpy(t->head + 16, line, 32); /* constant sizes: inlined moves */
   } else {
-    s->tail_start = 0;
-    memcpy(s->tail, line, len);
-    memset(s->tail + len, 0, sizeof s->tail - len);
+    memcpy(t->head + 16, line, len);
+    memset(t->head + 16 + len, 0, sizeof t->head - 16 - len);
   }
-  s->block = 0;
-  s->mask = len ? dm_csv_block(s, 0) : 0;
 }
 
-/* Offset of the next separator, or len when there is none. */
-DM_CSV_INLINE size_t dm_csv_next(dm_csv_scan *s)
+/* Separators of the 64-byte block at offset b (a multiple of 64, < len). */
+DM_CSV_INLINE uint64_t dm_csv_block(const dm_csv_text *t, size_t b)
 {
-  while (s->mask == 0) {
-    if (s->block + 64 >= s->len)
-      return s->len;
-    s->block += 64;
-    s->mask = dm_csv_block(s, s->block);
+  if (b + 64 <= t->len)
+    return dm_csv_sepmask(t->line + b);
+  if (t->len >= 64)
+    return dm_csv_sepmask(t->line + t->len - 64) >> (b + 64 - t->len);
+  return dm_csv_sepmask(t->head + 16);
+}
+
+/* Offset of the next separator, or len when there is none. The scan state
+ * (*blk, *msk) lives in the caller's registers. */
+DM_CSV_INLINE size_t dm_csv_next(const dm_csv_text *t, size_t *blk, uint64_t *msk)
+{
+  while (*msk == 0) {
+    if (*blk + 64 >= t->len)
+      return t->len;
+    *blk += 64;
+    *msk = dm_csv_block(t, *blk);
   }
-  size_t pos = s->block + (size_t)__builtin_ctzll(s->mask);
-  s->mask &= s->mask - 1;
+  size_t pos = *blk + (size_t)__builtin_ctzll(*msk);
+  *msk &= *msk - 1;
   return pos;
 }
 
 /* Separator byte at offset pos, 0 at the end of the line. */
-DM_CSV_INLINE char dm_csv_sep(const dm_csv_scan *s, size_t pos)
+DM_CSV_INLINE char dm_csv_sep(const dm_csv_text *t, size_t pos)
 {
-  return pos < s->len ? s->line[pos] : 0;
+  return pos < t->len ? t->line[pos] : 0;
 }
 
-/* The number that fills the field [p, p + n) exactly (p from dm_csv_at, so
- * 24 bytes are readable). DM_BAD_NUMBER if anything is left over. *over6
- * bit 0: more than 6 significant digits; bit 1: came from the general path.
- * Three paths, cheapest first:
- *  - one word: [+-] then at most 8 bytes of digits with at most one '.'
- *    (331927, -1.44969, 55808.8: nearly every archive number). The '.' is
- *    cut out with shifts and the digits converted in one go;
- *  - two words: up to 7 + 7 digits and a short exponent (1.20431e+06);
- *  - the byte-wise general scanner for everything else. */
-DM_CSV_INLINE dm_bad_kind dm_csv_field_number(const char *p, size_t n, double *out, int *over6)
+/* Pointer to offset e (<= len) with the 17 bytes before it readable. */
+DM_CSV_INLINE const char *dm_csv_end(const dm_csv_text *t, size_t e)
 {
-  const char *end = p + n;
-#if DM_CSV_SWAR
-  {
-    const char *q = p;
-    int neg = *q == '-';
-    q += neg | (*q == '+');
-    uint64_t x;
-    memcpy(&x, q, 8);
-    size_t L = (size_t)(end - q);
-    if (L - 1 < 8) {
-      /* One word holds the whole number: the first non-digit within L bytes
-       * must be the only one and a '.', or there is none. */
-      uint64_t keep = ~UINT64_C(0) >> (64 - 8 * L);
-      uint64_t xl = x & keep;
-      uint64_t m = dm_csv_nondigit(x) & keep;
-      unsigned pos = m ? (unsigned)__builtin_ctzll(m) >> 3 : (unsigned)L;
-      uint64_t dot = m != 0;
-      unsigned pc = pos & 7; /* with a '.', pos <= 7 */
-      uint64_t bad = (m & (m - 1)) | (dot & (((xl >> (8 * pc)) & 0xff) != '.')) | (L == dot);
-      if (!bad) {
-        /* Cut the '.' out: bytes before it, then those after it moved down. */
-        uint64_t low = xl & ((UINT64_C(1) << (8 * pc)) - 1);
-        uint64_t high = ((xl >> (8 * pc)) >> 8) << (8 * pc);
-        uint64_t digits = dot ? low | high : xl;
-        size_t N = L - (size_t)dot;
-        uint64_t w = dm_csv_swar8(digits, (int)N);
-        /* 10^(digits after the point), or 1: one correctly rounded
-         * division either way, no branch on the shape of the number. */
-        double v = (double)(int64_t)w / dm_csv_p10[(L - 1 - pc) & (0 - dot)];
-        uint64_t bits;
-        memcpy(&bits, &v, sizeof bits);
-        bits ^= (uint64_t)neg << 63;
-        memcpy(out, &bits, sizeof bits);
-        int o = 0;
-        if (w >= 1000000) { /* trailing zeros are not significant */
-          uint64_t t = w;
-          while (t % 10 == 0)
-            t /= 10;
-          o = t >= 1000000;
-        }
-        *over6 = o;
-        return DM_BAD_NONE;
-      }
-    }
-    int n1 = dm_csv_ndigits(x);
-    if (n1 == 8)
-      goto general;
-    uint64_t w = dm_csv_swar8(x, n1);
-    unsigned term = (unsigned)(x >> (8 * n1)) & 0xff;
-    q += n1;
-    int e = 0;
-    if (term == '.') {
-      memcpy(&x, q + 1, 8);
-      int n2 = dm_csv_ndigits(x);
-      if (n2 == 8 || n1 + n2 == 0)
-        goto general;
-      w = w * dm_csv_u10_small[n2] + dm_csv_swar8(x, n2);
-      e = -n2;
-      term = (unsigned)(x >> (8 * n2)) & 0xff;
-      q += 1 + n2;
-    } else if (n1 == 0) {
-      goto general;
-    }
-    if ((term | 0x20) == 'e') { /* q <= p + 16 here: the exponent is in reach */
-      const char *r = q + 1;
-      int eneg = *r == '-';
-      r += eneg | (*r == '+');
-      int ex = 0, nx = 0;
-      while (nx < 4 && (unsigned)(r[nx] - '0') < 10) {
-        ex = ex * 10 + (r[nx] - '0');
-        nx++;
-      }
-      if (nx == 0 || nx == 4)
-        goto general;
-      e += eneg ? -ex : ex;
-      q = r + nx;
-    }
-    if (q != end)
-      return DM_BAD_NUMBER;
-    if (e < -22 || e > 22)
-      goto general;
-    /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation (the
-     * other factor is 1, exact), without a branch on the sign of e. */
-    double v = e < 0 ? (double)w / dm_csv_p10[-e] : (double)w * dm_csv_p10[e];
-    *out = neg ? -v : v;
-    int o = 0;
-    if (w >= 1000000) { /* trailing zeros are not significant */
-      uint64_t t = w;
-      while (t % 10 == 0)
-        t /= 10;
-      o = t >= 1000000;
-    }
-    *over6 = o;
+  return e >= 17 ? t->line + e : t->head + 16 + e;
+}
+
+/* The number filling the field [a, b). */
+DM_CSV_INLINE dm_bad_kind dm_csv_field(const dm_csv_text *t, size_t a, size_t b, double *out,
+                                       int *over6)
+{
+#if DM_CSV_SIMD
+  uint64_t w;
+  unsigned k, neg;
+  if (dm_csv_simd_digits(dm_csv_end(t, b), b - a, &w, &k, &neg)) {
+    *out = (double)(int64_t)w / dm_csv_p10[k & 15] * dm_csv_sign[neg];
+    *over6 = dm_csv_over6(w);
     return DM_BAD_NONE;
   }
-general:
 #endif
-  {
-    const char *g = p;
-    int sig = 0;
-    dm_bad_kind k = dm_csv_number_general(&g, end, out, &sig);
-    if (k != DM_BAD_NONE)
-      return k;
-    if (g != end)
-      return DM_BAD_NUMBER;
-    /* Bit 1 tells the caller this value may be out of float range: the
-     * word paths (at most 14 digits, exponent within +-22) never are. */
-    *over6 = (sig > 6) | 2;
-    return DM_BAD_NONE;
-  }
-}
-
-dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
-{
-  /* The field routine may read 24 bytes from the start: give it a padded
-   * copy of short tokens; long ones only take the byte-wise path. */
-  double v = 0.0;
-  int over6;
-  dm_bad_kind k;
-  if (len < 40) {
-    char tmp[64] = {0};
-    memcpy(tmp, s, len);
-    k = dm_csv_field_number(tmp, len, &v, &over6);
-  } else {
-    const char *g = s;
-    int sig;
-    k = dm_csv_number_general(&g, s + len, &v, &sig);
-    if (k == DM_BAD_NONE && g != s + len)
-      k = DM_BAD_NUMBER;
-  }
-  if (k == DM_BAD_NONE)
-    *out = v;
-  return k;
+  return dm_csv_number_any(t->line + a, b - a, out, over6);
 }
 
 /* Object code of the field [p, p + n). Returns the type or -1. */
@@ -544,17 +588,42 @@ DM_CSV_INLINE int dm_csv_code(const char *p, size_t n)
   return -1;
 }
 
+/* Does the process name [a, b) hold a control byte (below 0x20, or 0x7f)? */
+DM_CSV_INLINE int dm_csv_has_control(const dm_csv_text *t, size_t a, size_t b)
+{
+#if DM_CSV_SIMD
+  /* 16 bytes at a time, each load ending at e so as to stay in the line. */
+  for (size_t e = b;; e -= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(dm_csv_end(t, e) - 16));
+    __m128i c = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    unsigned m = (unsigned)_mm_movemask_epi8(c);
+    if (e - a <= 16)
+      return (m & (0xffff0000u >> (e - a))) != 0;
+    if (m)
+      return 1;
+  }
+#else
+  for (size_t i = a; i < b; i++) {
+    unsigned char c = (unsigned char)t->line[i];
+    if (c < 0x20 || c == 0x7f)
+      return 1;
+  }
+  return 0;
+#endif
+}
+
 /* The next field, a number that must end at separator `want` (',' or ';')
  * or, when want is 0, at ';' or the end of the line. A field ending at the
  * wrong separator is a field count problem. */
 #define DM_CSV_NUM(want, out)                                                      \
   do {                                                                             \
-    size_t a_ = at, b_ = dm_csv_next(&sc);                                         \
+    size_t a_ = at, b_ = dm_csv_next(&tx, &blk, &msk);                             \
     int o_ = 0;                                                                    \
-    dm_bad_kind k_ = dm_csv_field_number(dm_csv_at(&sc, a_), b_ - a_, &(out), &o_); \
+    dm_bad_kind k_ = dm_csv_field(&tx, a_, b_, &(out), &o_);                       \
     if (k_ != DM_BAD_NONE)                                                         \
       return k_;                                                                   \
-    char c_ = dm_csv_sep(&sc, b_);                                                 \
+    char c_ = dm_csv_sep(&tx, b_);                                                 \
     if ((want) ? c_ != (want) : c_ == ',')                                         \
       return DM_BAD_FIELD_COUNT;                                                   \
     over6 += o_ & 1;                                                               \
@@ -603,19 +672,27 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
   memset(ev, 0, sizeof *ev);
   if (len == 0)
     return DM_BAD_FIELD_COUNT;
-  dm_csv_scan sc;
-  dm_csv_scan_init(&sc, line, len);
-  size_t at = 0;
+  dm_csv_text tx;
+  dm_csv_text_init(&tx, line, len);
+  size_t blk = 0, at = 0;
+  uint64_t msk = dm_csv_block(&tx, 0);
   int over6 = 0, wide = 0; /* wide & 2: a value from the general path */
 
   /* event ID */
   {
-    size_t b = dm_csv_next(&sc);
-    char c = dm_csv_sep(&sc, b);
+    size_t b = dm_csv_next(&tx, &blk, &msk);
+    char c = dm_csv_sep(&tx, b);
+#if DM_CSV_SIMD
+    uint64_t w;
+    unsigned k, neg;
+    if (dm_csv_simd_digits(dm_csv_end(&tx, b), b, &w, &k, &neg) && k == 16) {
+      ev->event_id = neg ? -(int64_t)w : (int64_t)w; /* w < 10^15 */
+    } else
+#endif
     if (dm_csv_event_id(line, b, &ev->event_id) != DM_BAD_NONE) {
       double v = 0;
       int o;
-      dm_bad_kind k = dm_csv_field_number(dm_csv_at(&sc, 0), b, &v, &o);
+      dm_bad_kind k = dm_csv_number_any(line, b, &v, &o);
       if (k != DM_BAD_NONE)
         return k;
       if (c == ',')
@@ -623,9 +700,9 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
       if (v != floor(v) || fabs(v) > 9007199254740992.0)
         return DM_BAD_NUMBER;
       ev->event_id = (int64_t)v;
-    } else if (c == ',') {
-      return DM_BAD_FIELD_COUNT;
     }
+    if (c == ',')
+      return DM_BAD_FIELD_COUNT;
     if (b == len)
       return DM_BAD_FIELD_COUNT;
     at = b + 1;
@@ -635,17 +712,14 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
   {
     size_t b;
     int comma = 0;
-    while ((b = dm_csv_next(&sc)) < len && line[b] == ',')
+    while ((b = dm_csv_next(&tx, &blk, &msk)) < len && line[b] == ',')
       comma = 1;
     if (comma)
       return DM_BAD_FIELD_COUNT;
     if (b == at)
       return DM_BAD_EMPTY_PROCESS;
-    for (size_t i = at; i < b; i++) {
-      unsigned char c = (unsigned char)line[i];
-      if (c < 0x20 || c == 0x7f)
-        return DM_BAD_EMPTY_PROCESS;
-    }
+    if (dm_csv_has_control(&tx, at, b))
+      return DM_BAD_EMPTY_PROCESS;
     if (b == len)
       return DM_BAD_FIELD_COUNT;
     ev->process = line + at;
@@ -671,7 +745,7 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
   while (at < len) {
     if (n == 65535)
       return DM_BAD_TOO_MANY_OBJECTS;
-    size_t b = dm_csv_next(&sc);
+    size_t b = dm_csv_next(&tx, &blk, &msk);
     if (b == len || line[b] == ';')
       return DM_BAD_FIELD_COUNT; /* an object of one field (or an empty one) */
     int t = dm_csv_code(line + at, b - at);

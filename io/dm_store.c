@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dm_comm.h"
+#include "dm_derived.h"
 #include "dm_h5.h"
 #include "dm_prov.h"
 
@@ -474,23 +475,9 @@ struct dm_store {
   char **proc_names; /* one block from dm_h5_strings_read */
   int64_t *proc_events;
   hid_t ecol[N_ECOLS], ocol[N_OCOLS];
-  char **derived; /* names under /derived at open time */
-  int n_derived;
+  /* The sidecar's columns (dm_derived.h); never NULL once opened. */
+  dm_derived *derived;
 };
-
-static herr_t collect_name(hid_t g, const char *name, const H5L_info_t *info, void *data)
-{
-  dm_store *st = data;
-  char **d = realloc(st->derived, (size_t)(st->n_derived + 1) * sizeof *d);
-  if (!d)
-    return -1;
-  st->derived = d;
-  d[st->n_derived] = strdup(name);
-  if (!d[st->n_derived])
-    return -1;
-  st->n_derived++;
-  return 0;
-}
 
 dm_status dm_store_close(dm_store *st)
 {
@@ -502,12 +489,12 @@ dm_status dm_store_close(dm_store *st)
   for (int i = 0; i < N_OCOLS; i++)
     if (st->ocol[i] >= 0)
       H5Dclose(st->ocol[i]);
-  dm_status s = dm_h5_close(st->file);
+  dm_status s = dm_derived_close(st->derived);
+  dm_status c = dm_h5_close(st->file);
+  if (s == DM_OK)
+    s = c;
   free(st->proc_names);
   free(st->proc_events);
-  for (int i = 0; i < st->n_derived; i++)
-    free(st->derived[i]);
-  free(st->derived);
   free(st);
   return s;
 }
@@ -556,15 +543,6 @@ static dm_status store_load(dm_store *st)
     return dm_error(DM_ERR_SCHEMA, "%s: /processes has %lld names and %lld counts", path,
                     (long long)np, (long long)nc);
   st->n_proc = (int)np;
-  if (dm_h5_exists(st->file, "/derived")) {
-    hid_t g = H5Gopen2(st->file, "/derived", H5P_DEFAULT);
-    hsize_t idx = 0;
-    herr_t e = g >= 0 ? H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, st) : -1;
-    if (g >= 0)
-      H5Gclose(g);
-    if (e < 0)
-      return dm_error(DM_ERR_HDF5, "%s: cannot list /derived", path);
-  }
   return DM_OK;
 }
 
@@ -586,6 +564,10 @@ dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store
   dm_status s = dm_h5_open(path, comm, readwrite, &st->file);
   if (s == DM_OK)
     s = dm_agree(store_load(st), comm);
+  /* The sidecar, not the store's /derived link: following that link from an
+   * MPI-IO handle would open the sidecar behind our back (dm_derived.h). */
+  if (s == DM_OK)
+    s = dm_agree(dm_derived_open(path, st->file, st->n_events, comm, &st->derived), comm);
   if (s != DM_OK) {
     dm_store_close(st);
     return s;
@@ -691,23 +673,18 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
 
 int dm_store_has_derived(const dm_store *st, const char *name)
 {
-  for (int i = 0; i < st->n_derived; i++)
-    if (!strcmp(st->derived[i], name))
-      return 1;
-  return 0;
+  return st->derived && dm_derived_has(st->derived, name);
 }
 
 dm_status dm_store_read_derived(dm_store *st, const char *name, int64_t begin, int64_t count,
                                 double *out)
 {
-  char p[DM_PATH_MAX];
-  snprintf(p, sizeof p, "/derived/%s", name);
   dm_status s = DM_OK;
   if (begin < 0 || count < 0 || begin + count > st->n_events)
     s = dm_error(DM_ERR_ARG, "%s: events [%lld, %lld) are outside the store's %lld", st->path,
                  (long long)begin, (long long)(begin + count), (long long)st->n_events);
   DM_FORWARD(dm_agree(s, st->comm));
-  s = dm_h5_col_read(st->file, p, H5T_NATIVE_DOUBLE, begin, count, out);
+  s = dm_derived_read(st->derived, name, begin, count, out);
   if (s != DM_OK)
     dm_error_context("%s", st->path);
   return dm_agree(s, st->comm);

@@ -79,17 +79,17 @@ size_t dm_gen_fmt_g6(double x, char *out)
   double s1 = a * POW10(5 - e10);
   int up = s1 >= 999999.5;
   e10 += up;
-  double scaled = up ? a * POW10(5 - e10) : s1;
-  /* scaled is within 3e-16 relative (under 3e-10) of the exact a 10^(5-e10):
-   * away from a decimal tie both round alike; ties and an exponent estimate
-   * off by two (a hair below a power of ten) go to snprintf. */
+  double scaled = up ? s1 * 0.1 : s1;
+  /* scaled is within 4e-16 relative (under 4e-10) of the exact a 10^(5-e10).
+   * In 20-bit fixed point, a fraction within 2^-20 of one half (a possible
+   * decimal tie) or an exponent estimate off by two (a hair below a power
+   * of ten) goes to snprintf; any other value rounds like the exact one. */
   if (!(scaled >= 99999.5 && scaled < 999999.5) || (up && s1 < 999999.500001))
     return fallback_g(x, out); /* the second: the choice of e10 was a near-tie */
-  uint32_t m = (uint32_t)scaled; /* truncation = floor for positive values */
-  double frac = scaled - (double)m;
-  if (frac > 0.499999 && frac < 0.500001)
+  uint64_t q = (uint64_t)(scaled * 1048576.0); /* exact scaling, then floor */
+  if (((q + 1) & 0xffffe) == 0x80000)
     return fallback_g(x, out);
-  m += frac > 0.5; /* now 100000 <= m <= 999999 */
+  uint32_t m = (uint32_t)((q + 0x80000) >> 20); /* now 100000 <= m <= 999999 */
   uint32_t hi = m / 10000, r = m - hi * 10000, mid = r / 100, lo = r - mid * 100;
   uint64_t w = pair_of(hi) | pair_of(mid) << 16 | pair_of(lo) << 32; /* six digits */
   /* Significant digits: the last byte holding a non-zero digit (d + 0x7f
