@@ -1,29 +1,23 @@
-/* dm_csv.c - parse archive lines (contract in dm_csv.h; printing is in
- * dm_csv_print.c).
+/* dm_csv.c - parse archive lines (contract in dm_csv.h). Numbers of
+ * unusual shape are converted in dm_csv_number.c, printing is in
+ * dm_csv_print.c.
  *
  * Parsing a line: a separator index (';' and ',' found 64 bytes at a time)
- * gives every field's bounds up front, then each number is converted on its
- * own, so the CPU overlaps consecutive numbers (see "lines" below).
- *
- * Numbers are read by hand (no locale, no per-field strtod) into an integer
- * mantissa w and a decimal exponent e. When w <= 2^53 and |e| <= 22 both w
- * and 10^|e| are exact doubles, so one IEEE multiply or divide gives the
- * correctly rounded value (Clinger's fast path); with 6-significant-digit %g
- * input that is every number of the archive. Anything else (more than 19
- * digits, huge or tiny exponents, mantissas above 2^53) goes to strtod_l in
- * the "C" locale on a NUL-terminated copy of the token: correct, slower,
- * rare. MeV become GeV by one more division by 1000 in double.
+ * gives every field's bounds up front, then the numbers are converted with
+ * SSE2 byte compares and multiply-adds, two at a time where they are short,
+ * without a branch on their length or shape (see "lines" below). Every
+ * number is correctly rounded: a mantissa below 2^53 divided by an exact
+ * power of ten. MeV become GeV by one more division by 1000 in double.
  */
 #include "dm_csv.h"
+#include "dm_csv_private.h"
 
 #include <float.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#define DM_CSV_INLINE static inline __attribute__((always_inline))
 
 const char *dm_bad_kind_name(dm_bad_kind k)
 {
@@ -41,221 +35,6 @@ const char *dm_bad_kind_name(dm_bad_kind k)
   if ((int)k < 0 || k >= DM_BAD_NKINDS)
     return "invalid";
   return names[k];
-}
-
-/* ---- exact decimal to double ------------------------------------------- */
-
-static const double dm_csv_p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-static const uint64_t dm_csv_u10_small[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
-                                             100000000};
-
-static pthread_once_t dm_csv_c_once = PTHREAD_ONCE_INIT;
-static locale_t dm_csv_c_locale;
-
-static void dm_csv_c_locale_init(void) { dm_csv_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
-
-/* Correctly rounded conversion of a validated token (our grammar only, so
- * strtod cannot wander into hex or "infinity"). Returns 0 on overflow. */
-static int dm_csv_slow(const char *tok, size_t n, double *out)
-{
-  char small[128];
-  char *buf = n < sizeof small ? small : malloc(n + 1);
-  if (!buf)
-    return 0;
-  memcpy(buf, tok, n);
-  buf[n] = '\0';
-  pthread_once(&dm_csv_c_once, dm_csv_c_locale_init);
-  double v = dm_csv_c_locale ? strtod_l(buf, NULL, dm_csv_c_locale) : strtod(buf, NULL);
-  if (buf != small)
-    free(buf);
-  *out = v;
-  return isfinite(v);
-}
-
-static double dm_csv_decimal_to_double(uint64_t w, int e, int neg)
-{
-  double v;
-  if (w == 0) {
-    v = 0.0;
-  } else if (w <= (UINT64_C(1) << 53) && e >= -22 && e <= 22) {
-    v = e >= 0 ? (double)w * dm_csv_p10[e] : (double)w / dm_csv_p10[-e];
-  } else if (w <= (UINT64_C(1) << 53) && e > 22 && e <= 22 + 15 &&
-             w <= (UINT64_C(1) << 53) / (uint64_t)dm_csv_p10[e - 22]) {
-    /* w * 10^(e-22) is still an exact integer below 2^53. */
-    v = (double)(w * (uint64_t)dm_csv_p10[e - 22]) * 1e22;
-  } else {
-    char tok[48];
-    int n = snprintf(tok, sizeof tok, "%llue%d", (unsigned long long)w, e);
-    dm_csv_slow(tok, (size_t)n, &v);
-  }
-  return neg ? -v : v;
-}
-
-/* Scan one number at *pp (stops at the first byte that cannot continue it),
- * one byte at a time: handles every case. Returns DM_BAD_NONE, DM_BAD_NUMBER
- * or DM_BAD_NONFINITE; *sig gets the number of significant digits (first to
- * last non-zero digit). */
-static __attribute__((noinline)) dm_bad_kind dm_csv_number_general(const char **pp, const char *end, double *out, int *sig)
-{
-  const char *p = *pp, *tok = p;
-  int neg = 0;
-  if (p < end && (*p == '-' || *p == '+')) {
-    neg = *p == '-';
-    p++;
-  }
-  uint64_t w = 0;
-  int nd = 0;         /* digits in w, counted from the first non-zero one */
-  int many = 0;       /* more than 19 significant digits: slow path */
-  int e = 0;          /* decimal exponent adjustment from digit positions */
-  const char *digits0 = p;
-  int ndigits = 0;    /* all mantissa digits seen, to reject "." and "" */
-  while (p < end && (unsigned)(*p - '0') < 10) {
-    unsigned d = (unsigned)(*p - '0');
-    if (nd < 19) {
-      w = w * 10 + d;
-      nd += w != 0;
-    } else {
-      many = 1;
-      e++;
-    }
-    p++;
-  }
-  ndigits = (int)(p - digits0);
-  if (p < end && *p == '.') {
-    p++;
-    const char *f0 = p;
-    while (p < end && (unsigned)(*p - '0') < 10) {
-      unsigned d = (unsigned)(*p - '0');
-      if (nd < 19) {
-        w = w * 10 + d;
-        nd += w != 0;
-        e--;
-      } else {
-        many = 1;
-      }
-      p++;
-    }
-    ndigits += (int)(p - f0);
-  }
-  if (ndigits == 0) {
-    /* nan / inf spelled out are well-formed but not finite. */
-    size_t left = (size_t)(end - p), w = 0;
-    if (left >= 8 && strncasecmp(p, "infinity", 8) == 0)
-      w = 8;
-    else if (left >= 3 && (strncasecmp(p, "inf", 3) == 0 || strncasecmp(p, "nan", 3) == 0))
-      w = 3;
-    const char *q = p + w;
-    if (w == 0 || (q < end && (((*q | 0x20) >= 'a' && (*q | 0x20) <= 'z') ||
-                               (unsigned)(*q - '0') < 10 || *q == '.')))
-      return DM_BAD_NUMBER;
-    *pp = q;
-    return DM_BAD_NONFINITE;
-  }
-  if (p < end && (*p | 0x20) == 'e') {
-    p++;
-    int eneg = 0;
-    if (p < end && (*p == '-' || *p == '+')) {
-      eneg = *p == '-';
-      p++;
-    }
-    const char *x0 = p;
-    int x = 0;
-    while (p < end && (unsigned)(*p - '0') < 10) {
-      if (x < 100000)
-        x = x * 10 + (*p - '0');
-      p++;
-    }
-    if (p == x0)
-      return DM_BAD_NUMBER;
-    e += eneg ? -x : x;
-  }
-  *pp = p;
-  /* Trailing zeros of the mantissa are not significant for float32 round
-   * trips ("331920" prints back the same from a float). */
-  int s = nd;
-  if (s > 6 && !many) {
-    uint64_t t = w;
-    while (t != 0 && t % 10 == 0) {
-      t /= 10;
-      s--;
-    }
-  }
-  *sig = many ? 20 : s;
-  if (many) {
-    if (!dm_csv_slow(tok, (size_t)(p - tok), out))
-      return DM_BAD_NONFINITE;
-    return DM_BAD_NONE;
-  }
-  double v = dm_csv_decimal_to_double(w, e, neg);
-  if (!isfinite(v))
-    return DM_BAD_NONFINITE;
-  *out = v;
-  return DM_BAD_NONE;
-}
-
-/* ---- fast path: eight bytes at a time ------------------------------------
- * Most archive numbers are [-]ddddd[.ddddd][e+dd] with few digits. Loading
- * 8 bytes as a little-endian word, the digit bytes and their value are found
- * with word arithmetic instead of a loop with a branch per byte (whose
- * mispredictions on varying lengths dominate a byte loop). */
-
-#define DM_CSV_INLINE static inline __attribute__((always_inline))
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define DM_CSV_SWAR 1
-#else
-#define DM_CSV_SWAR 0
-#endif
-
-/* High bit set in every byte of x (memory order = little-endian byte order)
- * that is not '0'..'9'. XOR maps digits to 0..9; (b & 0x7f) + 0x76 has its
- * top bit set exactly when b & 0x7f >= 10 and cannot carry into the next
- * byte; OR-ing b itself catches bytes with the top bit already set. */
-static inline uint64_t dm_csv_nondigit(uint64_t x)
-{
-  uint64_t d = x ^ UINT64_C(0x3030303030303030);
-  return (((d & UINT64_C(0x7f7f7f7f7f7f7f7f)) + UINT64_C(0x7676767676767676)) | d) &
-         UINT64_C(0x8080808080808080);
-}
-
-/* Index of the first non-digit byte of x, or 8. */
-static inline int dm_csv_ndigits(uint64_t x)
-{
-  uint64_t m = dm_csv_nondigit(x);
-  return m ? __builtin_ctzll(m) >> 3 : 8;
-}
-
-/* Value of eight digit bytes, the first (most significant) in the lowest
- * byte; zero bytes count as leading zeros. Pairs, quads and halves are
- * combined with one multiply each: a lane times (10^k << lane width) plus
- * itself puts 10^k * first + second in the upper lane, and no lane can
- * overflow (10*9+9, 100*99+99, 10^4*9999+9999 all fit). */
-static inline uint64_t dm_csv_eight(uint64_t v)
-{
-  v = ((v & UINT64_C(0x0f0f0f0f0f0f0f0f)) * 2561) >> 8;
-  v = ((v & UINT64_C(0x00ff00ff00ff00ff)) * 6553601) >> 16;
-  return ((v & UINT64_C(0x0000ffff0000ffff)) * UINT64_C(42949672960001)) >> 32;
-}
-
-/* Value of the first n (0..8) digit bytes of x: shifted to the top bytes,
- * zeros before them. */
-static inline uint64_t dm_csv_swar8(uint64_t x, int n)
-{
-  return dm_csv_eight((x << (32 - 4 * n)) << (32 - 4 * n)); /* two shifts: n == 0 is defined */
-}
-
-/* More than 6 significant digits in the mantissa w (trailing zeros are not
- * significant: "331920" prints back the same from a float). */
-static inline int dm_csv_over6(uint64_t w)
-{
-  if (w < 1000000)
-    return 0;
-  while (w % 10 == 0)
-    w /= 10;
-  return w >= 1000000;
 }
 
 /* ---- object arrays ------------------------------------------------------- */
@@ -300,103 +79,6 @@ dm_status dm_csv_reserve(dm_events *out, int64_t n_more, int want_double)
   return DM_OK;
 }
 
-/* ---- numbers of any shape ------------------------------------------------
- * [p, p + n) is the whole token; bytes after it need not be readable. Two
- * paths: two words (up to 7 + 7 digits and a short exponent: 1.20431e+06,
- * 0.0820042) on a zero-padded copy, and the byte-wise general scanner for
- * everything else. *over6 bit 0: more than 6 significant digits; bit 1: came
- * from the general path (the only one that can leave float range). */
-
-static dm_bad_kind dm_csv_number_bounded(const char *p, size_t n, double *out, int *over6)
-{
-  const char *g = p;
-  int sig = 0;
-  dm_bad_kind k = dm_csv_number_general(&g, p + n, out, &sig);
-  if (k != DM_BAD_NONE)
-    return k;
-  if (g != p + n)
-    return DM_BAD_NUMBER;
-  *over6 = (sig > 6) | 2;
-  return DM_BAD_NONE;
-}
-
-/* The two-word path; p has 24 readable bytes. */
-static dm_bad_kind dm_csv_two_words(const char *p, size_t n, double *out, int *over6)
-{
-#if DM_CSV_SWAR
-  const char *q = p, *end = p + n;
-  int neg = *q == '-';
-  q += neg | (*q == '+');
-  uint64_t x;
-  memcpy(&x, q, 8);
-  int n1 = dm_csv_ndigits(x);
-  if (n1 == 8)
-    return dm_csv_number_bounded(p, n, out, over6);
-  uint64_t w = dm_csv_swar8(x, n1);
-  unsigned term = (unsigned)(x >> (8 * n1)) & 0xff;
-  q += n1;
-  int e = 0;
-  if (term == '.') {
-    memcpy(&x, q + 1, 8);
-    int n2 = dm_csv_ndigits(x);
-    if (n2 == 8 || n1 + n2 == 0)
-      return dm_csv_number_bounded(p, n, out, over6);
-    w = w * dm_csv_u10_small[n2] + dm_csv_swar8(x, n2);
-    e = -n2;
-    term = (unsigned)(x >> (8 * n2)) & 0xff;
-    q += 1 + n2;
-  } else if (n1 == 0) {
-    return dm_csv_number_bounded(p, n, out, over6);
-  }
-  if ((term | 0x20) == 'e') { /* q <= p + 16 here: the exponent is in reach */
-    const char *r = q + 1;
-    int eneg = *r == '-';
-    r += eneg | (*r == '+');
-    int ex = 0, nx = 0;
-    while (nx < 4 && (unsigned)(r[nx] - '0') < 10) {
-      ex = ex * 10 + (r[nx] - '0');
-      nx++;
-    }
-    if (nx == 0 || nx == 4)
-      return dm_csv_number_bounded(p, n, out, over6);
-    e += eneg ? -ex : ex;
-    q = r + nx;
-  }
-  if (q != end)
-    return DM_BAD_NUMBER;
-  if (e < -22 || e > 22)
-    return dm_csv_number_bounded(p, n, out, over6);
-  /* w < 10^14 < 2^53 and |e| <= 22: one correctly rounded operation. */
-  double v = e < 0 ? (double)w / dm_csv_p10[-e] : (double)w * dm_csv_p10[e];
-  *out = neg ? -v : v;
-  *over6 = dm_csv_over6(w);
-  return DM_BAD_NONE;
-#else
-  return dm_csv_number_bounded(p, n, out, over6);
-#endif
-}
-
-static __attribute__((noinline)) dm_bad_kind dm_csv_number_any(const char *p, size_t n,
-                                                                double *out, int *over6)
-{
-  if (n < 40) { /* longer tokens never fit the word paths */
-    char tmp[64] = {0};
-    memcpy(tmp, p, n);
-    return dm_csv_two_words(tmp, n, out, over6);
-  }
-  return dm_csv_number_bounded(p, n, out, over6);
-}
-
-dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
-{
-  double v = 0.0;
-  int over6;
-  dm_bad_kind k = dm_csv_number_any(s, len, &v, &over6);
-  if (k == DM_BAD_NONE)
-    *out = v;
-  return k;
-}
-
 /* ---- the common number, 16 bytes at a time ---------------------------------
  * '-'? then 1..15 bytes of digits with at most one '.': every number of the
  * archive but those with an exponent. The 16 bytes that END at the field's
@@ -419,13 +101,13 @@ static const unsigned char dm_csv_ramp[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff
                                               0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 /* The field of n bytes that ends at pe, with pe[-17, 0) readable. Returns 0
- * (and reads nothing) if n is out of range, 0 if the field has another
+ * (and reads nothing) unless 1 <= n <= 15, 0 if the field has another
  * shape; else the mantissa *w (< 10^15), the number of digits after the '.'
  * in *k (16 if there is no '.') and the sign in *neg. */
 DM_CSV_INLINE int dm_csv_simd_digits(const char *pe, size_t n, uint64_t *w, unsigned *k,
                                      unsigned *neg)
 {
-  if (n - 1 >= 16)
+  if (n - 1 >= 15)
     return 0;
   unsigned ng = pe[-(ptrdiff_t)n] == '-';
   unsigned L = (unsigned)n - ng;
@@ -435,7 +117,11 @@ DM_CSV_INLINE int dm_csv_simd_digits(const char *pe, size_t n, uint64_t *w, unsi
   unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('.')));
   unsigned nd = ~dig & (0xffff0000u >> L) & 0xffff; /* non-digits among the last L lanes */
   unsigned has = nd != 0;
-  if ((nd & (nd - 1)) | (nd & ~dots) | (L == has) | (L > 15))
+  if (nd & ~dots) /* one test per condition: cheaper than or-ing flags */
+    return 0;
+  if (nd & (nd - 1))
+    return 0;
+  if (L == has) /* "." or "-." */
     return 0;
   unsigned kk = (unsigned)__builtin_clz((nd << 1) | 1) - 15; /* lanes after the '.', or 16 */
   unsigned N = L - has;                                       /* digits, 1..15 */
@@ -513,14 +199,17 @@ DM_CSV_INLINE void dm_csv_text_init(dm_csv_text *t, const char *line, size_t len
   }
 }
 
-/* Separators of the 64-byte block at offset b (a multiple of 64, < len). */
-DM_CSV_INLINE uint64_t dm_csv_block(const dm_csv_text *t, size_t b)
+/* Separators of the 64-byte block at offset b (a multiple of 64, < len).
+ * Called once per 64 bytes, so not inlined: inlined, its loads get hoisted
+ * out of the field loop and crowd out the number code's registers. */
+static __attribute__((noinline)) uint64_t dm_csv_block(const char *line, size_t len,
+                                                       const char *head, size_t b)
 {
-  if (b + 64 <= t->len)
-    return dm_csv_sepmask(t->line + b);
-  if (t->len >= 64)
-    return dm_csv_sepmask(t->line + t->len - 64) >> (b + 64 - t->len);
-  return dm_csv_sepmask(t->head + 16);
+  if (b + 64 <= len)
+    return dm_csv_sepmask(line + b);
+  if (len >= 64)
+    return dm_csv_sepmask(line + len - 64) >> (b + 64 - len);
+  return dm_csv_sepmask(head + 16);
 }
 
 /* Offset of the next separator, or len when there is none. The scan state
@@ -531,7 +220,7 @@ DM_CSV_INLINE size_t dm_csv_next(const dm_csv_text *t, size_t *blk, uint64_t *ms
     if (*blk + 64 >= t->len)
       return t->len;
     *blk += 64;
-    *msk = dm_csv_block(t, *blk);
+    *msk = dm_csv_block(t->line, t->len, t->head, *blk);
   }
   size_t pos = *blk + (size_t)__builtin_ctzll(*msk);
   *msk &= *msk - 1;
@@ -548,22 +237,6 @@ DM_CSV_INLINE char dm_csv_sep(const dm_csv_text *t, size_t pos)
 DM_CSV_INLINE const char *dm_csv_end(const dm_csv_text *t, size_t e)
 {
   return e >= 17 ? t->line + e : t->head + 16 + e;
-}
-
-/* The number filling the field [a, b). */
-DM_CSV_INLINE dm_bad_kind dm_csv_field(const dm_csv_text *t, size_t a, size_t b, double *out,
-                                       int *over6)
-{
-#if DM_CSV_SIMD
-  uint64_t w;
-  unsigned k, neg;
-  if (dm_csv_simd_digits(dm_csv_end(t, b), b - a, &w, &k, &neg)) {
-    *out = (double)(int64_t)w / dm_csv_p10[k & 15] * dm_csv_sign[neg];
-    *over6 = dm_csv_over6(w);
-    return DM_BAD_NONE;
-  }
-#endif
-  return dm_csv_number_any(t->line + a, b - a, out, over6);
 }
 
 /* Object code of the field [p, p + n). Returns the type or -1. */
@@ -616,19 +289,33 @@ DM_CSV_INLINE int dm_csv_has_control(const dm_csv_text *t, size_t a, size_t b)
 /* The next field, a number that must end at separator `want` (',' or ';')
  * or, when want is 0, at ';' or the end of the line. A field ending at the
  * wrong separator is a field count problem. */
-#define DM_CSV_NUM(want, out)                                                      \
-  do {                                                                             \
-    size_t a_ = at, b_ = dm_csv_next(&tx, &blk, &msk);                             \
-    int o_ = 0;                                                                    \
-    dm_bad_kind k_ = dm_csv_field(&tx, a_, b_, &(out), &o_);                       \
-    if (k_ != DM_BAD_NONE)                                                         \
-      return k_;                                                                   \
-    char c_ = dm_csv_sep(&tx, b_);                                                 \
-    if ((want) ? c_ != (want) : c_ == ',')                                         \
-      return DM_BAD_FIELD_COUNT;                                                   \
-    over6 += o_ & 1;                                                               \
-    wide |= o_;                                                                    \
-    at = b_ + 1;                                                                   \
+#if DM_CSV_SIMD
+#define DM_CSV_NUM_FAST(a_, b_, out)                                              \
+  uint64_t w_;                                                                    \
+  unsigned k_, s_;                                                                \
+  if (dm_csv_simd_digits(dm_csv_end(&tx, b_), b_ - a_, &w_, &k_, &s_)) {          \
+    (out) = (double)(int64_t)w_ / dm_csv_pow10[k_ & 15] * dm_csv_sign[s_];          \
+    over6 += dm_csv_over6(w_);                                                    \
+  } else
+#else
+#define DM_CSV_NUM_FAST(a_, b_, out)
+#endif
+#define DM_CSV_NUM(want, out)                                                     \
+  do {                                                                            \
+    size_t a_ = at, b_ = dm_csv_next(&tx, &blk, &msk);                            \
+    DM_CSV_NUM_FAST(a_, b_, out)                                                  \
+    {                                                                             \
+      dm_csv_num r_ = dm_csv_number_any(line + a_, b_ - a_);                      \
+      if (r_.kind != DM_BAD_NONE)                                                 \
+        return r_.kind;                                                           \
+      (out) = r_.v;                                                               \
+      over6 += r_.over6 & 1;                                                      \
+      wide |= r_.over6;                                                           \
+    }                                                                             \
+    char c_ = dm_csv_sep(&tx, b_);                                                \
+    if ((want) ? c_ != (want) : c_ == ',')                                        \
+      return DM_BAD_FIELD_COUNT;                                                  \
+    at = b_ + 1;                                                                  \
   } while (0)
 
 static int dm_csv_float_ok(double v) { return fabs(v) <= FLT_MAX; }
@@ -675,7 +362,7 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
   dm_csv_text tx;
   dm_csv_text_init(&tx, line, len);
   size_t blk = 0, at = 0;
-  uint64_t msk = dm_csv_block(&tx, 0);
+  uint64_t msk = dm_csv_block(line, len, tx.head, 0);
   int over6 = 0, wide = 0; /* wide & 2: a value from the general path */
 
   /* event ID */
@@ -690,16 +377,14 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
     } else
 #endif
     if (dm_csv_event_id(line, b, &ev->event_id) != DM_BAD_NONE) {
-      double v = 0;
-      int o;
-      dm_bad_kind k = dm_csv_number_any(line, b, &v, &o);
-      if (k != DM_BAD_NONE)
-        return k;
+      dm_csv_num r = dm_csv_number_any(line, b);
+      if (r.kind != DM_BAD_NONE)
+        return r.kind;
       if (c == ',')
         return DM_BAD_FIELD_COUNT;
-      if (v != floor(v) || fabs(v) > 9007199254740992.0)
+      if (r.v != floor(r.v) || fabs(r.v) > 9007199254740992.0)
         return DM_BAD_NUMBER;
-      ev->event_id = (int64_t)v;
+      ev->event_id = (int64_t)r.v;
     }
     if (c == ',')
       return DM_BAD_FIELD_COUNT;

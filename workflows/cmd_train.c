@@ -19,8 +19,8 @@ static const char help[] =
     "\n"
     "Fit an exact Gaussian kernel density estimate on the background events of a\n"
     "store or selection; the anomaly score of an event is -log p(x) (dmpipe score).\n"
-    "Training pool: the first --train-fraction of the background (SM) events in\n"
-    "store order (the challenge's convention); standardisation (and PCA) are fitted\n"
+    "Training pool: the first --train-fraction of each background (SM) process's\n"
+    "events in store order (--split), the rest held out; standardisation (and PCA) are fitted\n"
     "on the whole pool; the KDE's reference sample is at most --max-train pool\n"
     "events, those with the smallest hash(seed, event index): the same rows for\n"
     "any number of ranks.\n"
@@ -46,6 +46,11 @@ static const char help[] =
     "                        100000)\n"
     "  --train-fraction F    share of the background events (in store order) that\n"
     "                        trains, in (0, 1] (default 0.9)\n"
+    "  --split per-process|global\n"
+    "                        take that share of each background process (default:\n"
+    "                        stores are ordered process by process, so every process\n"
+    "                        trains), or of all background events in store order\n"
+    "                        (the challenge's rule for its shuffled files)\n"
     "  --background LIST     comma-separated processes to train on, instead of the\n"
     "                        SM processes of the process table\n"
     "  --xsec FILE           process table that says which processes are SM (default:\n"
@@ -147,6 +152,7 @@ int dm_cmd_train(int argc, char **argv, MPI_Comm comm)
       {"cv-rows", required_argument, NULL, 'N'},
       {"max-train", required_argument, NULL, 'm'},
       {"train-fraction", required_argument, NULL, 't'},
+      {"split", required_argument, NULL, 'S'},
       {"background", required_argument, NULL, 'g'},
       {"xsec", required_argument, NULL, 'x'},
       {"seed", required_argument, NULL, 's'},
@@ -214,6 +220,12 @@ int dm_cmd_train(int argc, char **argv, MPI_Comm comm)
     case 'N': s = dm_cli_i64("--cv-rows", optarg, 4, (int64_t)1 << 40, &ko.cv_rows); break;
     case 'm': s = dm_cli_i64("--max-train", optarg, 0, (int64_t)1 << 40, &o.max_train); break;
     case 't': s = dm_cli_f64("--train-fraction", optarg, 1e-9, 1.0, &o.train_fraction); break;
+    case 'S':
+      if (!strcmp(optarg, "per-process") || !strcmp(optarg, "global"))
+        o.split_global = !strcmp(optarg, "global");
+      else
+        s = dm_error(DM_ERR_ARG, "--split '%s': expected per-process or global", optarg);
+      break;
     case 'g': o.background = optarg; break;
     case 'x': o.xsec = optarg; break;
     case 's':

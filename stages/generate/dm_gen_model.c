@@ -1,13 +1,14 @@
 #include "dm_gen_model.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dm_rng.h"
-#include "dm_store.h"
 #include "dm_gen_private.h"
+#include "dm_gen_random.h"
+#include "dm_store.h"
 
 /* ---- kinematics --------------------------------------------------------- */
 
@@ -20,46 +21,28 @@ enum {
 
 typedef struct {
   double px, py, pz, e, m;
-  /* Direction known without trigonometry for massless particles made
-   * from (pT, eta, phi); decay products compute it when detected. */
-  double eta, phi;
-  int has_dir;
+  /* Particles made from (pT, y, phi) keep pt and phi, and eta = y when
+   * massless (has_dir), so detection needs no square root, logarithm or
+   * arctangent for them; their px, py (a sine and cosine) are computed only
+   * when something needs them (has_pxy): a decay's boost or the MET. */
+  double pt, eta, phi;
+  int has_ptphi, has_dir, has_pxy;
   int kind, charge;
 } part;
 
 #define MAX_PARTS 96
 
 typedef struct {
-  dm_rng rng;
+  dm_gen_rng rng;
   part fin[MAX_PARTS]; /* final-state particles */
   int nfin;
   part stack[MAX_PARTS]; /* still to decay */
   int nstack;
-  double spare; /* the second normal of the last polar pair */
-  int has_spare;
 } gen_state;
 
-static inline double U(gen_state *g) { return dm_rng_uniform(&g->rng); }
+static inline double U(gen_state *g) { return dm_gen_uniform(&g->rng); }
 static inline double uphi(gen_state *g) { return TWO_PI * U(g) - M_PI; }
-/* Standard normal: polar method keeping both values of a pair (the stream
- * is per event, so the spare never crosses events). */
-static inline double N(gen_state *g)
-{
-  if (g->has_spare) {
-    g->has_spare = 0;
-    return g->spare;
-  }
-  double u, v, q;
-  do {
-    u = 2 * U(g) - 1;
-    v = 2 * U(g) - 1;
-    q = u * u + v * v;
-  } while (q >= 1 || q == 0);
-  double f = sqrt(-2 * log(q) / q);
-  g->spare = v * f;
-  g->has_spare = 1;
-  return u * f;
-}
+static inline double N(gen_state *g) { return dm_gen_normal(&g->rng); }
 static inline double wrap_phi(double phi)
 {
   while (phi > M_PI)
@@ -68,31 +51,42 @@ static inline double wrap_phi(double phi)
     phi += TWO_PI;
   return phi;
 }
+static inline double E1(gen_state *g) { return dm_gen_exponential(&g->rng); }
 /* Gamma(2, theta): a peaked, falling spectrum, mean 2 theta. */
-static inline double gamma2(gen_state *g, double theta)
-{
-  return -theta * log((1.0 - U(g)) * (1.0 - U(g)));
-}
-/* Density ~ x^-n above xmin. */
+static inline double gamma2(gen_state *g, double theta) { return theta * (E1(g) + E1(g)); }
+/* Density ~ x^-n above xmin: xmin U^(-1/(n-1)), with -log U exponential. */
 static inline double powerlaw(gen_state *g, double xmin, double n)
 {
-  return xmin * pow(1.0 - U(g), -1.0 / (n - 1.0));
+  return xmin * exp(E1(g) / (n - 1.0));
+}
+
+static inline void set_pxy(part *p)
+{
+  double sn, cs;
+  dm_gen_sincos(p->phi, &sn, &cs);
+  p->px = p->pt * cs;
+  p->py = p->pt * sn;
+  p->has_pxy = 1;
 }
 
 static part make_ptyphi(double pt, double y, double phi, double m, int kind, int charge)
 {
   part p;
-  double mt = sqrt(m * m + pt * pt), ey = exp(y);
-  p.px = pt * cos(phi);
-  p.py = pt * sin(phi);
-  p.pz = mt * 0.5 * (ey - 1.0 / ey);
-  p.e = mt * 0.5 * (ey + 1.0 / ey);
+  double mt = m == 0 ? pt : sqrt(m * m + pt * pt), ey = exp(y), iey = 1.0 / ey;
+  p.pz = mt * 0.5 * (ey - iey);
+  p.e = mt * 0.5 * (ey + iey);
   p.m = m;
   p.kind = kind;
   p.charge = charge;
-  p.has_dir = m == 0;
+  p.pt = pt;
   p.eta = y;
   p.phi = wrap_phi(phi);
+  p.has_ptphi = 1;
+  p.has_dir = m == 0;
+  p.has_pxy = 0;
+  /* Decays boost with px, py; the other final states wait for detect. */
+  if (kind >= K_TOP || kind == K_INVIS)
+    set_pxy(&p);
   return p;
 }
 
@@ -114,6 +108,7 @@ static void push_decay(gen_state *g, part p)
  * boosted to the lab. Off-shell daughters are squeezed to fit. */
 static void decay2(gen_state *g, const part *par, double m1, double m2, part *d1, part *d2)
 {
+  assert(par->has_pxy); /* every parent is made with kind >= K_TOP or decayed */
   double M = par->m;
   if (m1 + m2 >= M) {
     double s = 0.98 * M / (m1 + m2);
@@ -122,8 +117,9 @@ static void decay2(gen_state *g, const part *par, double m1, double m2, part *d1
   }
   double a = M * M - (m1 + m2) * (m1 + m2), b = M * M - (m1 - m2) * (m1 - m2);
   double pst = sqrt(fmax(a * b, 0.0)) / (2.0 * M);
-  double ct = 2.0 * U(g) - 1.0, st = sqrt(fmax(0.0, 1.0 - ct * ct)), ph = TWO_PI * U(g);
-  double nx = st * cos(ph), ny = st * sin(ph), nz = ct;
+  double ct = 2.0 * U(g) - 1.0, st = sqrt(fmax(0.0, 1.0 - ct * ct)), sph, cph;
+  dm_gen_sincos(uphi(g), &sph, &cph);
+  double nx = st * cph, ny = st * sph, nz = ct;
   double e1 = sqrt(m1 * m1 + pst * pst), e2 = sqrt(m2 * m2 + pst * pst);
   double bx = par->px / par->e, by = par->py / par->e, bz = par->pz / par->e;
   double b2 = bx * bx + by * by + bz * bz;
@@ -136,14 +132,18 @@ static void decay2(gen_state *g, const part *par, double m1, double m2, part *d1
   d1->pz = p1z + (gf * bp1 + gam * e1) * bz;
   d1->e = gam * (e1 + bp1);
   d1->m = m1;
-  d1->has_dir = 0;
+  d1->pt = d1->eta = d1->phi = 0.0; /* unknown until detected */
+  d1->has_ptphi = d1->has_dir = 0;
+  d1->has_pxy = 1;
   double bp2 = -bp1;
   d2->px = -p1x + (gf * bp2 + gam * e2) * bx;
   d2->py = -p1y + (gf * bp2 + gam * e2) * by;
   d2->pz = -p1z + (gf * bp2 + gam * e2) * bz;
   d2->e = gam * (e2 + bp2);
   d2->m = m2;
-  d2->has_dir = 0;
+  d2->pt = d2->eta = d2->phi = 0.0; /* unknown until detected */
+  d2->has_ptphi = d2->has_dir = 0;
+  d2->has_pxy = 1;
 }
 
 static void decay_into(gen_state *g, const part *par, int k1, int q1, double m1, int k2, int q2,
@@ -269,8 +269,8 @@ static void run_decays(gen_state *g)
 /* Initial-state radiation: Poisson(mu) jets with a falling spectrum. */
 static void add_isr(gen_state *g, double mu, double ptmin, double index)
 {
-  int64_t n = dm_rng_poisson(&g->rng, mu);
-  for (int64_t i = 0; i < n; i++) {
+  int n = dm_gen_poisson(&g->rng, mu, exp(-mu));
+  for (int i = 0; i < n; i++) {
     double pt = powerlaw(g, ptmin, index);
     push_final(g, make_ptyphi(pt, 1.8 * N(g), uphi(g), 0.0,
                               U(g) < 0.03 ? K_BQUARK : K_QUARK, 0));
@@ -534,9 +534,12 @@ static void hard_process(const dm_gen_model *m, gen_state *g)
 
 /* ---- detector ----------------------------------------------------------- */
 
+/* A stored object before the trigger decision: what the decision needs
+ * (pt, eta, type), and what phi and E need afterwards, so that rejected
+ * draws skip the arctangent and square root. */
 typedef struct {
-  double pt, eta, phi, e;
-  int type;
+  double pt, eta, phi, px, py, p2, mass;
+  int type, has_phi;
 } obj;
 
 static inline int accept(int type, double pt, double aeta)
@@ -581,13 +584,13 @@ static int detect(const dm_gen_model *m, gen_state *g, dm_gen_event *ev)
   int n = 0;
   double mex = 0, mey = 0;
   for (int i = 0; i < g->nfin; i++) {
-    part p = g->fin[i];
+    part *p = &g->fin[i];
     int type;
     double scale = 1.0, mass = 0.0;
-    switch (p.kind) {
+    switch (p->kind) {
     case K_INVIS:
-      mex += p.px;
-      mey += p.py;
+      mex += p->px;
+      mey += p->py;
       continue;
     case K_TAU: {
       /* Leptonic 35% (lepton takes part of the momentum), else a jet; the
@@ -595,15 +598,17 @@ static int detect(const dm_gen_model *m, gen_state *g, dm_gen_event *ev)
       double f;
       if (U(g) < 0.35) {
         f = 0.2 + 0.6 * U(g);
-        type = U(g) < 0.5 ? (p.charge < 0 ? DM_OBJ_EMINUS : DM_OBJ_EPLUS)
-                          : (p.charge < 0 ? DM_OBJ_MUMINUS : DM_OBJ_MUPLUS);
+        type = U(g) < 0.5 ? (p->charge < 0 ? DM_OBJ_EMINUS : DM_OBJ_EPLUS)
+                          : (p->charge < 0 ? DM_OBJ_MUMINUS : DM_OBJ_MUPLUS);
       } else {
         f = 0.4 + 0.5 * U(g);
         type = DM_OBJ_JET;
         mass = 1.0;
       }
-      mex += (1 - f) * p.px;
-      mey += (1 - f) * p.py;
+      if (!p->has_pxy)
+        set_pxy(p);
+      mex += (1 - f) * p->px;
+      mey += (1 - f) * p->py;
       scale = f;
       break;
     }
@@ -611,8 +616,10 @@ static int detect(const dm_gen_model *m, gen_state *g, dm_gen_event *ev)
       /* Semileptonic b decays feed MET; tagging efficiency 70%. */
       if (U(g) < 0.2) {
         double f = 0.05 + 0.25 * U(g);
-        mex += f * p.px;
-        mey += f * p.py;
+        if (!p->has_pxy)
+          set_pxy(p);
+        mex += f * p->px;
+        mey += f * p->py;
         scale = 1 - f;
       }
       type = U(g) < 0.7 ? DM_OBJ_BJET : DM_OBJ_JET;
@@ -623,12 +630,12 @@ static int detect(const dm_gen_model *m, gen_state *g, dm_gen_event *ev)
     case K_ELECTRON:
       if (U(g) > 0.9) /* identification and isolation */
         continue;
-      type = p.charge < 0 ? DM_OBJ_EMINUS : DM_OBJ_EPLUS;
+      type = p->charge < 0 ? DM_OBJ_EMINUS : DM_OBJ_EPLUS;
       break;
     case K_MUON:
       if (U(g) > 0.95)
         continue;
-      type = p.charge < 0 ? DM_OBJ_MUMINUS : DM_OBJ_MUPLUS;
+      type = p->charge < 0 ? DM_OBJ_MUMINUS : DM_OBJ_MUPLUS;
       mass = M_MU;
       break;
     case K_PHOTON:
@@ -639,33 +646,38 @@ static int detect(const dm_gen_model *m, gen_state *g, dm_gen_event *ev)
     default:
       continue;
     }
-    double px = p.px * scale, py = p.py * scale, pz = p.pz * scale;
-    double pt = sqrt(px * px + py * py);
-    if (type == DM_OBJ_JET || type == DM_OBJ_BJET) {
-      /* Jet response: smear pT (and p) by ~10%, mass a few % of pT. */
-      double r = 0.85 + 0.3 * U(g);
-      px *= r;
-      py *= r;
-      pz *= r;
-      pt *= r;
+    /* Momentum after the visible fraction and, for jets, the response:
+     * smear pT (and p) by ~10%, mass a few % of pT. */
+    double s = scale;
+    if (type == DM_OBJ_JET || type == DM_OBJ_BJET)
+      s *= 0.85 + 0.3 * U(g);
+    double pt = p->has_ptphi ? p->pt * s : s * sqrt(p->px * p->px + p->py * p->py);
+    if (type == DM_OBJ_JET || type == DM_OBJ_BJET)
       mass = pt * (0.04 + 0.10 * U(g));
-    }
     if (pt < 15.0)
       continue;
     /* eta = asinh(pz / pt), written with one log and the |p| that E needs
      * anyway; the sign split keeps it accurate in both hemispheres. */
-    double p2 = pt * pt + pz * pz, pabs = sqrt(p2);
-    double eta = p.has_dir ? p.eta
-                 : pz >= 0  ? log((pabs + pz) / pt)
-                            : -log((pabs - pz) / pt);
+    double pz = p->pz * s, p2 = pt * pt + pz * pz;
+    double eta;
+    if (p->has_dir) {
+      eta = p->eta;
+    } else {
+      double pabs = sqrt(p2);
+      eta = pz >= 0 ? log((pabs + pz) / pt) : -log((pabs - pz) / pt);
+    }
     if (!accept(type, pt, fabs(eta)))
       continue;
-    o[n].pt = pt;
-    o[n].eta = eta;
-    o[n].phi = p.has_dir ? p.phi : atan2(py, px);
-    o[n].e = sqrt(mass * mass + p2);
-    o[n].type = type;
-    n++;
+    obj *q = &o[n++];
+    q->pt = pt;
+    q->eta = eta;
+    q->has_phi = p->has_ptphi;
+    q->phi = p->phi;
+    q->px = p->px;
+    q->py = p->py;
+    q->p2 = p2;
+    q->mass = mass;
+    q->type = type;
   }
   /* Insertion sort by descending pT (tens of objects at most). */
   for (int i = 1; i < n; i++) {
@@ -694,8 +706,9 @@ static int detect(const dm_gen_model *m, gen_state *g, dm_gen_event *ev)
     ev->type[i] = (uint8_t)o[i].type;
     ev->pt[i] = o[i].pt;
     ev->eta[i] = o[i].eta;
-    ev->phi[i] = o[i].phi;
-    ev->e[i] = o[i].e;
+    /* Scaling px, py by a positive factor leaves their angle alone. */
+    ev->phi[i] = o[i].has_phi ? o[i].phi : atan2(o[i].py, o[i].px);
+    ev->e[i] = sqrt(o[i].mass * o[i].mass + o[i].p2);
   }
   ev->met = met;
   ev->met_phi = met > 0 ? atan2(mey, mex) : 0.0;
@@ -706,11 +719,11 @@ dm_status dm_gen_model_event(const dm_gen_model *m, uint64_t seed, uint64_t key,
                              dm_gen_event *ev)
 {
   gen_state g;
-  dm_rng_init(&g.rng, seed, key, (uint64_t)index);
+  dm_gen_random_setup();
+  dm_gen_rng_init(&g.rng, seed, key, (uint64_t)index);
   for (int attempt = 0; attempt < DM_GEN_MAX_ATTEMPTS; attempt++) {
     g.nfin = 0;
     g.nstack = 0;
-    g.has_spare = 0;
     hard_process(m, &g);
     if (detect(m, &g, ev))
       return DM_OK;

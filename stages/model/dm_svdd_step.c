@@ -39,8 +39,9 @@ dm_status dm_svdd_stepper_alloc(dm_svdd_stepper *st, dm_svdd_net *net, dm_svdd_a
   dm_status s = DM_OK;
   if (!st->x || !st->d2 || !st->grad || !st->tgrad || !st->tpart || !st->tws)
     s = dm_error(DM_ERR_NOMEM, "svdd step buffers for %lld rows", (long long)cap);
+  /* Part 0's workspace also serves the one-part path (small batches). */
   for (int t = 0; s == DM_OK && t < nt; t++)
-    s = dm_svdd_work_alloc(&st->tws[t], net, nt == 1 ? cap : part);
+    s = dm_svdd_work_alloc(&st->tws[t], net, t == 0 ? cap : part);
   if (s != DM_OK)
     dm_svdd_stepper_free(st);
   return s;
@@ -91,18 +92,22 @@ dm_status dm_svdd_step(dm_svdd_stepper *st, int64_t n, int64_t b_global, double 
   } else {
 #pragma omp parallel num_threads(nt)
     {
-      int t = omp_get_thread_num();
-      int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
-      float *g = t == 0 ? st->grad : st->tgrad + (size_t)(t - 1) * P;
-      dm_svdd_work *ws = &st->tws[t];
-      memset(g, 0, (size_t)P * sizeof(float));
-      const float *phi = dm_svdd_forward(net, ws, st->x + lo * dim, hi - lo);
-      st->tpart[t] = dm_svdd_loss_grad(st->objective, phi, hi - lo, out, st->c, st->r2, st->nu,
-                                       inv_b, ws->g0, st->d2 + lo);
-      dm_svdd_backward(net, ws, hi - lo, ws->g0, g);
+      /* Parts are fixed by nt; should the runtime grant fewer threads, a
+       * thread takes several parts, and the result stays the same. */
+      int team = omp_get_num_threads(), t = omp_get_thread_num();
+      for (int p = t; p < nt; p += team) {
+        int64_t lo = n * p / nt, hi = n * (p + 1) / nt;
+        float *g = p == 0 ? st->grad : st->tgrad + (size_t)(p - 1) * P;
+        dm_svdd_work *ws = &st->tws[p];
+        memset(g, 0, (size_t)P * sizeof(float));
+        const float *phi = dm_svdd_forward(net, ws, st->x + lo * dim, hi - lo);
+        st->tpart[p] = dm_svdd_loss_grad(st->objective, phi, hi - lo, out, st->c, st->r2,
+                                         st->nu, inv_b, ws->g0, st->d2 + lo);
+        dm_svdd_backward(net, ws, hi - lo, ws->g0, g);
+      }
 #pragma omp barrier
-      /* Sum the parts in thread order, each thread a slice of the vector. */
-      int64_t a = P * t / nt, b = P * (t + 1) / nt;
+      /* Sum the parts in part order, each thread a slice of the vector. */
+      int64_t a = P * t / team, b = P * (t + 1) / team;
       for (int u = 1; u < nt; u++) {
         const float *gu = st->tgrad + (size_t)(u - 1) * P;
         for (int64_t i = a; i < b; i++)

@@ -90,8 +90,10 @@ typedef struct {
   int64_t ev0, ev1;      /* this rank's event range */
   int64_t rounds;        /* reads per pass, same on every rank */
   unsigned char *is_bg;  /* per store process */
-  int64_t bg_before;     /* background events on lower ranks */
-  int64_t pool_local;    /* this rank's pool rows: its first pool_local bg events */
+  int64_t *cls_before;   /* per class: its background events on lower ranks */
+  int64_t *cls_pool;     /* per class: pool rows (the first ones in store order) */
+  int64_t *cls_seen;     /* per class: this rank's events met so far in a pass */
+  int64_t pool_local;    /* this rank's pool rows */
   uint64_t *hash;        /* pool_local keys */
   unsigned char *take;   /* pool_local: in the backend's subsample */
   int64_t n_take_local;
@@ -107,16 +109,38 @@ static void batch_range(const train_ctx *c, int64_t k, int64_t *b, int64_t *n)
   *n = start < c->ev1 ? (c->ev1 - start < c->o->batch ? c->ev1 - start : c->o->batch) : 0;
 }
 
-/* Pass 1: the process column only. Counts background, then hashes the
- * rank's pool rows. */
+/* The pool is taken per class: per background process by default (the
+ * first train_fraction of each process, so every process trains even when
+ * the store is ordered process by process), or one class for all background
+ * (the first train_fraction of all background events in store order). */
+static int pool_class(const train_ctx *c, uint16_t proc)
+{
+  return c->o->split_global ? 0 : proc;
+}
+
+/* Is this background event (met in store order on this rank) a pool row? */
+static int in_pool(train_ctx *c, uint16_t proc)
+{
+  int k = pool_class(c, proc);
+  return c->cls_before[k] + c->cls_seen[k]++ < c->cls_pool[k];
+}
+
+/* Pass 1: the process column only. Counts background per class, then hashes
+ * the rank's pool rows. */
 static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
 {
   hid_t f = dm_store_file(c->st);
-  uint16_t *proc = malloc((size_t)c->o->batch * sizeof *proc);
-  dm_status s = proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a batch");
-  s = dm_agree(s, c->comm);
-  int64_t bg_local = 0;
   int np = dm_store_n_processes(c->st);
+  uint16_t *proc = malloc((size_t)c->o->batch * sizeof *proc);
+  int64_t *cnt = calloc((size_t)np + 1, sizeof *cnt);
+  int64_t *tot = calloc((size_t)np + 1, sizeof *tot);
+  c->cls_before = calloc((size_t)np + 1, sizeof *c->cls_before);
+  c->cls_pool = calloc((size_t)np + 1, sizeof *c->cls_pool);
+  c->cls_seen = calloc((size_t)np + 1, sizeof *c->cls_seen);
+  dm_status s = proc && cnt && tot && c->cls_before && c->cls_pool && c->cls_seen
+                    ? DM_OK
+                    : dm_error(DM_ERR_NOMEM, "no memory for a batch");
+  s = dm_agree(s, c->comm);
   for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
     int64_t b, n;
     batch_range(c, k, &b, &n);
@@ -127,23 +151,35 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
                      dm_store_path(c->st), (long long)(b + i), proc[i]);
         break;
       }
-      bg_local += c->is_bg[proc[i]];
+      if (c->is_bg[proc[i]])
+        cnt[pool_class(c, proc[i])]++;
     }
     s = dm_agree(s, c->comm);
   }
-  int64_t bg_total = 0;
-  if (s == DM_OK)
-    dm_exscan_i64(bg_local, c->comm, &c->bg_before, &bg_total);
+  if (s == DM_OK) {
+    MPI_Exscan(cnt, c->cls_before, np + 1, MPI_INT64_T, MPI_SUM, c->comm);
+    if (dm_rank(c->comm) == 0)
+      memset(c->cls_before, 0, (size_t)(np + 1) * sizeof *c->cls_before);
+    MPI_Allreduce(cnt, tot, np + 1, MPI_INT64_T, MPI_SUM, c->comm);
+  }
+  int64_t bg_total = 0, pool = 0;
+  c->pool_local = 0;
+  for (int k = 0; s == DM_OK && k <= np; k++) {
+    bg_total += tot[k];
+    c->cls_pool[k] = (int64_t)floor(c->o->train_fraction * (double)tot[k]);
+    pool += c->cls_pool[k];
+    int64_t mine = c->cls_pool[k] - c->cls_before[k];
+    c->pool_local += mine < 0 ? 0 : (mine > cnt[k] ? cnt[k] : mine);
+  }
+  free(cnt);
+  free(tot);
   rep->n_background = bg_total;
-  int64_t pool = (int64_t)floor(c->o->train_fraction * (double)bg_total);
   if (s == DM_OK && pool < 2)
     s = dm_error(DM_ERR_NUMERIC,
                  "%s: %lld background events, training pool %lld: nothing to train on "
                  "(check --background and --train-fraction)",
                  dm_store_path(c->st), (long long)bg_total, (long long)pool);
   rep->n_pool = pool;
-  int64_t mine = pool - c->bg_before;
-  c->pool_local = mine < 0 ? 0 : (mine > bg_local ? bg_local : mine);
   if (s == DM_OK) {
     c->hash = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1) * sizeof *c->hash);
     c->take = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1));
@@ -155,6 +191,8 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
    * (cheap next to the event reads that follow; avoids holding the whole
    * column). */
   int64_t seen = 0;
+  if (s == DM_OK)
+    memset(c->cls_seen, 0, (size_t)(np + 1) * sizeof *c->cls_seen);
   for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
     int64_t b, n;
     batch_range(c, k, &b, &n);
@@ -162,7 +200,7 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
       n = 0; /* nothing left to hash here, but keep the collective read */
     s = dm_agree(dm_h5_col_read(f, "/events/process", H5T_NATIVE_UINT16, b, n, proc), c->comm);
     for (int64_t i = 0; s == DM_OK && i < n && seen < c->pool_local; i++)
-      if (c->is_bg[proc[i]])
+      if (c->is_bg[proc[i]] && in_pool(c, proc[i]))
         c->hash[seen++] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
   }
   free(proc);
@@ -181,6 +219,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   s = dm_agree(s, c->comm);
   int64_t seen = 0, kept = 0;
   int np = dm_store_n_processes(c->st);
+  memset(c->cls_seen, 0, (size_t)(np + 1) * sizeof *c->cls_seen);
   for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
     int64_t b, n;
     batch_range(c, k, &b, &n);
@@ -191,7 +230,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
       break;
     int64_t np_rows = 0;
     for (int64_t i = 0; i < n && seen < c->pool_local; i++) {
-      if (ev.process[i] >= np || !c->is_bg[ev.process[i]])
+      if (ev.process[i] >= np || !c->is_bg[ev.process[i]] || !in_pool(c, ev.process[i]))
         continue;
       const float *r = raw + i * c->dim_in;
       memcpy(pool + np_rows * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
@@ -352,6 +391,9 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   free(c.hash);
   free(c.take);
   free(c.is_bg);
+  free(c.cls_before);
+  free(c.cls_pool);
+  free(c.cls_seen);
   dm_model_free(&m);
   dm_proctable_free(tab);
   dm_status cs = dm_store_close(c.st);

@@ -5,9 +5,13 @@
  * number of ranks):
  *  1. background = events of the SM processes of the process table (or of
  *     the processes named in opts->background);
- *  2. the training pool = the first floor(train_fraction x N_background)
- *     background events in store order; the transform (standardisation,
- *     PCA) is fitted on the whole pool;
+ *  2. the training pool = for each background process, its first
+ *     floor(train_fraction x N_process) events in store order (so every
+ *     process trains, and its last events are held out, even though a store
+ *     is ordered process by process); with split_global, the first
+ *     floor(train_fraction x N_background) background events in store order
+ *     (the challenge's rule for its shuffled files). The transform
+ *     (standardisation, PCA) is fitted on the whole pool;
  *  3. the backend is fitted on at most max_train rows of the pool: those
  *     whose dm_rng_hash(seed, global event index, 0) is among the max_train
  *     smallest (found by a distributed radix selection over all ranks; ties
@@ -37,6 +41,7 @@ typedef struct {
   dm_feature_spec features;
   int pca_dim;               /* 0 = no PCA */
   double train_fraction;     /* (0, 1], default 0.9 */
+  int split_global;          /* 1: pool = first fraction of all background */
   int64_t max_train;         /* 0 = every pool row */
   uint64_t seed;
   const char *background;    /* comma-separated process names, NULL = SM ones */

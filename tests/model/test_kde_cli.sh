@@ -42,14 +42,37 @@ run 2 "$DMPIPE" train kde --in s.h5 --out m0.h5 --bandwidth 0.4 --max-train 0 \
   --train-fraction 0.5 --quiet
 run 2 "$DMPIPE" score --model m0.h5 --in s.h5 --out sc0.h5 --quiet
 $PYTHON "$HERE/check_kde.py" s.h5 m0.h5 sc0.h5
-$PYTHON - <<'PY'
-import h5py
+run 2 "$DMPIPE" train kde --in s.h5 --out mg.h5 --bandwidth 0.4 --max-train 0 \
+  --train-fraction 0.5 --split global --quiet
+# The pool rule, checked from the store alone: per process (default), the
+# first half of each SM process's events in store order; --split global, the
+# first half of all SM events in store order.
+$PYTHON - "$DM_SOURCE_DIR/data/processes.csv" <<'PY'
+import csv, sys
+import h5py, numpy as np
+kinds = {}
+with open(sys.argv[1]) as fh:
+    rows = [l for l in fh if l.strip() and not l.lstrip().startswith("#")]
+for r in csv.DictReader(rows):
+    kinds[r["name"].strip()] = r["kind"].strip()
+s = h5py.File("s.h5", "r")
+names = [n.decode() if isinstance(n, bytes) else n for n in s["processes/name"][:]]
+proc = s["events/process"][:]
+sm = np.array([kinds.get(n) == "sm" for n in names])
+per = []
+for p in np.flatnonzero(sm):
+    idx = np.flatnonzero(proc == p)
+    per.extend(idx[: len(idx) // 2])
+per = np.sort(np.array(per))
+allsm = np.flatnonzero(sm[proc])
+glob = allsm[: len(allsm) // 2]
 m = h5py.File("m0.h5", "r")
-n = m["model/reference"].shape[0]
-# 2 SM processes x 2500 events, first half of them: 2500 rows
-assert n == 2500, n
+got = np.sort(m["model/reference_row"][:])
+assert np.array_equal(got, per), ("per-process pool", got[:10], per[:10])
 assert abs(m["model"].attrs["bandwidth"] - 0.4) == 0
-print("m0: %d reference rows, bandwidth 0.4" % n)
+g = np.sort(h5py.File("mg.h5", "r")["model/reference_row"][:])
+assert np.array_equal(g, glob), ("global pool", g[:10], glob[:10])
+print("pools: %d rows per process, %d rows global" % (len(per), len(glob)))
 PY
 ls *.tmp 2>/dev/null && { echo "FAIL: temporary files left"; exit 1; }
 echo "test_kde_cli OK"
