@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: install and build (idempotent), make a
-# seeded synthetic archive, ingest it on 2 ranks, and print the store summary.
-# Later stages run on the same store when they are built in.
+# seeded synthetic archive, and run the whole reduction on 2 ranks:
+#   generate -> ingest -> weight -> select chan3 -> train kde -> score -> metrics
 #   bash jobs/demo.sh [EVENTS] [WORKDIR]      (defaults: 200000, ./demo-run)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,4 +23,12 @@ run mpirun -np $np "$dmpipe" generate --out "$work/archive" --events "$events" -
 run mpirun -np $np "$dmpipe" ingest --out "$work/store.h5" --rejects "$work/rejects.txt" \
     "$work"/archive/*.csv
 run "$dmpipe" info "$work/store.h5"
-echo "demo: store at $work/store.h5 (read it from Python with HDF5_PLUGIN_PATH=$HDF5_PLUGIN_PATH)"
+run mpirun -np $np "$dmpipe" weight --in "$work/store.h5" --lumi 10 --quiet
+run mpirun -np $np "$dmpipe" select --in "$work/store.h5" --channel chan3 \
+    --out "$work/chan3.h5" --cutflow "$work/chan3.cutflow.json" --quiet
+run mpirun -np $np "$dmpipe" train kde --in "$work/chan3.h5" --out "$work/chan3.kde.h5"
+run mpirun -np $np "$dmpipe" score --model "$work/chan3.kde.h5" --in "$work/chan3.h5" \
+    --out "$work/chan3.kde.scores.h5" --quiet
+run mpirun -np $np "$dmpipe" metrics --scores "chan3=$work/chan3.kde.scores.h5" \
+    --json "$work/chan3.kde.metrics.json"
+echo "demo: outputs in $work (read them from Python with HDF5_PLUGIN_PATH=$HDF5_PLUGIN_PATH)"

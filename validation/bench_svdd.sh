@@ -45,14 +45,15 @@ print(f"inference: dmpipe {c['infer_events_per_s']:.0f} events/s, PyTorch "
       f"{t['infer_events_per_s']:.0f} events/s: {c['infer_events_per_s'] / t['infer_events_per_s']:.2f}x (target >= 1x)")
 EOF
 
-echo "== AUC per signal (pythia sample, SM background; default training: objects features, 20 epochs)"
+echo "== AUC per signal (pythia sample, SM background; default training, --split global as the KDE table)"
 for f in "$shared"/data/pythia-sample/*.csv.zst; do
   zstd -q -d -f "$f" -o "$work/$(basename "$f" .zst)"
 done
 mpiexec -n 2 "$build/bin/dmpipe" ingest --out "$work/store.h5" "$work"/*.csv > /dev/null
 for feat in objects highlevel; do
   OMP_NUM_THREADS=1 mpiexec -n 2 "$build/bin/dmpipe" train svdd --in "$work/store.h5" \
-    --out "$work/svdd_$feat.h5" --features "$feat" --seed 1 --checkpoint none --quiet
+    --out "$work/svdd_$feat.h5" --features "$feat" --split global --seed 1 --checkpoint none \
+    --quiet
   mpiexec -n 2 "$build/bin/dmpipe" score --model "$work/svdd_$feat.h5" --in "$work/store.h5" \
     --out "$work/scores_$feat.h5" --quiet
 done

@@ -67,6 +67,9 @@ static const char help[] =
     "  --max-train M         fit on at most M training-pool events (0 = all; default 0)\n"
     "  --train-fraction F    share of the background events (in store order) that\n"
     "                        trains, in (0, 1] (default 0.9)\n"
+    "  --split per-process|global\n"
+    "                        take that share of each background process (default),\n"
+    "                        or of all background events in store order\n"
     "  --background LIST     comma-separated processes to train on, instead of the\n"
     "                        SM processes of the process table\n"
     "  --xsec FILE           process table that says which processes are SM (default:\n"
@@ -209,6 +212,7 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
       {"strict", no_argument, NULL, 'S'},
       {"max-train", required_argument, NULL, 'm'},
       {"train-fraction", required_argument, NULL, 't'},
+      {"split", required_argument, NULL, 'T'},
       {"background", required_argument, NULL, 'g'},
       {"xsec", required_argument, NULL, 'x'},
       {"read-batch", required_argument, NULL, 'b'},
@@ -294,6 +298,12 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
     case 'S': so.strict = 1; break;
     case 'm': s = dm_cli_i64("--max-train", optarg, 0, (int64_t)1 << 40, &o.max_train); break;
     case 't': s = dm_cli_f64("--train-fraction", optarg, 1e-9, 1.0, &o.train_fraction); break;
+    case 'T':
+      if (!strcmp(optarg, "per-process") || !strcmp(optarg, "global"))
+        o.split_global = !strcmp(optarg, "global");
+      else
+        s = dm_error(DM_ERR_ARG, "--split '%s': expected per-process or global", optarg);
+      break;
     case 'g': o.background = optarg; break;
     case 'x': o.xsec = optarg; break;
     case 'b': s = dm_cli_i64("--read-batch", optarg, 1, (int64_t)1 << 28, &o.batch); break;

@@ -17,6 +17,22 @@ static const char digits2[201] = "00010203040506070809"
                                  "80818283848586878889"
                                  "90919293949596979899";
 
+/* The 1000 three-digit groups "000".."999" as little-endian words (first
+ * character in the low byte), and in the high byte how many of the three
+ * digits remain after dropping trailing zeros ("120" -> 2, "000" -> 0). */
+#define DM_G3(h, t, o)                                                                     \
+  ((uint32_t)('0' + (h)) | (uint32_t)('0' + (t)) << 8 | (uint32_t)('0' + (o)) << 16 |     \
+   (uint32_t)((o) ? 3 : (t) ? 2 : (h) ? 1 : 0) << 24)
+#define DM_G3_T(h, t)                                                                      \
+  DM_G3(h, t, 0), DM_G3(h, t, 1), DM_G3(h, t, 2), DM_G3(h, t, 3), DM_G3(h, t, 4),          \
+      DM_G3(h, t, 5), DM_G3(h, t, 6), DM_G3(h, t, 7), DM_G3(h, t, 8), DM_G3(h, t, 9)
+#define DM_G3_H(h)                                                                         \
+  DM_G3_T(h, 0), DM_G3_T(h, 1), DM_G3_T(h, 2), DM_G3_T(h, 3), DM_G3_T(h, 4), DM_G3_T(h, 5), \
+      DM_G3_T(h, 6), DM_G3_T(h, 7), DM_G3_T(h, 8), DM_G3_T(h, 9)
+static const uint32_t groups3[1000] = {DM_G3_H(0), DM_G3_H(1), DM_G3_H(2), DM_G3_H(3),
+                                       DM_G3_H(4), DM_G3_H(5), DM_G3_H(6), DM_G3_H(7),
+                                       DM_G3_H(8), DM_G3_H(9)};
+
 /* Nearest doubles of 10^k for k in [-27, 38]. Scaling by an inexact power
  * costs at most two roundings (relative error below 3e-16, far inside the
  * tie band below), so exact powers are not needed. */
@@ -29,7 +45,14 @@ static const double pow10_near[66] = {
     1e28,  1e29,  1e30,  1e31,  1e32,  1e33,  1e34,  1e35,  1e36,  1e37,  1e38};
 #define POW10(k) pow10_near[(k) + 27]
 
-static size_t fallback_g(double x, char *out)
+/* Rare (about one number in 10^5): kept out of the inlined fast path. */
+#if defined(__GNUC__)
+#define DM_GEN_COLD __attribute__((noinline, cold))
+#else
+#define DM_GEN_COLD
+#endif
+
+DM_GEN_COLD static size_t fallback_g(double x, char *out)
 {
   char tmp[64];
   int n = snprintf(tmp, sizeof tmp, "%g", x);
@@ -57,7 +80,8 @@ static inline uint64_t pair_of(uint32_t v)
          (uint64_t)(unsigned char)digits2[2 * v + 1] << 8;
 }
 
-size_t dm_gen_fmt_g6(double x, char *out)
+/* Inlined into the line writer, which prints about 17 numbers per event. */
+static inline size_t fmt_g6(double x, char *out)
 {
   double a = fabs(x);
   if (!(a >= 1e-30 && a <= 1e30)) {
@@ -90,12 +114,10 @@ size_t dm_gen_fmt_g6(double x, char *out)
   if (((q + 1) & 0xffffe) == 0x80000)
     return fallback_g(x, out);
   uint32_t m = (uint32_t)((q + 0x80000) >> 20); /* now 100000 <= m <= 999999 */
-  uint32_t hi = m / 10000, r = m - hi * 10000, mid = r / 100, lo = r - mid * 100;
-  uint64_t w = pair_of(hi) | pair_of(mid) << 16 | pair_of(lo) << 32; /* six digits */
-  /* Significant digits: the last byte holding a non-zero digit (d + 0x7f
-   * sets bit 7 of a byte exactly when its digit d is not 0). */
-  uint64_t nz = ((w - 0x303030303030ULL) + 0x7f7f7f7f7f7fULL) & 0x808080808080ULL;
-  int nd = (63 - __builtin_clzll(nz)) / 8 + 1;
+  uint32_t hi = m / 1000, lo = m - hi * 1000;
+  uint32_t gh = groups3[hi], gl = groups3[lo];
+  uint64_t w = (gh & 0xffffff) | (uint64_t)(gl & 0xffffff) << 24; /* six digits */
+  int nd = (gl >> 24) ? 3 + (int)(gl >> 24) : (int)(gh >> 24); /* significant ones */
   char *p = out;
   *p = '-';
   p += x < 0;
@@ -127,6 +149,8 @@ size_t dm_gen_fmt_g6(double x, char *out)
   p += 2;
   return (size_t)(p - out);
 }
+
+size_t dm_gen_fmt_g6(double x, char *out) { return fmt_g6(x, out); }
 
 size_t dm_gen_fmt_u64(uint64_t v, char *out)
 {
@@ -166,13 +190,13 @@ static inline char *put_object(char *p, const dm_gen_event *ev, int i)
   unsigned t = ev->type[i] < DM_OBJ_NTYPES ? ev->type[i] : 0;
   memcpy(p, code_comma[t], 4);
   p += code_comma_len[t];
-  p += dm_gen_fmt_g6(ev->e[i] * 1000.0, p);
+  p += fmt_g6(ev->e[i] * 1000.0, p);
   *p++ = ',';
-  p += dm_gen_fmt_g6(ev->pt[i] * 1000.0, p);
+  p += fmt_g6(ev->pt[i] * 1000.0, p);
   *p++ = ',';
-  p += dm_gen_fmt_g6(ev->eta[i], p);
+  p += fmt_g6(ev->eta[i], p);
   *p++ = ',';
-  p += dm_gen_fmt_g6(ev->phi[i], p);
+  p += fmt_g6(ev->phi[i], p);
   return p;
 }
 
@@ -200,21 +224,21 @@ size_t dm_gen_format_line(const dm_gen_event *ev, uint64_t id, const char *prefi
   if (met_bad)
     p = put_str(p, bad_nonfinite[v3]);
   else
-    p += dm_gen_fmt_g6(ev->met * 1000.0, p);
+    p += fmt_g6(ev->met * 1000.0, p);
   if (bad == DM_BAD_FIELD_COUNT && (variant & 8)) {
     /* A header of four fields and nothing else. */
     *p++ = '\n';
     return (size_t)(p - out);
   }
   *p++ = ';';
-  p += dm_gen_fmt_g6(ev->met_phi, p);
+  p += fmt_g6(ev->met_phi, p);
 
   if (bad == DM_BAD_TRUNCATED) {
     /* Cut inside the first object: the writer died mid-line; no newline. */
     *p++ = ';';
     p = put_str(p, dm_obj_code(ev->type[0]));
     *p++ = ',';
-    p += dm_gen_fmt_g6(ev->e[0] * 1000.0, p);
+    p += fmt_g6(ev->e[0] * 1000.0, p);
     return (size_t)(p - out);
   }
 
