@@ -34,8 +34,8 @@ static const uint32_t groups3[1000] = {DM_G3_H(0), DM_G3_H(1), DM_G3_H(2), DM_G3
                                        DM_G3_H(8), DM_G3_H(9)};
 
 /* Nearest doubles of 10^k for k in [-27, 38]. Scaling by an inexact power
- * costs at most two roundings (relative error below 3e-16, far inside the
- * tie band below), so exact powers are not needed. */
+ * adds a rounding or two (see fmt_g6 for why that is harmless), so exact
+ * powers and divisions are not needed. */
 static const double pow10_near[66] = {
     1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17,
     1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9,  1e-8,  1e-7,  1e-6,
@@ -72,12 +72,6 @@ static inline void store8(char *p, uint64_t w)
   w = __builtin_bswap64(w);
 #endif
   memcpy(p, &w, sizeof w);
-}
-
-static inline uint64_t pair_of(uint32_t v)
-{
-  return (uint64_t)(unsigned char)digits2[2 * v] |
-         (uint64_t)(unsigned char)digits2[2 * v + 1] << 8;
 }
 
 /* Inlined into the line writer, which prints about 17 numbers per event. */

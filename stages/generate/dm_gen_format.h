@@ -1,10 +1,12 @@
 /* dm_gen_format.h - writing generated events as archive lines, fast.
  *
- * Formatting numbers is the hot spot of `dmpipe generate`, so numbers are
+ * Formatting numbers is a hot spot of `dmpipe generate`, so numbers are
  * printed by a hand-written %g (6 significant digits) that gives exactly the
- * bytes snprintf("%g") gives (the C locale): it scales by an exact power of
- * ten, rounds, and falls back to snprintf for values near a rounding tie or
- * outside 1e-30..1e30, where one double rounding could differ.
+ * bytes snprintf("%g") gives (the C locale): it scales by a power of ten
+ * into [1e5, 1e6), rounds in fixed point, spells the six digits from a table
+ * of three-digit groups with a few 8-byte stores, and falls back to snprintf
+ * for values within 2^-20 of a rounding tie or outside 1e-30..1e30, where
+ * the scaling's rounding error could matter.
  *
  * The same file makes the malformed lines of --bad-rate, one recipe per
  * rejection reason of dm_csv.h, so ingest tests see every kind.
@@ -22,7 +24,9 @@
 /* Longest output of dm_gen_fmt_g6 ("-1.23457e-100" is 13; room to spare). */
 #define DM_GEN_G6_MAX 32
 
-/* LOCAL. x as snprintf("%g", x) would print it; returns the length. No NUL. */
+/* LOCAL. x as snprintf("%g", x) would print it; returns the length. No NUL.
+ * out must have DM_GEN_G6_MAX bytes of room: the bytes after the returned
+ * length may be overwritten (the text is stored 8 bytes at a time). */
 size_t dm_gen_fmt_g6(double x, char *out);
 
 /* LOCAL. Non-negative integer in decimal; returns the length. No NUL. */

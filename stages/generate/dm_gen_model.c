@@ -116,8 +116,8 @@ static void decay2(gen_state *g, const part *par, double m1, double m2, part *d1
     m2 *= s;
   }
   double a = M * M - (m1 + m2) * (m1 + m2), b = M * M - (m1 - m2) * (m1 - m2);
-  double pst = sqrt(fmax(a * b, 0.0)) / (2.0 * M);
-  double ct = 2.0 * U(g) - 1.0, st = sqrt(fmax(0.0, 1.0 - ct * ct)), sph, cph;
+  double ab = a * b, ct = 2.0 * U(g) - 1.0, st2 = 1.0 - ct * ct, sph, cph;
+  double pst = sqrt(ab > 0 ? ab : 0.0) / (2.0 * M), st = sqrt(st2 > 0 ? st2 : 0.0);
   dm_gen_sincos(uphi(g), &sph, &cph);
   double nx = st * cph, ny = st * sph, nz = ct;
   double e1 = sqrt(m1 * m1 + pst * pst), e2 = sqrt(m2 * m2 + pst * pst);

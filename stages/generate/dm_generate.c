@@ -304,7 +304,8 @@ static dm_status write_rounds(gen_ctx *c, const dm_generate_opts *o, int64_t blo
     if (mine[0] >= 0) {
       size_t done = 0;
       while (done < len && st == DM_OK) {
-        int chunk = len - done > (size_t)(1 << 30) ? (1 << 30) : (int)(len - done);
+        size_t cap = getenv("DM_WCHUNK") ? (size_t)atol(getenv("DM_WCHUNK")) : ((size_t)1 << 30);
+        int chunk = len - done > cap ? (int)cap : (int)(len - done);
         MPI_Status ms;
         int rc = MPI_File_write_at(c->fh[fi], (MPI_Offset)(off + (int64_t)done), c->buf + done,
                                    chunk, MPI_BYTE, &ms);

@@ -371,9 +371,11 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
     m.seed = o->seed;
     char training[1200], inputs[DM_PATH_MAX + 128];
     snprintf(training, sizeof training,
-             "first %.6g of the background events in store order (%lld of %lld; processes "
+             "first %.6g of %s in store order (%lld of %lld; processes "
              "%s); backend fitted on %lld of them, the smallest hash(seed, event index)",
-             o->train_fraction, (long long)rep->n_pool, (long long)rep->n_background,
+             o->train_fraction,
+             o->split_global ? "the background events" : "each background process's events",
+             (long long)rep->n_pool, (long long)rep->n_background,
              rep->background, (long long)rep->n_train);
     s = input_line(o->in_path, comm, inputs, sizeof inputs);
     if (s == DM_OK)
