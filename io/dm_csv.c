@@ -275,98 +275,53 @@ DM_CSV_INLINE __m128i dm_csv_two8(const char *p, const char *q)
                             _mm_loadl_epi64((const __m128i *)(const void *)q));
 }
 
-/* The four numbers of an object, E, pT, eta, phi: fields [a, s[0]),
- * [s[0] + 1, s[1]), [s[1] + 1, s[2]), [s[2] + 1, s[3]), with ',' after the
- * first three and ';' or the end of the line after the last. When all four
- * are '-'? then at most 9 bytes of digits with at most one '.' and at most
- * 8 (and 6 significant) digits, which is nearly every object, they are
- * stored at index k of out (which has room) and 1 is returned; else 0, and
- * the caller parses the object field by field (finding the leftmost fault).
- * The single-number steps above, one field per 8-byte half of two
- * registers, with one multiply-add chain for all four. Not inlined: on its
- * own it is register-allocated without spills. */
-static __attribute__((noinline)) int dm_csv_object4(const dm_csv_text *t, size_t a, const size_t *s,
-                                                    dm_events *out, int64_t k, int want_double)
+/* Two numbers in one pass, the fields [a1, e1) and [e1 + 1, e2), each '-'?
+ * then at most 9 bytes of digits with at most one '.', at most 8 digits
+ * and at most 6 significant ones (E and pT, eta and phi of nearly every
+ * object): the single-number steps above, each field in one 8-byte half of
+ * the register (a 9th byte, before the half, comes in with the load one
+ * byte earlier). Returns NaNs if either field is of another shape (the
+ * caller's exact path then decides). Not inlined: on its own it is
+ * register-allocated without spills. */
+static __attribute__((noinline)) __m128d dm_csv_short2(const dm_csv_text *t, size_t a1, size_t e1,
+                                                       size_t e2)
 {
-  const char *line = t->line;
-  size_t e0 = s[0], e1 = s[1], e2 = s[2], e3 = s[3];
-  if (e2 >= t->len) /* so e0 < e1 < e2 < len, and their bytes exist */
-    return 0;
-  if ((line[e0] != ',') | (line[e1] != ',') | (line[e2] != ',') | (e3 < t->len && line[e3] != ';'))
-    return 0;
-  size_t n0 = e0 - a, n1 = e1 - e0 - 1, n2 = e2 - e1 - 1, n3 = e3 - e2 - 1;
-  if (((n0 - 1) | (n1 - 1) | (n2 - 1) | (n3 - 1)) >= 16) /* non-empty, before reading a byte */
-    return 0;
-  unsigned g0 = line[a] == '-', g1 = line[e0 + 1] == '-', g2 = line[e1 + 1] == '-',
-           g3 = line[e2 + 1] == '-';
-  unsigned L0 = (unsigned)n0 - g0, L1 = (unsigned)n1 - g1, L2 = (unsigned)n2 - g2,
-           L3 = (unsigned)n3 - g3;
-  if ((((0x3feu >> L0) & (0x3feu >> L1) & (0x3feu >> L2) & (0x3feu >> L3)) & 1) == 0)
-    return 0; /* each 1..9 */
-  const char *p0 = dm_csv_end(t, e0), *p1 = dm_csv_end(t, e1), *p2 = dm_csv_end(t, e2),
-             *p3 = dm_csv_end(t, e3);
-  __m128i a1 = dm_csv_two8(p0 - 8, p1 - 8), a2 = dm_csv_two8(p2 - 8, p3 - 8);
-  __m128i b1 = dm_csv_two8(p0 - 9, p1 - 9), b2 = dm_csv_two8(p2 - 9, p3 - 9);
-  unsigned dig = dm_csv_digmask(a1) | dm_csv_digmask(a2) << 16;
-  unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a1, _mm_set1_epi8('.'))) |
-                  (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a2, _mm_set1_epi8('.'))) << 16;
-  unsigned nd = ~dig & ((unsigned)dm_csv_lastl[L0] | (unsigned)dm_csv_lastl[L1] << 8 |
-                        (unsigned)dm_csv_lastl[L2] << 16 | (unsigned)dm_csv_lastl[L3] << 24);
-  /* A 9-byte field starts one byte before its half: that byte must be a
-   * digit (lane 0 of the earlier load). */
-  unsigned first = (unsigned)dm_csv_over8[L0] | (unsigned)dm_csv_over8[L1] << 8 |
-                   (unsigned)dm_csv_over8[L2] << 16 | (unsigned)dm_csv_over8[L3] << 24;
-  unsigned q0 = nd & 0xff, q1 = nd >> 8 & 0xff, q2 = nd >> 16 & 0xff, q3 = nd >> 24;
-  if ((nd & ~dots) | (first & ~(dm_csv_digmask(b1) | dm_csv_digmask(b2) << 16)) |
-      (q0 & (q0 - 1)) | (q1 & (q1 - 1)) | (q2 & (q2 - 1)) | (q3 & (q3 - 1)))
-    return 0;
-  unsigned l0 = (unsigned)__builtin_ctz(q0 | 0x100), l1 = (unsigned)__builtin_ctz(q1 | 0x100),
-           l2 = (unsigned)__builtin_ctz(q2 | 0x100), l3 = (unsigned)__builtin_ctz(q3 | 0x100);
-  unsigned N0 = L0 - 1 + (l0 >> 3), N1 = L1 - 1 + (l1 >> 3), N2 = L2 - 1 + (l2 >> 3),
-           N3 = L3 - 1 + (l3 >> 3); /* digits */
-  if (((N0 - 1) | (N1 - 1) | (N2 - 1) | (N3 - 1)) >= 8)
-    return 0;
-  __m128i f1 = _mm_set_epi64x((long long)dm_csv_upto[l1], (long long)dm_csv_upto[l0]);
-  __m128i f2 = _mm_set_epi64x((long long)dm_csv_upto[l3], (long long)dm_csv_upto[l2]);
-  __m128i zero = _mm_set1_epi8('0'), z = _mm_setzero_si128();
-  __m128i x1 = _mm_andnot_si128(dm_csv_two8((const char *)dm_csv_ramp8 + N0,
-                                            (const char *)dm_csv_ramp8 + N1),
-                                _mm_sub_epi8(_mm_or_si128(_mm_andnot_si128(f1, a1),
-                                                          _mm_and_si128(f1, b1)), zero));
-  __m128i x2 = _mm_andnot_si128(dm_csv_two8((const char *)dm_csv_ramp8 + N2,
-                                            (const char *)dm_csv_ramp8 + N3),
-                                _mm_sub_epi8(_mm_or_si128(_mm_andnot_si128(f2, a2),
-                                                          _mm_and_si128(f2, b2)), zero));
-  __m128i m10 = _mm_set1_epi32(0x0001000a), m100 = _mm_set1_epi32(0x00010064);
-  __m128i r1 = _mm_madd_epi16(_mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(x1, z), m10),
-                                              _mm_madd_epi16(_mm_unpackhi_epi8(x1, z), m10)),
-                              m100);
-  __m128i r2 = _mm_madd_epi16(_mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(x2, z), m10),
-                                              _mm_madd_epi16(_mm_unpackhi_epi8(x2, z), m10)),
-                              m100);
-  __m128i w = _mm_madd_epi16(_mm_packs_epi32(r1, r2), _mm_set1_epi32(0x00012710));
-  if (_mm_movemask_epi8(_mm_cmpgt_epi32(w, _mm_set1_epi32(999999))))
-    return 0; /* over 6 digits: counted on the exact path */
-  /* (w / 10^f) * sign, then MeV to GeV: the same two roundings as the
-   * scalar path. */
-  __m128d ep = _mm_mul_pd(_mm_div_pd(_mm_cvtepi32_pd(w), _mm_set_pd(dm_csv_den[l1], dm_csv_den[l0])),
-                          _mm_set_pd(dm_csv_sign[g1], dm_csv_sign[g0]));
-  ep = _mm_div_pd(ep, _mm_set1_pd(1000.0));
-  __m128d ef = _mm_mul_pd(_mm_div_pd(_mm_cvtepi32_pd(_mm_srli_si128(w, 8)),
-                                     _mm_set_pd(dm_csv_den[l3], dm_csv_den[l2])),
-                          _mm_set_pd(dm_csv_sign[g3], dm_csv_sign[g2]));
-  __m128 fp = _mm_cvtpd_ps(ep), ff = _mm_cvtpd_ps(ef);
-  _mm_store_ss(out->e + k, fp);
-  _mm_store_ss(out->pt + k, _mm_shuffle_ps(fp, fp, 1));
-  _mm_store_ss(out->eta + k, ff);
-  _mm_store_ss(out->phi + k, _mm_shuffle_ps(ff, ff, 1));
-  if (want_double) {
-    _mm_storel_pd(out->e_d + k, ep);
-    _mm_storeh_pd(out->pt_d + k, ep);
-    _mm_storel_pd(out->eta_d + k, ef);
-    _mm_storeh_pd(out->phi_d + k, ef);
-  }
-  return 1;
+  size_t a2 = e1 + 1, n1 = e1 - a1, n2 = e2 - a2;
+  if (((n1 - 1) | (n2 - 1)) >= 16) /* non-empty, before reading a byte */
+    return _mm_set1_pd(__builtin_nan(""));
+  unsigned g1 = t->line[a1] == '-', g2 = t->line[a2] == '-';
+  unsigned L1 = (unsigned)n1 - g1, L2 = (unsigned)n2 - g2;
+  if ((((0x3feu >> L1) & (0x3feu >> L2)) & 1) == 0) /* each 1..9 */
+    return _mm_set1_pd(__builtin_nan(""));
+  const char *p1 = dm_csv_end(t, e1), *p2 = dm_csv_end(t, e2);
+  __m128i a = dm_csv_two8(p1 - 8, p2 - 8), b = dm_csv_two8(p1 - 9, p2 - 9);
+  unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('.')));
+  unsigned nd = ~dm_csv_digmask(a) & ((unsigned)dm_csv_lastl[L1] | (unsigned)dm_csv_lastl[L2] << 8);
+  /* a 9-byte field's first byte is lane 0 of the earlier load: a digit */
+  unsigned first = (unsigned)dm_csv_over8[L1] | (unsigned)dm_csv_over8[L2] << 8;
+  unsigned nd1 = nd & 0xff, nd2 = nd >> 8;
+  if ((nd & ~dots) | (first & ~dm_csv_digmask(b)) | (nd1 & (nd1 - 1)) | (nd2 & (nd2 - 1)))
+    return _mm_set1_pd(__builtin_nan(""));
+  unsigned l1 = (unsigned)__builtin_ctz(nd1 | 0x100), l2 = (unsigned)__builtin_ctz(nd2 | 0x100);
+  unsigned N1 = L1 - 1 + (l1 >> 3), N2 = L2 - 1 + (l2 >> 3); /* digits */
+  if (((N1 - 1) | (N2 - 1)) >= 8) /* "." alone, or 9 digits */
+    return _mm_set1_pd(__builtin_nan(""));
+  __m128i fromb = _mm_set_epi64x((long long)dm_csv_upto[l2], (long long)dm_csv_upto[l1]);
+  __m128i lead = dm_csv_two8((const char *)dm_csv_ramp8 + N1, (const char *)dm_csv_ramp8 + N2);
+  __m128i c = _mm_or_si128(_mm_andnot_si128(fromb, a), _mm_and_si128(fromb, b));
+  __m128i x = _mm_andnot_si128(lead, _mm_sub_epi8(c, _mm_set1_epi8('0')));
+  __m128i z = _mm_setzero_si128();
+  __m128i m10 = _mm_set1_epi32(0x0001000a);
+  __m128i p2s = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(x, z), m10),
+                                _mm_madd_epi16(_mm_unpackhi_epi8(x, z), m10));
+  __m128i p4 = _mm_madd_epi16(p2s, _mm_set1_epi32(0x00010064));
+  __m128i w = _mm_madd_epi16(_mm_packs_epi32(p4, p4), _mm_set1_epi32(0x00012710)); /* w1, w2 */
+  if (_mm_movemask_epi8(_mm_cmpgt_epi32(w, _mm_set1_epi32(999999))) & 0xff)
+    return _mm_set1_pd(__builtin_nan("")); /* over 6 digits: counted on the exact path */
+  __m128d num = _mm_cvtepi32_pd(w);
+  __m128d den = _mm_set_pd(dm_csv_den[l2], dm_csv_den[l1]);
+  __m128d sgn = _mm_set_pd(dm_csv_sign[g2], dm_csv_sign[g1]);
+  return _mm_mul_pd(_mm_div_pd(num, den), sgn);
 }
 
 /* One number, the field of n bytes ending at pe (pe[-17, 0) readable), of
@@ -460,6 +415,35 @@ DM_CSV_INLINE int dm_csv_has_control(const dm_csv_text *t, size_t a, size_t b)
     at = b_ + 1;                                                                  \
   } while (0)
 #define DM_CSV_NUM(want, out) DM_CSV_NUM_AT(dm_csv_next(&tx, &blk, &msk), want, out)
+
+/* Two numbers, separated by `want1`, the second ending at `want2`: both in
+ * one pass when they are short, else one after the other (which then finds
+ * the leftmost fault, as always). */
+#if DM_CSV_SIMD
+#define DM_CSV_PAIR(b1, b2, want1, want2, out1, out2)                             \
+  do {                                                                            \
+    size_t b1_ = (b1), b2_ = (b2);                                                \
+    __m128d v_ = dm_csv_short2(&tx, at, b1_, b2_);                                \
+    if (!_mm_movemask_pd(_mm_cmpunord_pd(v_, v_))) {                              \
+      char c_ = dm_csv_sep(&tx, b2_);                                             \
+      if (dm_csv_sep(&tx, b1_) != (want1) || ((want2) ? c_ != (want2) : c_ == ',')) \
+        return DM_BAD_FIELD_COUNT;                                                \
+      (out1) = _mm_cvtsd_f64(v_);                                                 \
+      (out2) = _mm_cvtsd_f64(_mm_unpackhi_pd(v_, v_));                            \
+      at = b2_ + 1;                                                               \
+    } else {                                                                      \
+      DM_CSV_NUM_AT(b1_, want1, out1);                                            \
+      DM_CSV_NUM_AT(b2_, want2, out2);                                            \
+    }                                                                             \
+  } while (0)
+#else
+#define DM_CSV_PAIR(b1, b2, want1, want2, out1, out2)                             \
+  do {                                                                            \
+    size_t b2_ = (b2);                                                            \
+    DM_CSV_NUM_AT(b1, want1, out1);                                               \
+    DM_CSV_NUM_AT(b2_, want2, out2);                                              \
+  } while (0)
+#endif
 
 static int dm_csv_float_ok(double v) { return fabs(v) <= FLT_MAX; }
 
@@ -580,25 +564,9 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
     if (t < 0)
       return DM_BAD_OBJECT_CODE;
     at = b + 1;
-    size_t s[4];
-    for (int i = 0; i < 4; i++)
-      s[i] = dm_csv_next(&tx, &blk, &msk);
-#if DM_CSV_SIMD
-    if (k < out->cap_objects && (!want_double || out->e_d)) {
-      out->type[k] = (uint8_t)t;
-      if (dm_csv_object4(&tx, at, s, out, k, want_double)) {
-        at = s[3] + 1;
-        k++;
-        n++;
-        continue;
-      }
-    }
-#endif
     double e, pt, eta, phi;
-    DM_CSV_NUM_AT(s[0], ',', e);
-    DM_CSV_NUM_AT(s[1], ',', pt);
-    DM_CSV_NUM_AT(s[2], ',', eta);
-    DM_CSV_NUM_AT(s[3], 0, phi);
+    DM_CSV_PAIR(dm_csv_next(&tx, &blk, &msk), dm_csv_next(&tx, &blk, &msk), ',', ',', e, pt);
+    DM_CSV_PAIR(dm_csv_next(&tx, &blk, &msk), dm_csv_next(&tx, &blk, &msk), ',', 0, eta, phi);
     e /= 1000.0;
     pt /= 1000.0;
     if ((wide & 2) && !want_double &&

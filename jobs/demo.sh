@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: install and build (idempotent), make a
 # seeded synthetic archive, and run the whole reduction on 2 ranks:
-#   generate -> ingest -> weight -> select chan3 -> train kde -> score -> metrics
+#   generate -> ingest -> weight -> select chan3 -> train kde and svdd -> score -> metrics
 #   bash jobs/demo.sh [EVENTS] [WORKDIR]      (defaults: 200000, ./demo-run)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,4 +31,10 @@ run mpirun -np $np "$dmpipe" score --model "$work/chan3.kde.h5" --in "$work/chan
     --out "$work/chan3.kde.scores.h5" --quiet
 run mpirun -np $np "$dmpipe" metrics --scores "chan3=$work/chan3.kde.scores.h5" \
     --json "$work/chan3.kde.metrics.json"
+run mpirun -np $np "$dmpipe" train svdd --in "$work/chan3.h5" --out "$work/chan3.svdd.h5" \
+    --features highlevel --hidden 64,32 --out-dim 8 --epochs 30 --batch 64
+run mpirun -np $np "$dmpipe" score --model "$work/chan3.svdd.h5" --in "$work/chan3.h5" \
+    --out "$work/chan3.svdd.scores.h5" --quiet
+run mpirun -np $np "$dmpipe" metrics --scores "chan3=$work/chan3.svdd.scores.h5" \
+    --json "$work/chan3.svdd.metrics.json"
 echo "demo: outputs in $work (read them from Python with HDF5_PLUGIN_PATH=$HDF5_PLUGIN_PATH)"

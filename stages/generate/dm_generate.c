@@ -16,6 +16,12 @@
 #include "dm_progress.h"
 #include "dm_rng.h"
 
+/* A block is written in pieces of this size: one write() of several MiB
+ * into the page cache cost this kernel two to three times the system time
+ * of the same bytes written 1 MiB at a time (measured: 0.3-0.55 s against
+ * 0.10-0.15 s for 314 MB). */
+#define WRITE_PIECE ((size_t)1 << 20)
+
 /* Salts that separate the bad-line decisions from the event streams. */
 #define SALT_BAD 0x6261646c696e6531ULL
 #define SALT_KIND 0x6261646b696e6432ULL
@@ -304,8 +310,7 @@ static dm_status write_rounds(gen_ctx *c, const dm_generate_opts *o, int64_t blo
     if (mine[0] >= 0) {
       size_t done = 0;
       while (done < len && st == DM_OK) {
-        size_t cap = getenv("DM_WCHUNK") ? (size_t)atol(getenv("DM_WCHUNK")) : ((size_t)1 << 30);
-        int chunk = len - done > cap ? (int)cap : (int)(len - done);
+        int chunk = len - done > WRITE_PIECE ? (int)WRITE_PIECE : (int)(len - done);
         MPI_Status ms;
         int rc = MPI_File_write_at(c->fh[fi], (MPI_Offset)(off + (int64_t)done), c->buf + done,
                                    chunk, MPI_BYTE, &ms);
