@@ -90,11 +90,16 @@ dm_status dm_csv_reserve(dm_events *out, int64_t n_more, int want_double)
  * 10^k with k <= 14 are exact doubles, so one division is correctly
  * rounded. */
 
-static const double dm_csv_sign[2] = {1.0, -1.0};
-
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #define DM_CSV_SIMD 1
+
+/* 10^k (k = 0..15) with a sign: x / -d is exactly -(x / d), so one
+ * division gives the signed, correctly rounded value. */
+static const double dm_csv_sden[2][16] = {
+    {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15},
+    {-1e0, -1e1, -1e2, -1e3, -1e4, -1e5, -1e6, -1e7, -1e8, -1e9, -1e10, -1e11, -1e12, -1e13, -1e14,
+     -1e15}};
 
 /* 16 x 0xff then 16 x 0: 16 bytes from offset k have lanes j < 16 - k set. */
 static const unsigned char dm_csv_ramp[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -222,7 +227,7 @@ DM_CSV_INLINE size_t dm_csv_next(const dm_csv_text *t, size_t *blk, uint64_t *ms
     *blk += 64;
     *msk = dm_csv_block(t->line, t->len, t->head, *blk);
   }
-  size_t pos = *blk + (size_t)__builtin_ctzll(*msk);
+  size_t pos = *blk + (unsigned)__builtin_ctzll(*msk); /* unsigned: no sign extension */
   *msk &= *msk - 1;
   return pos;
 }
@@ -243,13 +248,15 @@ DM_CSV_INLINE const char *dm_csv_end(const dm_csv_text *t, size_t e)
 /* 8 x 0xff then 8 x 0: 8 bytes from offset k have lanes j < 8 - k set. */
 static const unsigned char dm_csv_ramp8[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-/* By field length L (0..9) without the sign: the lanes of an 8-byte half it
- * covers, and whether its first byte lies before the half. */
-static const unsigned char dm_csv_lastl[10] = {0, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff, 0xff};
-static const unsigned char dm_csv_over8[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+/* By field length L (0..16) without the sign: the lanes of an 8-byte half it
+ * covers; for a length out of 1..9, a bit above all lanes, which no '.'
+ * matches, so the field is refused with the shape checks. */
+static const uint32_t dm_csv_lastl[17] = {0x10000, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff, 0xff,
+                                          0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000};
 
 /* By the lane of the '.' in an 8-byte half (8: none): the lanes up to it
- * (taken from the load one byte earlier), and 10^(lanes after it). */
+ * (taken from the load one byte earlier), and the signed 10^(lanes after
+ * it). */
 static const uint64_t dm_csv_upto[9] = {0xff,
                                         0xffff,
                                         0xffffff,
@@ -259,7 +266,8 @@ static const uint64_t dm_csv_upto[9] = {0xff,
                                         0xffffffffffffff,
                                         0xffffffffffffffff,
                                         0};
-static const double dm_csv_den[9] = {1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1e0, 1e0};
+static const double dm_csv_den[2][9] = {{1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1e0, 1e0},
+                                        {-1e7, -1e6, -1e5, -1e4, -1e3, -1e2, -1e1, -1e0, -1e0}};
 
 /* Digit lanes of x (bit per byte). */
 DM_CSV_INLINE unsigned dm_csv_digmask(__m128i x)
@@ -290,22 +298,22 @@ static __attribute__((noinline)) __m128d dm_csv_short2(const dm_csv_text *t, siz
   if (((n1 - 1) | (n2 - 1)) >= 16) /* non-empty, before reading a byte */
     return _mm_set1_pd(__builtin_nan(""));
   unsigned g1 = t->line[a1] == '-', g2 = t->line[a2] == '-';
-  unsigned L1 = (unsigned)n1 - g1, L2 = (unsigned)n2 - g2;
-  if ((((0x3feu >> L1) & (0x3feu >> L2)) & 1) == 0) /* each 1..9 */
-    return _mm_set1_pd(__builtin_nan(""));
+  unsigned L1 = (unsigned)n1 - g1, L2 = (unsigned)n2 - g2; /* 0..16 */
   const char *p1 = dm_csv_end(t, e1), *p2 = dm_csv_end(t, e2);
   __m128i a = dm_csv_two8(p1 - 8, p2 - 8), b = dm_csv_two8(p1 - 9, p2 - 9);
   unsigned dots = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_set1_epi8('.')));
-  unsigned nd = ~dm_csv_digmask(a) & ((unsigned)dm_csv_lastl[L1] | (unsigned)dm_csv_lastl[L2] << 8);
-  /* a 9-byte field's first byte is lane 0 of the earlier load: a digit */
-  unsigned first = (unsigned)dm_csv_over8[L1] | (unsigned)dm_csv_over8[L2] << 8;
+  unsigned nd = ~dm_csv_digmask(a) & (dm_csv_lastl[L1] | dm_csv_lastl[L2] << 8);
   unsigned nd1 = nd & 0xff, nd2 = nd >> 8;
-  if ((nd & ~dots) | (first & ~dm_csv_digmask(b)) | (nd1 & (nd1 - 1)) | (nd2 & (nd2 - 1)))
+  if ((nd & ~dots) | (nd1 & (nd1 - 1)) | (nd2 & (nd2 - 1)))
     return _mm_set1_pd(__builtin_nan(""));
   unsigned l1 = (unsigned)__builtin_ctz(nd1 | 0x100), l2 = (unsigned)__builtin_ctz(nd2 | 0x100);
   unsigned N1 = L1 - 1 + (l1 >> 3), N2 = L2 - 1 + (l2 >> 3); /* digits */
   if (((N1 - 1) | (N2 - 1)) >= 8) /* "." alone, or 9 digits */
     return _mm_set1_pd(__builtin_nan(""));
+  /* A 9-byte field's first byte, lane 0 of the earlier load, is not
+   * classified: it is the digit of weight 10^7 (9 bytes hold 8 digits), and
+   * any other byte there is worth at least 10 (saturating at 32767 through
+   * the packs), so the mantissa is at least 10^8 and refused below. */
   __m128i fromb = _mm_set_epi64x((long long)dm_csv_upto[l2], (long long)dm_csv_upto[l1]);
   __m128i lead = dm_csv_two8((const char *)dm_csv_ramp8 + N1, (const char *)dm_csv_ramp8 + N2);
   __m128i c = _mm_or_si128(_mm_andnot_si128(fromb, a), _mm_and_si128(fromb, b));
@@ -318,22 +326,21 @@ static __attribute__((noinline)) __m128d dm_csv_short2(const dm_csv_text *t, siz
   __m128i w = _mm_madd_epi16(_mm_packs_epi32(p4, p4), _mm_set1_epi32(0x00012710)); /* w1, w2 */
   if (_mm_movemask_epi8(_mm_cmpgt_epi32(w, _mm_set1_epi32(999999))) & 0xff)
     return _mm_set1_pd(__builtin_nan("")); /* over 6 digits: counted on the exact path */
-  __m128d num = _mm_cvtepi32_pd(w);
-  __m128d den = _mm_set_pd(dm_csv_den[l2], dm_csv_den[l1]);
-  __m128d sgn = _mm_set_pd(dm_csv_sign[g2], dm_csv_sign[g1]);
-  return _mm_mul_pd(_mm_div_pd(num, den), sgn);
+  return _mm_div_pd(_mm_cvtepi32_pd(w), _mm_set_pd(dm_csv_den[g2][l2], dm_csv_den[g1][l1]));
 }
 
 /* One number, the field of n bytes ending at pe (pe[-17, 0) readable), of
- * the shape of dm_csv_simd_digits with at most 6 significant digits; NaN
- * for anything else. */
-static __attribute__((noinline)) double dm_csv_short1(const char *pe, size_t n)
+ * the shape of dm_csv_simd_digits with at most 6 significant digits, in the
+ * low lane; NaN for anything else. (NaN marks "not here" in both short
+ * paths and is tested with an SSE compare, which no -ffinite-math-only can
+ * fold away: a number of the archive never reads as NaN on these paths.) */
+static __attribute__((noinline)) __m128d dm_csv_short1(const char *pe, size_t n)
 {
   uint64_t w;
   unsigned k, neg;
   if (!dm_csv_simd_digits(pe, n, &w, &k, &neg) || w >= 1000000)
-    return __builtin_nan("");
-  return (double)(int64_t)w / dm_csv_pow10[k & 15] * dm_csv_sign[neg];
+    return _mm_set1_pd(__builtin_nan(""));
+  return _mm_set_sd((double)(int64_t)w / dm_csv_sden[neg][k & 15]);
 }
 #endif
 
@@ -389,9 +396,9 @@ DM_CSV_INLINE int dm_csv_has_control(const dm_csv_text *t, size_t a, size_t b)
  * wrong separator is a field count problem. */
 #if DM_CSV_SIMD
 #define DM_CSV_NUM_FAST(a_, b_, out)                                              \
-  double f_ = dm_csv_short1(dm_csv_end(&tx, b_), b_ - a_);                        \
-  if (f_ == f_)                                                                   \
-    (out) = f_;                                                                   \
+  __m128d f_ = dm_csv_short1(dm_csv_end(&tx, b_), b_ - a_);                       \
+  if (!(_mm_movemask_pd(_mm_cmpunord_sd(f_, f_)) & 1))                           \
+    (out) = _mm_cvtsd_f64(f_);                                                    \
   else
 #else
 #define DM_CSV_NUM_FAST(a_, b_, out)
@@ -417,17 +424,17 @@ DM_CSV_INLINE int dm_csv_has_control(const dm_csv_text *t, size_t a, size_t b)
 #define DM_CSV_NUM(want, out) DM_CSV_NUM_AT(dm_csv_next(&tx, &blk, &msk), want, out)
 
 /* Two numbers, separated by `want1`, the second ending at `want2`: both in
- * one pass when they are short, else one after the other (which then finds
- * the leftmost fault, as always). */
+ * one pass when they and their separators are as expected, else one after
+ * the other (which then finds the leftmost fault, as always). */
 #if DM_CSV_SIMD
 #define DM_CSV_PAIR(b1, b2, want1, want2, out1, out2)                             \
   do {                                                                            \
-    size_t b1_ = (b1), b2_ = (b2);                                                \
-    __m128d v_ = dm_csv_short2(&tx, at, b1_, b2_);                                \
-    if (!_mm_movemask_pd(_mm_cmpunord_pd(v_, v_))) {                              \
-      char c_ = dm_csv_sep(&tx, b2_);                                             \
-      if (dm_csv_sep(&tx, b1_) != (want1) || ((want2) ? c_ != (want2) : c_ == ',')) \
-        return DM_BAD_FIELD_COUNT;                                                \
+    size_t b1_ = (b1), b2_ = (b2); /* in this order: they pop separators */       \
+    char c1_ = dm_csv_sep(&tx, b1_), c2_ = dm_csv_sep(&tx, b2_);                  \
+    __m128d v_;                                                                   \
+    if (c1_ == (want1) && ((want2) ? c2_ == (want2) : c2_ != ',') &&              \
+        (v_ = dm_csv_short2(&tx, at, b1_, b2_),                                   \
+         !_mm_movemask_pd(_mm_cmpunord_pd(v_, v_)))) {                            \
       (out1) = _mm_cvtsd_f64(v_);                                                 \
       (out2) = _mm_cvtsd_f64(_mm_unpackhi_pd(v_, v_));                            \
       at = b2_ + 1;                                                               \
@@ -439,8 +446,8 @@ DM_CSV_INLINE int dm_csv_has_control(const dm_csv_text *t, size_t a, size_t b)
 #else
 #define DM_CSV_PAIR(b1, b2, want1, want2, out1, out2)                             \
   do {                                                                            \
-    size_t b2_ = (b2);                                                            \
-    DM_CSV_NUM_AT(b1, want1, out1);                                               \
+    size_t b1_ = (b1), b2_ = (b2); /* in this order: they pop separators */       \
+    DM_CSV_NUM_AT(b1_, want1, out1);                                              \
     DM_CSV_NUM_AT(b2_, want2, out2);                                              \
   } while (0)
 #endif
@@ -544,8 +551,7 @@ dm_bad_kind dm_csv_parse_line(const char *line, size_t len, dm_csv_event *ev, dm
     double met, met_phi;
     DM_CSV_NUM(';', ev->weight);
     over6 = 0;
-    DM_CSV_NUM(';', met);
-    DM_CSV_NUM(0, met_phi);
+    DM_CSV_PAIR(dm_csv_next(&tx, &blk, &msk), dm_csv_next(&tx, &blk, &msk), ';', 0, met, met_phi);
     ev->met = met / 1000.0;
     ev->met_phi = met_phi;
     if (!want_double && !(dm_csv_float_ok(ev->met) && dm_csv_float_ok(ev->met_phi)))

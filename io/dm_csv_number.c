@@ -1,6 +1,6 @@
 /* dm_csv_number.c - exact decimal text to double for the archive grammar
  * (contract of dm_csv_parse_number in dm_csv.h; the line parser in
- * dm_csv.c sends here every number its 16-byte fast path does not take).
+ * dm_csv.c sends here every number its SSE2 short paths do not take).
  *
  * Numbers are read by hand (no locale, no per-field strtod) into an integer
  * mantissa w and a decimal exponent e. When w <= 2^53 and |e| <= 22 both w

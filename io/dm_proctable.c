@@ -12,6 +12,7 @@
 
 #include "dm_comm.h"
 #include "dm_prov.h"
+#include "dm_text.h"
 
 #ifndef DM_DATA_DIR
 #define DM_DATA_DIR "data"
@@ -266,14 +267,10 @@ dm_status dm_proctable_parse(const char *text, size_t len, const char *source,
   dm_status st = DM_OK;
   int lineno = 0;
   size_t pos = 0;
-  while (pos < len && st == DM_OK) {
+  const char *line;
+  size_t ll;
+  while (st == DM_OK && dm_text_next_line(text, len, &pos, &line, &ll)) {
     lineno++;
-    const char *line = text + pos;
-    const char *nl = memchr(line, '\n', len - pos);
-    size_t ll = nl ? (size_t)(nl - line) : len - pos;
-    pos += ll + (nl ? 1 : 0);
-    if (ll && line[ll - 1] == '\r')
-      ll--;
     if (memchr(line, '\0', ll)) {
       st = dm_error(DM_ERR_FORMAT, "%s:%d: NUL byte (not a text file?)", source, lineno);
       break;
@@ -332,45 +329,7 @@ dm_status dm_proctable_parse(const char *text, size_t len, const char *source,
 
 static dm_status read_file(const char *path, char **buf, size_t *len)
 {
-  *buf = NULL;
-  *len = 0;
-  FILE *fp = fopen(path, "rb");
-  if (!fp)
-    return dm_error(DM_ERR_IO, "process table %s: %s", path, strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  char *b = malloc(cap);
-  dm_status st = DM_OK;
-  while (b) {
-    if (n == cap) {
-      if (cap >= DM_PROCTABLE_MAX_BYTES) {
-        st = dm_error(DM_ERR_FORMAT, "process table %s: larger than %d bytes", path,
-                      DM_PROCTABLE_MAX_BYTES);
-        break;
-      }
-      char *nb = realloc(b, cap * 2);
-      if (!nb)
-        break;
-      b = nb;
-      cap *= 2;
-    }
-    size_t got = fread(b + n, 1, cap - n, fp);
-    n += got;
-    if (got == 0) {
-      if (ferror(fp))
-        st = dm_error(DM_ERR_IO, "process table %s: read error", path);
-      break;
-    }
-  }
-  fclose(fp);
-  if (!b)
-    return dm_error(DM_ERR_NOMEM, "process table %s: out of memory", path);
-  if (st != DM_OK) {
-    free(b);
-    return st;
-  }
-  *buf = b;
-  *len = n;
-  return DM_OK;
+  return dm_text_read_file(path, "process table", DM_PROCTABLE_MAX_BYTES, buf, len);
 }
 
 dm_status dm_proctable_load(const char *path, dm_proctable **out)

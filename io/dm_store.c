@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dm_chunk_writer.h"
 #include "dm_comm.h"
 #include "dm_derived.h"
 #include "dm_h5.h"
@@ -139,152 +140,26 @@ static hid_t obj_type_enum(void)
 
 /* ---- writer ------------------------------------------------------------------ */
 
-/* A column written in whole chunks only. A chunk written in two appends
- * would be compressed twice and, worse, stored twice: HDF5 does not reuse
- * the space of a rewritten chunk, so a store ingested in many rounds would
- * carry dead space. So every append writes up to the last chunk boundary
- * and the tail (less than a chunk) moves to rank 0, which writes it first in
- * the next append; the finish writes what is left. */
-typedef struct {
-  hid_t dset, mtype;
-  size_t esz;
-  int64_t chunk;
-  int64_t written;   /* elements in the file (a multiple of chunk until the end) */
-  char *carry;       /* rank 0: elements after `written`, in order */
-  int64_t n_carry, cap_carry;
-  char *join;        /* rank 0: carry followed by its own new elements */
-  int64_t cap_join;
-} carried_col;
-
+/* The columns go through the chunk writer (dm_chunk_writer.h): each rank
+ * compresses the chunks it holds and writes them itself; rank 0 keeps the
+ * HDF5 metadata. Column c of the chunk writer is event column c for
+ * c < N_ECOLS, then the object columns. */
 struct dm_store_writer {
-  dm_h5_out out;
+  dm_chunkw *cw;
   MPI_Comm comm;
   dm_store_layout layout;
-  hid_t ecol[N_ECOLS], ocol[N_OCOLS];
-  carried_col ec[N_ECOLS], oc[N_OCOLS];
   hid_t type_enum;
   int64_t n_events, n_objects; /* global, written so far */
   int64_t *scratch;            /* global object offsets / n_obj of a batch */
   int64_t scratch_cap;
 };
 
-hid_t dm_store_writer_file(const dm_store_writer *w) { return w->out.file; }
-
-static int reserve_bytes(char **p, int64_t *cap, int64_t need)
-{
-  if (need <= *cap)
-    return 1;
-  int64_t c = need > 2 * *cap ? need : 2 * *cap;
-  char *q = realloc(*p, (size_t)c);
-  if (!q)
-    return 0;
-  *p = q;
-  *cap = c;
-  return 1;
-}
-
-/* COLLECTIVE. Append n elements of each rank (rank order); *first gets the
- * global index of this rank's first element. final: write everything. */
-static dm_status col_append(carried_col *cc, const void *buf, int64_t n, MPI_Comm comm,
-                            int final, int64_t *first)
-{
-  int rank = dm_rank(comm), size = dm_size(comm);
-  const char *src = buf;
-  int64_t cnt = n;
-  dm_status s = DM_OK;
-  if (rank == 0 && cc->n_carry > 0) {
-    if (!reserve_bytes(&cc->join, &cc->cap_join, (cc->n_carry + n) * (int64_t)cc->esz))
-      s = dm_error(DM_ERR_NOMEM, "no memory to append %lld elements", (long long)n);
-    else {
-      memcpy(cc->join, cc->carry, (size_t)cc->n_carry * cc->esz);
-      if (n > 0)
-        memcpy(cc->join + cc->n_carry * (int64_t)cc->esz, buf, (size_t)n * cc->esz);
-      src = cc->join;
-      cnt = cc->n_carry + n;
-    }
-  }
-  DM_FORWARD(dm_agree(s, comm));
-  int64_t prefix = 0, total = 0;
-  dm_exscan_i64(cnt, comm, &prefix, &total);
-  int64_t begin = cc->written + prefix, end_all = cc->written + total;
-  if (first)
-    *first = begin + (rank == 0 ? cnt - n : 0);
-  int64_t cut = final ? end_all : end_all / cc->chunk * cc->chunk;
-  if (cut < cc->written)
-    cut = cc->written;
-  /* This rank's part before the cut is written; the rest is carried. */
-  int64_t mine_w = begin >= cut ? 0 : (begin + cnt <= cut ? cnt : cut - begin);
-  int64_t mine_c = cnt - mine_w;
-  if (cut > cc->written) {
-    s = dm_h5_col_resize(cc->dset, cut);
-    s = dm_agree(s, comm);
-    if (s == DM_OK)
-      s = dm_agree(dm_h5_col_write_at(cc->dset, cc->mtype, src, begin, mine_w), comm);
-    DM_FORWARD(s);
-  }
-  /* Gather the tails to rank 0, in rank order. */
-  int bytes = (int)(mine_c * (int64_t)cc->esz);
-  int *sizes = NULL, *displ = NULL;
-  int64_t tail = (end_all - cut) * (int64_t)cc->esz;
-  if (rank == 0) {
-    sizes = malloc((size_t)size * sizeof *sizes);
-    displ = malloc((size_t)size * sizeof *displ);
-    if (!sizes || !displ || !reserve_bytes(&cc->carry, &cc->cap_carry, tail + 1))
-      s = dm_error(DM_ERR_NOMEM, "no memory for a chunk tail");
-  }
-  s = dm_agree(s, comm);
-  if (s == DM_OK) {
-    MPI_Gather(&bytes, 1, MPI_INT, sizes, 1, MPI_INT, 0, comm);
-    if (rank == 0) {
-      int off = 0;
-      for (int r = 0; r < size; r++) {
-        displ[r] = off;
-        off += sizes[r];
-      }
-    }
-    /* Rank 0's own tail sits in src, which may be the join buffer: receive
-     * into carry directly. */
-    MPI_Gatherv(bytes > 0 ? src + mine_w * (int64_t)cc->esz : (const char *)&bytes, bytes, MPI_BYTE, cc->carry, sizes, displ,
-                MPI_BYTE, 0, comm);
-    if (rank == 0)
-      cc->n_carry = end_all - cut;
-  }
-  free(sizes);
-  free(displ);
-  cc->written = cut;
-  return s;
-}
-
-static void writer_close_cols(dm_store_writer *w)
-{
-  for (int i = 0; i < N_ECOLS; i++) {
-    free(w->ec[i].carry);
-    free(w->ec[i].join);
-    memset(&w->ec[i], 0, sizeof w->ec[i]);
-  }
-  for (int i = 0; i < N_OCOLS; i++) {
-    free(w->oc[i].carry);
-    free(w->oc[i].join);
-    memset(&w->oc[i], 0, sizeof w->oc[i]);
-  }
-  for (int i = 0; i < N_ECOLS; i++)
-    if (w->ecol[i] >= 0)
-      H5Dclose(w->ecol[i]);
-  for (int i = 0; i < N_OCOLS; i++)
-    if (w->ocol[i] >= 0)
-      H5Dclose(w->ocol[i]);
-  for (int i = 0; i < N_ECOLS; i++)
-    w->ecol[i] = H5I_INVALID_HID;
-  for (int i = 0; i < N_OCOLS; i++)
-    w->ocol[i] = H5I_INVALID_HID;
-  if (w->type_enum >= 0)
-    H5Tclose(w->type_enum);
-  w->type_enum = H5I_INVALID_HID;
-}
+hid_t dm_store_writer_file(const dm_store_writer *w) { return dm_chunkw_file(w->cw); }
 
 static void writer_free(dm_store_writer *w)
 {
-  writer_close_cols(w);
+  if (w->type_enum >= 0)
+    H5Tclose(w->type_enum);
   free(w->scratch);
   free(w);
 }
@@ -306,11 +181,7 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
   w->comm = comm;
   w->layout = *layout;
   w->type_enum = H5I_INVALID_HID;
-  for (int i = 0; i < N_ECOLS; i++)
-    w->ecol[i] = H5I_INVALID_HID;
-  for (int i = 0; i < N_OCOLS; i++)
-    w->ocol[i] = H5I_INVALID_HID;
-  dm_status s = dm_h5_out_create(&w->out, path, comm);
+  dm_status s = dm_chunkw_create(path, comm, &w->cw);
   if (s != DM_OK) {
     writer_free(w);
     return s;
@@ -324,42 +195,30 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
    * compressed blocks of both kinds about the same size. */
   dm_h5_layout el = {layout->zstd_level, layout->chunk_events};
   dm_h5_layout ol = {layout->zstd_level, layout->chunk_events * 4};
+  int col = 0;
   for (int i = 0; i < N_ECOLS && s == DM_OK; i++)
-    s = dm_h5_col_create(w->out.file, ecol_path[i], etype[i], &el, &w->ecol[i]);
+    s = dm_chunkw_add(w->cw, ecol_path[i], etype[i], &el, &col);
   for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
-    s = dm_h5_col_create(w->out.file, ocol_path[i], otype[i], &ol, &w->ocol[i]);
-  s = dm_agree(s, comm);
-  for (int i = 0; i < N_ECOLS; i++) {
-    carried_col *cc = &w->ec[i];
-    cc->dset = w->ecol[i];
-    cc->mtype = etype[i];
-    cc->esz = H5Tget_size(etype[i]);
-    cc->chunk = el.chunk;
-  }
-  for (int i = 0; i < N_OCOLS; i++) {
-    carried_col *cc = &w->oc[i];
-    cc->dset = w->ocol[i];
-    cc->mtype = otype[i];
-    cc->esz = H5Tget_size(otype[i]);
-    cc->chunk = ol.chunk;
-  }
+    s = dm_chunkw_add(w->cw, ocol_path[i], otype[i], &ol, &col);
   if (s == DM_OK) {
     /* obj_offset starts with its leading 0 (N+1 entries in the end). */
-    int64_t zero = 0;
-    s = col_append(&w->ec[C_OBJ_OFFSET], &zero, dm_rank(comm) == 0 ? 1 : 0, comm, 0, NULL);
+    int64_t zero = 0, n[N_ECOLS + N_OCOLS] = {0};
+    const void *bufs[N_ECOLS + N_OCOLS] = {0};
+    n[C_OBJ_OFFSET] = dm_rank(comm) == 0 ? 1 : 0;
+    bufs[C_OBJ_OFFSET] = &zero;
+    s = dm_chunkw_append(w->cw, bufs, n, NULL);
   }
   if (s == DM_OK) {
-    s = dm_h5_attr_set_str(w->out.file, "precision",
-                           layout->precision_double ? "double" : "single");
+    hid_t f = dm_chunkw_file(w->cw);
+    s = dm_h5_attr_set_str(f, "precision", layout->precision_double ? "double" : "single");
     if (s == DM_OK)
-      s = dm_h5_attr_set_str(w->out.file, "units",
+      s = dm_h5_attr_set_str(f, "units",
                              "GeV for e, pt and met; eta dimensionless; phi and met_phi in "
                              "radians; weight in events per the archive's luminosity");
     s = dm_agree(s, comm);
   }
   if (s != DM_OK) {
-    writer_close_cols(w);
-    dm_h5_out_finish(&w->out, s);
+    dm_chunkw_finish(w->cw, s);
     writer_free(w);
     return s;
   }
@@ -381,8 +240,10 @@ dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
                  (long long)ne, (long long)no);
   else if (dbl && ((ne > 0 && !ev->met_d) || (no > 0 && !ev->e_d)))
     s = dm_error(DM_ERR_INTERNAL, "store append: double-precision layout needs double arrays");
-  if (s == DM_OK && ne > w->scratch_cap) {
-    int64_t cap = ne > 2 * w->scratch_cap ? ne : 2 * w->scratch_cap;
+  /* Room for the global end offsets (int64) followed by n_obj (uint16). */
+  int64_t need = ne + (ne + 3) / 4;
+  if (s == DM_OK && need > w->scratch_cap) {
+    int64_t cap = need > 2 * w->scratch_cap ? need : 2 * w->scratch_cap;
     int64_t *p = realloc(w->scratch, (size_t)cap * sizeof *p);
     if (!p)
       s = dm_error(DM_ERR_NOMEM, "no memory for %lld offsets", (long long)ne);
@@ -393,36 +254,35 @@ dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
   }
   DM_FORWARD(dm_agree(s, c));
 
-  int64_t first_obj = 0, total_ev = 0, total_obj = 0;
+  /* Objects are numbered before this batch is written: the offsets must be
+   * global, so every rank needs the objects of the ranks before it. */
+  int64_t obj_prefix = 0, total_obj = 0, total_ev = 0;
+  dm_exscan_i64(no, c, &obj_prefix, &total_obj);
   dm_exscan_i64(ne, c, NULL, &total_ev);
-  const void *obj_src[N_OCOLS] = {ev->type, dbl ? (void *)ev->e_d : (void *)ev->e,
-                                  dbl ? (void *)ev->pt_d : (void *)ev->pt,
-                                  dbl ? (void *)ev->eta_d : (void *)ev->eta,
-                                  dbl ? (void *)ev->phi_d : (void *)ev->phi};
-  for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
-    s = col_append(&w->oc[i], obj_src[i], no, c, 0, i == 0 ? &first_obj : NULL);
-  const void *ev_src[C_N_OBJ] = {ev->event_id, ev->process, ev->weight,
-                                 dbl ? (void *)ev->met_d : (void *)ev->met,
-                                 dbl ? (void *)ev->met_phi_d : (void *)ev->met_phi};
-  for (int i = 0; i < C_N_OBJ && s == DM_OK; i++)
-    s = col_append(&w->ec[i], ev_src[i], ne, c, 0, NULL);
-  if (s == DM_OK) {
-    /* n_obj as uint16 in the scratch space (it is at least as large). */
-    uint16_t *n = (uint16_t *)w->scratch;
-    for (int64_t i = 0; i < ne; i++) {
-      int64_t k = ev->obj_offset[i + 1] - ev->obj_offset[i];
-      n[i] = (uint16_t)(k > 65535 ? 65535 : k);
-    }
-    s = col_append(&w->ec[C_N_OBJ], n, ne, c, 0, NULL);
+  int64_t first_obj = w->n_objects + obj_prefix;
+  int64_t *off = w->scratch;
+  uint16_t *nobj = (uint16_t *)(w->scratch + ne);
+  for (int64_t i = 0; i < ne; i++) {
+    int64_t k = ev->obj_offset[i + 1] - ev->obj_offset[i];
+    nobj[i] = (uint16_t)(k > 65535 ? 65535 : k);
+    off[i] = ev->obj_offset[i + 1] + first_obj;
   }
+  const void *bufs[N_ECOLS + N_OCOLS] = {
+      ev->event_id, ev->process, ev->weight,
+      dbl ? (void *)ev->met_d : (void *)ev->met,
+      dbl ? (void *)ev->met_phi_d : (void *)ev->met_phi,
+      nobj, off,
+      ev->type, dbl ? (void *)ev->e_d : (void *)ev->e,
+      dbl ? (void *)ev->pt_d : (void *)ev->pt,
+      dbl ? (void *)ev->eta_d : (void *)ev->eta,
+      dbl ? (void *)ev->phi_d : (void *)ev->phi};
+  int64_t n[N_ECOLS + N_OCOLS];
+  for (int i = 0; i < N_ECOLS; i++)
+    n[i] = ne;
+  for (int i = 0; i < N_OCOLS; i++)
+    n[N_ECOLS + i] = no;
+  s = dm_chunkw_append(w->cw, bufs, n, NULL);
   if (s == DM_OK) {
-    /* End offsets of this rank's events, made global. */
-    for (int64_t i = 0; i < ne; i++)
-      w->scratch[i] = ev->obj_offset[i + 1] + first_obj;
-    s = col_append(&w->ec[C_OBJ_OFFSET], w->scratch, ne, c, 0, NULL);
-  }
-  if (s == DM_OK) {
-    total_obj = dm_allsum_i64(no, c);
     w->n_events += total_ev;
     w->n_objects += total_obj;
   }
@@ -438,27 +298,23 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
 {
   if (!w)
     return local;
-  dm_status s = dm_agree(local, w->comm);
-  /* The tails still held by rank 0. */
-  for (int i = 0; i < N_ECOLS && s == DM_OK; i++)
-    s = col_append(&w->ec[i], NULL, 0, w->comm, 1, NULL);
-  for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
-    s = col_append(&w->oc[i], NULL, 0, w->comm, 1, NULL);
-  writer_close_cols(w);
+  /* The last partial chunks first: rank 0 writes the metadata after them. */
+  dm_status s = dm_chunkw_flush(w->cw, local);
+  hid_t f = dm_chunkw_file(w->cw);
   if (s == DM_OK) {
     int64_t dims[1] = {n_proc};
-    s = dm_h5_strings_write(w->out.file, "/processes/name", proc_names, n_proc, w->comm);
+    s = dm_h5_strings_write(f, "/processes/name", proc_names, n_proc, w->comm);
     if (s == DM_OK)
-      s = dm_h5_array_write(w->out.file, "/processes/n_events", H5T_NATIVE_INT64, 1, dims,
-                            proc_events, w->comm);
+      s = dm_h5_array_write(f, "/processes/n_events", H5T_NATIVE_INT64, 1, dims, proc_events,
+                            w->comm);
     if (s == DM_OK)
-      s = dm_h5_attr_set_i64(w->out.file, "n_events", w->n_events);
+      s = dm_h5_attr_set_i64(f, "n_events", w->n_events);
     if (s == DM_OK)
-      s = dm_h5_attr_set_i64(w->out.file, "n_objects", w->n_objects);
+      s = dm_h5_attr_set_i64(f, "n_objects", w->n_objects);
     if (s == DM_OK)
-      s = dm_prov_write(w->out.file, DM_FORMAT_STORE, DM_STORE_VERSION, command_line, inputs);
+      s = dm_prov_write(f, DM_FORMAT_STORE, DM_STORE_VERSION, command_line, inputs);
   }
-  s = dm_h5_out_finish(&w->out, s);
+  s = dm_chunkw_finish(w->cw, s);
   writer_free(w);
   return s;
 }

@@ -1,5 +1,5 @@
-/* bench_parse - single-thread throughput of the archive line parser and
- * printer (io/dm_csv.c) on real lines.
+/* bench_parse - single-thread throughput of the archive line parser
+ * (io/dm_csv.c) and printer (io/dm_csv_print.c) on real lines.
  *
  *   bench_parse [--mb N] [--reps R] [--parse-only] FILE.csv[.zst]...
  *

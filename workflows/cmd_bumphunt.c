@@ -1,11 +1,8 @@
 /* dmpipe bumphunt: BumpHunter scan of a binned spectrum with the global
  * significance from parallel toys and the Gross-Vitells extrapolation. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "dm_bumphunt.h"
@@ -50,73 +47,53 @@ static const char usage[] =
     "  --json FILE            also write the report as JSON\n"
     "  --help                 this text\n";
 
-static void add_num(cJSON *o, const char *k, double v)
-{
-  if (isfinite(v))
-    cJSON_AddNumberToObject(o, k, v);
-  else
-    cJSON_AddNullToObject(o, k);
-}
-
 static dm_status write_json(const char *path, const dm_bumphunt_report *r,
                             const dm_bumphunt_opts *o, MPI_Comm comm)
 {
-  dm_status s = DM_OK;
+  cJSON *j = NULL;
   if (dm_rank(comm) == 0) {
-    cJSON *j = cJSON_CreateObject();
+    j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "bins", r->n_bins);
     cJSON *w = cJSON_AddObjectToObject(j, "window");
     cJSON_AddNumberToObject(w, "first_bin", r->win_first);
     cJSON_AddNumberToObject(w, "last_bin", r->win_last);
-    add_num(w, "lo", r->win_lo);
-    add_num(w, "hi", r->win_hi);
-    add_num(w, "observed", r->d);
-    add_num(w, "expected", r->b);
-    add_num(j, "t_obs", r->t_obs);
-    add_num(j, "p_local", r->p_local);
-    add_num(j, "z_local", r->z_local);
+    dm_cli_json_num(w, "lo", r->win_lo);
+    dm_cli_json_num(w, "hi", r->win_hi);
+    dm_cli_json_num(w, "observed", r->d);
+    dm_cli_json_num(w, "expected", r->b);
+    dm_cli_json_num(j, "t_obs", r->t_obs);
+    dm_cli_json_num(j, "p_local", r->p_local);
+    dm_cli_json_num(j, "z_local", r->z_local);
     cJSON *t = cJSON_AddObjectToObject(j, "toys");
     cJSON_AddNumberToObject(t, "n", (double)r->n_toys);
     cJSON_AddNumberToObject(t, "n_t_ge_obs", (double)r->n_toys_ge);
-    add_num(t, "p_global", r->p_toys);
-    add_num(t, "p_global_error", r->p_toys_err);
+    dm_cli_json_num(t, "p_global", r->p_toys);
+    dm_cli_json_num(t, "p_global_error", r->p_toys_err);
     cJSON_AddNumberToObject(t, "seed", (double)o->seed);
     cJSON *g = cJSON_AddObjectToObject(j, "gross_vitells");
     cJSON_AddNumberToObject(g, "toys", (double)r->gv_toys);
-    add_num(g, "level_c0", r->gv_level);
-    add_num(g, "mean_upcrossings", r->mean_upcrossings);
-    add_num(g, "p_global", r->p_gv);
-    add_num(j, "p_global", r->p_global);
-    add_num(j, "z_global", r->z_global);
+    dm_cli_json_num(g, "level_c0", r->gv_level);
+    dm_cli_json_num(g, "mean_upcrossings", r->mean_upcrossings);
+    dm_cli_json_num(g, "p_global", r->p_gv);
+    dm_cli_json_num(j, "p_global", r->p_global);
+    dm_cli_json_num(j, "z_global", r->z_global);
     cJSON_AddStringToObject(j, "p_global_from", r->global_from_gv ? "gross-vitells" : "toys");
-    add_num(j, "trials_factor", r->trials_factor);
+    dm_cli_json_num(j, "trials_factor", r->trials_factor);
     if (r->calib_n > 0) {
       cJSON *c = cJSON_AddObjectToObject(j, "calibration");
       cJSON_AddNumberToObject(c, "pseudo_datasets", (double)r->calib_n);
       cJSON_AddNumberToObject(c, "p_below_0.05", (double)r->calib_below);
-      add_num(c, "fraction", r->calib_fraction);
-      add_num(c, "fraction_error", r->calib_fraction_err);
+      dm_cli_json_num(c, "fraction", r->calib_fraction);
+      dm_cli_json_num(c, "fraction_error", r->calib_fraction_err);
       cJSON *d = cJSON_AddArrayToObject(c, "p_deciles");
       for (int i = 0; i < 10; i++)
         cJSON_AddItemToArray(d, cJSON_CreateNumber((double)r->calib_deciles[i]));
     }
-    add_num(j, "seconds", r->seconds);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    FILE *f = text ? fopen(tmp, "w") : NULL;
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF)
-      s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (f && fclose(f) != 0 && s == DM_OK)
-      s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (s == DM_OK && rename(tmp, path) != 0)
-      s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (s != DM_OK)
-      remove(tmp);
-    free(text);
+    dm_cli_json_num(j, "seconds", r->seconds);
   }
-  return dm_agree(s, comm);
+  dm_status s = dm_cli_write_json_agreed(path, j, comm);
+  cJSON_Delete(j);
+  return s;
 }
 
 static void print_report(const dm_bumphunt_report *r)

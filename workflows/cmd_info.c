@@ -149,20 +149,15 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
       cJSON_AddStringToObject(j, "created", created);
       cJSON_AddStringToObject(j, "command_line", cmd);
       cJSON_AddStringToObject(j, "inputs", inputs);
-      char *text = cJSON_Print(j);
-      cJSON_Delete(j);
       if (json_stdout) {
+        char *text = cJSON_Print(j);
         puts(text ? text : "{}");
         fflush(stdout);
+        free(text);
       }
-      if (json_file) {
-        FILE *o = fopen(json_file, "w");
-        if (!o || !text || fputs(text, o) < 0)
-          s = dm_error(DM_ERR_IO, "cannot write %s", json_file);
-        if (o && fclose(o) != 0 && s == DM_OK)
-          s = dm_error(DM_ERR_IO, "cannot write %s", json_file);
-      }
-      free(text);
+      if (json_file)
+        s = dm_cli_write_json(json_file, j);
+      cJSON_Delete(j);
     }
   }
   dm_status c = dm_store_close(st);

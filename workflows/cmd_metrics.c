@@ -2,7 +2,6 @@
  * histograms, counting significance; also the published-table summary and
  * histogram merging. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -69,37 +68,6 @@ static const char usage[] =
     "  --json FILE             also write the results as JSON\n"
     "  --help                  this text\n";
 
-/* Rank 0 writes FILE.tmp and renames it; every rank returns the agreed status. */
-static dm_status write_json_file(const char *path, cJSON *j, MPI_Comm comm)
-{
-  dm_status s = DM_OK;
-  if (dm_rank(comm) == 0) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    char *text = cJSON_Print(j);
-    FILE *f = text ? fopen(tmp, "w") : NULL;
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF)
-      s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (f && fclose(f) != 0 && s == DM_OK)
-      s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (s == DM_OK && rename(tmp, path) != 0)
-      s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (s != DM_OK)
-      remove(tmp);
-    free(text);
-  }
-  return dm_agree(s, comm);
-}
-
-/* JSON numbers cannot be NaN: such values become null. */
-static void add_num(cJSON *o, const char *k, double v)
-{
-  if (isfinite(v))
-    cJSON_AddNumberToObject(o, k, v);
-  else
-    cJSON_AddNullToObject(o, k);
-}
-
 static int run_efftable(const char *path, const char *json, MPI_Comm comm)
 {
   dm_efftable_report rep;
@@ -126,12 +94,12 @@ static int run_efftable(const char *path, const char *json, MPI_Comm comm)
         continue;
       }
       cJSON *x = cJSON_AddObjectToObject(models, mo->name);
-      add_num(x, "min_ti", mo->min_ti);
-      add_num(x, "median_ti", mo->median_ti);
-      add_num(x, "max_ti", mo->max_ti);
+      dm_cli_json_num(x, "min_ti", mo->min_ti);
+      dm_cli_json_num(x, "median_ti", mo->median_ti);
+      dm_cli_json_num(x, "max_ti", mo->max_ti);
       cJSON_AddNumberToObject(x, "signals", mo->n_signals);
     }
-    s = write_json_file(json, j, comm);
+    s = dm_cli_write_json_agreed(json, j, comm);
     cJSON_Delete(j);
   }
   dm_efftable_report_free(&rep);
@@ -188,7 +156,7 @@ static cJSON *report_json(const dm_metrics_report *r, const dm_metrics_opts *o)
     cJSON_AddStringToObject(x, "scores", o->inputs[c].scores);
     cJSON_AddNumberToObject(x, "events", (double)r->channels[c].n_events);
     cJSON_AddNumberToObject(x, "background_events", (double)r->channels[c].n_background);
-    add_num(x, "background_weight", r->channels[c].w_background);
+    dm_cli_json_num(x, "background_weight", r->channels[c].w_background);
     cJSON_AddNumberToObject(x, "bins", r->channels[c].n_bins);
     cJSON_AddStringToObject(x, "weights", r->channels[c].weights);
     cJSON_AddItemToArray(ch, x);
@@ -200,26 +168,26 @@ static cJSON *report_json(const dm_metrics_report *r, const dm_metrics_opts *o)
     cJSON_AddStringToObject(o2, "signal", x->signal);
     cJSON_AddStringToObject(o2, "channel", x->channel);
     cJSON_AddNumberToObject(o2, "events", (double)x->n_signal);
-    add_num(o2, "auc", x->auc);
+    dm_cli_json_num(o2, "auc", x->auc);
     cJSON *e = cJSON_AddObjectToObject(o2, "eps_s");
     cJSON *si = cJSON_AddObjectToObject(o2, "si");
     for (int k = 0; k < DM_METRICS_N_EPS; k++) {
-      add_num(e, eps_names[k], x->eps_s[k]);
-      add_num(si, eps_names[k], x->si[k]);
+      dm_cli_json_num(e, eps_names[k], x->eps_s[k]);
+      dm_cli_json_num(si, eps_names[k], x->si[k]);
     }
-    add_num(o2, "best_si", x->best_si);
+    dm_cli_json_num(o2, "best_si", x->best_si);
     cJSON_AddItemToArray(rows, o2);
   }
   cJSON *ti = cJSON_AddObjectToObject(j, "total_improvement");
   for (int i = 0; i < r->n_ti; i++) {
     cJSON *x = cJSON_AddObjectToObject(ti, r->ti[i].signal);
-    add_num(x, "ti", r->ti[i].ti);
+    dm_cli_json_num(x, "ti", r->ti[i].ti);
     cJSON_AddStringToObject(x, "channel", r->ti[i].channel);
   }
   cJSON *sum = cJSON_AddObjectToObject(j, "summary");
-  add_num(sum, "min_ti", r->ti_min);
-  add_num(sum, "median_ti", r->ti_median);
-  add_num(sum, "max_ti", r->ti_max);
+  dm_cli_json_num(sum, "min_ti", r->ti_min);
+  dm_cli_json_num(sum, "median_ti", r->ti_median);
+  dm_cli_json_num(sum, "max_ti", r->ti_max);
   cJSON_AddNumberToObject(sum, "signals", r->n_ti);
   if (r->n_signif > 0) {
     cJSON *sg = cJSON_AddArrayToObject(j, "significance");
@@ -228,22 +196,22 @@ static cJSON *report_json(const dm_metrics_report *r, const dm_metrics_opts *o)
       cJSON *x = cJSON_CreateObject();
       cJSON_AddStringToObject(x, "signal", g->signal);
       cJSON_AddStringToObject(x, "channel", g->channel);
-      add_num(x, "lumi_fb", o->lumi);
-      add_num(x, "target_eff_b", g->target_eff_b);
-      add_num(x, "threshold", g->threshold);
-      add_num(x, "eff_b", g->eff_b);
-      add_num(x, "eff_s", g->eff_s);
-      add_num(x, "s", g->s);
-      add_num(x, "b", g->b);
-      add_num(x, "b_mc_error", g->b_mc_err);
-      add_num(x, "z_s_over_sqrt_b", g->z_simple);
-      add_num(x, "z_asimov", g->z_asimov);
-      add_num(x, "z_asimov_with_uncertainty", g->z_asimov_unc);
-      add_num(x, "bkg_uncertainty", o->bkg_uncertainty);
+      dm_cli_json_num(x, "lumi_fb", o->lumi);
+      dm_cli_json_num(x, "target_eff_b", g->target_eff_b);
+      dm_cli_json_num(x, "threshold", g->threshold);
+      dm_cli_json_num(x, "eff_b", g->eff_b);
+      dm_cli_json_num(x, "eff_s", g->eff_s);
+      dm_cli_json_num(x, "s", g->s);
+      dm_cli_json_num(x, "b", g->b);
+      dm_cli_json_num(x, "b_mc_error", g->b_mc_err);
+      dm_cli_json_num(x, "z_s_over_sqrt_b", g->z_simple);
+      dm_cli_json_num(x, "z_asimov", g->z_asimov);
+      dm_cli_json_num(x, "z_asimov_with_uncertainty", g->z_asimov_unc);
+      dm_cli_json_num(x, "bkg_uncertainty", o->bkg_uncertainty);
       cJSON_AddItemToArray(sg, x);
     }
   }
-  add_num(j, "seconds", r->seconds);
+  dm_cli_json_num(j, "seconds", r->seconds);
   return j;
 }
 
@@ -394,7 +362,7 @@ int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm)
     print_report(&rep, &o);
   if (s == DM_OK && json) {
     cJSON *j = report_json(&rep, &o);
-    s = write_json_file(json, j, comm);
+    s = dm_cli_write_json_agreed(json, j, comm);
     cJSON_Delete(j);
   }
   dm_metrics_report_free(&rep);

@@ -1,9 +1,7 @@
 /* dmpipe score: every event of a store through a model file (any backend). */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "dm_cmd.h"
@@ -60,15 +58,8 @@ static dm_status write_json(const char *path, const dm_score_opts *o, const dm_s
   cJSON_AddNumberToObject(j, "seconds_write", r->seconds_write);
   cJSON_AddNumberToObject(j, "seconds_total", r->seconds_total);
   cJSON_AddNumberToObject(j, "events_per_second", r->events_per_second);
-  char *text = cJSON_Print(j);
+  dm_status s = dm_cli_write_json(path, j);
   cJSON_Delete(j);
-  FILE *f = text ? fopen(path, "w") : NULL;
-  dm_status s = DM_OK;
-  if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0)
-    s = dm_error(DM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  if (f && fclose(f) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  free(text);
   return s;
 }
 

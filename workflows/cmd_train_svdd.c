@@ -1,12 +1,12 @@
 /* dmpipe train svdd: parse the Deep SVDD flags into the train stage's and the
- * svdd backend's options, run the train stage, print the report. */
+ * svdd backend's options (the ones shared with train kde in dm_cli_train.c),
+ * run the train stage, print the report. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "dm_cli_train.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_svdd.h"
@@ -26,15 +26,11 @@ static const char help[] =
     "OpenBLAS with OMP_NUM_THREADS threads per rank (under mpirun use --bind-to none\n"
     "or one rank per core). Training rows are chosen as for dmpipe train kde.\n"
     "\n"
-    "  --in FILE             store or selection to train on (read only)\n"
-    "  --out FILE            model file to write (as FILE.tmp, then renamed)\n"
+    DM_CLI_TRAIN_HELP_IO
     "  --features SET        objects (default: the leading K objects' log E, log pT,\n"
     "                        eta, phi and one-hot type, plus MET and its phi: 222\n"
     "                        columns for K = 20) or highlevel (13 event variables)\n"
-    "  --k-objects K         objects per event for --features objects (default 20)\n"
-    "  --phi MODE            raw or sincos angles for --features objects (default raw)\n"
-    "  --pca D               project the standardised features on D principal\n"
-    "                        components (whitened) first; 0 = none (default 0)\n"
+    DM_CLI_TRAIN_HELP_FEATURES
     "  --hidden LIST         widths of the hidden layers, comma-separated (default\n"
     "                        256,128; 'none' for a single linear layer)\n"
     "  --out-dim D           dimension of the output space (default 13)\n"
@@ -65,42 +61,29 @@ static const char help[] =
     "  --strict              fail when a network has collapsed (training scores\n"
     "                        nearly constant); without it a warning is printed\n"
     "  --max-train M         fit on at most M training-pool events (0 = all; default 0)\n"
-    "  --train-fraction F    share of the background events (in store order) that\n"
-    "                        trains, in (0, 1] (default 0.9)\n"
-    "  --split per-process|global\n"
-    "                        take that share of each background process (default),\n"
-    "                        or of all background events in store order\n"
-    "  --background LIST     comma-separated processes to train on, instead of the\n"
-    "                        SM processes of the process table\n"
-    "  --xsec FILE           process table that says which processes are SM (default:\n"
-    "                        the shipped data/processes.csv)\n"
-    "  --read-batch N        events per rank per read (default 65536)\n"
-    "  --json FILE           also write the report as JSON (rank 0)\n"
+    DM_CLI_TRAIN_HELP_POOL
+    "  --read-batch N        events per rank per read (default 65536): bounds memory\n"
+    DM_CLI_TRAIN_HELP_JSON
     "  --verbose             one line per epoch on stderr (loss, lr, R, rate)\n"
-    "  --quiet               do not print the report\n"
-    "  --progress            progress of reading on stderr (default: when a tty)\n"
-    "  --help                this text\n";
+    DM_CLI_TRAIN_HELP_TAIL;
+
+enum { W = 24 }; /* report label width */
 
 static void print_report(const dm_train_opts *o, const dm_train_report *r)
 {
-  printf("train svdd: %s -> %s\n", o->in_path, o->out_path);
-  printf("  %-24s %lld\n", "events in store", (long long)r->n_events);
-  printf("  %-24s %lld (%d processes)\n", "background events", (long long)r->n_background,
-         r->n_background_processes);
-  printf("  %-24s %lld (first %.4g)\n", "training pool", (long long)r->n_pool,
-         o->train_fraction);
-  printf("  %-24s %s, %d columns -> %d network inputs\n", "features",
-         dm_feature_kind_name(o->features.kind), r->dim_in, r->dim);
+  dm_cli_train_print_head(o, r, W);
+  dm_cli_train_print_features(o, r, W, "network inputs");
+  printf("\n");
   cJSON *b = r->backend_info;
   if (b) {
     double n = cJSON_GetNumberValue(cJSON_GetObjectItem(b, "members"));
-    printf("  %-24s %lld rows, %.0f member(s) x %.0f epochs (%.0f epochs resumed)\n",
+    printf("  %-*s %lld rows, %.0f member(s) x %.0f epochs (%.0f epochs resumed)\n", W,
            "training", (long long)r->n_train, n,
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "epochs")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "resumed_epochs")));
-    printf("  %-24s %.0f per member\n", "parameters",
+    printf("  %-*s %.0f per member\n", W, "parameters",
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "parameters")));
-    printf("  %-24s %.0f events/s, %.1f GFLOP/s (%.2f s)\n", "training rate",
+    printf("  %-*s %.0f events/s, %.1f GFLOP/s (%.2f s)\n", W, "training rate",
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_events_per_s")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_gflops")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_seconds")));
@@ -116,43 +99,24 @@ static void print_report(const dm_train_opts *o, const dm_train_report *r)
              v[5] != 0 ? "COLLAPSED" : "ok");
     }
   }
-  printf("  %-24s scan %.2f, features %.2f, fit %.2f, write %.2f, total %.2f\n", "seconds",
-         r->seconds_scan, r->seconds_features, r->seconds_fit, r->seconds_write,
-         r->seconds_total);
+  dm_cli_train_print_seconds(r, W);
 }
 
 static dm_status write_json(const char *path, const dm_train_opts *o, const dm_svdd_opts *so,
                             const dm_train_report *r)
 {
-  cJSON *j = cJSON_CreateObject();
-  cJSON_AddStringToObject(j, "command", "train");
-  cJSON_AddStringToObject(j, "model", "svdd");
-  cJSON_AddStringToObject(j, "in", o->in_path);
-  cJSON_AddStringToObject(j, "out", o->out_path);
-  cJSON_AddNumberToObject(j, "n_events", (double)r->n_events);
-  cJSON_AddNumberToObject(j, "n_background", (double)r->n_background);
-  cJSON_AddStringToObject(j, "background", r->background);
-  cJSON_AddNumberToObject(j, "n_pool", (double)r->n_pool);
-  cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);
-  cJSON_AddStringToObject(j, "features", dm_feature_kind_name(o->features.kind));
-  cJSON_AddNumberToObject(j, "dim_in", r->dim_in);
-  cJSON_AddNumberToObject(j, "dim", r->dim);
-  cJSON_AddStringToObject(j, "objective", dm_svdd_objective_name(so->objective));
-  cJSON_AddNumberToObject(j, "batch", so->batch);
-  cJSON_AddNumberToObject(j, "lr", so->lr);
-  cJSON_AddNumberToObject(j, "seconds_total", r->seconds_total);
-  cJSON_AddNumberToObject(j, "seconds_fit", r->seconds_fit);
-  if (r->backend_info)
-    cJSON_AddItemToObject(j, "backend", cJSON_Duplicate(r->backend_info, 1));
-  char *text = cJSON_Print(j);
+  cJSON *j = dm_cli_train_json(o, r);
+  if (j) {
+    cJSON_AddStringToObject(j, "objective", dm_svdd_objective_name(so->objective));
+    cJSON_AddNumberToObject(j, "batch", so->batch);
+    cJSON_AddNumberToObject(j, "lr", so->lr);
+    cJSON_AddNumberToObject(j, "seconds_total", r->seconds_total);
+    cJSON_AddNumberToObject(j, "seconds_fit", r->seconds_fit);
+    if (r->backend_info)
+      cJSON_AddItemToObject(j, "backend", cJSON_Duplicate(r->backend_info, 1));
+  }
+  dm_status s = dm_cli_write_json(path, j);
   cJSON_Delete(j);
-  FILE *f = text ? fopen(path, "w") : NULL;
-  dm_status s = DM_OK;
-  if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0)
-    s = dm_error(DM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  if (f && fclose(f) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  free(text);
   return s;
 }
 
@@ -189,12 +153,7 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
 {
   static const char *cmd = "train svdd";
   static const struct option longopts[] = {
-      {"in", required_argument, NULL, 'i'},
-      {"out", required_argument, NULL, 'o'},
-      {"features", required_argument, NULL, 'f'},
-      {"k-objects", required_argument, NULL, 'K'},
-      {"phi", required_argument, NULL, 'a'},
-      {"pca", required_argument, NULL, 'p'},
+      DM_CLI_TRAIN_LONGOPTS("read-batch"),
       {"hidden", required_argument, NULL, 'H'},
       {"out-dim", required_argument, NULL, 'D'},
       {"epochs", required_argument, NULL, 'E'},
@@ -206,32 +165,19 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
       {"nu", required_argument, NULL, 'n'},
       {"warm-up", required_argument, NULL, 'u'},
       {"ensemble", required_argument, NULL, 'e'},
-      {"seed", required_argument, NULL, 's'},
       {"checkpoint", required_argument, NULL, 'c'},
       {"resume", no_argument, NULL, 'r'},
       {"strict", no_argument, NULL, 'S'},
-      {"max-train", required_argument, NULL, 'm'},
-      {"train-fraction", required_argument, NULL, 't'},
-      {"split", required_argument, NULL, 'T'},
-      {"background", required_argument, NULL, 'g'},
-      {"xsec", required_argument, NULL, 'x'},
-      {"read-batch", required_argument, NULL, 'b'},
-      {"json", required_argument, NULL, 'j'},
       {"verbose", no_argument, NULL, 'v'},
-      {"quiet", no_argument, NULL, 'q'},
-      {"progress", no_argument, NULL, 'P'},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   dm_train_opts o;
-  dm_train_opts_default(&o);
-  o.backend = "svdd";
+  dm_cli_train_common com;
+  dm_cli_train_defaults(&o, "svdd", &com, "--read-batch");
   o.features.kind = DM_FEATURES_OBJECTS;
   o.max_train = 0;
-  o.progress = dm_cli_stderr_is_tty();
   dm_svdd_opts so;
   dm_svdd_opts_default(&so);
-  const char *json = NULL, *ckpt = NULL;
-  int quiet = 0;
+  const char *ckpt = NULL;
   int64_t v = 0;
   opterr = 0;
   optind = 1;
@@ -239,25 +185,6 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     dm_status s = DM_OK;
     switch (c) {
-    case 'i': o.in_path = optarg; break;
-    case 'o': o.out_path = optarg; break;
-    case 'f': s = dm_feature_kind_parse(optarg, &o.features.kind); break;
-    case 'K':
-      s = dm_cli_i64("--k-objects", optarg, 1, DM_FEATURES_K_MAX, &v);
-      o.features.k_objects = (int)v;
-      break;
-    case 'a':
-      if (!strcmp(optarg, "raw"))
-        o.features.phi_mode = DM_PHI_RAW;
-      else if (!strcmp(optarg, "sincos"))
-        o.features.phi_mode = DM_PHI_SINCOS;
-      else
-        s = dm_error(DM_ERR_ARG, "--phi '%s': expected raw or sincos", optarg);
-      break;
-    case 'p':
-      s = dm_cli_i64("--pca", optarg, 0, 1000, &v);
-      o.pca_dim = (int)v;
-      break;
     case 'H': s = parse_hidden(optarg, &so); break;
     case 'D':
       s = dm_cli_i64("--out-dim", optarg, 1, 1 << 20, &v);
@@ -289,40 +216,23 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
       s = dm_cli_i64("--ensemble", optarg, 1, DM_SVDD_MAX_ENSEMBLE, &v);
       so.ensemble = (int)v;
       break;
-    case 's':
-      s = dm_cli_i64("--seed", optarg, 0, INT64_MAX, &v);
-      o.seed = (uint64_t)v;
-      break;
     case 'c': ckpt = optarg; break;
     case 'r': so.resume = 1; break;
     case 'S': so.strict = 1; break;
-    case 'm': s = dm_cli_i64("--max-train", optarg, 0, (int64_t)1 << 40, &o.max_train); break;
-    case 't': s = dm_cli_f64("--train-fraction", optarg, 1e-9, 1.0, &o.train_fraction); break;
-    case 'T':
-      if (!strcmp(optarg, "per-process") || !strcmp(optarg, "global"))
-        o.split_global = !strcmp(optarg, "global");
-      else
-        s = dm_error(DM_ERR_ARG, "--split '%s': expected per-process or global", optarg);
-      break;
-    case 'g': o.background = optarg; break;
-    case 'x': o.xsec = optarg; break;
-    case 'b': s = dm_cli_i64("--read-batch", optarg, 1, (int64_t)1 << 28, &o.batch); break;
-    case 'j': json = optarg; break;
     case 'v': so.verbose = 1; break;
-    case 'q': quiet = 1; break;
-    case 'P': o.progress = 1; break;
-    case 'h': return dm_cli_help(help, comm);
+    case DM_CLI_TRAIN_HELP: return dm_cli_help(help, comm);
     default:
-      return dm_cli_usage_error(cmd, comm, "unknown or incomplete option '%s'",
-                                argv[optind - 1]);
+      if (!dm_cli_train_is_option(c))
+        return dm_cli_usage_error(cmd, comm, "unknown or incomplete option '%s'",
+                                  argv[optind - 1]);
+      s = dm_cli_train_option(c, optarg, &o, &com);
     }
     if (s != DM_OK)
       return dm_cli_usage_error(cmd, comm, "%s", dm_error_message());
   }
-  if (optind < argc)
-    return dm_cli_usage_error(cmd, comm, "unexpected argument '%s'", argv[optind]);
-  if (!o.in_path || !o.out_path)
-    return dm_cli_usage_error(cmd, comm, "--in and --out are required");
+  int bad = dm_cli_train_check_args(cmd, argc, argv, &o, comm);
+  if (bad)
+    return bad;
   if (!ckpt)
     snprintf(so.checkpoint, sizeof so.checkpoint, "%s.ckpt", o.out_path);
   else if (strcmp(ckpt, "none") != 0)
@@ -337,10 +247,10 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
   memset(&rep, 0, sizeof rep);
   dm_status s = dm_train_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
-    if (!quiet)
+    if (!com.quiet)
       print_report(&o, &rep);
-    if (json)
-      s = write_json(json, &o, &so, &rep);
+    if (com.json)
+      s = write_json(com.json, &o, &so, &rep);
   }
   dm_train_report_free(&rep);
   return dm_cli_finish(cmd, s, comm);

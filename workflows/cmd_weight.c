@@ -1,12 +1,9 @@
 /* dmpipe weight: cross-section weights at a luminosity, as /derived/weight. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dm_cmd.h"
 #include "dm_comm.h"
@@ -32,7 +29,7 @@ static const char help[] =
     "  --progress        print progress on stderr (default: when stderr is a tty)\n"
     "  --help            this text\n";
 
-static dm_status write_json(const dm_weight_report *r, const char *path)
+static cJSON *report_json(const dm_weight_report *r)
 {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "format", "dmpipe-weights");
@@ -50,26 +47,7 @@ static dm_status write_json(const dm_weight_report *r, const char *path)
     cJSON_AddNumberToObject(o, "weight", r->proc[p].weight);
     cJSON_AddItemToArray(a, o);
   }
-  char *text = cJSON_Print(root);
-  cJSON_Delete(root);
-  char tmp[4200];
-  dm_status s = DM_OK;
-  if (!text)
-    return dm_error(DM_ERR_NOMEM, "no memory for JSON");
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) {
-    s = dm_error(DM_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-  } else {
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-      s = dm_error(DM_ERR_IO, "cannot write %s", path);
-      unlink(tmp);
-    }
-  }
-  free(text);
-  return s;
+  return root;
 }
 
 int dm_cmd_weight(int argc, char **argv, MPI_Comm comm)
@@ -134,11 +112,11 @@ int dm_cmd_weight(int argc, char **argv, MPI_Comm comm)
              rep.seconds);
     }
   }
-  dm_status js = DM_OK;
-  if (s == DM_OK && json && dm_rank(comm) == 0)
-    js = write_json(&rep, json);
-  if (s == DM_OK)
-    s = dm_agree(js, comm);
+  if (s == DM_OK && json) {
+    cJSON *j = dm_rank(comm) == 0 ? report_json(&rep) : NULL;
+    s = dm_cli_write_json_agreed(json, j, comm);
+    cJSON_Delete(j);
+  }
   dm_weight_report_free(&rep);
   return dm_cli_finish("weight", s, comm);
 }

@@ -176,3 +176,39 @@ int dm_cli_help(const char *text, MPI_Comm comm)
 }
 
 int dm_cli_stderr_is_tty(void) { return isatty(2); }
+
+dm_status dm_cli_write_json(const char *path, const cJSON *j)
+{
+  char tmp[4200];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+    return dm_error(DM_ERR_ARG, "--json %s: path too long", path);
+  char *text = j ? cJSON_Print(j) : NULL;
+  if (!text)
+    return dm_error(DM_ERR_NOMEM, "no memory for the JSON report %s", path);
+  dm_status s = DM_OK;
+  FILE *f = fopen(tmp, "w");
+  if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF)
+    s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  if (f && fclose(f) != 0 && s == DM_OK)
+    s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  if (s == DM_OK && rename(tmp, path) != 0)
+    s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  if (s != DM_OK)
+    remove(tmp);
+  free(text);
+  return s;
+}
+
+dm_status dm_cli_write_json_agreed(const char *path, const cJSON *j, MPI_Comm comm)
+{
+  dm_status s = dm_rank(comm) == 0 ? dm_cli_write_json(path, j) : DM_OK;
+  return dm_agree(s, comm);
+}
+
+void dm_cli_json_num(cJSON *o, const char *k, double v)
+{
+  if (isfinite(v))
+    cJSON_AddNumberToObject(o, k, v);
+  else
+    cJSON_AddNullToObject(o, k);
+}

@@ -6,6 +6,7 @@
 #ifndef DM_CLI_H
 #define DM_CLI_H
 
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stdint.h>
 
@@ -45,6 +46,19 @@ int dm_cli_usage_error(const char *cmd, MPI_Comm comm, const char *fmt, ...)
 
 /* LOCAL. Print help text on rank 0 and return 0. */
 int dm_cli_help(const char *text, MPI_Comm comm);
+
+/* LOCAL. Writes j, pretty-printed with a final newline, to PATH.tmp and
+ * renames it to PATH, so a failed write never leaves a half file under the
+ * final name. DM_ERR_IO naming the file on failure. */
+dm_status dm_cli_write_json(const char *path, const cJSON *j);
+
+/* COLLECTIVE. Rank 0 writes j (ignored elsewhere, may be NULL) as
+ * dm_cli_write_json does; every rank returns the agreed status. */
+dm_status dm_cli_write_json_agreed(const char *path, const cJSON *j, MPI_Comm comm);
+
+/* LOCAL. Adds number v under key k, or null when v is not finite (JSON has
+ * no NaN or infinity). */
+void dm_cli_json_num(cJSON *o, const char *k, double v);
 
 /* LOCAL. 1 if stderr is a terminal (progress on by default there). */
 int dm_cli_stderr_is_tty(void);

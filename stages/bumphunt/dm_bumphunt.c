@@ -1,6 +1,5 @@
 #include "dm_bumphunt.h"
 
-#include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <limits.h>
 #include <math.h>
@@ -11,6 +10,7 @@
 #include "dm_comm.h"
 #include "dm_hist_file.h"
 #include "dm_rng.h"
+#include "dm_text.h"
 
 void dm_bumphunt_opts_default(dm_bumphunt_opts *o)
 {
@@ -54,109 +54,34 @@ static dm_status spectrum_alloc(spectrum *s, int n)
 
 /* ---- CSV spectrum ------------------------------------------------------------ */
 
-/* Rank 0 reads the file, every rank gets the bytes (small inputs). */
-static dm_status read_bcast(const char *path, MPI_Comm comm, char **text, long long *len)
-{
-  *text = NULL;
-  long long n = -1;
-  char *buf = NULL;
-  dm_status s = DM_OK;
-  if (dm_rank(comm) == 0) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-      s = dm_error(DM_ERR_IO, "%s: %s", path, strerror(errno));
-    } else {
-      if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        if (n > (1LL << 30)) {
-          s = dm_error(DM_ERR_ARG, "%s: %lld bytes is too large for a spectrum", path, n);
-        } else {
-          buf = malloc((size_t)n + 1);
-          if (!buf)
-            s = dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
-          else if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-            s = dm_error(DM_ERR_IO, "%s: read error", path);
-        }
-      } else {
-        s = dm_error(DM_ERR_IO, "%s: cannot determine its size", path);
-      }
-      fclose(f);
-    }
-  }
-  s = dm_agree(s, comm);
-  if (s != DM_OK) {
-    free(buf);
-    return s;
-  }
-  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm);
-  if (dm_rank(comm) != 0)
-    buf = malloc((size_t)n + 1);
-  s = dm_agree(buf ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %s", path), comm);
-  if (s != DM_OK) {
-    free(buf);
-    return s;
-  }
-  MPI_Bcast(buf, (int)n, MPI_CHAR, 0, comm);
-  buf[n] = '\0';
-  *text = buf;
-  *len = n;
-  return DM_OK;
-}
-
 static dm_status parse_num(const char *path, int line, const char *col, const char *f, size_t fl,
                            double *out)
 {
-  char buf[64];
-  if (fl == 0 || fl >= sizeof buf)
-    return dm_error(DM_ERR_FORMAT, "%s:%d: column %s: '%.*s' is not a number", path, line, col,
-                    (int)fl, f);
-  memcpy(buf, f, fl);
-  buf[fl] = '\0';
-  char *e = NULL;
-  errno = 0;
-  double v = strtod(buf, &e);
-  while (*e == ' ')
-    e++;
-  if (*e || errno == ERANGE || !isfinite(v))
-    return dm_error(DM_ERR_FORMAT, "%s:%d: column %s: '%s' is not a finite number", path, line,
-                    col, buf);
-  *out = v;
+  if (!dm_text_f64(f, fl, out))
+    return dm_error(DM_ERR_FORMAT, "%s:%d: column %s: '%.*s' is not a finite number", path, line,
+                    col, (int)fl, f);
   return DM_OK;
 }
 
-static dm_status parse_csv(const char *path, const char *text, long long len, spectrum *sp)
+static dm_status parse_csv(const char *path, const char *text, size_t len, spectrum *sp)
 {
   static const char *const cols[4] = {"lo", "hi", "observed", "expected"};
   int idx[4] = {-1, -1, -1, -1}, n_fields = 0, have_header = 0, line = 0, cap = 0;
   memset(sp, 0, sizeof *sp);
   dm_status s = DM_OK;
-  long long pos = 0;
-  while (s == DM_OK && pos < len) {
-    long long end = pos;
-    while (end < len && text[end] != '\n')
-      end++;
-    const char *ln = text + pos;
-    size_t ll = (size_t)(end - pos);
-    pos = end + 1;
+  size_t pos = 0, ll;
+  const char *ln;
+  while (s == DM_OK && dm_text_next_line(text, len, &pos, &ln, &ll)) {
     line++;
-    if (ll && ln[ll - 1] == '\r')
-      ll--;
     if (ll == 0 || ln[0] == '#')
       continue;
     const char *f[16];
     size_t fl[16];
-    int nf = 0;
-    size_t st = 0;
-    for (size_t i = 0; i <= ll && nf < 16; i++)
-      if (i == ll || ln[i] == ',') {
-        f[nf] = ln + st;
-        fl[nf] = i - st;
-        while (fl[nf] && f[nf][0] == ' ') {
-          f[nf]++;
-          fl[nf]--;
-        }
-        nf++;
-        st = i + 1;
-      }
+    int nf = dm_text_split(ln, ll, 1, f, fl, 16);
+    if (nf < 0) {
+      s = dm_error(DM_ERR_FORMAT, "%s:%d: more than 16 fields", path, line);
+      break;
+    }
     if (!have_header) {
       for (int c = 0; c < 4; c++) {
         for (int i = 0; i < nf; i++)
@@ -310,8 +235,8 @@ dm_status dm_bumphunt_run(const dm_bumphunt_opts *o, MPI_Comm comm, dm_bumphunt_
   dm_status s;
   if (o->spectrum) {
     char *text = NULL;
-    long long len = 0;
-    s = read_bcast(o->spectrum, comm, &text, &len);
+    size_t len = 0;
+    s = dm_text_read_bcast(o->spectrum, "spectrum", (size_t)1 << 30, comm, &text, &len);
     if (s == DM_OK)
       s = parse_csv(o->spectrum, text, len, &sp); /* same text: same verdict everywhere */
     free(text);

@@ -156,24 +156,25 @@ typedef struct {
   gen_file *files;
   int nf;
   int64_t *bad; /* nf x DM_BAD_NKINDS, this rank's counts */
-  char *buf;
-  size_t cap;
+  char *buf[2];  /* the block being formatted and the one being written */
+  size_t cap[2];
+  int cur;       /* which of the two format_block fills */
   MPI_File *fh;
   int *fh_open;
 } gen_ctx;
 
 static dm_status grow(gen_ctx *c, size_t need)
 {
-  if (need <= c->cap)
+  if (need <= c->cap[c->cur])
     return DM_OK;
-  size_t cap = c->cap ? c->cap : ((size_t)1 << 20);
+  size_t cap = c->cap[c->cur] ? c->cap[c->cur] : ((size_t)1 << 20);
   while (cap < need)
     cap *= 2;
-  char *b = realloc(c->buf, cap);
+  char *b = realloc(c->buf[c->cur], cap);
   if (!b)
     return dm_error(DM_ERR_NOMEM, "out of memory for a block of %zu bytes", cap);
-  c->buf = b;
-  c->cap = cap;
+  c->buf[c->cur] = b;
+  c->cap[c->cur] = cap;
   return DM_OK;
 }
 
@@ -206,7 +207,8 @@ static dm_bad_kind bad_kind_of(const dm_generate_opts *o, const gen_file *f, int
   return kinds[h2 % 5];
 }
 
-/* Format events [begin, end) of file fi into c->buf; *len receives bytes. */
+/* Format events [begin, end) of file fi into c->buf[c->cur]; *len receives
+ * bytes. */
 static dm_status format_block(gen_ctx *c, const dm_generate_opts *o, int fi, int64_t begin,
                               int64_t end, size_t *len)
 {
@@ -226,7 +228,7 @@ static dm_status format_block(gen_ctx *c, const dm_generate_opts *o, int fi, int
       return st;
     }
     used += dm_gen_format_line(&ev, (uint64_t)i + 1, f->prefix, f->prefix_len,
-                               o->trailing_semicolon, bad, variant, c->buf + used, room);
+                               o->trailing_semicolon, bad, variant, c->buf[c->cur] + used, room);
     if (bad != DM_BAD_NONE)
       c->bad[fi * DM_BAD_NKINDS + bad]++;
   }
@@ -258,77 +260,118 @@ static dm_status make_dir(const char *dir)
   return DM_OK;
 }
 
-/* The rounds of formatting and writing (see the header). */
+/* One round's exchange: what each rank formatted (file, bytes, status). */
+typedef struct {
+  long long mine[3];
+  long long *all; /* 3 x size */
+  MPI_Request req;
+  size_t len;
+} gen_round;
+
+/* Complete round `rd` (its allgather was started one round earlier): give
+ * every block its offset in round order and write this rank's block from
+ * buf in pieces of WRITE_PIECE. Returns 1 if some rank reported a failure
+ * (the same verdict on every rank, from the same gathered data). */
+static int finish_round(gen_ctx *c, const dm_generate_opts *o, gen_round *rd, const char *buf,
+                        int64_t *fsize, int rank, int size, dm_status *st)
+{
+  MPI_Wait(&rd->req, MPI_STATUS_IGNORE);
+  const long long *all = rd->all;
+  for (int q = 0; q < size; q++)
+    if (all[3 * q + 2] != DM_OK)
+      return 1;
+  int64_t off = 0;
+  for (int q = 0; q < size; q++) {
+    if (all[3 * q] < 0)
+      continue;
+    int f = (int)all[3 * q];
+    if (q == rank)
+      off = fsize[f];
+    fsize[f] += all[3 * q + 1];
+  }
+  int fi = (int)rd->mine[0];
+  if (fi < 0)
+    return 0;
+  for (size_t done = 0; done < rd->len && *st == DM_OK;) {
+    int chunk = rd->len - done > WRITE_PIECE ? (int)WRITE_PIECE : (int)(rd->len - done);
+    MPI_Status ms;
+    int rc = MPI_File_write_at(c->fh[fi], (MPI_Offset)(off + (int64_t)done), buf + done, chunk,
+                               MPI_BYTE, &ms);
+    if (rc != MPI_SUCCESS) {
+      char path[4200];
+      file_path(path, sizeof path, o->out_dir, c->files[fi].p->name, ".tmp");
+      *st = mpi_err(rc, "writing", path);
+    }
+    done += (size_t)chunk;
+  }
+  return 0;
+}
+
+/* The rounds of formatting and writing (see the header). The exchange of
+ * round r runs while round r + 1 is formatted (two block buffers), so a
+ * rank waits for the others only when it is a whole block ahead: a rank
+ * that was slowed down (a busy core, a costlier process) no longer stalls
+ * every other rank at every round. A failure reported in round r is seen
+ * by all ranks when they complete round r, one round later. */
 static dm_status write_rounds(gen_ctx *c, const dm_generate_opts *o, int64_t block,
                               int64_t total_blocks, MPI_Comm comm, dm_progress *prog)
 {
   int rank = dm_rank(comm), size = dm_size(comm);
   int64_t rounds = (total_blocks + size - 1) / size;
   int64_t *fsize = calloc((size_t)c->nf, sizeof *fsize);
-  long long *all = malloc(sizeof *all * 3 * (size_t)size);
-  if (!fsize || !all) {
+  gen_round rd[2];
+  memset(rd, 0, sizeof rd);
+  rd[0].all = malloc(sizeof *rd[0].all * 3 * (size_t)size);
+  rd[1].all = malloc(sizeof *rd[1].all * 3 * (size_t)size);
+  if (!fsize || !rd[0].all || !rd[1].all) {
     free(fsize);
-    free(all);
+    free(rd[0].all);
+    free(rd[1].all);
     /* Every rank must still agree before leaving. */
     return dm_agree(dm_error(DM_ERR_NOMEM, "out of memory"), comm);
   }
-  int fi = 0;
+  int fi = 0, failed = 0;
   dm_status st = DM_OK;
-  for (int64_t r = 0; r < rounds; r++) {
+  for (int64_t r = 0; r < rounds && !failed; r++) {
+    int slot = (int)(r & 1);
+    gen_round *cur = &rd[slot];
     int64_t b = r * size + rank;
-    long long mine[3] = {-1, 0, DM_OK};
-    size_t len = 0;
+    cur->mine[0] = -1;
+    cur->mine[1] = 0;
+    cur->len = 0;
     if (b < total_blocks && st == DM_OK) {
       while (b >= c->files[fi].first_block + c->files[fi].n_blocks)
         fi++;
       gen_file *f = &c->files[fi];
       int64_t k = b - f->first_block;
       int64_t begin = k * block, end = begin + block < f->n ? begin + block : f->n;
-      st = format_block(c, o, fi, begin, end, &len);
-      mine[0] = fi;
-      mine[1] = (long long)len;
-      dm_progress_add(prog, end - begin, (int64_t)len);
+      c->cur = slot;
+      st = format_block(c, o, fi, begin, end, &cur->len);
+      cur->mine[0] = fi;
+      cur->mine[1] = (long long)cur->len;
+      dm_progress_add(prog, end - begin, (int64_t)cur->len);
     }
-    mine[2] = st;
-    MPI_Allgather(mine, 3, MPI_LONG_LONG, all, 3, MPI_LONG_LONG, comm);
-    int failed = 0;
-    for (int q = 0; q < size; q++)
-      failed |= all[3 * q + 2] != DM_OK;
-    if (failed) {
-      st = dm_agree(st, comm);
-      break;
-    }
-    int64_t off = 0;
-    for (int q = 0; q < size; q++) {
-      if (all[3 * q] < 0)
-        continue;
-      int f = (int)all[3 * q];
-      if (q == rank)
-        off = fsize[f];
-      fsize[f] += all[3 * q + 1];
-    }
-    if (mine[0] >= 0) {
-      size_t done = 0;
-      while (done < len && st == DM_OK) {
-        int chunk = len - done > WRITE_PIECE ? (int)WRITE_PIECE : (int)(len - done);
-        MPI_Status ms;
-        int rc = MPI_File_write_at(c->fh[fi], (MPI_Offset)(off + (int64_t)done), c->buf + done,
-                                   chunk, MPI_BYTE, &ms);
-        if (rc != MPI_SUCCESS) {
-          char path[4200];
-          file_path(path, sizeof path, o->out_dir, c->files[fi].p->name, ".tmp");
-          st = mpi_err(rc, "writing", path);
-        }
-        done += (size_t)chunk;
-      }
+    cur->mine[2] = st;
+    MPI_Iallgather(cur->mine, 3, MPI_LONG_LONG, cur->all, 3, MPI_LONG_LONG, comm, &cur->req);
+    if (r > 0) {
+      failed = finish_round(c, o, &rd[1 - slot], c->buf[1 - slot], fsize, rank, size, &st);
+      if (failed)
+        MPI_Wait(&cur->req, MPI_STATUS_IGNORE); /* every rank started it */
     }
     dm_progress_tick(prog);
   }
+  if (!failed && rounds > 0) {
+    int last = (int)((rounds - 1) & 1);
+    failed = finish_round(c, o, &rd[last], c->buf[last], fsize, rank, size, &st);
+  }
+  if (failed)
+    st = dm_agree(st, comm);
   if (st == DM_OK)
     for (int i = 0; i < c->nf; i++)
       c->rep->proc[i].bytes = fsize[i];
   free(fsize);
-  free(all);
+  free(rd[0].all);
+  free(rd[1].all);
   return st;
 }
 
@@ -530,7 +573,8 @@ dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_
 done:
   free(c.files);
   free(c.bad);
-  free(c.buf);
+  free(c.buf[0]);
+  free(c.buf[1]);
   free(c.fh);
   free(c.fh_open);
   dm_proctable_free(t);

@@ -9,10 +9,11 @@
  * list cut into blocks of block_events events (a block never spans two
  * files). Block b goes to rank b % size, in rounds of `size` blocks; in each
  * round every rank formats its block in memory, the ranks exchange (file,
- * bytes) with one allgather, and each writes its block at the offset that
- * the blocks before it in the list give (MPI-IO, independent writes). Memory
- * per rank is one block of text. Files are written as NAME.tmp and renamed
- * only when every rank succeeded.
+ * bytes) with one non-blocking allgather, and each writes its block at the
+ * offset that the blocks before it in the list give (MPI-IO, independent
+ * writes of 1 MiB pieces). The exchange of a round completes while the next
+ * round is formatted, so memory per rank is two blocks of text. Files are
+ * written as NAME.tmp and renamed only when every rank succeeded.
  *
  * Event counts: with P processes and N events in all, every process first
  * gets a floor F = max(1, floor(0.05 N / P)) events (so rare processes

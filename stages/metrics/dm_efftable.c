@@ -1,12 +1,12 @@
 #include "dm_efftable.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dm_comm.h"
+#include "dm_text.h"
 
 enum { COL_SIGNAL, COL_MODEL, COL_CHAN, COL_AUC, COL_E2, COL_E3, COL_E4, N_COLS };
 static const char *const col_names[N_COLS] = {"Signal", "Model", "Chan", "AUC",
@@ -47,24 +47,6 @@ static void strset_free(strset *s)
   for (int i = 0; i < s->n; i++)
     free(s->v[i]);
   free(s->v);
-}
-
-/* Split one line (no newline) at commas; fields are views into the line. */
-static int split(const char *line, size_t len, const char **f, size_t *fl)
-{
-  int n = 0;
-  size_t start = 0;
-  for (size_t i = 0; i <= len; i++) {
-    if (i == len || line[i] == ',') {
-      if (n == MAX_FIELDS)
-        return -1;
-      f[n] = line + start;
-      fl[n] = i - start;
-      n++;
-      start = i + 1;
-    }
-  }
-  return n;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -148,23 +130,17 @@ dm_status dm_efftable_parse(const char *text, size_t len, const char *source,
   int line_no = 0;
   const char *f[MAX_FIELDS];
   size_t fl[MAX_FIELDS];
-  while (s == DM_OK && pos < len) {
-    size_t end = pos;
-    while (end < len && text[end] != '\n')
-      end++;
-    size_t ll = end - pos;
-    const char *line = text + pos;
-    pos = end + 1;
+  const char *line;
+  size_t ll;
+  while (s == DM_OK && dm_text_next_line(text, len, &pos, &line, &ll)) {
     line_no++;
-    if (ll > 0 && line[ll - 1] == '\r')
-      ll--;
     if (ll == 0 || line[0] == '#')
       continue;
     if (memchr(line, '"', ll)) {
       s = dm_error(DM_ERR_FORMAT, "%s:%d: quoted fields are not supported", source, line_no);
       break;
     }
-    int nf = split(line, ll, f, fl);
+    int nf = dm_text_split(line, ll, 0, f, fl, MAX_FIELDS);
     if (nf < 0) {
       s = dm_error(DM_ERR_FORMAT, "%s:%d: more than %d fields", source, line_no, MAX_FIELDS);
       break;
@@ -193,20 +169,10 @@ dm_status dm_efftable_parse(const char *text, size_t len, const char *source,
     double si = -1.0;
     for (int k = 0; k < 3; k++) {
       int c = col[COL_E2 + k];
-      char buf[64];
-      if (fl[c] == 0 || fl[c] >= sizeof buf) {
-        s = dm_error(DM_ERR_FORMAT, "%s:%d: column %s: '%.*s' is not a number", source, line_no,
-                     col_names[COL_E2 + k], (int)fl[c], f[c]);
-        break;
-      }
-      memcpy(buf, f[c], fl[c]);
-      buf[fl[c]] = '\0';
-      char *e = NULL;
-      errno = 0;
-      double v = strtod(buf, &e);
-      if (*e != '\0' || errno == ERANGE || !isfinite(v) || v < 0 || v > 1) {
-        s = dm_error(DM_ERR_FORMAT, "%s:%d: column %s: '%s' is not an efficiency in [0, 1]",
-                     source, line_no, col_names[COL_E2 + k], buf);
+      double v = 0;
+      if (!dm_text_f64(f[c], fl[c], &v) || v < 0 || v > 1) {
+        s = dm_error(DM_ERR_FORMAT, "%s:%d: column %s: '%.*s' is not an efficiency in [0, 1]",
+                     source, line_no, col_names[COL_E2 + k], (int)fl[c], f[c]);
         break;
       }
       double x = v / sqrt(col_eps[k]);
@@ -263,63 +229,12 @@ dm_status dm_efftable_parse(const char *text, size_t len, const char *source,
 dm_status dm_efftable_run(const char *path, MPI_Comm comm, dm_efftable_report *rep)
 {
   memset(rep, 0, sizeof *rep);
-  /* Rank 0 reads; the byte count (or -1 on error) and bytes are broadcast,
-   * so every rank parses identical text and fails or succeeds together. */
-  long long n = -1;
+  /* Rank 0 reads and broadcasts, so every rank parses identical text and
+   * fails or succeeds together. */
   char *text = NULL;
-  dm_status s = DM_OK;
-  if (dm_rank(comm) == 0) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-      s = dm_error(DM_ERR_IO, "%s: %s", path, strerror(errno));
-    } else {
-      size_t cap = 1 << 16, len = 0;
-      text = malloc(cap);
-      while (text) {
-        if (len == cap) {
-          char *t = realloc(text, cap * 2);
-          if (!t) {
-            free(text);
-            text = NULL;
-            break;
-          }
-          text = t;
-          cap *= 2;
-        }
-        size_t got = fread(text + len, 1, cap - len, fp);
-        len += got;
-        if (got == 0)
-          break;
-      }
-      if (!text)
-        s = dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
-      else if (ferror(fp))
-        s = dm_error(DM_ERR_IO, "%s: read error", path);
-      else
-        n = (long long)len;
-      fclose(fp);
-    }
-  }
-  s = dm_agree(s, comm);
-  if (s != DM_OK) {
-    free(text);
-    return s;
-  }
-  MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm);
-  if (dm_rank(comm) != 0)
-    text = malloc((size_t)n + 1);
-  s = dm_agree(text ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %s", path), comm);
-  if (s != DM_OK) {
-    free(text);
-    return s;
-  }
-  /* Small tables: one broadcast (well below INT_MAX bytes, checked). */
-  if (n > (1LL << 30)) {
-    free(text);
-    return dm_error(DM_ERR_ARG, "%s: %lld bytes is too large for an efficiency table", path, n);
-  }
-  MPI_Bcast(text, (int)n, MPI_CHAR, 0, comm);
-  s = dm_efftable_parse(text, (size_t)n, path, rep);
+  size_t n = 0;
+  DM_FORWARD(dm_text_read_bcast(path, "efficiency table", (size_t)1 << 30, comm, &text, &n));
+  dm_status s = dm_efftable_parse(text, n, path, rep);
   free(text);
   return s;
 }

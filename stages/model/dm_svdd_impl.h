@@ -44,22 +44,6 @@ dm_status dm_svdd_select_kth(const float *v, int64_t n_local, int64_t k, MPI_Com
 dm_status dm_svdd_count_distinct(const float *v, int64_t n_local, MPI_Comm comm,
                                  int64_t *distinct);
 
-/* Exact sums of float columns over rows and ranks: each value is rounded to a
- * multiple of 2^-DM_SVDD_FIX_BITS and summed as an integer (two int64 words
- * per column), so the order of the rows and ranks cannot change the result. */
-#define DM_SVDD_FIX_BITS 24
-typedef struct {
-  int dim;
-  int64_t *hi, *lo; /* value = (hi * 2^32 + lo) * 2^-DM_SVDD_FIX_BITS */
-} dm_svdd_fixsum;
-
-dm_status dm_svdd_fixsum_init(dm_svdd_fixsum *s, int dim);
-void dm_svdd_fixsum_free(dm_svdd_fixsum *s);
-/* LOCAL. Add n rows; a value beyond +-2^30 or not finite is DM_ERR_NUMERIC. */
-dm_status dm_svdd_fixsum_add(dm_svdd_fixsum *s, const float *x, int64_t n);
-/* COLLECTIVE. Sum over ranks and write the column sums (double) to out. */
-dm_status dm_svdd_fixsum_reduce(dm_svdd_fixsum *s, MPI_Comm comm, double *out);
-
 /* ---- checkpoints ------------------------------------------------------------ */
 
 /* The whole training state; identical on every rank. */

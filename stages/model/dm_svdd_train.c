@@ -7,6 +7,7 @@
 
 #include "dm_comm.h"
 #include "dm_svdd_impl.h"
+#include "dm_xsum.h"
 
 /* Names the random stream of the batch order (any constant). */
 #define DM_SVDD_STREAM_PERM 0x5045524dULL
@@ -106,31 +107,37 @@ dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *
                          int64_t n_local, int64_t n_total, MPI_Comm comm, float *c)
 {
   int dim = net->dims[0], out = net->dims[net->n_layers];
-  dm_svdd_fixsum fs;
-  dm_status s = dm_svdd_fixsum_init(&fs, out);
+  /* Exact column sums (dm_xsum): the order of rows and ranks cannot change
+   * the centre, so it is the same bits for any rank count. */
+  dm_xsum *acc = calloc((size_t)out, sizeof *acc);
+  dm_status s = acc ? DM_OK : dm_error(DM_ERR_NOMEM, "svdd centre sums");
   for (int64_t b = 0; s == DM_OK && b < n_local; b += ws->cap) {
     int64_t nb = n_local - b < ws->cap ? n_local - b : ws->cap;
-    s = dm_svdd_fixsum_add(&fs, dm_svdd_forward(net, ws, x + b * dim, nb), nb);
+    const float *y = dm_svdd_forward(net, ws, x + b * dim, nb);
+    for (int64_t i = 0; s == DM_OK && i < nb; i++)
+      for (int j = 0; j < out; j++) {
+        float v = y[i * out + j];
+        if (!isfinite(v)) {
+          s = dm_error(DM_ERR_NUMERIC, "svdd centre: network output %g of row %lld, column %d "
+                       "is not finite", v, (long long)(b + i), j);
+          break;
+        }
+        dm_xsum_add(&acc[j], v);
+      }
   }
   s = dm_agree(s, comm);
-  double *sum = malloc((size_t)out * sizeof(double));
-  if (s == DM_OK && !sum)
-    s = dm_error(DM_ERR_NOMEM, "svdd centre");
-  s = dm_agree(s, comm);
   if (s == DM_OK)
-    s = dm_svdd_fixsum_reduce(&fs, comm, sum);
+    s = dm_xsum_allreduce(acc, out, comm);
   if (s == DM_OK)
     for (int j = 0; j < out; j++) {
-      double v = sum[j] / (double)n_total;
+      double v = dm_xsum_value(&acc[j]) / (double)n_total;
       /* Near-zero components would let the network reach c with small
        * weights (a step towards the trivial all-zero solution). */
       if (fabs(v) < 0.1)
         v = v < 0.0 ? -0.1 : 0.1;
       c[j] = (float)v;
     }
-  free(sum);
-  if (fs.hi)
-    dm_svdd_fixsum_free(&fs);
+  free(acc);
   return s;
 }
 

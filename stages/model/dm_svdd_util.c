@@ -1,5 +1,5 @@
-/* dm_svdd_util.c - batch order, exact global statistics and fixed-point sums
- * for the Deep SVDD trainer (see dm_svdd_impl.h). Everything here is built so
+/* dm_svdd_util.c - batch order and exact global statistics for the Deep
+ * SVDD trainer (see dm_svdd_impl.h). Everything here is built so
  * that its result does not depend on how the rows are split over ranks. */
 #include "dm_svdd_impl.h"
 
@@ -235,64 +235,4 @@ done:
   free(rbuf);
   free(pos);
   return s;
-}
-
-/* ---- fixed-point sums ------------------------------------------------------------ */
-
-dm_status dm_svdd_fixsum_init(dm_svdd_fixsum *s, int dim)
-{
-  s->dim = dim;
-  s->hi = calloc((size_t)dim, sizeof(int64_t));
-  s->lo = calloc((size_t)dim, sizeof(int64_t));
-  if (!s->hi || !s->lo) {
-    dm_svdd_fixsum_free(s);
-    return dm_error(DM_ERR_NOMEM, "svdd centre sums");
-  }
-  return DM_OK;
-}
-
-void dm_svdd_fixsum_free(dm_svdd_fixsum *s)
-{
-  free(s->hi);
-  free(s->lo);
-  s->hi = s->lo = NULL;
-}
-
-#define DM_SVDD_TWO32 4294967296.0
-
-static inline void fix_normalise(int64_t *hi, int64_t *lo)
-{
-  /* lo >= 0 always; keep it below 2^32 so (hi, lo) is canonical. */
-  *hi += *lo / 4294967296LL;
-  *lo %= 4294967296LL;
-}
-
-dm_status dm_svdd_fixsum_add(dm_svdd_fixsum *s, const float *x, int64_t n)
-{
-  const double scale = ldexp(1.0, DM_SVDD_FIX_BITS), lim = ldexp(1.0, 30);
-  for (int64_t i = 0; i < n; i++) {
-    for (int j = 0; j < s->dim; j++) {
-      double v = x[i * s->dim + j];
-      if (!(fabs(v) <= lim))
-        return dm_error(DM_ERR_NUMERIC, "svdd centre: network output %g of row %lld, column %d "
-                        "is not finite or beyond 2^30", v, (long long)i, j);
-      int64_t q = llrint(v * scale);
-      int64_t qlo = (int64_t)((uint64_t)q & 0xffffffffULL);
-      s->hi[j] += (q - qlo) / 4294967296LL;
-      s->lo[j] += qlo;
-      fix_normalise(&s->hi[j], &s->lo[j]);
-    }
-  }
-  return DM_OK;
-}
-
-dm_status dm_svdd_fixsum_reduce(dm_svdd_fixsum *s, MPI_Comm comm, double *out)
-{
-  DM_FORWARD(dm_allsum_i64_array(s->hi, s->dim, comm));
-  DM_FORWARD(dm_allsum_i64_array(s->lo, s->dim, comm));
-  for (int j = 0; j < s->dim; j++) {
-    fix_normalise(&s->hi[j], &s->lo[j]);
-    out[j] = ldexp((double)s->hi[j] * DM_SVDD_TWO32 + (double)s->lo[j], -DM_SVDD_FIX_BITS);
-  }
-  return DM_OK;
 }

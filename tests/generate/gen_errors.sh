@@ -45,6 +45,14 @@ mkdir -p "$T/keep"
 echo "old" > "$T/keep/ttbar.csv"
 expect 1 "no draw passed" -- $MPIEXEC -n 3 $DMPIPE generate --out "$T/keep" --events 60 \
   --xsec "$T/never.csv" --block 5
+# The same when the failure is reported in the first round, seen while the
+# next round is formatted (4 blocks on 2 ranks), or after the last round
+# (2 blocks, one round).
+printf 'name,kind,sigma_pb,model,gen_cut\nnever,sm,1,qcd,met>100000\n' > "$T/never_only.csv"
+expect 1 "no draw passed" -- $MPIEXEC -n 2 $DMPIPE generate --out "$T/keep" --events 10 \
+  --xsec "$T/never_only.csv" --block 3
+expect 1 "no draw passed" -- $MPIEXEC -n 2 $DMPIPE generate --out "$T/keep" --events 10 \
+  --xsec "$T/never_only.csv" --block 5
 [ "$(cat "$T/keep/ttbar.csv")" = "old" ] || { echo "FAIL: ttbar.csv replaced"; fails=$((fails + 1)); }
 left=$(ls "$T/keep" | grep -v '^ttbar.csv$' || true)
 [ -z "$left" ] || { echo "FAIL: left behind: $left"; fails=$((fails + 1)); }

@@ -326,6 +326,19 @@ static void test_line_format(void **state)
     buf[n] = '\0';
     assert_string_equal(buf, cases[i].want);
   }
+  /* Every object code as the store's table spells it. */
+  for (int t = 0; t < DM_OBJ_NTYPES; t++) {
+    dm_gen_event one = ev;
+    one.n = 1;
+    one.type[0] = (uint8_t)t;
+    char want[200];
+    snprintf(want, sizeof want, "94;ttbar;1;112288;1.74766;%s,331927,147558,-1.44969,-1.76399\n",
+             dm_obj_code(t));
+    size_t n1 = dm_gen_format_line(&one, 94, prefix, strlen(prefix), 0, DM_BAD_NONE, 0, buf,
+                                   sizeof buf);
+    buf[n1] = '\0';
+    assert_string_equal(buf, want);
+  }
   size_t cap = DM_GEN_TOO_LONG_BYTES + 2 * DM_GEN_LINE_MAX;
   char *big = malloc(cap);
   size_t n = dm_gen_format_line(&ev, 94, prefix, strlen(prefix), 1, DM_BAD_TOO_LONG, 0, big, cap);

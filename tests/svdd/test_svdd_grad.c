@@ -1,7 +1,7 @@
 /* Deep SVDD network: backpropagated gradients against central finite
  * differences of an independent double-precision forward pass written here,
  * for both objectives; Adam against hand-derived values; the batch-order
- * permutation and the exact global statistics against brute force. */
+ * permutation, the exact global statistics and the centre against brute force. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -255,24 +255,44 @@ static void test_exact_statistics(void **state)
     want += sorted[i] != sorted[i - 1];
   assert_int_equal(dm_svdd_count_distinct(all + b, e - b, comm, &distinct), DM_OK);
   assert_int_equal(distinct, want);
-  /* Fixed-point column sums: bitwise the same as a one-rank sum. */
-  dm_svdd_fixsum fs, f1;
-  double got[1], one[1];
-  assert_int_equal(dm_svdd_fixsum_init(&fs, 1), DM_OK);
-  assert_int_equal(dm_svdd_fixsum_init(&f1, 1), DM_OK);
-  for (int64_t i = 0; i < n; i++)
-    all[i] = all[i] * (i % 2 ? -1.37f : 0.91f);
-  assert_int_equal(dm_svdd_fixsum_add(&fs, all + b, e - b), DM_OK);
-  assert_int_equal(dm_svdd_fixsum_add(&f1, all, n), DM_OK);
-  assert_int_equal(dm_svdd_fixsum_reduce(&fs, comm, got), DM_OK);
-  assert_int_equal(dm_svdd_fixsum_reduce(&f1, MPI_COMM_SELF, one), DM_OK);
-  assert_true(got[0] == one[0]);
-  double ref = 0.0;
-  for (int64_t i = 0; i < n; i++)
-    ref += all[i];
-  assert_true(fabs(got[0] - ref) < 1e-6 * n);
-  dm_svdd_fixsum_free(&fs);
-  dm_svdd_fixsum_free(&f1);
+  /* The centre: the same bits however the rows are split over ranks and
+   * batches (exact column sums), and the mean of the outputs (computed here
+   * in double from one forward pass over all rows). */
+  {
+    enum { CIN = 4, COUT = 3 };
+    const int cdims[3] = {CIN, 6, COUT};
+    const int64_t nr = 3001;
+    dm_svdd_net net;
+    assert_int_equal(dm_svdd_net_alloc(&net, 2, cdims), DM_OK);
+    dm_svdd_net_init_uniform(&net, 9);
+    float *xr = malloc((size_t)nr * CIN * sizeof(float));
+    dm_rng rr;
+    dm_rng_init(&rr, 11, 3, 4);
+    for (int64_t i = 0; i < nr * CIN; i++)
+      xr[i] = (float)(3.0 * dm_rng_normal(&rr) + 2.0);
+    dm_svdd_work wsmall, wall;
+    assert_int_equal(dm_svdd_work_alloc(&wsmall, &net, 64), DM_OK);
+    assert_int_equal(dm_svdd_work_alloc(&wall, &net, nr), DM_OK);
+    int64_t cb = nr * rank / size, ce = nr * (rank + 1) / size;
+    float cw[COUT], c1[COUT];
+    assert_int_equal(dm_svdd_centre(&net, &wsmall, xr + cb * CIN, ce - cb, nr, comm, cw), DM_OK);
+    assert_int_equal(dm_svdd_centre(&net, &wall, xr, nr, nr, MPI_COMM_SELF, c1), DM_OK);
+    assert_memory_equal(cw, c1, sizeof cw);
+    const float *y = dm_svdd_forward(&net, &wall, xr, nr);
+    for (int j = 0; j < COUT; j++) {
+      double m = 0.0;
+      for (int64_t i = 0; i < nr; i++)
+        m += y[i * COUT + j];
+      m /= (double)nr;
+      if (fabs(m) < 0.1)
+        m = m < 0.0 ? -0.1 : 0.1;
+      assert_true(fabs(cw[j] - m) <= 1e-6 * fabs(m));
+    }
+    dm_svdd_work_free(&wsmall);
+    dm_svdd_work_free(&wall);
+    dm_svdd_net_free(&net);
+    free(xr);
+  }
   free(all);
   free(sorted);
 }

@@ -1,0 +1,757 @@
+/* Columns written as whole, rank-compressed chunks (dm_chunk_writer.h). */
+#include "dm_chunk_writer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "dm_comm.h"
+#include "dm_h5_vfd.h"
+#include "dm_zstd_filter.h"
+
+typedef struct {
+  hid_t dset;
+  size_t esz;
+  int64_t chunk; /* elements */
+  int level, shuffle;
+  int64_t written;  /* elements in whole chunks in the file (chunk-aligned) */
+  int64_t n_carry;  /* elements after `written`, held by carry_rank */
+  int carry_rank;
+  char *carry;      /* chunk bytes, on carry_rank */
+  char *asmb[2];    /* chunk bytes: pieces joined from several ranks */
+} cw_col;
+
+/* A chunk this rank compresses and writes. */
+typedef struct {
+  int col;
+  int64_t begin;      /* global index of its first element */
+  const char *src;    /* n_valid elements */
+  int64_t n_valid;
+  int64_t slot;       /* offset of its output in w->out */
+  int64_t size;       /* compressed bytes (-1: failed) */
+} cw_job;
+
+struct dm_chunkw {
+  MPI_Comm comm;
+  int rank, size;
+  hid_t file;
+  MPI_File fh;
+  int fh_open, flushed;
+  char final_path[DM_PATH_MAX], tmp_path[DM_PATH_MAX];
+  int ncol;
+  cw_col col[DM_CHUNKW_MAX_COLS];
+  int64_t *all_n;    /* size x ncol: this round's counts of every rank */
+  int64_t *starts;   /* per column, size + 1: where each rank's segment starts */
+  cw_job *jobs;
+  int njobs, cap_jobs;
+  char *out;
+  int64_t out_cap;
+  struct cw_msg *msg; /* this round's messages, posted once all are planned */
+  MPI_Request *req;
+  int nmsg, cap_msg;
+  int nthreads;
+  ZSTD_CCtx **cctx;
+  char **scratch;
+  int64_t scratch_cap;
+  char *zero; /* rank 0: stands in for chunk bytes it does not hold */
+  int64_t zero_cap;
+  double t_comp, t_alloc, t_write;
+};
+
+hid_t dm_chunkw_file(const dm_chunkw *w) { return w->file; }
+int64_t dm_chunkw_length(const dm_chunkw *w, int c)
+{
+  return w->col[c].written + w->col[c].n_carry;
+}
+void dm_chunkw_times(const dm_chunkw *w, double *compress, double *allocate, double *write)
+{
+  *compress = w->t_comp;
+  *allocate = w->t_alloc;
+  *write = w->t_write;
+}
+
+static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
+{
+  if (need <= *cap)
+    return 1;
+  int64_t c = need > 2 * *cap ? need : 2 * *cap;
+  void *q = realloc(*p, (size_t)c * elem);
+  if (!q)
+    return 0;
+  *p = q;
+  *cap = c;
+  return 1;
+}
+
+/* ---- create / add ------------------------------------------------------------ */
+
+dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp)
+{
+  *wp = NULL;
+  dm_chunkw *w = calloc(1, sizeof *w);
+  if (!dm_alltrue(w != NULL, comm)) {
+    free(w);
+    return dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
+  }
+  w->comm = comm;
+  w->rank = dm_rank(comm);
+  w->size = dm_size(comm);
+  w->file = H5I_INVALID_HID;
+  dm_status s = DM_OK;
+  if (snprintf(w->final_path, sizeof w->final_path, "%s", final_path) >= DM_PATH_MAX ||
+      snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", final_path) >= DM_PATH_MAX)
+    s = dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
+  if (s == DM_OK)
+    s = dm_zstd_filter_register();
+  w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
+  w->starts = malloc(((size_t)w->size + 1) * DM_CHUNKW_MAX_COLS * sizeof *w->starts);
+  if (s == DM_OK && (!w->all_n || !w->starts))
+    s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
+  s = dm_agree(s, comm);
+  if (s == DM_OK && w->rank == 0) {
+    /* The message names the path: HDF5's own for a missing folder does not. */
+    FILE *f = fopen(w->tmp_path, "wb");
+    if (!f)
+      s = dm_error(DM_ERR_IO, "cannot create %s: %s", w->tmp_path, strerror(errno));
+    else
+      fclose(f);
+  }
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    hid_t fapl = H5I_INVALID_HID;
+    if (w->rank == 0) {
+      fapl = dm_h5_vfd_fapl();
+    } else {
+      fapl = H5Pcreate(H5P_FILE_ACCESS);
+      if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+      }
+    }
+    if (fapl >= 0) {
+      /* The format the MPI-IO layer writes too: compact links, extensible
+       * array chunk index. */
+      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+      w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+      H5Pclose(fapl);
+    }
+    if (w->file < 0)
+      s = dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", w->tmp_path);
+  }
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    /* Rank 0 created the file above; the agreement ordered it before this. */
+    int e = MPI_File_open(comm, w->tmp_path, MPI_MODE_WRONLY, MPI_INFO_NULL, &w->fh);
+    w->fh_open = e == MPI_SUCCESS;
+    if (!w->fh_open)
+      s = dm_error(DM_ERR_MPI, "cannot open %s for MPI-IO", w->tmp_path);
+    s = dm_agree(s, comm);
+  }
+  if (s != DM_OK) {
+    dm_chunkw_finish(w, s);
+    return s;
+  }
+  *wp = w;
+  return DM_OK;
+}
+
+dm_status dm_chunkw_add(dm_chunkw *w, const char *path, hid_t type, const dm_h5_layout *layout,
+                        int *col)
+{
+  dm_status s = DM_OK;
+  if (w->ncol >= DM_CHUNKW_MAX_COLS)
+    s = dm_error(DM_ERR_INTERNAL, "more than %d columns in one file", DM_CHUNKW_MAX_COLS);
+  DM_FORWARD(dm_agree(s, w->comm));
+  cw_col *cc = &w->col[w->ncol];
+  memset(cc, 0, sizeof *cc);
+  cc->esz = H5Tget_size(type);
+  cc->chunk = layout->chunk;
+  cc->level = layout->zstd_level;
+  /* dm_h5_col_create's pipeline: shuffle only for multi-byte types. */
+  cc->shuffle = layout->zstd_level > 0 && cc->esz > 1;
+  s = dm_h5_col_create(w->file, path, type, layout, &cc->dset);
+  size_t bytes = (size_t)cc->chunk * cc->esz;
+  if (s == DM_OK) {
+    cc->carry = malloc(bytes);
+    cc->asmb[0] = malloc(bytes);
+    cc->asmb[1] = malloc(bytes);
+    if (!cc->carry || !cc->asmb[0] || !cc->asmb[1])
+      s = dm_error(DM_ERR_NOMEM, "no memory for chunks of %s", path);
+  }
+  s = dm_agree(s, w->comm);
+  if (s != DM_OK) {
+    if (cc->dset > 0)
+      H5Dclose(cc->dset);
+    free(cc->carry);
+    free(cc->asmb[0]);
+    free(cc->asmb[1]);
+    memset(cc, 0, sizeof *cc);
+    return s;
+  }
+  *col = w->ncol++;
+  return DM_OK;
+}
+
+/* ---- compression ------------------------------------------------------------ */
+
+/* HDF5's shuffle filter over a whole chunk of n elements, of which the first
+ * nv are given and the rest are zero: byte b of element k goes to
+ * out[b * n + k]. Constant element sizes let the compiler unroll. */
+#define SHUFFLE_BODY(ESZ)                                    \
+  for (int64_t k = 0; k < nv; k++)                           \
+    for (int b = 0; b < (ESZ); b++)                          \
+      out[(int64_t)b * n + k] = src[k * (ESZ) + b];
+static void shuffle_pad(const unsigned char *src, int64_t nv, int64_t n, size_t esz,
+                        unsigned char *out)
+{
+  switch (esz) {
+  case 2: SHUFFLE_BODY(2) break;
+  case 4: SHUFFLE_BODY(4) break;
+  case 8: SHUFFLE_BODY(8) break;
+  default:
+    for (int64_t k = 0; k < nv; k++)
+      for (size_t b = 0; b < esz; b++)
+        out[(int64_t)b * n + k] = src[k * (int64_t)esz + (int64_t)b];
+  }
+  if (nv < n)
+    for (size_t b = 0; b < esz; b++)
+      memset(out + (int64_t)b * n + nv, 0, (size_t)(n - nv));
+}
+
+static int64_t slot_bytes(const cw_col *cc)
+{
+  size_t full = (size_t)cc->chunk * cc->esz;
+  return (int64_t)(cc->level > 0 ? ZSTD_compressBound(full) : full);
+}
+
+static void compress_job(dm_chunkw *w, cw_job *j, int t)
+{
+  cw_col *cc = &w->col[j->col];
+  size_t full = (size_t)cc->chunk * cc->esz;
+  const unsigned char *in = (const unsigned char *)j->src;
+  unsigned char *sc = (unsigned char *)w->scratch[t];
+  if (cc->shuffle) {
+    shuffle_pad(in, j->n_valid, cc->chunk, cc->esz, sc);
+    in = sc;
+  } else if (j->n_valid < cc->chunk) {
+    /* The last chunk is stored whole, its tail zero. */
+    memcpy(sc, in, (size_t)j->n_valid * cc->esz);
+    memset(sc + (size_t)j->n_valid * cc->esz, 0, full - (size_t)j->n_valid * cc->esz);
+    in = sc;
+  }
+  char *dst = w->out + j->slot;
+  if (cc->level == 0) {
+    memcpy(dst, in, full);
+    j->size = (int64_t)full;
+    return;
+  }
+  size_t r = ZSTD_compressCCtx(w->cctx[t], dst, (size_t)slot_bytes(cc), in, full, cc->level);
+  j->size = ZSTD_isError(r) ? -1 : (int64_t)r;
+}
+
+static dm_status compress_all(dm_chunkw *w)
+{
+  int64_t sc = 0;
+  for (int c = 0; c < w->ncol; c++) {
+    int64_t b = (int64_t)w->col[c].chunk * (int64_t)w->col[c].esz;
+    if (b > sc)
+      sc = b;
+  }
+  int nt = 1;
+#ifdef _OPENMP
+  nt = omp_get_max_threads();
+  if (nt > w->njobs)
+    nt = w->njobs > 0 ? w->njobs : 1;
+#endif
+  /* Per-thread contexts and shuffle buffers, kept across rounds: creating
+   * either costs more than compressing a chunk. */
+  if (nt > w->nthreads || sc > w->scratch_cap) {
+    int n = nt > w->nthreads ? nt : w->nthreads;
+    ZSTD_CCtx **z = realloc(w->cctx, (size_t)n * sizeof *z);
+    if (!z)
+      return dm_error(DM_ERR_NOMEM, "no memory for compression contexts");
+    w->cctx = z;
+    char **s = realloc(w->scratch, (size_t)n * sizeof *s);
+    if (!s)
+      return dm_error(DM_ERR_NOMEM, "no memory for compression buffers");
+    w->scratch = s;
+    for (int t = w->nthreads; t < n; t++) {
+      w->cctx[t] = NULL;
+      w->scratch[t] = NULL;
+    }
+    w->nthreads = n;
+    for (int t = 0; t < n; t++) {
+      if (!w->cctx[t])
+        w->cctx[t] = ZSTD_createCCtx();
+      if (sc > w->scratch_cap || !w->scratch[t]) {
+        char *p = realloc(w->scratch[t], (size_t)(sc > w->scratch_cap ? sc : w->scratch_cap));
+        if (p)
+          w->scratch[t] = p;
+        else
+          w->scratch_cap = -1;
+      }
+      if (!w->cctx[t] || w->scratch_cap < 0)
+        return dm_error(DM_ERR_NOMEM, "no memory for compression");
+    }
+    if (sc > w->scratch_cap)
+      w->scratch_cap = sc;
+  }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int i = 0; i < w->njobs; i++)
+    compress_job(w, &w->jobs[i], omp_get_thread_num());
+#else
+  for (int i = 0; i < w->njobs; i++)
+    compress_job(w, &w->jobs[i], 0);
+#endif
+  for (int i = 0; i < w->njobs; i++)
+    if (w->jobs[i].size < 0)
+      return dm_error(DM_ERR_INTERNAL, "zstd failed on a chunk");
+  return DM_OK;
+}
+
+/* ---- one round ---------------------------------------------------------------- */
+
+/* This round's segments of a column, in order: the carry (index -1, held by
+ * carry_rank) and then each rank's new elements (w->starts). */
+static const int64_t *col_starts(const dm_chunkw *w, const cw_col *cc)
+{
+  return w->starts + (cc - w->col) * ((int64_t)w->size + 1);
+}
+
+static int seg_of(const dm_chunkw *w, const cw_col *cc, int64_t x)
+{
+  const int64_t *starts = col_starts(w, cc);
+  if (x < cc->written + cc->n_carry)
+    return -1;
+  /* The last rank starting at or before x: ranks with nothing to add share
+   * their start with the next one, so the last such holds x. */
+  int lo = 0, hi = w->size - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (starts[mid] <= x)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+static int holder(const dm_chunkw *w, const cw_col *cc, int64_t x)
+{
+  int s = seg_of(w, cc, x);
+  return s < 0 ? cc->carry_rank : s;
+}
+
+struct cw_msg {
+  int send, peer, tag, bytes;
+  char *buf;
+};
+
+/* Messages are listed first and posted only when every rank has planned its
+ * round without error: a rank that failed half-way must not leave another
+ * waiting for a message it never sends. */
+static dm_status add_msg(dm_chunkw *w, int send, const char *buf, int64_t bytes, int peer, int tag)
+{
+  if (w->nmsg == w->cap_msg) {
+    int c = w->cap_msg ? 2 * w->cap_msg : 64;
+    struct cw_msg *m = realloc(w->msg, (size_t)c * sizeof *m);
+    MPI_Request *r = realloc(w->req, (size_t)c * sizeof *r);
+    if (m)
+      w->msg = m;
+    if (r)
+      w->req = r;
+    if (!m || !r)
+      return dm_error(DM_ERR_NOMEM, "no memory for messages");
+    w->cap_msg = c;
+  }
+  w->msg[w->nmsg++] = (struct cw_msg){send, peer, tag, (int)bytes, (char *)buf};
+  return DM_OK;
+}
+
+static dm_status add_job(dm_chunkw *w, int c, int64_t begin, const char *src, int64_t nv,
+                         int64_t *out_need)
+{
+  if (w->njobs == w->cap_jobs) {
+    int cap = w->cap_jobs ? 2 * w->cap_jobs : 64;
+    cw_job *j = realloc(w->jobs, (size_t)cap * sizeof *j);
+    if (!j)
+      return dm_error(DM_ERR_NOMEM, "no memory for chunk jobs");
+    w->jobs = j;
+    w->cap_jobs = cap;
+  }
+  cw_job *j = &w->jobs[w->njobs++];
+  j->col = c;
+  j->begin = begin;
+  j->src = src;
+  j->n_valid = nv;
+  j->slot = *out_need;
+  j->size = 0;
+  *out_need += slot_bytes(&w->col[c]);
+  return DM_OK;
+}
+
+/* What becomes of the piece after the last whole chunk (the new carry). */
+typedef struct {
+  int kind; /* 0 nothing to do, 1 copy from src, 2 swap with asmb[idx] */
+  const char *src;
+  int64_t n;
+  int idx;
+} cw_tail;
+
+/* Post the messages and list the jobs of column c. */
+static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, int64_t *out_need,
+                             cw_tail *tail)
+{
+  cw_col *cc = &w->col[c];
+  int me = w->rank, P = w->size, nc = w->ncol;
+  size_t esz = cc->esz;
+  const int64_t *starts = col_starts(w, cc);
+  int64_t ch = cc->chunk, end = starts[P];
+  int64_t cut = final ? end : cc->written + (end - cc->written) / ch * ch;
+  tail->kind = 0;
+  int n_asmb = 0;
+  /* My segments: the carry (if I hold it) and my new elements. */
+  struct seg {
+    int seg;
+    int64_t a, e;
+    const char *src;
+  } sg[2];
+  int nsg = 0;
+  if (cc->carry_rank == me && cc->n_carry > 0)
+    sg[nsg++] = (struct seg){-1, cc->written, cc->written + cc->n_carry, cc->carry};
+  if (w->all_n[(int64_t)me * nc + c] > 0)
+    sg[nsg++] = (struct seg){me, starts[me], starts[me] + w->all_n[(int64_t)me * nc + c],
+                             mine};
+  for (int i = 0; i < nsg; i++) {
+    int64_t a = sg[i].a, e = sg[i].e;
+    /* The head of a segment belongs to a chunk begun in an earlier one. */
+    int64_t kb = cc->written + (a - cc->written) / ch * ch;
+    if (kb < a) {
+      int o = holder(w, cc, kb);
+      int64_t pe = kb + ch < end ? kb + ch : end;
+      int64_t m = (e < pe ? e : pe) - a;
+      if (o != me)
+        DM_FORWARD(add_msg(w, 1, sg[i].src, m * (int64_t)esz, o, 2 * c + (sg[i].seg >= 0)));
+    }
+    /* The chunks that begin in this segment are mine. */
+    for (int64_t pb = cc->written + (a - cc->written + ch - 1) / ch * ch; pb < e; pb += ch) {
+      int64_t pe = pb + ch < end ? pb + ch : end;
+      int whole = pe <= cut;
+      const char *src;
+      int idx = -1;
+      if (pe <= e) {
+        src = sg[i].src + (pb - a) * (int64_t)esz;
+      } else {
+        idx = n_asmb++;
+        if (idx > 1)
+          return dm_error(DM_ERR_INTERNAL, "chunk writer: more than two joined chunks");
+        char *buf = cc->asmb[idx];
+        memcpy(buf, sg[i].src + (pb - a) * (int64_t)esz, (size_t)(e - pb) * esz);
+        for (int r = sg[i].seg + 1; r < P && starts[r] < pe; r++) {
+          int64_t len = w->all_n[(int64_t)r * nc + c];
+          if (len == 0)
+            continue;
+          int64_t ra = starts[r], rm = (ra + len < pe ? ra + len : pe) - ra;
+          if (r == me) {
+            memcpy(buf + (ra - pb) * (int64_t)esz, mine, (size_t)rm * esz);
+          } else {
+            DM_FORWARD(add_msg(w, 0, buf + (ra - pb) * (int64_t)esz, rm * (int64_t)esz, r,
+                               2 * c + 1));
+          }
+        }
+        src = buf;
+      }
+      if (whole) {
+        DM_FORWARD(add_job(w, c, pb, src, pe - pb, out_need));
+      } else if (idx >= 0) {
+        *tail = (cw_tail){2, NULL, pe - pb, idx};
+      } else if (src != cc->carry) {
+        *tail = (cw_tail){1, src, pe - pb, -1};
+      }
+    }
+  }
+  return DM_OK;
+}
+
+/* Rank 0: allocate every chunk of the round in the file, in global order, and
+ * send each owner its addresses. */
+static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
+{
+  int P = w->size;
+  int n = w->njobs;
+  int *cnt = NULL, *displ = NULL;
+  int64_t *sizes = NULL;
+  uint64_t *addrs = NULL;
+  dm_status s = DM_OK;
+  if (w->rank == 0) {
+    cnt = malloc((size_t)P * sizeof *cnt);
+    displ = malloc((size_t)P * sizeof *displ);
+    if (!cnt || !displ)
+      s = dm_error(DM_ERR_NOMEM, "no memory for chunk addresses");
+  }
+  DM_FORWARD(dm_agree(s, w->comm));
+  MPI_Gather(&n, 1, MPI_INT, cnt, 1, MPI_INT, 0, w->comm);
+  int64_t total = 0;
+  if (w->rank == 0) {
+    for (int r = 0; r < P; r++) {
+      displ[r] = (int)total;
+      total += cnt[r];
+    }
+    sizes = malloc((size_t)(total + 1) * sizeof *sizes);
+    addrs = malloc((size_t)(total + 1) * sizeof *addrs);
+    if (!sizes || !addrs)
+      s = dm_error(DM_ERR_NOMEM, "no memory for chunk addresses");
+  }
+  int64_t *mine = malloc((size_t)(n + 1) * sizeof *mine);
+  if (!mine)
+    s = dm_error(DM_ERR_NOMEM, "no memory for chunk addresses");
+  s = dm_agree(s, w->comm);
+  if (s != DM_OK) {
+    free(mine);
+    free(cnt);
+    free(displ);
+    free(sizes);
+    free(addrs);
+    return s;
+  }
+  for (int i = 0; i < n; i++)
+    mine[i] = w->jobs[i].size;
+  MPI_Gatherv(mine, n, MPI_INT64_T, sizes, cnt, displ, MPI_INT64_T, 0, w->comm);
+  if (w->rank == 0) {
+    int64_t zneed = 0;
+    for (int64_t i = 0; i < total; i++)
+      if (sizes[i] > zneed)
+        zneed = sizes[i];
+    if (zneed > w->zero_cap) {
+      free(w->zero);
+      w->zero = calloc(1, (size_t)zneed);
+      w->zero_cap = w->zero ? zneed : 0;
+      if (!w->zero)
+        s = dm_error(DM_ERR_NOMEM, "no memory");
+    }
+    int *next = calloc((size_t)P, sizeof *next);
+    if (!next && s == DM_OK)
+      s = dm_error(DM_ERR_NOMEM, "no memory");
+    if (s == DM_OK)
+      s = dm_h5_vfd_discard_raw(w->file, 1);
+    for (int c = 0; c < w->ncol && s == DM_OK; c++) {
+      cw_col *cc = &w->col[c];
+      if (cut[c] <= cc->written)
+        continue;
+      s = dm_h5_col_resize(cc->dset, cut[c]);
+      for (int64_t pb = cc->written; s == DM_OK && pb < cut[c]; pb += cc->chunk) {
+        int o = holder(w, cc, pb);
+        int64_t i = displ[o] + next[o]++;
+        hsize_t off = (hsize_t)pb, got = 0;
+        haddr_t ad = HADDR_UNDEF;
+        unsigned mask = 0;
+        if (next[o] > cnt[o] ||
+            H5Dwrite_chunk(cc->dset, H5P_DEFAULT, 0, &off, (size_t)sizes[i], w->zero) < 0 ||
+            H5Dget_chunk_info_by_coord(cc->dset, &off, &mask, &ad, &got) < 0 ||
+            got != (hsize_t)sizes[i] || ad == HADDR_UNDEF)
+          s = dm_error(DM_ERR_HDF5, "cannot allocate chunk at element %lld of %s",
+                       (long long)pb, w->tmp_path);
+        else
+          addrs[i] = (uint64_t)ad;
+      }
+    }
+    if (w->file >= 0)
+      dm_h5_vfd_discard_raw(w->file, 0);
+    free(next);
+  }
+  /* The addresses go back even after a failure (the agreement follows), so
+   * the collective calls stay matched. */
+  if (w->rank == 0 && s != DM_OK)
+    memset(addrs, 0, (size_t)(total + 1) * sizeof *addrs);
+  MPI_Scatterv(addrs, cnt, displ, MPI_UINT64_T, addr, n, MPI_UINT64_T, 0, w->comm);
+  free(mine);
+  free(cnt);
+  free(displ);
+  free(sizes);
+  free(addrs);
+  return dm_agree(s, w->comm);
+}
+
+static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64_t *n,
+                              int64_t *first, int final)
+{
+  int P = w->size, nc = w->ncol, me = w->rank;
+  double t0 = MPI_Wtime();
+  dm_status s = DM_OK;
+  int64_t mine_n[DM_CHUNKW_MAX_COLS];
+  for (int c = 0; c < nc; c++)
+    mine_n[c] = n ? n[c] : 0;
+  MPI_Allgather(mine_n, nc, MPI_INT64_T, w->all_n, nc, MPI_INT64_T, w->comm);
+  int64_t cut[DM_CHUNKW_MAX_COLS], end[DM_CHUNKW_MAX_COLS], ncarry[DM_CHUNKW_MAX_COLS];
+  int crank[DM_CHUNKW_MAX_COLS];
+  cw_tail tail[DM_CHUNKW_MAX_COLS];
+  w->njobs = 0;
+  w->nmsg = 0;
+  int64_t out_need = 0;
+  for (int c = 0; c < nc && s == DM_OK; c++) {
+    cw_col *cc = &w->col[c];
+    int64_t *starts = w->starts + (int64_t)c * (P + 1);
+    int64_t pos = cc->written + cc->n_carry;
+    for (int r = 0; r < P; r++) {
+      starts[r] = pos;
+      pos += w->all_n[(int64_t)r * nc + c];
+    }
+    starts[P] = pos;
+    if (first)
+      first[c] = starts[me];
+    end[c] = pos;
+    cut[c] = final ? pos : cc->written + (pos - cc->written) / cc->chunk * cc->chunk;
+    ncarry[c] = pos - cut[c];
+    crank[c] = ncarry[c] > 0 ? holder(w, cc, cut[c]) : 0;
+    s = plan_column(w, c, bufs && n && n[c] > 0 ? bufs[c] : NULL, final, &out_need, &tail[c]);
+  }
+  if (s == DM_OK && !grow((void **)&w->out, &w->out_cap, out_need, 1))
+    s = dm_error(DM_ERR_NOMEM, "no memory for %lld compressed bytes", (long long)out_need);
+  DM_FORWARD(dm_agree(s, w->comm));
+  for (int i = 0; i < w->nmsg; i++) {
+    struct cw_msg *m = &w->msg[i];
+    if (m->send)
+      MPI_Isend(m->buf, m->bytes, MPI_BYTE, m->peer, m->tag, w->comm, &w->req[i]);
+    else
+      MPI_Irecv(m->buf, m->bytes, MPI_BYTE, m->peer, m->tag, w->comm, &w->req[i]);
+  }
+  if (w->nmsg > 0)
+    MPI_Waitall(w->nmsg, w->req, MPI_STATUSES_IGNORE);
+  double t1 = MPI_Wtime();
+  if (s == DM_OK)
+    s = compress_all(w);
+  double t2 = MPI_Wtime();
+  uint64_t *addr = malloc((size_t)(w->njobs + 1) * sizeof *addr);
+  if (!addr && s == DM_OK)
+    s = dm_error(DM_ERR_NOMEM, "no memory");
+  DM_FORWARD(dm_agree(s, w->comm));
+  s = allocate(w, cut, addr);
+  double t3 = MPI_Wtime();
+  for (int i = 0; i < w->njobs && s == DM_OK; i++) {
+    cw_job *j = &w->jobs[i];
+    MPI_Status st;
+    int got = 0;
+    if (MPI_File_write_at(w->fh, (MPI_Offset)addr[i], w->out + j->slot, (int)j->size, MPI_BYTE,
+                          &st) != MPI_SUCCESS ||
+        MPI_Get_count(&st, MPI_BYTE, &got) != MPI_SUCCESS || got != (int)j->size)
+      s = dm_error(DM_ERR_IO, "writing %lld bytes to %s failed (disk full?)", (long long)j->size,
+                   w->tmp_path);
+  }
+  free(addr);
+  double t4 = MPI_Wtime();
+  /* The new carries, after the compressions that may have read the old. */
+  for (int c = 0; c < nc; c++) {
+    cw_col *cc = &w->col[c];
+    if (crank[c] == me && ncarry[c] > 0) {
+      if (tail[c].kind == 1) {
+        memmove(cc->carry, tail[c].src, (size_t)tail[c].n * cc->esz);
+      } else if (tail[c].kind == 2) {
+        char *t = cc->carry;
+        cc->carry = cc->asmb[tail[c].idx];
+        cc->asmb[tail[c].idx] = t;
+      }
+    }
+    cc->written = cut[c];
+    cc->n_carry = ncarry[c];
+    cc->carry_rank = crank[c];
+    (void)end;
+  }
+  w->t_alloc += (t1 - t0) + (t3 - t2);
+  w->t_comp += t2 - t1;
+  w->t_write += t4 - t3;
+  return dm_agree(s, w->comm);
+}
+
+dm_status dm_chunkw_append(dm_chunkw *w, const void *const *bufs, const int64_t *n,
+                           int64_t *first)
+{
+  dm_status s = DM_OK;
+  for (int c = 0; c < w->ncol; c++)
+    if (n[c] < 0 || (n[c] > 0 && !bufs[c]))
+      s = dm_error(DM_ERR_INTERNAL, "chunk writer: bad count for column %d", c);
+  if (w->flushed)
+    s = dm_error(DM_ERR_INTERNAL, "chunk writer: append after flush");
+  DM_FORWARD(dm_agree(s, w->comm));
+  return round_append(w, bufs, n, first, 0);
+}
+
+dm_status dm_chunkw_flush(dm_chunkw *w, dm_status local)
+{
+  dm_status s = dm_agree(local, w->comm);
+  if (s == DM_OK && !w->flushed)
+    s = round_append(w, NULL, NULL, NULL, 1);
+  w->flushed = 1;
+  if (w->fh_open) {
+    /* Every rank's chunk bytes are in the file before rank 0 writes the
+     * metadata and cuts the file at its end of allocation. */
+    int e = MPI_File_close(&w->fh);
+    w->fh_open = 0;
+    dm_status c = e == MPI_SUCCESS ? DM_OK : dm_error(DM_ERR_IO, "closing %s failed", w->tmp_path);
+    c = dm_agree(c, w->comm);
+    if (s == DM_OK)
+      s = c;
+  }
+  return s;
+}
+
+dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
+{
+  if (!w)
+    return local;
+  dm_status s = dm_agree(local, w->comm);
+  if (getenv("DM_CHUNKW_TIMES"))
+    fprintf(stderr, "rank %d: compress %.3f alloc+exchange %.3f write %.3f\n", w->rank, w->t_comp, w->t_alloc, w->t_write);
+  if (w->fh_open) {
+    MPI_File_close(&w->fh);
+    w->fh_open = 0;
+  }
+  for (int c = 0; c < w->ncol; c++) {
+    cw_col *cc = &w->col[c];
+    if (cc->dset >= 0)
+      H5Dclose(cc->dset);
+    free(cc->carry);
+    free(cc->asmb[0]);
+    free(cc->asmb[1]);
+  }
+  if (w->file >= 0) {
+    /* H5Fclose writes rank 0's metadata: a full disk shows up here. */
+    herr_t e = H5Fclose(w->file);
+    w->file = H5I_INVALID_HID;
+    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", w->tmp_path)
+                        : DM_OK;
+    c = dm_agree(c, w->comm);
+    if (s == DM_OK)
+      s = c;
+  }
+  dm_status r = DM_OK;
+  if (w->rank == 0 && w->tmp_path[0]) {
+    if (s == DM_OK && rename(w->tmp_path, w->final_path) != 0)
+      r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", w->tmp_path, w->final_path,
+                   strerror(errno));
+    if (s != DM_OK || r != DM_OK)
+      unlink(w->tmp_path);
+  }
+  r = dm_agree(r, w->comm);
+  for (int t = 0; t < w->nthreads; t++) {
+    ZSTD_freeCCtx(w->cctx[t]);
+    free(w->scratch[t]);
+  }
+  free(w->cctx);
+  free(w->scratch);
+  free(w->zero);
+  free(w->out);
+  free(w->jobs);
+  free(w->req);
+  free(w->msg);
+  free(w->all_n);
+  free(w->starts);
+  free(w);
+  return s != DM_OK ? s : r;
+}

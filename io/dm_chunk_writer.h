@@ -1,0 +1,78 @@
+/* dm_chunk_writer.h - PRIVATE to io/: a new HDF5 file of extendible 1-D
+ * columns that every rank appends to, in rank order, with each chunk
+ * compressed (shuffle + zstd, the pipeline of dm_h5_col_create) by the rank
+ * that owns it and written by that rank at the address HDF5 gave it.
+ *
+ * Who does what:
+ *  - rank 0 keeps the HDF5 file (dm_h5_vfd.h): datasets, chunk index, space
+ *    allocation, attributes. It allocates each round's chunks with
+ *    H5Dwrite_chunk, raw-data writes switched off, and sends the addresses
+ *    back: a few bytes per chunk, in one gather and one scatter per round;
+ *  - every rank owns the chunks whose first element it holds, receives the
+ *    rest of such a chunk from the following ranks (one message per rank and
+ *    column at most), shuffles and compresses its chunks with a reused zstd
+ *    context (OpenMP threads when there are several), and writes them with
+ *    independent MPI-IO at their addresses;
+ *  - a chunk is written once, whole: what is left after the last full chunk of
+ *    a round stays with the rank that holds its first element and is joined
+ *    with the next round's first elements.
+ * The result is an ordinary HDF5 file whose chunks are bit-identical to what
+ * the HDF5 filter pipeline would store (the last chunk padded with zeros), so
+ * the file is the same for any number of ranks.
+ *
+ * The other ranks get an in-memory scratch HDF5 file that takes the same
+ * calls (dataset creation, attributes, small arrays) and is thrown away, so
+ * callers make every "COLLECTIVE" HDF5 call on every rank as usual.
+ */
+#ifndef DM_CHUNK_WRITER_H
+#define DM_CHUNK_WRITER_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "dm_h5.h"
+#include "dm_status.h"
+
+#define DM_CHUNKW_MAX_COLS 32
+
+typedef struct dm_chunkw dm_chunkw;
+
+/* COLLECTIVE. Start "<final_path>.tmp" (truncating a leftover). */
+dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **w);
+
+/* LOCAL. The HDF5 file: the real one on rank 0, the scratch one elsewhere.
+ * Attribute and small-array calls on it are COLLECTIVE as usual. */
+hid_t dm_chunkw_file(const dm_chunkw *w);
+
+/* COLLECTIVE. Add an extendible column (dm_h5_col_create's layout); *col
+ * receives its index, the same on every rank. */
+dm_status dm_chunkw_add(dm_chunkw *w, const char *path, hid_t type, const dm_h5_layout *layout,
+                        int *col);
+
+/* COLLECTIVE. Append n[c] elements of bufs[c] (memory type = the column's
+ * type) to every column c, after everything appended so far and after the
+ * elements of lower ranks. first (may be NULL) receives, per column, the
+ * global index of this rank's first new element. */
+dm_status dm_chunkw_append(dm_chunkw *w, const void *const *bufs, const int64_t *n,
+                           int64_t *first);
+
+/* LOCAL. Elements appended to column c by all ranks so far. */
+int64_t dm_chunkw_length(const dm_chunkw *w, int col);
+
+/* COLLECTIVE. Agree on `local`; if ok, write the last, partial chunks and
+ * finish the data writes. After this, only small calls on dm_chunkw_file
+ * (attributes, dm_h5_array_write, ...) may follow. Returns the agreed
+ * status. */
+dm_status dm_chunkw_flush(dm_chunkw *w, dm_status local);
+
+/* COLLECTIVE. Agree on `local`, close, rename to the final name when every
+ * rank succeeded, remove the temporary file otherwise; frees w (accepts
+ * NULL). Returns the agreed status. */
+dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local);
+
+/* Seconds spent so far by this rank (compress = shuffle + zstd; allocate =
+ * rank 0's HDF5 bookkeeping and the address exchange; write = MPI-IO). */
+void dm_chunkw_times(const dm_chunkw *w, double *compress, double *allocate, double *write);
+
+#endif

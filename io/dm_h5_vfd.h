@@ -1,0 +1,36 @@
+/* dm_h5_vfd.h - PRIVATE to io/: an HDF5 file driver for the one process that
+ * keeps a file's metadata while other processes write its chunk data.
+ *
+ * It behaves like HDF5's POSIX driver (pread/pwrite on one descriptor), except
+ * that raw-data writes can be switched off: then HDF5 still allocates file
+ * space for a chunk written with H5Dwrite_chunk and records it in the chunk
+ * index, but the bytes are not written, because the process that compressed
+ * the chunk writes them at that address itself (dm_chunk_writer.c). The file
+ * it leaves is a plain HDF5 file; readers use any driver.
+ *
+ * Why not the MPI-IO driver: parallel HDF5 1.10 refuses direct chunk writes
+ * (collective transfer: "MPI_File_set_view failed: MPI_ERR_TYPE"; independent
+ * transfer from several ranks: the ranks' metadata diverge and H5Fclose
+ * hangs), and its collective filtered write compresses inside the library on
+ * the calling thread with a fresh buffer per chunk.
+ *
+ * The driver keeps no metadata accumulator or sieve buffer, so no cached copy
+ * of a region can ever be flushed over chunk bytes written by another process.
+ * All calls are LOCAL.
+ */
+#ifndef DM_H5_VFD_H
+#define DM_H5_VFD_H
+
+#include <hdf5.h>
+
+#include "dm_status.h"
+
+/* A file access property list using the driver (registered on first use).
+ * Close it with H5Pclose. H5I_INVALID_HID on failure. */
+hid_t dm_h5_vfd_fapl(void);
+
+/* Switch raw-data writes of an open file (created with that fapl) off
+ * (discard = 1) or on again. DM_ERR_HDF5 if the file uses another driver. */
+dm_status dm_h5_vfd_discard_raw(hid_t file, int discard);
+
+#endif
