@@ -10,6 +10,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "dm_comm.h"
 #include "dm_h5_vfd.h"
@@ -207,12 +210,49 @@ dm_status dm_chunkw_add(dm_chunkw *w, const char *path, hid_t type, const dm_h5_
   for (int64_t k = 0; k < nv; k++)                           \
     for (int b = 0; b < (ESZ); b++)                          \
       out[(int64_t)b * n + k] = src[k * (ESZ) + b];
+#ifdef __SSE2__
+/* 4-byte elements, 16 at a time: three rounds of byte interleaving turn four
+ * elements per register into eight values of each byte, and a 64-bit
+ * interleave puts 16 values of one byte in one register. The float columns
+ * are most of a store, and this is several times faster than the bytewise
+ * loop. Returns how many elements it did (a multiple of 16). */
+static int64_t shuffle4_sse2(const unsigned char *src, int64_t nv, int64_t n, unsigned char *out)
+{
+  int64_t k = 0;
+  for (; k + 16 <= nv; k += 16) {
+    const __m128i *p = (const __m128i *)(src + 4 * k);
+    __m128i x0 = _mm_loadu_si128(p), x1 = _mm_loadu_si128(p + 1);
+    __m128i x2 = _mm_loadu_si128(p + 2), x3 = _mm_loadu_si128(p + 3);
+    __m128i t0 = _mm_unpacklo_epi8(x0, x1), t1 = _mm_unpackhi_epi8(x0, x1);
+    __m128i t2 = _mm_unpacklo_epi8(x2, x3), t3 = _mm_unpackhi_epi8(x2, x3);
+    __m128i u0 = _mm_unpacklo_epi8(t0, t1), u1 = _mm_unpackhi_epi8(t0, t1);
+    __m128i u2 = _mm_unpacklo_epi8(t2, t3), u3 = _mm_unpackhi_epi8(t2, t3);
+    __m128i v0 = _mm_unpacklo_epi8(u0, u1), v1 = _mm_unpackhi_epi8(u0, u1);
+    __m128i w0 = _mm_unpacklo_epi8(u2, u3), w1 = _mm_unpackhi_epi8(u2, u3);
+    _mm_storeu_si128((__m128i *)(out + k), _mm_unpacklo_epi64(v0, w0));
+    _mm_storeu_si128((__m128i *)(out + n + k), _mm_unpackhi_epi64(v0, w0));
+    _mm_storeu_si128((__m128i *)(out + 2 * n + k), _mm_unpacklo_epi64(v1, w1));
+    _mm_storeu_si128((__m128i *)(out + 3 * n + k), _mm_unpackhi_epi64(v1, w1));
+  }
+  return k;
+}
+#endif
+
 static void shuffle_pad(const unsigned char *src, int64_t nv, int64_t n, size_t esz,
                         unsigned char *out)
 {
   switch (esz) {
   case 2: SHUFFLE_BODY(2) break;
-  case 4: SHUFFLE_BODY(4) break;
+  case 4: {
+    int64_t k0 = 0;
+#ifdef __SSE2__
+    k0 = shuffle4_sse2(src, nv, n, out);
+#endif
+    for (int64_t k = k0; k < nv; k++)
+      for (int b = 0; b < 4; b++)
+        out[(int64_t)b * n + k] = src[k * 4 + b];
+    break;
+  }
   case 8: SHUFFLE_BODY(8) break;
   default:
     for (int64_t k = 0; k < nv; k++)
@@ -706,8 +746,10 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
   if (!w)
     return local;
   dm_status s = dm_agree(local, w->comm);
-  if (getenv("DM_CHUNKW_TIMES"))
-    fprintf(stderr, "rank %d: compress %.3f alloc+exchange %.3f write %.3f\n", w->rank, w->t_comp, w->t_alloc, w->t_write);
+  /* A diagnostic for tuning, off unless asked for. */
+  if (getenv("DMPIPE_CHUNK_TIMES"))
+    fprintf(stderr, "chunk writer, rank %d: compress %.3f s, exchange and allocation %.3f s, "
+            "MPI-IO %.3f s\n", w->rank, w->t_comp, w->t_alloc, w->t_write);
   if (w->fh_open) {
     MPI_File_close(&w->fh);
     w->fh_open = 0;

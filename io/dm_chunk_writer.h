@@ -72,7 +72,9 @@ dm_status dm_chunkw_flush(dm_chunkw *w, dm_status local);
 dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local);
 
 /* Seconds spent so far by this rank (compress = shuffle + zstd; allocate =
- * rank 0's HDF5 bookkeeping and the address exchange; write = MPI-IO). */
+ * the counts, the joined chunks, rank 0's HDF5 bookkeeping and the address
+ * exchange, waits for other ranks included; write = MPI-IO). With
+ * DMPIPE_CHUNK_TIMES set in the environment, finish prints them on stderr. */
 void dm_chunkw_times(const dm_chunkw *w, double *compress, double *allocate, double *write);
 
 #endif

@@ -152,6 +152,28 @@ DM_CSV_INLINE int dm_csv_simd_digits(const char *pe, size_t n, uint64_t *w, unsi
 #define DM_CSV_SIMD 0
 #endif
 
+dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
+{
+#if DM_CSV_SIMD
+  /* Short tokens (the printer's round-trip checks) take the 16-byte path
+   * on a zero-padded copy that ends where the token does. */
+  if (len - 1 < 15) {
+    char buf[32] = {0};
+    memcpy(buf + 32 - len, s, len);
+    uint64_t w;
+    unsigned k, neg;
+    if (dm_csv_simd_digits(buf + 32, len, &w, &k, &neg)) {
+      *out = (double)(int64_t)w / dm_csv_sden[neg][k & 15];
+      return DM_BAD_NONE;
+    }
+  }
+#endif
+  dm_csv_num r = dm_csv_number_any(s, len);
+  if (r.kind == DM_BAD_NONE)
+    *out = r.v;
+  return r.kind;
+}
+
 /* ---- lines ----------------------------------------------------------------
  * Two layers, so that fields do not wait for each other: a separator index
  * finds every ';' and ',' 64 bytes at a time (a bitmask per block), which
@@ -251,8 +273,9 @@ static const unsigned char dm_csv_ramp8[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xf
 /* By field length L (0..16) without the sign: the lanes of an 8-byte half it
  * covers; for a length out of 1..9, a bit above all lanes, which no '.'
  * matches, so the field is refused with the shape checks. */
-static const uint32_t dm_csv_lastl[17] = {0x10000, 0x80, 0xc0, 0xe0, 0xf0, 0xf8, 0xfc, 0xfe, 0xff, 0xff,
-                                          0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000};
+static const uint32_t dm_csv_lastl[17] = {
+    0x10000, 0x80,    0xc0,    0xe0,    0xf0,    0xf8,    0xfc,    0xfe,   0xff,
+    0xff,    0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000};
 
 /* By the lane of the '.' in an 8-byte half (8: none): the lanes up to it
  * (taken from the load one byte earlier), and the signed 10^(lanes after

@@ -1,6 +1,6 @@
 /* dm_csv_number.c - exact decimal text to double for the archive grammar
- * (contract of dm_csv_parse_number in dm_csv.h; the line parser in
- * dm_csv.c sends here every number its SSE2 short paths do not take).
+ * (dm_csv.c, the line parser and dm_csv_parse_number, sends here every
+ * number its SSE2 short paths do not take).
  *
  * Numbers are read by hand (no locale, no per-field strtod) into an integer
  * mantissa w and a decimal exponent e. When w <= 2^53 and |e| <= 22 both w
@@ -33,7 +33,10 @@ static const uint64_t dm_csv_u10_small[9] = {1, 10, 100, 1000, 10000, 100000, 10
 static pthread_once_t dm_csv_c_once = PTHREAD_ONCE_INIT;
 static locale_t dm_csv_c_locale;
 
-static void dm_csv_c_locale_init(void) { dm_csv_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+static void dm_csv_c_locale_init(void)
+{
+  dm_csv_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
 
 /* Correctly rounded conversion of a validated token (our grammar only, so
  * strtod cannot wander into hex or "infinity"). Returns 0 on overflow. */
@@ -76,7 +79,8 @@ static double dm_csv_decimal_to_double(uint64_t w, int e, int neg)
  * one byte at a time: handles every case. Returns DM_BAD_NONE, DM_BAD_NUMBER
  * or DM_BAD_NONFINITE; *sig gets the number of significant digits (first to
  * last non-zero digit). */
-static __attribute__((noinline)) dm_bad_kind dm_csv_number_general(const char **pp, const char *end, double *out, int *sig)
+static __attribute__((noinline)) dm_bad_kind dm_csv_number_general(const char **pp, const char *end,
+                                                                    double *out, int *sig)
 {
   const char *p = *pp, *tok = p;
   int neg = 0;
@@ -316,12 +320,4 @@ dm_csv_num dm_csv_number_any(const char *p, size_t n)
     r.kind = dm_csv_number_bounded(p, n, &r.v, &r.over6);
   }
   return r;
-}
-
-dm_bad_kind dm_csv_parse_number(const char *s, size_t len, double *out)
-{
-  dm_csv_num r = dm_csv_number_any(s, len);
-  if (r.kind == DM_BAD_NONE)
-    *out = r.v;
-  return r.kind;
 }

@@ -4,9 +4,10 @@
  * An event draws tens of numbers, so the fast paths are inline here: the
  * stream is xoshiro256** (the generator of dm_rng.h, seeded by dm_rng_init
  * from (seed, process, event index), so it stays a per-event stream that no
- * rank count can change), normals come from a 256-layer ziggurat that needs
- * no logarithm or square root in 99% of draws, and the Poisson counts of
- * the models' small means come from inversion with exp(-mu) cached per mean.
+ * rank count can change), normals and exponentials come from 256-layer
+ * ziggurats that need no logarithm or square root in 99% of draws, the
+ * Poisson counts of the models' small means from inversion, and sin and cos
+ * of angles from a short series instead of libm's general sincos.
  * Everything is plain double arithmetic in a fixed order (no threads, no
  * -march dependence), so an event is the same on every machine of a kind.
  * All calls are LOCAL and thread-compatible (the ziggurat tables are built

@@ -23,7 +23,7 @@ void dm_ingest_opts_default(dm_ingest_opts *o)
 {
   memset(o, 0, sizeof *o);
   o->max_bad_fraction = 1e-6;
-  o->zstd_level = 3;
+  o->zstd_level = 1;
   o->chunk_events = 65536;
   o->buffer_mb = 128;
 }
