@@ -26,8 +26,8 @@ typedef struct {
   int64_t written;  /* elements in whole chunks in the file (chunk-aligned) */
   int64_t n_carry;  /* elements after `written`, held by carry_rank */
   int carry_rank;
-  char *carry;      /* chunk bytes, on carry_rank */
-  char *asmb[2];    /* chunk bytes: pieces joined from several ranks */
+  char *carry;      /* chunk bytes, on carry_rank (allocated when first needed) */
+  char *asmb[2];    /* chunk bytes: pieces joined from several ranks (same) */
 } cw_col;
 
 /* A chunk this rank compresses and writes. */
@@ -179,14 +179,6 @@ dm_status dm_chunkw_add(dm_chunkw *w, const char *path, hid_t type, const dm_h5_
   /* dm_h5_col_create's pipeline: shuffle only for multi-byte types. */
   cc->shuffle = layout->zstd_level > 0 && cc->esz > 1;
   s = dm_h5_col_create(w->file, path, type, layout, &cc->dset);
-  size_t bytes = (size_t)cc->chunk * cc->esz;
-  if (s == DM_OK) {
-    cc->carry = malloc(bytes);
-    cc->asmb[0] = malloc(bytes);
-    cc->asmb[1] = malloc(bytes);
-    if (!cc->carry || !cc->asmb[0] || !cc->asmb[1])
-      s = dm_error(DM_ERR_NOMEM, "no memory for chunks of %s", path);
-  }
   s = dm_agree(s, w->comm);
   if (s != DM_OK) {
     if (cc->dset > 0)
@@ -437,6 +429,16 @@ static dm_status add_job(dm_chunkw *w, int c, int64_t begin, const char *src, in
   return DM_OK;
 }
 
+/* Chunk buffers are allocated when first needed: a rank that never joins a
+ * chunk or holds a tail never pays for them (chunks may be many MB). */
+static dm_status chunk_buf(const cw_col *cc, char **p)
+{
+  if (!*p)
+    *p = malloc((size_t)cc->chunk * cc->esz);
+  return *p ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a chunk of %lld elements",
+                              (long long)cc->chunk);
+}
+
 /* What becomes of the piece after the last whole chunk (the new carry). */
 typedef struct {
   int kind; /* 0 nothing to do, 1 copy from src, 2 swap with asmb[idx] */
@@ -492,6 +494,7 @@ static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, i
         idx = n_asmb++;
         if (idx > 1)
           return dm_error(DM_ERR_INTERNAL, "chunk writer: more than two joined chunks");
+        DM_FORWARD(chunk_buf(cc, &cc->asmb[idx]));
         char *buf = cc->asmb[idx];
         memcpy(buf, sg[i].src + (pb - a) * (int64_t)esz, (size_t)(e - pb) * esz);
         for (int r = sg[i].seg + 1; r < P && starts[r] < pe; r++) {
@@ -513,6 +516,7 @@ static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, i
       } else if (idx >= 0) {
         *tail = (cw_tail){2, NULL, pe - pb, idx};
       } else if (src != cc->carry) {
+        DM_FORWARD(chunk_buf(cc, &cc->carry));
         *tail = (cw_tail){1, src, pe - pb, -1};
       }
     }

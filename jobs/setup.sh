@@ -13,7 +13,7 @@ pkgs=(build-essential cmake pkg-config git
       libzstd-dev zstd libcjson-dev libxxhash-dev libgsl-dev libinih-dev
       libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py)
 if [[ "${1:-}" == "--peers" ]]; then
-  pkgs+=(python3-sklearn python3-torch python3-pandas slurm-wlm munge)
+  pkgs+=(python3-sklearn python3-scipy python3-torch python3-pandas slurm-wlm munge)
 fi
 
 missing=()

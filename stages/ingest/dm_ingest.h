@@ -52,7 +52,7 @@ typedef struct {
   int n_inputs;
   const char *rejects;        /* rejects file, or NULL for none (lines are still counted) */
   double max_bad_fraction;    /* fail above this fraction of rejected lines (1e-6) */
-  int zstd_level;             /* 0 = no compression, 1..22 (3) */
+  int zstd_level;             /* 0 = no compression, 1..22 (1: as small as 3 here, faster) */
   int64_t chunk_events;       /* events per chunk (65536); objects get 4x */
   int precision_double;       /* float64 for met, met_phi and object floats */
   int64_t buffer_mb;          /* memory budget per rank in MiB (128); stripe = buffer / 4 */
