@@ -6,14 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zstd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+#include "dm_chunk_pack.h"
 #include "dm_comm.h"
 #include "dm_h5_vfd.h"
 #include "dm_zstd_filter.h"
@@ -53,15 +47,21 @@ struct dm_chunkw {
   int64_t *starts;   /* per column, size + 1: where each rank's segment starts */
   cw_job *jobs;
   int njobs, cap_jobs;
+  /* Compressed chunks: two buffers, so one round's writes (nonblocking
+   * MPI-IO) can still be under way while the next round compresses. */
   char *out;
-  int64_t out_cap;
+  char *outb[2];
+  int64_t outb_cap[2];
+  int cur;
+  MPI_Request *wreq[2];
+  int *wlen[2];
+  int nwreq[2], cap_wreq[2];
   struct cw_msg *msg; /* this round's messages, posted once all are planned */
   MPI_Request *req;
   int nmsg, cap_msg;
-  int nthreads;
-  ZSTD_CCtx **cctx;
-  char **scratch;
-  int64_t scratch_cap;
+  dm_chunk_packer *packer;
+  dm_chunk_job *pk;
+  int cap_pk;
   char *zero; /* rank 0: stands in for chunk bytes it does not hold */
   int64_t zero_cap;
   double t_comp, t_alloc, t_write;
@@ -114,7 +114,8 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
     s = dm_zstd_filter_register();
   w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
   w->starts = malloc(((size_t)w->size + 1) * DM_CHUNKW_MAX_COLS * sizeof *w->starts);
-  if (s == DM_OK && (!w->all_n || !w->starts))
+  w->packer = dm_chunk_packer_new();
+  if (s == DM_OK && (!w->all_n || !w->starts || !w->packer))
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
   if (s == DM_OK && w->rank == 0) {
@@ -193,158 +194,81 @@ dm_status dm_chunkw_add(dm_chunkw *w, const char *path, hid_t type, const dm_h5_
   return DM_OK;
 }
 
-/* ---- compression ------------------------------------------------------------ */
-
-/* HDF5's shuffle filter over a whole chunk of n elements, of which the first
- * nv are given and the rest are zero: byte b of element k goes to
- * out[b * n + k]. Constant element sizes let the compiler unroll. */
-#define SHUFFLE_BODY(ESZ)                                    \
-  for (int64_t k = 0; k < nv; k++)                           \
-    for (int b = 0; b < (ESZ); b++)                          \
-      out[(int64_t)b * n + k] = src[k * (ESZ) + b];
-#ifdef __SSE2__
-/* 4-byte elements, 16 at a time: three rounds of byte interleaving turn four
- * elements per register into eight values of each byte, and a 64-bit
- * interleave puts 16 values of one byte in one register. The float columns
- * are most of a store, and this is several times faster than the bytewise
- * loop. Returns how many elements it did (a multiple of 16). */
-static int64_t shuffle4_sse2(const unsigned char *src, int64_t nv, int64_t n, unsigned char *out)
-{
-  int64_t k = 0;
-  for (; k + 16 <= nv; k += 16) {
-    const __m128i *p = (const __m128i *)(src + 4 * k);
-    __m128i x0 = _mm_loadu_si128(p), x1 = _mm_loadu_si128(p + 1);
-    __m128i x2 = _mm_loadu_si128(p + 2), x3 = _mm_loadu_si128(p + 3);
-    __m128i t0 = _mm_unpacklo_epi8(x0, x1), t1 = _mm_unpackhi_epi8(x0, x1);
-    __m128i t2 = _mm_unpacklo_epi8(x2, x3), t3 = _mm_unpackhi_epi8(x2, x3);
-    __m128i u0 = _mm_unpacklo_epi8(t0, t1), u1 = _mm_unpackhi_epi8(t0, t1);
-    __m128i u2 = _mm_unpacklo_epi8(t2, t3), u3 = _mm_unpackhi_epi8(t2, t3);
-    __m128i v0 = _mm_unpacklo_epi8(u0, u1), v1 = _mm_unpackhi_epi8(u0, u1);
-    __m128i w0 = _mm_unpacklo_epi8(u2, u3), w1 = _mm_unpackhi_epi8(u2, u3);
-    _mm_storeu_si128((__m128i *)(out + k), _mm_unpacklo_epi64(v0, w0));
-    _mm_storeu_si128((__m128i *)(out + n + k), _mm_unpackhi_epi64(v0, w0));
-    _mm_storeu_si128((__m128i *)(out + 2 * n + k), _mm_unpacklo_epi64(v1, w1));
-    _mm_storeu_si128((__m128i *)(out + 3 * n + k), _mm_unpackhi_epi64(v1, w1));
-  }
-  return k;
-}
-#endif
-
-static void shuffle_pad(const unsigned char *src, int64_t nv, int64_t n, size_t esz,
-                        unsigned char *out)
-{
-  switch (esz) {
-  case 2: SHUFFLE_BODY(2) break;
-  case 4: {
-    int64_t k0 = 0;
-#ifdef __SSE2__
-    k0 = shuffle4_sse2(src, nv, n, out);
-#endif
-    for (int64_t k = k0; k < nv; k++)
-      for (int b = 0; b < 4; b++)
-        out[(int64_t)b * n + k] = src[k * 4 + b];
-    break;
-  }
-  case 8: SHUFFLE_BODY(8) break;
-  default:
-    for (int64_t k = 0; k < nv; k++)
-      for (size_t b = 0; b < esz; b++)
-        out[(int64_t)b * n + k] = src[k * (int64_t)esz + (int64_t)b];
-  }
-  if (nv < n)
-    for (size_t b = 0; b < esz; b++)
-      memset(out + (int64_t)b * n + nv, 0, (size_t)(n - nv));
-}
+/* ---- compression (dm_chunk_pack.h) ------------------------------------------- */
 
 static int64_t slot_bytes(const cw_col *cc)
 {
-  size_t full = (size_t)cc->chunk * cc->esz;
-  return (int64_t)(cc->level > 0 ? ZSTD_compressBound(full) : full);
-}
-
-static void compress_job(dm_chunkw *w, cw_job *j, int t)
-{
-  cw_col *cc = &w->col[j->col];
-  size_t full = (size_t)cc->chunk * cc->esz;
-  const unsigned char *in = (const unsigned char *)j->src;
-  unsigned char *sc = (unsigned char *)w->scratch[t];
-  if (cc->shuffle) {
-    shuffle_pad(in, j->n_valid, cc->chunk, cc->esz, sc);
-    in = sc;
-  } else if (j->n_valid < cc->chunk) {
-    /* The last chunk is stored whole, its tail zero. */
-    memcpy(sc, in, (size_t)j->n_valid * cc->esz);
-    memset(sc + (size_t)j->n_valid * cc->esz, 0, full - (size_t)j->n_valid * cc->esz);
-    in = sc;
-  }
-  char *dst = w->out + j->slot;
-  if (cc->level == 0) {
-    memcpy(dst, in, full);
-    j->size = (int64_t)full;
-    return;
-  }
-  size_t r = ZSTD_compressCCtx(w->cctx[t], dst, (size_t)slot_bytes(cc), in, full, cc->level);
-  j->size = ZSTD_isError(r) ? -1 : (int64_t)r;
+  return dm_chunk_pack_bound(cc->chunk, cc->esz, cc->level);
 }
 
 static dm_status compress_all(dm_chunkw *w)
 {
-  int64_t sc = 0;
-  for (int c = 0; c < w->ncol; c++) {
-    int64_t b = (int64_t)w->col[c].chunk * (int64_t)w->col[c].esz;
-    if (b > sc)
-      sc = b;
+  if (w->njobs > w->cap_pk) {
+    dm_chunk_job *p = realloc(w->pk, (size_t)w->njobs * sizeof *p);
+    if (!p)
+      return dm_error(DM_ERR_NOMEM, "no memory for chunk jobs");
+    w->pk = p;
+    w->cap_pk = w->njobs;
   }
-  int nt = 1;
-#ifdef _OPENMP
-  nt = omp_get_max_threads();
-  if (nt > w->njobs)
-    nt = w->njobs > 0 ? w->njobs : 1;
-#endif
-  /* Per-thread contexts and shuffle buffers, kept across rounds: creating
-   * either costs more than compressing a chunk. */
-  if (nt > w->nthreads || sc > w->scratch_cap) {
-    int n = nt > w->nthreads ? nt : w->nthreads;
-    ZSTD_CCtx **z = realloc(w->cctx, (size_t)n * sizeof *z);
-    if (!z)
-      return dm_error(DM_ERR_NOMEM, "no memory for compression contexts");
-    w->cctx = z;
-    char **s = realloc(w->scratch, (size_t)n * sizeof *s);
-    if (!s)
-      return dm_error(DM_ERR_NOMEM, "no memory for compression buffers");
-    w->scratch = s;
-    for (int t = w->nthreads; t < n; t++) {
-      w->cctx[t] = NULL;
-      w->scratch[t] = NULL;
-    }
-    w->nthreads = n;
-    for (int t = 0; t < n; t++) {
-      if (!w->cctx[t])
-        w->cctx[t] = ZSTD_createCCtx();
-      if (sc > w->scratch_cap || !w->scratch[t]) {
-        char *p = realloc(w->scratch[t], (size_t)(sc > w->scratch_cap ? sc : w->scratch_cap));
-        if (p)
-          w->scratch[t] = p;
-        else
-          w->scratch_cap = -1;
-      }
-      if (!w->cctx[t] || w->scratch_cap < 0)
-        return dm_error(DM_ERR_NOMEM, "no memory for compression");
-    }
-    if (sc > w->scratch_cap)
-      w->scratch_cap = sc;
+  for (int i = 0; i < w->njobs; i++) {
+    const cw_job *j = &w->jobs[i];
+    const cw_col *cc = &w->col[j->col];
+    w->pk[i] = (dm_chunk_job){j->src, j->n_valid, cc->chunk, cc->esz, cc->level, cc->shuffle,
+                              w->out + j->slot, 0};
   }
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  DM_FORWARD(dm_chunk_pack(w->packer, w->pk, w->njobs));
   for (int i = 0; i < w->njobs; i++)
-    compress_job(w, &w->jobs[i], omp_get_thread_num());
-#else
-  for (int i = 0; i < w->njobs; i++)
-    compress_job(w, &w->jobs[i], 0);
-#endif
-  for (int i = 0; i < w->njobs; i++)
-    if (w->jobs[i].size < 0)
-      return dm_error(DM_ERR_INTERNAL, "zstd failed on a chunk");
+    w->jobs[i].size = w->pk[i].size;
+  return DM_OK;
+}
+
+/* ---- writes ------------------------------------------------------------------- */
+
+/* Wait for the writes from buffer b and check each wrote all its bytes. */
+static dm_status wait_writes(dm_chunkw *w, int b)
+{
+  int n = w->nwreq[b];
+  if (n == 0)
+    return DM_OK;
+  MPI_Status *st = malloc((size_t)n * sizeof *st);
+  int e = MPI_Waitall(n, w->wreq[b], st ? st : MPI_STATUSES_IGNORE);
+  dm_status s = DM_OK;
+  if (e != MPI_SUCCESS || !st)
+    s = dm_error(DM_ERR_IO, "writing to %s failed (disk full?)", w->tmp_path);
+  for (int i = 0; i < n && s == DM_OK; i++) {
+    int got = 0;
+    if (MPI_Get_count(&st[i], MPI_BYTE, &got) != MPI_SUCCESS || got != w->wlen[b][i])
+      s = dm_error(DM_ERR_IO, "writing %d bytes to %s failed (disk full?)", w->wlen[b][i],
+                   w->tmp_path);
+  }
+  free(st);
+  w->nwreq[b] = 0;
+  return s;
+}
+
+static dm_status start_writes(dm_chunkw *w, int b, const uint64_t *addr)
+{
+  int n = w->njobs;
+  if (n > w->cap_wreq[b]) {
+    MPI_Request *r = realloc(w->wreq[b], (size_t)n * sizeof *r);
+    if (r)
+      w->wreq[b] = r;
+    int *l = realloc(w->wlen[b], (size_t)n * sizeof *l);
+    if (l)
+      w->wlen[b] = l;
+    if (!r || !l)
+      return dm_error(DM_ERR_NOMEM, "no memory for write requests");
+    w->cap_wreq[b] = n;
+  }
+  for (int i = 0; i < n; i++) {
+    cw_job *j = &w->jobs[i];
+    w->wlen[b][i] = (int)j->size;
+    if (MPI_File_iwrite_at(w->fh, (MPI_Offset)addr[i], w->outb[b] + j->slot, (int)j->size,
+                           MPI_BYTE, &w->wreq[b][w->nwreq[b]]) != MPI_SUCCESS)
+      return dm_error(DM_ERR_IO, "cannot write %lld bytes to %s", (long long)j->size,
+                      w->tmp_path);
+    w->nwreq[b]++;
+  }
   return DM_OK;
 }
 
@@ -656,8 +580,15 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
     crank[c] = ncarry[c] > 0 ? holder(w, cc, cut[c]) : 0;
     s = plan_column(w, c, bufs && n && n[c] > 0 ? bufs[c] : NULL, final, &out_need, &tail[c]);
   }
-  if (s == DM_OK && !grow((void **)&w->out, &w->out_cap, out_need, 1))
+  /* This buffer's writes from two rounds ago must be done before it is
+   * reused (or moved by realloc). */
+  int b = w->cur;
+  dm_status ws = wait_writes(w, b);
+  if (s == DM_OK)
+    s = ws;
+  if (s == DM_OK && !grow((void **)&w->outb[b], &w->outb_cap[b], out_need, 1))
     s = dm_error(DM_ERR_NOMEM, "no memory for %lld compressed bytes", (long long)out_need);
+  w->out = w->outb[b];
   DM_FORWARD(dm_agree(s, w->comm));
   for (int i = 0; i < w->nmsg; i++) {
     struct cw_msg *m = &w->msg[i];
@@ -678,15 +609,16 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
   DM_FORWARD(dm_agree(s, w->comm));
   s = allocate(w, cut, addr);
   double t3 = MPI_Wtime();
-  for (int i = 0; i < w->njobs && s == DM_OK; i++) {
-    cw_job *j = &w->jobs[i];
-    MPI_Status st;
-    int got = 0;
-    if (MPI_File_write_at(w->fh, (MPI_Offset)addr[i], w->out + j->slot, (int)j->size, MPI_BYTE,
-                          &st) != MPI_SUCCESS ||
-        MPI_Get_count(&st, MPI_BYTE, &got) != MPI_SUCCESS || got != (int)j->size)
-      s = dm_error(DM_ERR_IO, "writing %lld bytes to %s failed (disk full?)", (long long)j->size,
-                   w->tmp_path);
+  if (s == DM_OK)
+    s = start_writes(w, b, addr);
+  w->cur = 1 - b;
+  /* The last round waits for everything: the file is complete after it. */
+  if (final) {
+    for (int k = 0; k < 2; k++) {
+      dm_status e = wait_writes(w, k);
+      if (s == DM_OK)
+        s = e;
+    }
   }
   free(addr);
   double t4 = MPI_Wtime();
@@ -732,6 +664,11 @@ dm_status dm_chunkw_flush(dm_chunkw *w, dm_status local)
   if (s == DM_OK && !w->flushed)
     s = round_append(w, NULL, NULL, NULL, 1);
   w->flushed = 1;
+  for (int k = 0; k < 2; k++) { /* after a failure, writes may still be under way */
+    dm_status e = wait_writes(w, k);
+    if (s == DM_OK)
+      s = e;
+  }
   if (w->fh_open) {
     /* Every rank's chunk bytes are in the file before rank 0 writes the
      * metadata and cuts the file at its end of allocation. */
@@ -754,6 +691,9 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
   if (getenv("DMPIPE_CHUNK_TIMES"))
     fprintf(stderr, "chunk writer, rank %d: compress %.3f s, exchange and allocation %.3f s, "
             "MPI-IO %.3f s\n", w->rank, w->t_comp, w->t_alloc, w->t_write);
+  /* Writes still under way read from the buffers freed below. */
+  wait_writes(w, 0);
+  wait_writes(w, 1);
   if (w->fh_open) {
     MPI_File_close(&w->fh);
     w->fh_open = 0;
@@ -785,14 +725,14 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
       unlink(w->tmp_path);
   }
   r = dm_agree(r, w->comm);
-  for (int t = 0; t < w->nthreads; t++) {
-    ZSTD_freeCCtx(w->cctx[t]);
-    free(w->scratch[t]);
-  }
-  free(w->cctx);
-  free(w->scratch);
+  dm_chunk_packer_free(w->packer);
+  free(w->pk);
   free(w->zero);
-  free(w->out);
+  for (int k = 0; k < 2; k++) {
+    free(w->outb[k]);
+    free(w->wreq[k]);
+    free(w->wlen[k]);
+  }
   free(w->jobs);
   free(w->req);
   free(w->msg);

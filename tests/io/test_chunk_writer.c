@@ -199,10 +199,24 @@ static void check_file(const char *path, const int64_t *total)
   free(ext);
 }
 
+/* File names unique to this run: CTest runs the np 1/2/4/threads variants of
+ * this program at the same time in the same folder. */
+static char path_ok[64], path_fail[64], tmp_ok[80], tmp_fail[80];
+
+static void name_files(void)
+{
+  long tag = (long)getpid();
+  MPI_Bcast(&tag, 1, MPI_LONG, 0, comm);
+  snprintf(path_ok, sizeof path_ok, "test_chunk_writer.%ld.h5", tag);
+  snprintf(path_fail, sizeof path_fail, "test_chunk_writer_fail.%ld.h5", tag);
+  snprintf(tmp_ok, sizeof tmp_ok, "%s.tmp", path_ok);
+  snprintf(tmp_fail, sizeof tmp_fail, "%s.tmp", path_fail);
+}
+
 static void test_roundtrip(void **state)
 {
   (void)state;
-  const char *path = "test_chunk_writer.h5";
+  const char *path = path_ok;
   int64_t total[NCOL];
   write_file(path, DM_OK, total);
   for (int c = 0; c < NCOL; c++) /* at least one whole chunk and a partial one */
@@ -210,7 +224,7 @@ static void test_roundtrip(void **state)
   check_file(path, total);
   MPI_Barrier(comm);
   if (dm_rank(comm) == 0) {
-    assert_false(file_exists("test_chunk_writer.h5.tmp"));
+    assert_false(file_exists(tmp_ok));
     unlink(path);
   }
 }
@@ -218,20 +232,21 @@ static void test_roundtrip(void **state)
 static void test_failure_leaves_nothing(void **state)
 {
   (void)state;
-  const char *path = "test_chunk_writer_fail.h5";
+  const char *path = path_fail;
   int64_t total[NCOL];
   /* Only the last rank fails: every rank must return the error. */
   dm_status fail = dm_rank(comm) == dm_size(comm) - 1 ? DM_ERR_IO : DM_OK;
   write_file(path, fail, total);
   MPI_Barrier(comm);
   assert_false(file_exists(path));
-  assert_false(file_exists("test_chunk_writer_fail.h5.tmp"));
+  assert_false(file_exists(tmp_fail));
 }
 
 int main(int argc, char **argv)
 {
   MPI_Init(&argc, &argv);
   comm = MPI_COMM_WORLD;
+  name_files();
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip),
