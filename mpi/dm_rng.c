@@ -27,24 +27,6 @@ void dm_rng_init(dm_rng *r, uint64_t seed, uint64_t a, uint64_t b)
     r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t dm_rng_u64(dm_rng *r)
-{
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-double dm_rng_uniform(dm_rng *r) { return (double)(dm_rng_u64(r) >> 11) * 0x1.0p-53; }
-
 uint64_t dm_rng_below(dm_rng *r, uint64_t n)
 {
   if (n <= 1)

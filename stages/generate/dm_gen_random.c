@@ -44,9 +44,7 @@ void dm_gen_random_setup(void) { pthread_once(&zig_once, zig_build); }
 
 void dm_gen_rng_init(dm_gen_rng *r, uint64_t seed, uint64_t a, uint64_t b)
 {
-  dm_rng tmp;
-  dm_rng_init(&tmp, seed, a, b);
-  memcpy(r->s, tmp.s, sizeof r->s);
+  dm_rng_init(r, seed, a, b);
 }
 
 double dm_gen_normal_slow(dm_gen_rng *r, uint64_t bits)

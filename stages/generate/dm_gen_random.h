@@ -20,34 +20,16 @@
 
 #include "dm_rng.h"
 
-typedef struct {
-  uint64_t s[4];
-} dm_gen_rng;
+/* The per-event stream is dm_rng's own (inline in dm_rng.h). */
+typedef dm_rng dm_gen_rng;
 
 /* LOCAL. The stream of work item (a, b) under seed, as dm_rng_init. */
 void dm_gen_rng_init(dm_gen_rng *r, uint64_t seed, uint64_t a, uint64_t b);
 
-static inline uint64_t dm_gen_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t dm_gen_u64(dm_gen_rng *r)
-{
-  uint64_t *s = r->s;
-  uint64_t result = dm_gen_rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = dm_gen_rotl(s[3], 45);
-  return result;
-}
+static inline uint64_t dm_gen_u64(dm_gen_rng *r) { return dm_rng_u64(r); }
 
 /* Uniform in [0, 1) with 53 random bits. */
-static inline double dm_gen_uniform(dm_gen_rng *r)
-{
-  return (double)(dm_gen_u64(r) >> 11) * 0x1.0p-53;
-}
+static inline double dm_gen_uniform(dm_gen_rng *r) { return dm_rng_uniform(r); }
 
 /* Ziggurat layers: x[0] is the base layer's width (area / f(r)), x[1] = r,
  * x[256] = 0; f[i] = exp(-x[i]^2 / 2). Built by dm_gen_random_setup. */
