@@ -706,25 +706,9 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
     free(cc->asmb[0]);
     free(cc->asmb[1]);
   }
-  if (w->file >= 0) {
-    /* H5Fclose writes rank 0's metadata: a full disk shows up here. */
-    herr_t e = H5Fclose(w->file);
-    w->file = H5I_INVALID_HID;
-    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", w->tmp_path)
-                        : DM_OK;
-    c = dm_agree(c, w->comm);
-    if (s == DM_OK)
-      s = c;
-  }
-  dm_status r = DM_OK;
-  if (w->rank == 0 && w->tmp_path[0]) {
-    if (s == DM_OK && rename(w->tmp_path, w->final_path) != 0)
-      r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", w->tmp_path, w->final_path,
-                   strerror(errno));
-    if (s != DM_OK || r != DM_OK)
-      unlink(w->tmp_path);
-  }
-  r = dm_agree(r, w->comm);
+  /* Closing writes rank 0's metadata: a full disk shows up there. */
+  dm_status r = dm_h5_settle(w->file, s, w->tmp_path, w->final_path, w->comm);
+  w->file = H5I_INVALID_HID;
   dm_chunk_packer_free(w->packer);
   free(w->pk);
   free(w->zero);
@@ -739,5 +723,5 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
   free(w->all_n);
   free(w->starts);
   free(w);
-  return s != DM_OK ? s : r;
+  return r;
 }

@@ -96,31 +96,37 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
   return DM_OK;
 }
 
-dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local)
+dm_status dm_h5_settle(hid_t file, dm_status agreed, const char *tmp_path,
+                       const char *final_path, MPI_Comm comm)
 {
-  dm_status s = dm_agree(local, out->comm);
-  if (out->file >= 0) {
+  dm_status s = agreed;
+  if (file >= 0) {
     /* H5Fclose flushes: a full disk shows up here, so its result counts. */
-    herr_t e = H5Fclose(out->file);
-    out->file = H5I_INVALID_HID;
-    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", out->tmp_path)
+    herr_t e = H5Fclose(file);
+    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", tmp_path)
                         : DM_OK;
-    c = dm_agree(c, out->comm);
+    c = dm_agree(c, comm);
     if (s == DM_OK)
       s = c;
   }
   dm_status r = DM_OK;
-  if (dm_rank(out->comm) == 0) {
-    if (s == DM_OK) {
-      if (rename(out->tmp_path, out->final_path) != 0)
-        r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", out->tmp_path, out->final_path,
-                     strerror(errno));
-    }
+  if (dm_rank(comm) == 0 && tmp_path[0]) {
+    if (s == DM_OK && rename(tmp_path, final_path) != 0)
+      r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp_path, final_path,
+                   strerror(errno));
     if (s != DM_OK || r != DM_OK)
-      unlink(out->tmp_path);
+      unlink(tmp_path);
   }
-  r = dm_agree(r, out->comm);
+  r = dm_agree(r, comm);
   return s != DM_OK ? s : r;
+}
+
+dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local)
+{
+  dm_status s = dm_agree(local, out->comm);
+  hid_t file = out->file;
+  out->file = H5I_INVALID_HID;
+  return dm_h5_settle(file, s, out->tmp_path, out->final_path, out->comm);
 }
 
 dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file)

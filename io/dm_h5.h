@@ -43,6 +43,15 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
  * agreed status, so every rank returns the same way. */
 dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local);
 
+/* COLLECTIVE. The end of every output written under a temporary name: close
+ * `file` (if valid; its result counts, since a full disk shows up at the
+ * final flush), agree on the status, then rank 0 renames tmp_path to
+ * final_path on success or removes tmp_path on failure, and the rename's
+ * result is agreed too. `agreed` must already be the same on every rank.
+ * Returns the agreed status. dm_h5_out_finish and the chunk writer use it. */
+dm_status dm_h5_settle(hid_t file, dm_status agreed, const char *tmp_path,
+                       const char *final_path, MPI_Comm comm);
+
 /* COLLECTIVE. Open an existing file through MPI-IO, read-only or read-write.
  * A missing or non-HDF5 file is DM_ERR_IO naming the path. */
 dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file);
