@@ -28,8 +28,8 @@ static H5FD_t *vfd_open(const char *name, unsigned flags, hid_t fapl, haddr_t ma
   if (!name || !*name || maxaddr == 0 || maxaddr > VFD_MAXADDR)
     return NULL;
   int o = (flags & H5F_ACC_RDWR) ? O_RDWR : O_RDONLY;
-  if (flags & H5F_ACC_TRUNC)
-    o |= O_TRUNC;
+  /* No O_TRUNC: truncating sets ext4's write-back-at-close mark even on an
+   * empty file (see dm_chunkw_create); a file with bytes is cut below. */
   if (flags & H5F_ACC_CREAT)
     o |= O_CREAT;
   if (flags & H5F_ACC_EXCL)
@@ -43,6 +43,14 @@ static H5FD_t *vfd_open(const char *name, unsigned flags, hid_t fapl, haddr_t ma
     free(f);
     close(fd);
     return NULL;
+  }
+  if ((flags & H5F_ACC_TRUNC) && st.st_size > 0) {
+    if (ftruncate(fd, 0) != 0) {
+      free(f);
+      close(fd);
+      return NULL;
+    }
+    st.st_size = 0;
   }
   f->magic = VFD_MAGIC;
   f->fd = fd;

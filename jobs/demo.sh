@@ -13,6 +13,8 @@ dmpipe="$here/build/bin/dmpipe"
 # Root is the norm on the machines this runs on; more ranks than cores is fine.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
+# One machine: shared memory instead of UCX (0.2 s less per mpirun).
+export OMPI_MCA_pml=${OMPI_MCA_pml:-ob1}
 export HDF5_PLUGIN_PATH="$here/build/plugins"
 np=2
 run() { echo "+ $*" >&2; "$@"; }

@@ -2,6 +2,7 @@
  * MPI shut-down. Everything else is in the commands and the stages. */
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dm_cmd.h"
@@ -41,6 +42,11 @@ int main(int argc, char **argv)
   /* FUNNELED: OpenMP threads compute, only the main thread calls MPI and HDF5
    * (HDF5 is not thread-safe). */
   int provided = 0;
+  /* Helper threads (ingest's read-ahead, MPI-IO's writes) share their rank's
+   * core, to which mpirun binds it: a rank waiting in MPI must yield the core
+   * to them instead of spinning (Open MPI's setting; the user's own value,
+   * from the environment or mpirun --mca, wins; other MPIs ignore it). */
+  setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm world = MPI_COMM_WORLD;
   int rank = 0, rc = 2;

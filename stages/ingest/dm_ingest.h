@@ -4,9 +4,11 @@
  *
  * How the work is split (why: bounded memory, input order kept, every rank
  * busy whether the archive is one huge file or many small ones):
- *  - every input file is cut into STRIPES of a fixed size (buffer_mb / 4 MiB,
- *    independent of the rank count); the stripes of all files, in input
- *    order, form one list;
+ *  - every input file is cut into STRIPES of one size: buffer_mb / 4 MiB, or
+ *    a few MiB less when that makes the stripe count a multiple of the rank
+ *    count, so no rank idles through the last round (the output does not
+ *    depend on the stripe size); the stripes of all files, in input order,
+ *    form one list;
  *  - work proceeds in ROUNDS: in round k, rank r takes stripe k*N + r, so the
  *    ranks' batches, appended in rank order, are in input order;
  *  - a stripe owns the lines whose first byte lies in it: a rank reads a
