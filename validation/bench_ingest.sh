@@ -3,8 +3,9 @@
 # an archive of at least 1 GB made by dmpipe generate, beside `wc -l` on the
 # same bytes (the floor for reading them), the plain Python converter
 # (validation/peer_ingest.py), and the sizes of the store, the CSV and
-# `zstd -3` / `zstd -9` of the CSV (zstd -19 would take half an hour on 1 GB).
-#   bash validation/bench_ingest.sh [EVENTS] [WORKDIR]
+# `zstd -3` / `zstd -9` of the CSV; with Z19=1 also `zstd -19` (about 7
+# minutes per GB on 2 cores).
+#   [REPEAT=5] [Z19=1] bash validation/bench_ingest.sh [EVENTS] [WORKDIR]
 #     EVENTS   default 6500000 (about 1.02 GB of CSV)
 #     WORKDIR  scratch folder for the archive and the stores (default build/bench-ingest)
 # Self-contained: it makes its own archive (kept in WORKDIR for later runs).
@@ -98,6 +99,10 @@ z9=$(ONCE=1 t zstd -9 -T0 -q -f archive.csv -o archive.csv.9.zst)
 pct() { awk -v a="$(stat -c %s "$1")" -v b="$bytes" 'BEGIN { printf "%.1f MB (%.1f%%)", a / 1e6, 100 * a / b }'; }
 echo "sizes: CSV $mb MB; store $(pct store1.h5); peer $(pct peer.h5);" \
      "zstd -3 $(pct archive.csv.3.zst) in ${z3} s, zstd -9 $(pct archive.csv.9.zst) in ${z9} s (all cores)"
+if [[ "${Z19:-0}" == 1 ]]; then
+  z19=$(ONCE=1 t zstd -19 -T0 -q -f archive.csv -o archive.csv.19.zst)
+  echo "zstd -19 $(pct archive.csv.19.zst) in ${z19} s (all cores)"
+fi
 /usr/bin/python3 - <<'PY'
 import json
 for np_ in (1, 2):

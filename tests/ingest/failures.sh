@@ -27,5 +27,15 @@ set +e
 run 1 ingest --out a.h5 --zstd-level 99 "${inputs[0]}" > u.out 2>&1; rc=$?
 set -e
 [[ $rc -eq 2 ]] && grep -q -- "--zstd-level" u.out
+# A leftover temporary store (from a killed run) is replaced, not written
+# into: the new store holds exactly the input's events and nothing remains.
+head -c 3000000 /dev/urandom > lo.h5.tmp
+run 2 ingest --out lo.h5 --json lo.json "${inputs[0]}" > /dev/null
+[[ -e lo.h5 && ! -e lo.h5.tmp ]]
+"$PYTHON" "$here/compare_stores.py" s.h5 lo.h5
+# ... and one that cannot be removed is named.
+mkdir -p stuck.h5.tmp/x
+expect_fail "stuck.h5.tmp" run 2 ingest --out stuck.h5 "${inputs[0]}"
+[[ ! -e stuck.h5 ]]
 for c in ingest export info; do "$DMPIPE" $c --help | grep -q "usage: dmpipe $c"; done
 echo "ok: failures reported"
