@@ -1,8 +1,6 @@
 /* Columns written as whole, rank-compressed chunks (dm_chunk_writer.h). */
 #include "dm_chunk_writer.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,19 +117,8 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   if (s == DM_OK && (!w->all_n || !w->starts || !w->packer))
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
-  if (s == DM_OK && w->rank == 0) {
-    /* A fresh file, never a truncated one: ext4 writes back, at close, every
-     * file that was truncated to zero and rewritten (its guard for
-     * replace-by-truncate), which cost 0.1 s per GB of input here. The
-     * message names the path: HDF5's own for a missing folder does not. */
-    if (unlink(w->tmp_path) != 0 && errno != ENOENT)
-      s = dm_error(DM_ERR_IO, "cannot remove the leftover %s: %s", w->tmp_path, strerror(errno));
-    int fd = s == DM_OK ? open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0666) : -1;
-    if (s == DM_OK && fd < 0)
-      s = dm_error(DM_ERR_IO, "cannot create %s: %s", w->tmp_path, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-  }
+  if (s == DM_OK && w->rank == 0)
+    s = dm_h5_tmp_create(w->tmp_path);
   s = dm_agree(s, comm);
   if (s == DM_OK) {
     hid_t fapl = H5I_INVALID_HID;

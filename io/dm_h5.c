@@ -1,6 +1,7 @@
 #include "dm_h5.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,16 +69,7 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
   s = dm_agree(s, comm);
   if (s != DM_OK)
     return s;
-  /* Probe writability on rank 0 first so the message is about the path, not
-   * an HDF5 stack: HDF5's own error for a missing folder is obscure. */
-  s = DM_OK;
-  if (dm_rank(comm) == 0) {
-    FILE *f = fopen(out->tmp_path, "wb");
-    if (!f)
-      s = dm_error(DM_ERR_IO, "cannot create %s: %s", out->tmp_path, strerror(errno));
-    else
-      fclose(f);
-  }
+  s = dm_rank(comm) == 0 ? dm_h5_tmp_create(out->tmp_path) : DM_OK;
   s = dm_agree(s, comm);
   if (s != DM_OK)
     return s;
@@ -93,6 +85,17 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
     return dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", out->tmp_path);
   }
   out->file = file;
+  return DM_OK;
+}
+
+dm_status dm_h5_tmp_create(const char *tmp_path)
+{
+  if (unlink(tmp_path) != 0 && errno != ENOENT)
+    return dm_error(DM_ERR_IO, "cannot remove the leftover %s: %s", tmp_path, strerror(errno));
+  int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+  if (fd < 0)
+    return dm_error(DM_ERR_IO, "cannot create %s: %s", tmp_path, strerror(errno));
+  close(fd);
   return DM_OK;
 }
 

@@ -29,7 +29,7 @@ static H5FD_t *vfd_open(const char *name, unsigned flags, hid_t fapl, haddr_t ma
     return NULL;
   int o = (flags & H5F_ACC_RDWR) ? O_RDWR : O_RDONLY;
   /* No O_TRUNC: truncating sets ext4's write-back-at-close mark even on an
-   * empty file (see dm_chunkw_create); a file with bytes is cut below. */
+   * empty file (see dm_h5_tmp_create); a file with bytes is cut below. */
   if (flags & H5F_ACC_CREAT)
     o |= O_CREAT;
   if (flags & H5F_ACC_EXCL)
