@@ -17,7 +17,7 @@ DMPIPE=$BUILD/bin/dmpipe
 MK=$BUILD/tests/dm_test_mkstore
 PY=/usr/bin/python3
 PEER=$SRC/validation/peer_kde.py
-SHARED=${DM_SHARED:-$SRC/../shared}
+FIXTURES=$SRC/tests/fixtures
 export HDF5_PLUGIN_PATH=$BUILD/plugins OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 W=$(mktemp -d)
@@ -135,7 +135,7 @@ PY
 
 echo "== Pythia sample: AUC of each signal against the SM background"
 mkdir -p py
-for f in "$SHARED"/data/pythia-sample/*.csv.zst; do
+for f in "$FIXTURES"/pythia-sample/*.csv.zst; do
   zstd -q -d -f "$f" -o py/"$(basename "$f" .zst)"
 done
 mpiexec -n 2 "$DMPIPE" ingest --out py.h5 py/*.csv >/dev/null

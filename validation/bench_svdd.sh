@@ -8,7 +8,7 @@
 #   BUILD_DIR  a configured and built tree (default build); needs bin/dmpipe
 #              and bin/bench_svdd (target bench_svdd) and the zstd plugin
 #   THREADS    OpenMP threads of the one rank (default 2)
-# Environment: DM_SHARED (default ../shared next to the repository),
+# The Pythia sample comes from tests/fixtures in the repository;
 # EVENTS (default 100000), EPOCHS (default 3). Run it on an otherwise idle machine.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +16,7 @@ build=$(cd "${1:-$repo/build}" && pwd)
 threads=${2:-2}
 events=${EVENTS:-100000}
 epochs=${EPOCHS:-3}
-shared=${DM_SHARED:-$repo/../shared}
+fixtures=$repo/tests/fixtures
 py=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export HDF5_PLUGIN_PATH=$build/plugins
@@ -46,7 +46,7 @@ print(f"inference: dmpipe {c['infer_events_per_s']:.0f} events/s, PyTorch "
 EOF
 
 echo "== AUC per signal (pythia sample, SM background; default training, --split global as the KDE table)"
-for f in "$shared"/data/pythia-sample/*.csv.zst; do
+for f in "$fixtures"/pythia-sample/*.csv.zst; do
   zstd -q -d -f "$f" -o "$work/$(basename "$f" .zst)"
 done
 mpiexec -n 2 "$build/bin/dmpipe" ingest --out "$work/store.h5" "$work"/*.csv > /dev/null

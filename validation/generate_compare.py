@@ -4,7 +4,7 @@ generated archive beside the same figures for the Pythia sample.
 
 usage: generate_compare.py GENERATED_DIR [SAMPLE_DIR] [--max-lines N]
 
-SAMPLE_DIR defaults to $DM_SHARED/data/pythia-sample. Files may be <process>.csv
+SAMPLE_DIR defaults to tests/fixtures/pythia-sample in the repository. Files may be <process>.csv
 or <process>.csv.zst (read through the zstd program). Jets are j and b; leptons
 e and m; H_T is the scalar sum of jet pT; MET and H_T in GeV. Malformed lines
 are skipped and counted. The two need not agree closely (different physics
@@ -87,10 +87,8 @@ def main():
     a = ap.parse_args()
     sample = a.sample
     if not sample:
-        shared = os.environ.get("DM_SHARED")
-        if not shared:
-            sys.exit("give SAMPLE_DIR or set DM_SHARED")
-        sample = os.path.join(shared, "data", "pythia-sample")
+        here = os.path.dirname(os.path.abspath(__file__))
+        sample = os.path.join(here, "..", "tests", "fixtures", "pythia-sample")
     gen, ref = find(a.generated), find(sample)
     names = sorted(gen, key=lambda x: (x not in ref, x))
     hdr = "| process | source | events | jets | b-jets | leptons | photons | MET (GeV) | H_T (GeV) |"

@@ -56,13 +56,13 @@ static int append_file(const char *path, char **buf, size_t *len, size_t *cap)
 
 char *csv_test_load_sample(size_t *len, int *n_files)
 {
-  const char *shared = getenv("DM_SHARED");
-  if (!shared) {
-    fprintf(stderr, "DM_SHARED is not set\n");
+  const char *fixtures = getenv("DM_FIXTURES");
+  if (!fixtures) {
+    fprintf(stderr, "DM_FIXTURES is not set\n");
     return NULL;
   }
   char pattern[4096];
-  snprintf(pattern, sizeof pattern, "%s/data/pythia-sample/*.csv.zst", shared);
+  snprintf(pattern, sizeof pattern, "%s/pythia-sample/*.csv.zst", fixtures);
   glob_t g;
   if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
     fprintf(stderr, "no sample files match %s\n", pattern);

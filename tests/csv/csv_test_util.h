@@ -6,7 +6,7 @@
 
 #include "dm_store.h"
 
-/* All lines of every .csv.zst file in $DM_SHARED/data/pythia-sample, concatenated
+/* All lines of every .csv.zst file in $DM_FIXTURES/pythia-sample, concatenated
  * (each file ends with '\n'). Returns NULL (and prints why) on failure. */
 char *csv_test_load_sample(size_t *len, int *n_files);
 

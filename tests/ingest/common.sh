@@ -1,6 +1,6 @@
 # Shared set-up for the ingest CLI tests (sourced).
 set -euo pipefail
-: "${DMPIPE:?}" "${MPIEXEC:?}" "${DM_TEST_TMP:?}" "${PYTHON:?}" "${DM_SHARED:?}"
+: "${DMPIPE:?}" "${MPIEXEC:?}" "${DM_TEST_TMP:?}" "${PYTHON:?}" "${DM_FIXTURES:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rm -rf "$DM_TEST_TMP"
 mkdir -p "$DM_TEST_TMP"
@@ -10,7 +10,7 @@ run() { "$MPIEXEC" -n "$1" "$DMPIPE" "${@:2}"; }
 sample() {
   mkdir -p sample
   local f
-  for f in "$DM_SHARED"/data/pythia-sample/*.csv.zst; do
+  for f in "$DM_FIXTURES"/pythia-sample/*.csv.zst; do
     zstd -qdcf "$f" > "sample/$(basename "$f" .zst)"
   done
   ls sample/*.csv | LC_ALL=C sort

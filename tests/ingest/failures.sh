@@ -8,7 +8,7 @@ mapfile -t inputs < <(sample)
 expect_fail "no-such-input.csv" run 2 ingest --out a.h5 "${inputs[0]}" no-such-input.csv
 [[ ! -e a.h5 && ! -e a.h5.tmp ]]
 expect_fail "sample is not a regular file" run 2 ingest --out a.h5 sample
-expect_fail "decompress it first" run 1 ingest --out a.h5 "$DM_SHARED/data/pythia-sample/zz.csv.zst"
+expect_fail "decompress it first" run 1 ingest --out a.h5 "$DM_FIXTURES/pythia-sample/zz.csv.zst"
 expect_fail "no-such-dir/a.h5.tmp" run 3 ingest --out no-such-dir/a.h5 "${inputs[@]}"
 expect_fail "no-such-dir/r.tsv.tmp" run 2 ingest --out a.h5 --rejects no-such-dir/r.tsv "${inputs[0]}"
 [[ ! -e a.h5 && ! -e a.h5.tmp ]]

@@ -2,7 +2,7 @@
 # re-implementation of the channel selects, derived columns match numpy, and
 # cutflow totals equal the selected stores' counts.
 source "$(dirname "$0")/common.sh"
-for f in "$DM_SHARED"/data/pythia-sample/*.csv.zst; do
+for f in "$DM_FIXTURES"/pythia-sample/*.csv.zst; do
   zstd -qdf "$f" -o "$(basename "${f%.zst}")"
 done
 mkstore sample.h5 ./*.csv

@@ -4,11 +4,11 @@
 # Expected values come from h5py/numpy/sklearn (tests/svdd/check_svdd.py),
 # never from dmpipe itself.
 set -euo pipefail
-: "${DMPIPE:?}" "${MPIEXEC:?}" "${DM_TEST_TMP:?}" "${DM_SHARED:?}" "${PYTHON:?}"
+: "${DMPIPE:?}" "${MPIEXEC:?}" "${DM_TEST_TMP:?}" "${DM_FIXTURES:?}" "${PYTHON:?}"
 here=$(cd "$(dirname "$0")" && pwd)
 T=$DM_TEST_TMP
 rm -rf "$T" && mkdir -p "$T"
-S=$DM_SHARED/data/pythia-sample
+S=$DM_FIXTURES/pythia-sample
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # A small store: four SM processes and two signals.
