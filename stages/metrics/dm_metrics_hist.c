@@ -234,9 +234,11 @@ dm_status dm_metrics_merge_hist(const char *out, const char *const *in, int n_in
     char hex[33] = "";
     int64_t size = 0;
     if (s == DM_OK) {
-      if (dm_checksum_file(in[i], hex, &size) == DM_OK) {
+      /* Agreed, so every rank writes the same attribute. */
+      if (dm_checksum_file_tree(in[i], comm, hex, &size) == DM_OK) {
         size_t l = strlen(inputs);
-        snprintf(inputs + l, sizeof inputs - l, "%s\t%lld\t%s\n", in[i], (long long)size, hex);
+        snprintf(inputs + l, sizeof inputs - l, "%s\t%lld\t" DM_TREE_ALGO ":%s\n", in[i],
+                 (long long)size, hex);
       }
       dm_error_clear();
     }

@@ -21,19 +21,14 @@ void dm_score_opts_default(dm_score_opts *o)
   o->checksums = 1;
 }
 
-/* COLLECTIVE. Checksum of a file on rank 0, broadcast so attributes agree. */
-static dm_status checksum_bcast(const char *path, int enabled, MPI_Comm comm, char hex[33],
-                                int64_t *size)
+/* COLLECTIVE, agreed. Provenance checksum of a file (all ranks read a share),
+ * or none when checksums are off. */
+static dm_status checksum_opt(const char *path, int enabled, MPI_Comm comm, char hex[33],
+                              int64_t *size)
 {
   hex[0] = '\0';
   *size = 0;
-  if (!enabled)
-    return DM_OK;
-  dm_status s = dm_rank(comm) == 0 ? dm_checksum_file(path, hex, size) : DM_OK;
-  DM_FORWARD(dm_agree(s, comm));
-  MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
-  MPI_Bcast(size, 1, MPI_INT64_T, 0, comm);
-  return DM_OK;
+  return enabled ? dm_checksum_file_tree(path, comm, hex, size) : DM_OK;
 }
 
 static dm_status apply_settings(const dm_score_opts *o, dm_model *m)
@@ -84,11 +79,12 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   snprintf(meta.store_path, sizeof meta.store_path, "%s", o->in_path);
   snprintf(meta.channel, sizeof meta.channel, "%s", o->channel ? o->channel : "");
   int64_t msize = 0, ssize = 0;
-  s = checksum_bcast(o->model_path, o->checksums, comm, meta.model_checksum, &msize);
+  s = checksum_opt(o->model_path, o->checksums, comm, meta.model_checksum, &msize);
   if (s == DM_OK)
-    s = checksum_bcast(o->in_path, o->checksums, comm, meta.store_checksum, &ssize);
+    s = checksum_opt(o->in_path, o->checksums, comm, meta.store_checksum, &ssize);
   char inputs[2 * DM_PATH_MAX + 256];
-  snprintf(inputs, sizeof inputs, "%s\t%lld\txxh3-128:%s\n%s\t%lld\txxh3-128:%s", o->model_path,
+  snprintf(inputs, sizeof inputs,
+           "%s\t%lld\t" DM_TREE_ALGO ":%s\n%s\t%lld\t" DM_TREE_ALGO ":%s", o->model_path,
            (long long)msize, meta.model_checksum, o->in_path, (long long)ssize,
            meta.store_checksum);
   dm_scores_writer *w = NULL;

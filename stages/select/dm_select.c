@@ -69,20 +69,6 @@ static dm_status init_report(dm_select_report *rep, dm_store *st, const dm_proct
   return DM_OK;
 }
 
-/* Parent checksum on rank 0, shared with all. */
-static dm_status parent_checksum(const char *path, char hex[33], int64_t *size, MPI_Comm comm)
-{
-  dm_status s = DM_OK;
-  if (dm_rank(comm) == 0)
-    s = dm_checksum_file(path, hex, size);
-  s = dm_agree(s, comm);
-  if (s == DM_OK) {
-    MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
-    MPI_Bcast(size, 1, MPI_INT64_T, 0, comm);
-  }
-  return s;
-}
-
 /* Root attributes that say where SEL.h5 came from, and the identity its
  * sidecar must carry. */
 static dm_status write_origin(run_state *rs, const dm_select_opts *o, const char *hex,
@@ -387,7 +373,7 @@ dm_status dm_select_run(const dm_select_opts *o, MPI_Comm comm, dm_select_report
           dm_physics_var_index(dm_derived_name(rs.pd, i)) >= DM_VAR_NDERIVED)
         rs.extra[rs.n_extra++] = i;
     rep->n_derived_copied = rs.n_extra;
-    s = parent_checksum(o->in_path, rep->in_checksum, &size, comm);
+    s = dm_checksum_file_tree(o->in_path, comm, rep->in_checksum, &size);
   }
   if (s == DM_OK)
     s = dm_agree(alloc_buffers(&rs, batch, R, P), comm);

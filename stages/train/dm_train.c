@@ -256,18 +256,10 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
 
 static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t cap)
 {
-  /* The checksum is rank 0's; attributes must be identical everywhere. */
   char hex[33] = "";
   int64_t size = 0;
-  dm_status s = DM_OK;
-  if (dm_rank(comm) == 0)
-    s = dm_checksum_file(path, hex, &size);
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    return s;
-  MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
-  MPI_Bcast(&size, 1, MPI_INT64_T, 0, comm);
-  snprintf(out, cap, "%s\t%lld\txxh3-128:%s", path, (long long)size, hex);
+  DM_FORWARD(dm_checksum_file_tree(path, comm, hex, &size));
+  snprintf(out, cap, "%s\t%lld\t" DM_TREE_ALGO ":%s", path, (long long)size, hex);
   return DM_OK;
 }
 
