@@ -93,6 +93,7 @@ typedef struct {
   int64_t *cls_before;   /* per class: its background events on lower ranks */
   int64_t *cls_pool;     /* per class: pool rows (the first ones in store order) */
   int64_t *cls_seen;     /* per class: this rank's events met so far in a pass */
+  int64_t *proc_pool;    /* per store process: pool rows over all ranks */
   int64_t pool_local;    /* this rank's pool rows */
   uint64_t *hash;        /* pool_local keys */
   unsigned char *take;   /* pool_local: in the backend's subsample */
@@ -191,6 +192,10 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
    * (cheap next to the event reads that follow; avoids holding the whole
    * column). */
   int64_t seen = 0;
+  c->proc_pool = calloc((size_t)np + 1, sizeof *c->proc_pool);
+  if (s == DM_OK && !c->proc_pool)
+    s = dm_error(DM_ERR_NOMEM, "no memory");
+  s = dm_agree(s, c->comm);
   if (s == DM_OK)
     memset(c->cls_seen, 0, (size_t)(np + 1) * sizeof *c->cls_seen);
   for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
@@ -200,10 +205,15 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
       n = 0; /* nothing left to hash here, but keep the collective read */
     s = dm_agree(dm_h5_col_read(f, "/events/process", H5T_NATIVE_UINT16, b, n, proc), c->comm);
     for (int64_t i = 0; s == DM_OK && i < n && seen < c->pool_local; i++)
-      if (c->is_bg[proc[i]] && in_pool(c, proc[i]))
+      if (c->is_bg[proc[i]] && in_pool(c, proc[i])) {
+        c->proc_pool[proc[i]]++;
         c->hash[seen++] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+      }
   }
   free(proc);
+  /* What the model file records of the split (dm_split.h). */
+  if (s == DM_OK)
+    s = dm_allsum_i64_array(c->proc_pool, np, c->comm);
   return s;
 }
 
@@ -254,10 +264,11 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   return dm_agree(s, c->comm);
 }
 
-static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t cap)
+static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t cap,
+                            char hex[33])
 {
   /* The checksum is rank 0's; attributes must be identical everywhere. */
-  char hex[33] = "";
+  hex[0] = '\0';
   int64_t size = 0;
   dm_status s = DM_OK;
   if (dm_rank(comm) == 0)
@@ -268,6 +279,42 @@ static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t c
   MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
   MPI_Bcast(&size, 1, MPI_INT64_T, 0, comm);
   snprintf(out, cap, "%s\t%lld\txxh3-128:%s", path, (long long)size, hex);
+  return DM_OK;
+}
+
+/* LOCAL (identical on every rank). The record of which events trained. */
+static dm_status make_split(const train_ctx *c, const dm_train_report *rep, const char *hex,
+                            dm_split **out)
+{
+  *out = NULL;
+  int np = dm_store_n_processes(c->st), nb = 0;
+  dm_split *sp = calloc(1, sizeof *sp);
+  const char **names = malloc((size_t)(np > 0 ? np : 1) * sizeof *names);
+  if (sp)
+    sp->bg_pool = malloc((size_t)(np > 0 ? np : 1) * sizeof *sp->bg_pool);
+  if (!sp || !names || !sp->bg_pool) {
+    free(names);
+    dm_split_free(sp);
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  }
+  for (int p = 0; p < np; p++)
+    if (c->is_bg[p]) {
+      names[nb] = dm_store_process_name(c->st, p);
+      sp->bg_pool[nb++] = c->proc_pool[p];
+    }
+  dm_status s = dm_split_set_names(sp, names, nb);
+  free(names);
+  sp->global = c->o->split_global;
+  sp->fraction = c->o->train_fraction;
+  snprintf(sp->store_path, sizeof sp->store_path, "%s", c->o->in_path);
+  snprintf(sp->store_checksum, sizeof sp->store_checksum, "%s", hex);
+  sp->store_events = rep->n_events;
+  sp->n_pool = rep->n_pool;
+  if (s != DM_OK) {
+    dm_split_free(sp);
+    return s;
+  }
+  *out = sp;
   return DM_OK;
 }
 
@@ -377,7 +424,10 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
              o->split_global ? "the background events" : "each background process's events",
              (long long)rep->n_pool, (long long)rep->n_background,
              rep->background, (long long)rep->n_train);
-    s = input_line(o->in_path, comm, inputs, sizeof inputs);
+    char hex[33];
+    s = input_line(o->in_path, comm, inputs, sizeof inputs, hex);
+    if (s == DM_OK)
+      s = dm_agree(make_split(&c, rep, hex, &m.split), comm);
     if (s == DM_OK)
       s = dm_model_save(&m, o->out_path, training, o->command_line, inputs, comm);
   }
@@ -396,6 +446,7 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   free(c.cls_before);
   free(c.cls_pool);
   free(c.cls_seen);
+  free(c.proc_pool);
   dm_model_free(&m);
   dm_proctable_free(tab);
   dm_status cs = dm_store_close(c.st);
