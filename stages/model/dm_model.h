@@ -44,6 +44,9 @@ typedef struct {
   const int64_t *row_id;     /* n_local: global store index of each row, for
                                 seeding per-row random streams */
   uint64_t seed;             /* the run's seed */
+  const double *weight;      /* n_local event weights (finite, > 0), or NULL:
+                                unit weights. A backend that cannot use
+                                weights fails with DM_ERR_ARG. */
 } dm_model_data;
 
 typedef struct dm_model_backend {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dm_comm.h"
+#include "dm_derived.h"
 #include "dm_h5.h"
 #include "dm_progress.h"
 #include "dm_proctable.h"
@@ -100,6 +101,8 @@ typedef struct {
   int64_t n_take_local;
   float *sel;            /* n_take_local x dim_in raw rows, then transformed */
   int64_t *sel_row;      /* their global event indices */
+  double *sel_w;         /* their event weights (weighted runs) */
+  dm_derived *dd;        /* the sidecar, when its "weight" column is used */
   int dim_in;
 } train_ctx;
 
@@ -225,7 +228,11 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   memset(&ev, 0, sizeof ev);
   float *raw = malloc((size_t)c->o->batch * c->dim_in * sizeof *raw);
   float *pool = malloc((size_t)c->o->batch * c->dim_in * sizeof *pool);
-  dm_status s = raw && pool ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
+  int want_w = keep && c->o->weighted;
+  double *w = want_w ? malloc((size_t)c->o->batch * sizeof *w) : NULL;
+  dm_status s = raw && pool && (!want_w || w)
+                    ? DM_OK
+                    : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
   s = dm_agree(s, c->comm);
   int64_t seen = 0, kept = 0;
   int np = dm_store_n_processes(c->st);
@@ -236,6 +243,11 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
     if (seen >= c->pool_local)
       n = 0;
     s = dm_agree(dm_features_read(c->st, &c->o->features, b, n, &ev, raw), c->comm);
+    if (s == DM_OK && want_w)
+      s = dm_agree(c->dd ? dm_derived_read(c->dd, "weight", b, n, w)
+                         : dm_h5_col_read(dm_store_file(c->st), "/events/weight",
+                                          H5T_NATIVE_DOUBLE, b, n, w),
+                   c->comm);
     if (s != DM_OK)
       break;
     int64_t np_rows = 0;
@@ -247,6 +259,16 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
       np_rows++;
       if (keep && c->take[seen]) {
         memcpy(c->sel + kept * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
+        if (want_w) {
+          if (!(w[i] > 0 && isfinite(w[i])) && s == DM_OK)
+            s = dm_error(DM_ERR_NUMERIC,
+                         "%s: event %lld (process %s): weight %g from the %s; --weighted needs "
+                         "finite weights > 0",
+                         dm_store_path(c->st), (long long)(b + i),
+                         dm_store_process_name(c->st, ev.process[i]), w[i],
+                         c->dd ? "derived weight column" : "/events/weight column");
+          c->sel_w[kept] = w[i];
+        }
         c->sel_row[kept++] = b + i;
       }
       seen++;
@@ -254,6 +276,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
     dm_transform_add(t, pool, np_rows);
     dm_progress_add(prog, n, 0);
     dm_progress_tick(prog);
+    s = dm_agree(s, c->comm);
   }
   if (s == DM_OK && (seen != c->pool_local || (keep && kept != c->n_take_local)))
     s = dm_error(DM_ERR_INTERNAL, "%s: the store changed between passes",
@@ -261,6 +284,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   dm_events_free(&ev);
   free(raw);
   free(pool);
+  free(w);
   return dm_agree(s, c->comm);
 }
 
@@ -310,6 +334,8 @@ static dm_status make_split(const train_ctx *c, const dm_train_report *rep, cons
   snprintf(sp->store_checksum, sizeof sp->store_checksum, "%s", hex);
   sp->store_events = rep->n_events;
   sp->n_pool = rep->n_pool;
+  sp->weighted = c->o->weighted;
+  snprintf(sp->weight_source, sizeof sp->weight_source, "%s", rep->weight_source);
   if (s != DM_OK) {
     dm_split_free(sp);
     return s;
@@ -367,10 +393,23 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
       c.n_take_local += c.take[i];
     c.sel = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * c.dim_in * sizeof(float));
     c.sel_row = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * sizeof(int64_t));
-    s = c.sel && c.sel_row ? DM_OK
+    if (o->weighted)
+      c.sel_w = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * sizeof(double));
+    s = c.sel && c.sel_row && (!o->weighted || c.sel_w) ? DM_OK
                            : dm_error(DM_ERR_NOMEM, "no memory for %lld training rows",
                                       (long long)c.n_take_local);
     s = dm_agree(s, comm);
+  }
+  if (s == DM_OK && o->weighted) {
+    /* The same choice as the metrics make: dmpipe weight's column when the
+     * store has one, else the archive's. */
+    s = dm_derived_open(o->in_path, dm_store_file(c.st), rep->n_events, comm, &c.dd);
+    if (s == DM_OK && !dm_derived_has(c.dd, "weight")) {
+      dm_derived_close(c.dd);
+      c.dd = NULL;
+    }
+    snprintf(rep->weight_source, sizeof rep->weight_source, "%s",
+             c.dd ? "derived weight (dmpipe weight)" : "archive weight (/events/weight)");
   }
   if (s == DM_OK)
     s = dm_agree(dm_transform_begin(t, &o->features, o->pca_dim), comm);
@@ -397,13 +436,24 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
       dm_transform_apply(t, c.sel, c.n_take_local, x);
     s = dm_agree(s, comm);
   }
+  if (s == DM_OK && o->weighted) {
+    /* Kish's effective count of the fitted rows, for the report. */
+    double sw[2] = {0, 0};
+    for (int64_t i = 0; i < c.n_take_local; i++) {
+      sw[0] += c.sel_w[i];
+      sw[1] += c.sel_w[i] * c.sel_w[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, sw, 2, MPI_DOUBLE, MPI_SUM, comm);
+    rep->n_train_eff = sw[1] > 0 ? sw[0] * sw[0] / sw[1] : 0;
+  }
   if (s == DM_OK) {
     dm_model_data data = {.x = x,
                           .n_local = c.n_take_local,
                           .n_total = rep->n_train,
                           .dim = t->dim,
                           .row_id = c.sel_row,
-                          .seed = o->seed};
+                          .seed = o->seed,
+                          .weight = o->weighted ? c.sel_w : NULL};
     info = cJSON_CreateObject();
     m.backend = be;
     m.backend_version = be->version;
@@ -440,6 +490,8 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   free(x);
   free(c.sel);
   free(c.sel_row);
+  free(c.sel_w);
+  dm_derived_close(c.dd);
   free(c.hash);
   free(c.take);
   free(c.is_bg);
