@@ -224,6 +224,21 @@ if js["results"][0]["best_si"] != "unresolved" or \
         js["summary"]["median_ti"] is not None or "no working point is resolved" not in p.stdout:
     fail(f"nothing resolved: {js['summary']}, {p.stdout}")
 
+# Counting significance explains itself: at 2400 held-out background events
+# (unit weights) 1e-2 is resolved, 1e-3 and 1e-4 are not and say why.
+p, js = metrics(2, "--scores", "c=sc2.h5", *common, "--lumi", "10")
+sig = {g["target_eff_b"]: g for g in js["significance"]}
+if not sig[1e-2]["resolved"] or sig[1e-3]["resolved"] or sig[1e-4]["resolved"] or \
+        abs(sig[1e-2]["background_effective_events"] - nb_h) > 1e-9:
+    fail(f"--lumi: resolved flags {sig}")
+for t in (1e-3, 1e-4):
+    note = sig[t]["note"]
+    if not (note.startswith("unresolved: 2400 effective background events") or
+            note.startswith("no background above the cut: 2400 effective")):
+        fail(f"--lumi {t}: note {note!r}")
+    if note not in p.stdout:
+        fail(f"--lumi {t}: the text lacks the note")
+
 # Weighted: Kish's effective count decides. A store holding weights 1
 # (ttbar) and 3 (w_jets): held out, (1200 + 3600)^2 / (1200 + 10800) = 1920
 # effective events, so at K = 2 eps_B = 1e-3 (needs 2000) is unresolved
