@@ -227,8 +227,11 @@ static void print_report(const dm_metrics_report *r, const dm_metrics_opts *o)
     else
       printf("%-34s %10.4f  %s\n", r->ti[i].signal, r->ti[i].ti, r->ti[i].channel);
   }
-  printf("TI over %d signals: min %.4f  median %.4f  max %.4f", r->n_ti - r->n_ti_unresolved,
-         r->ti_min, r->ti_median, r->ti_max);
+  if (r->n_ti - r->n_ti_unresolved > 0)
+    printf("TI over %d signals: min %.4f  median %.4f  max %.4f", r->n_ti - r->n_ti_unresolved,
+           r->ti_min, r->ti_median, r->ti_max);
+  else
+    printf("TI: no signal has a resolved working point, so no TI is quoted");
   if (r->n_ti_unresolved)
     printf("  (%d more signal%s without a resolved working point left out)", r->n_ti_unresolved,
            r->n_ti_unresolved == 1 ? "" : "s");

@@ -176,7 +176,13 @@ int dm_cmd_weight(int argc, char **argv, MPI_Comm comm)
       const dm_weight_process *w = &rep.proc[p];
       if (!w->disagree)
         continue;
-      if (!(w->own_max - w->own_min <= rep.tolerance * fabs(w->own_sum / (double)w->n_events)))
+      if (isnan(w->weight) && !isnan(w->own_sum))
+        fprintf(stderr,
+                "dmpipe weight: warning: process %s: no cross section, weight NaN; the store's "
+                "own weight is %.8g\n",
+                w->name, w->own_sum / (double)w->n_events);
+      else if (!(w->own_max - w->own_min <=
+                 rep.tolerance * fabs(w->own_sum / (double)w->n_events)))
         fprintf(stderr,
                 "dmpipe weight: warning: process %s: the store's own weights vary from %.8g to "
                 "%.8g within the process\n",
