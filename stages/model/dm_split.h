@@ -21,6 +21,7 @@
  * In the model file, group /training (absent in files of older dmpipe):
  *   attributes  rule str ("per-process"|"global"), fraction f64,
  *               store_path str (as given to train), store_checksum str (hex),
+ *               store_checksum_algo str (DM_SPLIT_CHECKSUM_ALGO when written),
  *               store_events i64, n_pool i64, weighted i64 (1: fitted with
  *               event weights), weight_source str ("" when unweighted)
  *   datasets    background [n_bg] str (the background processes),
@@ -39,12 +40,17 @@
 #include "dm_status.h"
 
 #define DM_SPLIT_GROUP "training"
+/* The algorithm of the store checksum that train records and score
+ * computes (dm_checksum_file, io/dm_prov.h); a record made with another
+ * algorithm cannot be compared, and score then says so. */
+#define DM_SPLIT_CHECKSUM_ALGO "xxh3-128"
 
 typedef struct {
   int global;                  /* 0: per-process rule, 1: global rule */
   double fraction;             /* train fraction in (0, 1] */
   char store_path[DM_PATH_MAX];
   char store_checksum[33];     /* XXH3-128 hex of the training store */
+  char checksum_algo[32];      /* its algorithm ("" in a record without one) */
   int64_t store_events;
   int64_t n_pool;              /* training events in all */
   int weighted;                /* the fit used event weights */

@@ -90,6 +90,16 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   if (s == DM_OK)
     s = checksum_bcast(o->in_path, o->checksums || m.split, comm, meta.store_checksum, &ssize);
   dm_split_marker *marker = NULL;
+  if (s == DM_OK && m.split && strcmp(m.split->checksum_algo, DM_SPLIT_CHECKSUM_ALGO) != 0) {
+    /* Checksums of two algorithms never match: no verdict rather than a
+     * wrong "all 0". Same file on every rank: same branch. */
+    snprintf(rep->train_marking, sizeof rep->train_marking,
+             "no /scores/train column: the model records a '%s' checksum of its training "
+             "store, this dmpipe computes '%s'",
+             m.split->checksum_algo, DM_SPLIT_CHECKSUM_ALGO);
+    dm_split_free(m.split);
+    m.split = NULL;
+  }
   if (s == DM_OK && m.split) {
     if (!strcmp(m.split->store_checksum, meta.store_checksum)) {
       const char **pn = malloc((size_t)dm_store_n_processes(st) * sizeof *pn + 1);

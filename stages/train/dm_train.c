@@ -332,6 +332,7 @@ static dm_status make_split(const train_ctx *c, const dm_train_report *rep, cons
   sp->fraction = c->o->train_fraction;
   snprintf(sp->store_path, sizeof sp->store_path, "%s", c->o->in_path);
   snprintf(sp->store_checksum, sizeof sp->store_checksum, "%s", hex);
+  snprintf(sp->checksum_algo, sizeof sp->checksum_algo, "%s", DM_SPLIT_CHECKSUM_ALGO);
   sp->store_events = rep->n_events;
   sp->n_pool = rep->n_pool;
   sp->weighted = c->o->weighted;

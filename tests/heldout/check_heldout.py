@@ -133,6 +133,15 @@ with h5py.File("sco.h5", "r") as f:
         fail("another store: /scores/train not all 0 or no explanation")
 if "training events      0" not in p.stdout:
     fail(f"score on another store does not report 0 training events: {p.stdout}")
+# A record whose checksum algorithm this dmpipe does not compute: no verdict
+# (no column, and the file says why) rather than a wrong "all 0".
+shutil.copy("m.h5", "malgo.h5")
+with h5py.File("malgo.h5", "r+") as f:
+    f["training"].attrs["store_checksum_algo"] = np.bytes_("sha-1")
+dm(3, "score", "--model", "malgo.h5", "--in", "s.h5", "--out", "scalgo.h5", "--quiet")
+with h5py.File("scalgo.h5", "r") as f:
+    if "train" in f["scores"] or b"'sha-1' checksum" not in f.attrs["train_marking"]:
+        fail(f"unknown checksum algorithm: {dict(f.attrs)}")
 # dmpipe info shows the record.
 p = dm(1, "info", "m.h5")
 if f"{int(want_pp.sum())} training events of s.h5" not in p.stdout:
