@@ -23,8 +23,9 @@
  *   store_checksum  string  XXH3-128 hex of that store ("" if unknown)
  *   channel         string  channel name if known ("" otherwise)
  *   n_scores        int64   length of the /scores columns
- *   train_marking   string  with /scores/train: how it was filled ("same store
- *                           as the model's training store" or why all are 0)
+ *   train_marking   string  how /scores/train was filled ("same store as the
+ *                           model's training store", or why all are 0), or
+ *                           why the file has no such column
  *   n_train         int64   with /scores/train: events marked 1
  *
  * Calls marked COLLECTIVE must be made by every rank of the communicator the

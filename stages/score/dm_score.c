@@ -120,7 +120,7 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
                m.split->store_path, m.split->store_checksum);
     }
     s = dm_agree(s, comm);
-  } else if (s == DM_OK) {
+  } else if (s == DM_OK && !rep->train_marking[0]) {
     snprintf(rep->train_marking, sizeof rep->train_marking,
              "no /scores/train column: the model file does not record its training events");
   }
@@ -201,14 +201,13 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
     s = dm_split_marker_finish(marker, o->in_path, comm, &marked);
     marker = NULL;
     rep->n_train = dm_allsum_i64(rep->n_train, comm);
-    if (s == DM_OK) {
-      hid_t f = dm_scores_writer_file(w);
-      s = dm_h5_attr_set_str(f, "train_marking", rep->train_marking);
-      if (s == DM_OK)
-        s = dm_h5_attr_set_i64(f, "n_train", rep->n_train);
-      s = dm_agree(s, comm);
-    }
+    if (s == DM_OK)
+      s = dm_agree(dm_h5_attr_set_i64(dm_scores_writer_file(w), "n_train", rep->n_train), comm);
   }
+  /* With or without the column: how it was filled, or why it is absent. */
+  if (s == DM_OK)
+    s = dm_agree(dm_h5_attr_set_str(dm_scores_writer_file(w), "train_marking", rep->train_marking),
+                 comm);
   dm_split_marker_free(marker); /* left over only after a failure */
   double t2 = MPI_Wtime();
   const char **names = malloc((size_t)dm_store_n_processes(st) * sizeof *names + 1);
