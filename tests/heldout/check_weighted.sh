@@ -1,5 +1,5 @@
 #!/bin/bash
-# train kde --weighted against numpy and scikit-learn: weights from dmpipe
+# train kde|svdd --weighted; the KDE against numpy and scikit-learn: weights from dmpipe
 # weight (ttbar 1, w_jets 3), model and scores identical on 1, 2 and 3 ranks,
 # sharded scoring agrees, unit weights give the unweighted model's scores, and
 # bad weights or cv are refused on every rank count without a hang.
@@ -65,4 +65,17 @@ for np in 1 2 3; do
     fail "np $np: zero weight message: $(cat e.log)"
   test ! -e bad.h5 && test ! -e bad.h5.tmp || fail "np $np: output left behind"
 done
-echo "weighted KDE checks passed"
+# Deep SVDD through the command line: the weighted fit is recorded; the
+# soft-boundary objective with weights is refused on every rank count.
+run 2 "$DMPIPE" train svdd --in s.h5 --out sv.h5 --weighted --epochs 2 --json sv.json --quiet
+grep -q '"weighted":	true' sv.json || fail "train svdd --weighted report: $(cat sv.json)"
+run 1 "$DMPIPE" info sv.h5 | grep -q "weighted fit (derived weight" || fail "svdd info lacks the weights"
+for np in 1 2 3; do
+  if run $np "$DMPIPE" train svdd --in s.h5 --out bad.h5 --weighted --epochs 1 \
+      --objective soft-boundary --quiet 2>e.log; then
+    fail "np $np: weighted soft-boundary accepted"
+  fi
+  grep -q "need --objective one-class" e.log || fail "np $np: soft-boundary refusal: $(cat e.log)"
+  test ! -e bad.h5 && test ! -e bad.h5.tmp || fail "np $np: output left behind"
+done
+echo "weighted KDE and SVDD checks passed"
