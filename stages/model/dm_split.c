@@ -55,6 +55,8 @@ dm_status dm_split_save(const dm_split *sp, hid_t file, MPI_Comm comm)
   if (s == DM_OK)
     s = dm_h5_attr_set_str(g, "store_checksum_algo", sp->checksum_algo);
   if (s == DM_OK)
+    s = dm_h5_attr_set_str(g, "store_parent_checksum", sp->parent_checksum);
+  if (s == DM_OK)
     s = dm_h5_attr_set_i64(g, "store_events", sp->store_events);
   if (s == DM_OK)
     s = dm_h5_attr_set_i64(g, "n_pool", sp->n_pool);
@@ -99,6 +101,11 @@ static dm_status load_local(hid_t file, const char *path, dm_split *sp)
       dm_h5_attr_get_str(g, "store_checksum_algo", sp->checksum_algo, sizeof sp->checksum_algo) !=
           DM_OK) {
     sp->checksum_algo[0] = '\0';
+    dm_error_clear();
+  }
+  if (s == DM_OK && dm_h5_attr_get_str(g, "store_parent_checksum", sp->parent_checksum,
+                                       sizeof sp->parent_checksum) != DM_OK) {
+    sp->parent_checksum[0] = '\0';
     dm_error_clear();
   }
   H5Gclose(g);

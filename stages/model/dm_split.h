@@ -14,14 +14,18 @@
  * a subsample (--max-train); none of the others took part in any fit.
  *
  * Identity: the store is the same when its XXH3-128 file checksum equals
- * store_checksum (a store is never modified after it is written). Another
- * store, even a selection of this one or its parent, shares no training
- * events by this definition.
+ * store_checksum (a store is never modified after it is written). A store
+ * related by selection (a selection of the training store, or the parent of
+ * a training selection: a store's "parent_checksum" attribute) holds some of
+ * the training events but not their positions: score gives no verdict there.
+ * Any other store shares no training events.
  *
  * In the model file, group /training (absent in files of older dmpipe):
  *   attributes  rule str ("per-process"|"global"), fraction f64,
  *               store_path str (as given to train), store_checksum str (hex),
  *               store_checksum_algo str (DM_SPLIT_CHECKSUM_ALGO when written),
+ *               store_parent_checksum str (the training store's own
+ *               "parent_checksum" when it is a selection, else ""),
  *               store_events i64, n_pool i64, weighted i64 (1: fitted with
  *               event weights), weight_source str ("" when unweighted)
  *   datasets    background [n_bg] str (the background processes),
@@ -51,6 +55,7 @@ typedef struct {
   char store_path[DM_PATH_MAX];
   char store_checksum[33];     /* XXH3-128 hex of the training store */
   char checksum_algo[32];      /* its algorithm ("" in a record without one) */
+  char parent_checksum[33];    /* the training store's parent (a selection's), or "" */
   int64_t store_events;
   int64_t n_pool;              /* training events in all */
   int weighted;                /* the fit used event weights */

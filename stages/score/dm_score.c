@@ -100,6 +100,29 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
     dm_split_free(m.split);
     m.split = NULL;
   }
+  char parent[33] = "";
+  if (s == DM_OK && m.split &&
+      dm_h5_attr_get_str(dm_store_file(st), "parent_checksum", parent, sizeof parent) != DM_OK) {
+    parent[0] = '\0'; /* not a selection; same answer on every rank */
+    dm_error_clear();
+  }
+  if (s == DM_OK && m.split && strcmp(m.split->store_checksum, meta.store_checksum) != 0 &&
+      ((parent[0] && !strcmp(parent, m.split->store_checksum)) ||
+       (m.split->parent_checksum[0] &&
+        !strcmp(m.split->parent_checksum, meta.store_checksum)))) {
+    /* Related by selection: some training events are here, at positions
+     * this store does not record. "All 0" would be a lie; no column makes
+     * metrics refuse unless told --include-train. */
+    snprintf(rep->train_marking, sizeof rep->train_marking,
+             "no /scores/train column: this store %s the model's training store %s, so some "
+             "of its events trained the model and cannot be identified here; score the "
+             "training store itself to mark them",
+             parent[0] && !strcmp(parent, m.split->store_checksum) ? "is a selection of"
+                                                                  : "is the parent of",
+             m.split->store_path);
+    dm_split_free(m.split);
+    m.split = NULL;
+  }
   if (s == DM_OK && m.split) {
     if (!strcmp(m.split->store_checksum, meta.store_checksum)) {
       const char **pn = malloc((size_t)dm_store_n_processes(st) * sizeof *pn + 1);

@@ -50,7 +50,7 @@ typedef struct {
   int64_t n_nonfinite;            /* scores that are NaN or infinite */
   double score_min, score_max;    /* over finite scores */
   int64_t n_train;                /* events marked as training events (/scores/train) */
-  char train_marking[DM_PATH_MAX + 160]; /* how /scores/train was filled, or why absent */
+  char train_marking[DM_PATH_MAX + 400]; /* how /scores/train was filled, or why absent */
   double seconds_load, seconds_features, seconds_score, seconds_write, seconds_total;
   double events_per_second;       /* n_events / seconds_total */
 } dm_score_report;

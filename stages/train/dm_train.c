@@ -333,6 +333,12 @@ static dm_status make_split(const train_ctx *c, const dm_train_report *rep, cons
   snprintf(sp->store_path, sizeof sp->store_path, "%s", c->o->in_path);
   snprintf(sp->store_checksum, sizeof sp->store_checksum, "%s", hex);
   snprintf(sp->checksum_algo, sizeof sp->checksum_algo, "%s", DM_SPLIT_CHECKSUM_ALGO);
+  /* A selection names its parent: a store scored later may be that parent. */
+  if (dm_h5_attr_get_str(dm_store_file(c->st), "parent_checksum", sp->parent_checksum,
+                         sizeof sp->parent_checksum) != DM_OK) {
+    sp->parent_checksum[0] = '\0';
+    dm_error_clear();
+  }
   sp->store_events = rep->n_events;
   sp->n_pool = rep->n_pool;
   sp->weighted = c->o->weighted;
