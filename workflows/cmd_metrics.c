@@ -180,8 +180,8 @@ static void print_report(const dm_metrics_report *r, const dm_metrics_opts *o)
     printf("           working points:");
     int n_res = 0;
     for (int k = 0; k < DM_METRICS_N_EPS; k++) {
-      printf("  eps_B %s %s (needs %lld)", eps_names[k], ch->resolved[k] ? "resolved" : "unresolved",
-             (long long)ch->needed[k]);
+      printf("  eps_B %s %s (needs %lld)", eps_names[k],
+             ch->resolved[k] ? "resolved" : "unresolved", (long long)ch->needed[k]);
       n_res += ch->resolved[k];
       any_unres |= !ch->resolved[k];
     }

@@ -177,9 +177,10 @@ dm_status dm_split_load(hid_t file, const char *path, MPI_Comm comm, dm_split **
 void dm_split_describe(const dm_split *sp, char *buf, size_t cap)
 {
   snprintf(buf, cap,
-           "%lld training events of %s (xxh3-128 %s, %lld events): the first %.6g of %s in "
+           "%lld training events of %s (%s %s, %lld events): the first %.6g of %s in "
            "store order, %d background processes%s%s%s",
-           (long long)sp->n_pool, sp->store_path, sp->store_checksum,
+           (long long)sp->n_pool, sp->store_path,
+           sp->checksum_algo[0] ? sp->checksum_algo : "checksum", sp->store_checksum,
            (long long)sp->store_events, sp->fraction,
            sp->global ? "all background events" : "each background process's events", sp->n_bg,
            sp->weighted ? "; weighted fit (" : "", sp->weighted ? sp->weight_source : "",

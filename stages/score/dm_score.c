@@ -139,7 +139,7 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
                (long long)m.split->n_pool);
     } else {
       snprintf(rep->train_marking, sizeof rep->train_marking,
-               "all 0: the model trained on %s (xxh3-128 %s), this store differs",
+               "all 0: the model trained on %s (" DM_SPLIT_CHECKSUM_ALGO " %s), this store differs",
                m.split->store_path, m.split->store_checksum);
     }
     s = dm_agree(s, comm);

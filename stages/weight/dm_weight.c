@@ -133,7 +133,8 @@ static void compare_own(const dm_weight_opts *o, dm_weight_report *rep)
     int varies = wp->n_events > 0 &&
                  !(fabs(wp->own_max - wp->own_min) <= rep->tolerance * fabs(mean));
     double want = o->rescale ? scale : 1.0;
-    wp->disagree = wp->n_events > 0 && (varies || !(fabs(wp->ratio - want) <= rep->tolerance * want));
+    wp->disagree =
+        wp->n_events > 0 && (varies || !(fabs(wp->ratio - want) <= rep->tolerance * want));
     rep->n_disagree += wp->disagree;
   }
 }
