@@ -10,11 +10,13 @@
 #define COL_EVENT_ID "scores/event_id"
 #define COL_PROCESS "scores/process"
 #define COL_SCORE "scores/score"
+#define COL_TRAIN "scores/train"
 
 struct dm_scores_writer {
   dm_h5_out out;
-  hid_t d_id, d_proc, d_score;
-  int64_t n_total;
+  hid_t d_id, d_proc, d_score, d_train;
+  int64_t n_total, n_train_rows;
+  dm_h5_layout layout;
   dm_scores_meta meta;
 };
 
@@ -26,7 +28,9 @@ static void close_dsets(dm_scores_writer *w)
     H5Dclose(w->d_proc);
   if (w->d_score >= 0)
     H5Dclose(w->d_score);
-  w->d_id = w->d_proc = w->d_score = H5I_INVALID_HID;
+  if (w->d_train >= 0)
+    H5Dclose(w->d_train);
+  w->d_id = w->d_proc = w->d_score = w->d_train = H5I_INVALID_HID;
 }
 
 dm_status dm_scores_writer_create(const char *path, const dm_scores_meta *meta,
@@ -44,7 +48,8 @@ dm_status dm_scores_writer_create(const char *path, const dm_scores_meta *meta,
     free(w);
     return s;
   }
-  w->d_id = w->d_proc = w->d_score = H5I_INVALID_HID;
+  w->d_id = w->d_proc = w->d_score = w->d_train = H5I_INVALID_HID;
+  w->layout = *layout;
   if (meta)
     w->meta = *meta;
   s = dm_h5_out_create(&w->out, path, comm);
@@ -78,6 +83,26 @@ dm_status dm_scores_writer_append(dm_scores_writer *w, const int64_t *event_id,
   DM_FORWARD(dm_h5_col_append(w->d_proc, H5T_NATIVE_UINT16, process, n, comm, NULL));
   DM_FORWARD(dm_h5_col_append(w->d_score, H5T_NATIVE_DOUBLE, score, n, comm, NULL));
   w->n_total += dm_allsum_i64(n, comm);
+  return DM_OK;
+}
+
+dm_status dm_scores_writer_add_train(dm_scores_writer *w)
+{
+  dm_status s = w->d_train >= 0 || w->n_total > 0
+                    ? dm_error(DM_ERR_INTERNAL, "%s: the train column comes first, once",
+                               w->out.final_path)
+                    : DM_OK;
+  if (s == DM_OK)
+    s = dm_h5_col_create(w->out.file, COL_TRAIN, H5T_NATIVE_UINT8, &w->layout, &w->d_train);
+  return dm_agree(s, w->out.comm);
+}
+
+dm_status dm_scores_writer_append_train(dm_scores_writer *w, const uint8_t *train, int64_t n)
+{
+  if (w->d_train < 0)
+    return dm_error(DM_ERR_INTERNAL, "%s has no train column", w->out.final_path);
+  DM_FORWARD(dm_h5_col_append(w->d_train, H5T_NATIVE_UINT8, train, n, w->out.comm, NULL));
+  w->n_train_rows += dm_allsum_i64(n, w->out.comm);
   return DM_OK;
 }
 
@@ -119,6 +144,9 @@ dm_status dm_scores_writer_finish(dm_scores_writer *w, dm_status local,
     for (int i = 0; ok && i < n_proc; i++)
       ok = proc_names[i] != NULL;
     s = ok ? DM_OK : dm_error(DM_ERR_INTERNAL, "%s: bad process table", w->out.final_path);
+    if (s == DM_OK && w->d_train >= 0 && w->n_train_rows != w->n_total)
+      s = dm_error(DM_ERR_INTERNAL, "%s: %lld train flags for %lld scores", w->out.final_path,
+                   (long long)w->n_train_rows, (long long)w->n_total);
     s = dm_agree(s, comm);
   }
   if (s == DM_OK)
@@ -133,7 +161,7 @@ dm_status dm_scores_writer_finish(dm_scores_writer *w, dm_status local,
 
 struct dm_scores {
   hid_t file;
-  hid_t d_id, d_proc, d_score;
+  hid_t d_id, d_proc, d_score, d_train;
   int64_t n;
   char **names;
   int64_t *proc_events;
@@ -200,6 +228,16 @@ static dm_status read_meta(dm_scores *sc)
   sc->d_score = H5Dopen2(f, COL_SCORE, H5P_DEFAULT);
   if (sc->d_id < 0 || sc->d_proc < 0 || sc->d_score < 0)
     return dm_error(DM_ERR_HDF5, "%s: cannot open the /scores columns", p);
+  if (dm_h5_exists(f, COL_TRAIN)) {
+    int64_t lt = 0;
+    DM_FORWARD(dm_h5_col_length(f, COL_TRAIN, &lt));
+    if (lt != la)
+      return dm_error(DM_ERR_SCHEMA, "%s: /%s has %lld rows, /%s %lld", p, COL_TRAIN,
+                      (long long)lt, COL_SCORE, (long long)la);
+    sc->d_train = H5Dopen2(f, COL_TRAIN, H5P_DEFAULT);
+    if (sc->d_train < 0)
+      return dm_error(DM_ERR_HDF5, "%s: cannot open /%s", p, COL_TRAIN);
+  }
   return DM_OK;
 }
 
@@ -213,7 +251,7 @@ dm_status dm_scores_open(const char *path, MPI_Comm comm, dm_scores **out)
     free(sc);
     return s;
   }
-  sc->d_id = sc->d_proc = sc->d_score = H5I_INVALID_HID;
+  sc->d_id = sc->d_proc = sc->d_score = sc->d_train = H5I_INVALID_HID;
   snprintf(sc->path, sizeof sc->path, "%s", path);
   s = dm_h5_open(path, comm, 0, &sc->file);
   if (s != DM_OK) {
@@ -239,6 +277,8 @@ dm_status dm_scores_close(dm_scores *sc)
     H5Dclose(sc->d_proc);
   if (sc->d_score >= 0)
     H5Dclose(sc->d_score);
+  if (sc->d_train >= 0)
+    H5Dclose(sc->d_train);
   dm_status s = dm_h5_close(sc->file);
   free(sc->names);
   free(sc->proc_events);
@@ -290,6 +330,32 @@ dm_status dm_scores_read(dm_scores *sc, int64_t begin, int64_t count, int64_t *e
         break;
       }
   }
+  if (s != DM_OK && dm_error_message()[0] && strstr(dm_error_message(), sc->path) == NULL)
+    dm_error_context("%s", sc->path);
+  return s;
+}
+
+int dm_scores_has_train(const dm_scores *sc) { return sc->d_train >= 0; }
+
+dm_status dm_scores_read_train(dm_scores *sc, int64_t begin, int64_t count, uint8_t *train)
+{
+  if (sc->d_train < 0)
+    return dm_error(DM_ERR_SCHEMA, "%s has no /%s column", sc->path, COL_TRAIN);
+  dm_status s = DM_OK;
+  if (count < 0 || begin < 0 || begin + count > sc->n) {
+    s = dm_error(DM_ERR_ARG, "%s: rows [%lld, %lld) are outside the %lld scores", sc->path,
+                 (long long)begin, (long long)(begin + count), (long long)sc->n);
+    count = 0; /* the read below is a collective transfer: take part with nothing */
+  }
+  static uint8_t d8[1];
+  dm_status r = dm_h5_dset_read(sc->d_train, H5T_NATIVE_UINT8, begin < 0 ? 0 : begin, count,
+                                train && count ? train : d8);
+  if (s == DM_OK)
+    s = r;
+  for (int64_t i = 0; s == DM_OK && i < count; i++)
+    if (train[i] > 1)
+      s = dm_error(DM_ERR_SCHEMA, "%s: /%s row %lld is %u, not 0 or 1", sc->path, COL_TRAIN,
+                   (long long)(begin + i), (unsigned)train[i]);
   if (s != DM_OK && dm_error_message()[0] && strstr(dm_error_message(), sc->path) == NULL)
     dm_error_context("%s", sc->path);
   return s;

@@ -5,6 +5,12 @@
  *   /scores/event_id    int64     event ID as in the store
  *   /scores/process     uint16    index into /processes (the store's)
  *   /scores/score       float64   larger = more anomalous
+ *   /scores/train       uint8     optional: 1 = the event was one of the
+ *                                 model's training events (dm_split.h in
+ *                                 stages/model); all 0 when the scored store
+ *                                 is not the one the model trained on; absent
+ *                                 when that is unknown (a model file without
+ *                                 its training record, or an older writer)
  *   /processes/name     fixed-length strings   (copied from the store)
  *   /processes/n_events int64                  (copied from the store)
  * The three /scores columns are chunked and zstd-compressed (dm_h5_col_*)
@@ -17,6 +23,10 @@
  *   store_checksum  string  XXH3-128 hex of that store ("" if unknown)
  *   channel         string  channel name if known ("" otherwise)
  *   n_scores        int64   length of the /scores columns
+ *   train_marking   string  how /scores/train was filled ("same store as the
+ *                           model's training store", or why all are 0), or
+ *                           why the file has no such column
+ *   n_train         int64   with /scores/train: events marked 1
  *
  * Calls marked COLLECTIVE must be made by every rank of the communicator the
  * file was created or opened with, in the same order (count 0 where a rank
@@ -73,6 +83,15 @@ dm_status dm_scores_writer_finish(dm_scores_writer *w, dm_status local,
                                   const char *const *proc_names, const int64_t *proc_events,
                                   int n_proc, const char *command_line, const char *inputs);
 
+/* COLLECTIVE. Give the file a /scores/train column (call once, right after
+ * create, before any append). */
+dm_status dm_scores_writer_add_train(dm_scores_writer *w);
+
+/* COLLECTIVE. Append the training flags of the rows just appended (same n
+ * on each rank as its last dm_scores_writer_append). Finish checks that the
+ * column has the length of the others. */
+dm_status dm_scores_writer_append_train(dm_scores_writer *w, const uint8_t *train, int64_t n);
+
 /* LOCAL. The open HDF5 file of a writer (extra attributes or groups; such
  * writes are collective as usual). */
 hid_t dm_scores_writer_file(const dm_scores_writer *w);
@@ -97,6 +116,13 @@ int64_t dm_scores_process_events(const dm_scores *sc, int i);
 const dm_scores_meta *dm_scores_get_meta(const dm_scores *sc);
 const char *dm_scores_path(const dm_scores *sc);
 hid_t dm_scores_file(const dm_scores *sc);
+
+/* LOCAL. 1 if the file has a /scores/train column (same on every rank). */
+int dm_scores_has_train(const dm_scores *sc);
+
+/* COLLECTIVE (every rank calls; count may be 0). Rows [begin, begin +
+ * count) of /scores/train; a file without the column is DM_ERR_SCHEMA. */
+dm_status dm_scores_read_train(dm_scores *sc, int64_t begin, int64_t count, uint8_t *train);
 
 /* COLLECTIVE (every rank calls; count may be 0). Read rows
  * [begin, begin + count) into the given arrays; any of the three may be

@@ -17,6 +17,15 @@ static const char help[] =
     "store's process table and the checksums of model and store. The output does\n"
     "not depend on the number of ranks.\n"
     "\n"
+    "Training events: the model file records which events it trained on (the\n"
+    "split rule and the training store's checksum). SCORES.h5 then has a\n"
+    "/scores/train column: 1 for the model's training events when the scored\n"
+    "store is that training store (same XXH3-128 checksum), all 0 for an unrelated\n"
+    "store (a test split, another sample), and no column for a store related by\n"
+    "selection (a selection of the training store, or its parent), whose training\n"
+    "events cannot be located. dmpipe metrics leaves the 1s out, and refuses a file\n"
+    "without the column, unless --include-train.\n"
+    "\n"
     "  --model FILE       model file (dmpipe train)\n"
     "  --in FILE          store or selection to score (read only)\n"
     "  --out FILE         score file to write (as FILE.tmp, then renamed)\n"
@@ -28,7 +37,9 @@ static const char help[] =
     "                                        events are merged across ranks\n"
     "  --channel NAME     channel name recorded in the score file\n"
     "  --batch N          events per rank per round (default 65536): bounds memory\n"
-    "  --no-checksums     do not checksum model and store (saves a read of each)\n"
+    "  --no-checksums     do not checksum model and store (saves a read of each); the\n"
+    "                     store is still checksummed when the model records its\n"
+    "                     training store (to fill /scores/train)\n"
     "  --json FILE        also write the report as JSON (rank 0)\n"
     "  --quiet            do not print the report\n"
     "  --progress         progress on stderr (default: when stderr is a tty)\n"
@@ -48,6 +59,8 @@ static dm_status write_json(const char *path, const dm_score_opts *o, const dm_s
   cJSON_AddNumberToObject(j, "n_events", (double)r->n_events);
   cJSON_AddNumberToObject(j, "dim", r->dim);
   cJSON_AddNumberToObject(j, "n_nonfinite", (double)r->n_nonfinite);
+  cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);
+  cJSON_AddStringToObject(j, "train_marking", r->train_marking);
   if (r->score_min <= r->score_max) {
     cJSON_AddNumberToObject(j, "score_min", r->score_min);
     cJSON_AddNumberToObject(j, "score_max", r->score_max);
@@ -122,6 +135,8 @@ int dm_cmd_score(int argc, char **argv, MPI_Comm comm)
       if (rep.score_min <= rep.score_max)
         printf("  %-20s %.6g .. %.6g\n", "score range", rep.score_min, rep.score_max);
       printf("  %-20s %lld\n", "non-finite scores", (long long)rep.n_nonfinite);
+      printf("  %-20s %lld (%s)\n", "training events", (long long)rep.n_train,
+             rep.train_marking);
       printf("  %-20s load %.2f, features %.2f, score %.2f, write %.2f, total %.2f\n",
              "seconds", rep.seconds_load, rep.seconds_features, rep.seconds_score,
              rep.seconds_write, rep.seconds_total);

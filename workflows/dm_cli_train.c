@@ -72,6 +72,7 @@ dm_status dm_cli_train_option(int c, const char *arg, dm_train_opts *o,
   case DM_CLI_TRAIN_JSON: common->json = arg; break;
   case DM_CLI_TRAIN_QUIET: common->quiet = 1; break;
   case DM_CLI_TRAIN_PROGRESS: o->progress = 1; break;
+  case DM_CLI_TRAIN_WEIGHTED: o->weighted = 1; break;
   default: s = dm_error(DM_ERR_ARG, "not a train option (code %d)", c); break;
   }
   return s;
@@ -95,6 +96,9 @@ void dm_cli_train_print_head(const dm_train_opts *o, const dm_train_report *r, i
          (long long)r->n_background, r->n_background_processes);
   printf("  %-*s %lld (first %.4g)\n", width, "training pool", (long long)r->n_pool,
          o->train_fraction);
+  if (o->weighted)
+    printf("  %-*s %s (Kish effective count of the fitted rows %.6g)\n", width, "event weights",
+           r->weight_source, r->n_train_eff);
 }
 
 void dm_cli_train_print_features(const dm_train_opts *o, const dm_train_report *r, int width,
@@ -125,6 +129,10 @@ cJSON *dm_cli_train_json(const dm_train_opts *o, const dm_train_report *r)
   cJSON_AddStringToObject(j, "background", r->background);
   cJSON_AddNumberToObject(j, "n_pool", (double)r->n_pool);
   cJSON_AddNumberToObject(j, "n_train", (double)r->n_train);
+  cJSON_AddBoolToObject(j, "weighted", o->weighted);
+  cJSON_AddStringToObject(j, "weight_source", r->weight_source);
+  if (o->weighted)
+    cJSON_AddNumberToObject(j, "n_train_effective", r->n_train_eff);
   cJSON_AddStringToObject(j, "features", dm_feature_kind_name(o->features.kind));
   cJSON_AddNumberToObject(j, "dim_in", r->dim_in);
   cJSON_AddNumberToObject(j, "dim", r->dim);

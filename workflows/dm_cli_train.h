@@ -31,6 +31,7 @@ enum {
   DM_CLI_TRAIN_QUIET,
   DM_CLI_TRAIN_PROGRESS,
   DM_CLI_TRAIN_HELP,
+  DM_CLI_TRAIN_WEIGHTED,
   DM_CLI_TRAIN_END
 };
 
@@ -53,7 +54,8 @@ enum {
       {"json", required_argument, NULL, DM_CLI_TRAIN_JSON},                    \
       {"quiet", no_argument, NULL, DM_CLI_TRAIN_QUIET},                        \
       {"progress", no_argument, NULL, DM_CLI_TRAIN_PROGRESS},                  \
-      {"help", no_argument, NULL, DM_CLI_TRAIN_HELP}
+      {"help", no_argument, NULL, DM_CLI_TRAIN_HELP},                          \
+      {"weighted", no_argument, NULL, DM_CLI_TRAIN_WEIGHTED}
 
 /* What the shared options set beside the stage's options. */
 typedef struct {
@@ -102,7 +104,12 @@ int dm_cli_train_check_args(const char *cmd, int argc, char **argv, const dm_tra
   "  --background LIST     comma-separated processes to train on, instead of the\n"     \
   "                        SM processes of the process table\n"                          \
   "  --xsec FILE           process table that says which processes are SM (default:\n"  \
-  "                        the shipped data/processes.csv)\n"
+  "                        the shipped data/processes.csv)\n"                           \
+  "  --weighted            fit with event weights: the store's derived weight (dmpipe\n" \
+  "                        weight) when it has one, else the archive's /events/weight;\n"\
+  "                        weights must be finite and > 0; the model file records\n"    \
+  "                        which (unit-weight stores, such as a hackathon background,\n" \
+  "                        need no weights)\n"
 #define DM_CLI_TRAIN_HELP_JSON                                                          \
   "  --json FILE           also write the report as JSON (rank 0)\n"
 #define DM_CLI_TRAIN_HELP_TAIL                                                          \

@@ -30,6 +30,7 @@ void dm_metrics_opts_default(dm_metrics_opts *o)
   o->thresholds[0] = 1e-2;
   o->thresholds[1] = 1e-3;
   o->thresholds[2] = 1e-4;
+  o->min_bkg_per_wp = 10;
 }
 
 void dm_metrics_report_free(dm_metrics_report *rep)
@@ -136,8 +137,10 @@ static void append_name(char *buf, size_t cap, const char *name)
 
 /* ---- one channel -------------------------------------------------------------- */
 
+/* This rank's rows of a channel (all its files), training events left out
+ * unless include_train; proc indexes the channel's merged process table. */
 typedef struct {
-  int64_t n; /* local rows */
+  int64_t n, cap; /* local rows */
   uint16_t *proc;
   double *score, *weight;
   char weight_source[64];
@@ -151,91 +154,158 @@ static void chan_data_free(chan_data *d)
   memset(d, 0, sizeof *d);
 }
 
-/* Read this rank's block of scores (and weights from the store when needed). */
-static dm_status read_channel(dm_scores *sc, const dm_metrics_input *in, const int *role,
-                              int need_w, MPI_Comm comm, int64_t *begin_out, chan_data *d)
+static dm_status chan_data_reserve(chan_data *d, int64_t more, int need_w)
 {
-  memset(d, 0, sizeof *d);
+  if (d->n + more <= d->cap && d->proc)
+    return DM_OK;
+  int64_t cap = d->n + more > 2 * d->cap ? d->n + more : 2 * d->cap;
+  size_t m = (size_t)(cap > 0 ? cap : 1);
+  uint16_t *p = realloc(d->proc, m * sizeof *p);
+  if (p)
+    d->proc = p;
+  double *s = realloc(d->score, m * sizeof *s);
+  if (s)
+    d->score = s;
+  double *w = need_w ? realloc(d->weight, m * sizeof *w) : NULL;
+  if (w)
+    d->weight = w;
+  if (!p || !s || (need_w && !w))
+    return dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)cap);
+  d->cap = cap;
+  return DM_OK;
+}
+
+/* COLLECTIVE. This rank's block of one file's event weights: the sidecar's
+ * "weight" column (dmpipe weight) if the store has one, else the archive's
+ * /events/weight. */
+static dm_status read_weights(dm_scores *sc, const dm_metrics_input *in, int64_t b, int64_t nloc,
+                              double *w, char *source, size_t source_cap, MPI_Comm comm)
+{
+  int64_t n = dm_scores_n_events(sc);
+  const char *store = in->store[0] ? in->store : dm_scores_get_meta(sc)->store_path;
+  if (!store[0])
+    /* same on every rank: the attribute is the same */
+    return dm_error(DM_ERR_ARG,
+                    "%s names no store; event weights need one (give --store %s=STORE.h5)",
+                    in->scores, in->name);
+  hid_t f;
+  DM_FORWARD(dm_h5_open(store, comm, 0, &f));
+  int64_t len = -1;
+  dm_status l = dm_prov_check(f, store, "dmpipe-store", 1000, NULL);
+  if (l == DM_OK)
+    l = dm_h5_col_length(f, "events/weight", &len);
+  if (l == DM_OK && len != n)
+    l = dm_error(DM_ERR_SCHEMA, "%s has %lld events but %s has %lld scores: not the scored store",
+                 store, (long long)len, in->scores, (long long)n);
+  dm_status s = dm_agree(l, comm);
+  dm_derived *dd = NULL;
+  if (s == DM_OK)
+    s = dm_derived_open(store, f, n, comm, &dd);
+  if (s == DM_OK && dm_derived_has(dd, "weight")) {
+    snprintf(source, source_cap, "derived weight (dmpipe weight)");
+    s = dm_agree(dm_derived_read(dd, "weight", b, nloc, w), comm);
+  } else if (s == DM_OK) {
+    snprintf(source, source_cap, "archive weight (/events/weight)");
+    s = dm_agree(dm_h5_col_read(f, "events/weight", H5T_NATIVE_DOUBLE, b, nloc, w), comm);
+  }
+  dm_derived_close(dd);
+  dm_h5_close(f);
+  if (s != DM_OK && dm_error_message()[0] && !strstr(dm_error_message(), store))
+    dm_error_context("%s", store);
+  return s;
+}
+
+/* COLLECTIVE. Append this rank's block of one score file to d. map[] takes
+ * the file's process index to the channel's; role[] is per channel index.
+ * excl[0] / excl[1] count the training events left out / of which
+ * background (local). */
+static dm_status read_input(dm_scores *sc, const dm_metrics_input *in, const int *map,
+                            const int *role, int need_w, int include_train, MPI_Comm comm,
+                            chan_data *d, int64_t excl[2])
+{
   int64_t n = dm_scores_n_events(sc), b = 0, e = 0;
   dm_partition(n, dm_rank(comm), dm_size(comm), &b, &e);
-  *begin_out = b;
-  d->n = e - b;
-  size_t m = (size_t)(d->n > 0 ? d->n : 1);
-  d->proc = malloc(m * sizeof(uint16_t));
-  d->score = malloc(m * sizeof(double));
-  if (need_w)
-    d->weight = malloc(m * sizeof(double));
-  dm_status s = d->proc && d->score && (!need_w || d->weight)
+  int64_t nl = e - b;
+  size_t m = (size_t)(nl > 0 ? nl : 1);
+  uint16_t *proc = malloc(m * sizeof *proc);
+  double *score = malloc(m * sizeof *score);
+  double *w = need_w ? malloc(m * sizeof *w) : NULL;
+  uint8_t *train = calloc(m, 1);
+  dm_status s = proc && score && train && (!need_w || w)
                     ? DM_OK
-                    : dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)d->n);
+                    : dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)nl);
   s = dm_agree(s, comm);
   if (s == DM_OK)
-    s = dm_agree(dm_scores_read(sc, b, d->n, NULL, d->proc, d->score), comm);
+    s = dm_agree(dm_scores_read(sc, b, nl, NULL, proc, score), comm);
+  if (s == DM_OK && !include_train) {
+    /* Same answer on every rank: the file is the same. */
+    if (!dm_scores_has_train(sc))
+      s = dm_error(DM_ERR_SCHEMA,
+                   "%s has no /scores/train column, so which events trained the model is "
+                   "unknown (score file of an older dmpipe, or a model file without its "
+                   "training record): re-run dmpipe score, or pass --include-train to count "
+                   "every event",
+                   in->scores);
+    else
+      s = dm_agree(dm_scores_read_train(sc, b, nl, train), comm);
+  }
   if (s == DM_OK) {
     dm_status l = DM_OK;
-    for (int64_t i = 0; i < d->n; i++)
-      if (!isfinite(d->score[i])) {
+    for (int64_t i = 0; i < nl; i++)
+      if (!isfinite(score[i])) {
         l = dm_error(DM_ERR_NUMERIC, "%s: row %lld: score %g is not finite", in->scores,
-                     (long long)(b + i), d->score[i]);
+                     (long long)(b + i), score[i]);
         break;
       }
     s = dm_agree(l, comm);
   }
+  char source[64] = "";
+  if (s == DM_OK && need_w)
+    s = read_weights(sc, in, b, nl, w, source, sizeof source, comm);
   if (s == DM_OK && need_w) {
-    const char *store = in->store[0] ? in->store : dm_scores_get_meta(sc)->store_path;
-    if (!store[0]) {
-      s = dm_error(DM_ERR_ARG,
-                   "%s names no store; event weights need one (give --store %s=STORE.h5)",
-                   in->scores, in->name);
-      return s; /* same on every rank: the attribute is the same */
-    }
-    hid_t f;
-    s = dm_h5_open(store, comm, 0, &f);
-    if (s != DM_OK)
-      return s;
-    int64_t len = -1;
-    dm_status l = dm_prov_check(f, store, "dmpipe-store", 1000, NULL);
-    if (l == DM_OK)
-      l = dm_h5_col_length(f, "events/weight", &len);
-    if (l == DM_OK && len != n)
-      l = dm_error(DM_ERR_SCHEMA, "%s has %lld events but %s has %lld scores: not the scored store",
-                   store, (long long)len, in->scores, (long long)n);
+    dm_status l = DM_OK;
+    for (int64_t i = 0; i < nl; i++)
+      if (!train[i] && role[map[proc[i]]] != ROLE_NONE && !isfinite(w[i])) {
+        l = dm_error(DM_ERR_NUMERIC,
+                     "%s: event %lld (process %s): weight %g is not finite; give the process "
+                     "a cross section (dmpipe weight --xsec) or leave it out of --background "
+                     "and --signals",
+                     in->store[0] ? in->store : dm_scores_get_meta(sc)->store_path,
+                     (long long)(b + i), dm_scores_process_name(sc, proc[i]), w[i]);
+        break;
+      }
     s = dm_agree(l, comm);
-    /* Weights of `dmpipe weight` (sigma x L / N) live in the store's sidecar;
-     * without one, the archive's own weights are used. */
-    dm_derived *dd = NULL;
-    if (s == DM_OK)
-      s = dm_derived_open(store, f, n, comm, &dd);
-    if (s == DM_OK && dm_derived_has(dd, "weight")) {
-      snprintf(d->weight_source, sizeof d->weight_source, "derived weight (dmpipe weight)");
-      s = dm_agree(dm_derived_read(dd, "weight", b, d->n, d->weight), comm);
-    } else if (s == DM_OK) {
-      snprintf(d->weight_source, sizeof d->weight_source, "archive weight (/events/weight)");
-      s = dm_agree(dm_h5_col_read(f, "events/weight", H5T_NATIVE_DOUBLE, b, d->n, d->weight),
-                   comm);
-    }
-    dm_derived_close(dd);
     if (s == DM_OK) {
-      l = DM_OK;
-      for (int64_t i = 0; i < d->n; i++)
-        if (role[d->proc[i]] != ROLE_NONE && !isfinite(d->weight[i])) {
-          l = dm_error(DM_ERR_NUMERIC,
-                       "%s: event %lld (process %s): weight %g is not finite; give the process "
-                       "a cross section (dmpipe weight --xsec) or leave it out of --background "
-                       "and --signals",
-                       store, (long long)(b + i), dm_scores_process_name(sc, d->proc[i]),
-                       d->weight[i]);
-          break;
-        }
-      s = dm_agree(l, comm);
+      /* Files of one channel may take weights from different places. */
+      if (!d->weight_source[0])
+        snprintf(d->weight_source, sizeof d->weight_source, "%s", source);
+      else if (strcmp(d->weight_source, source) != 0)
+        snprintf(d->weight_source, sizeof d->weight_source, "mixed (per file)");
     }
-    dm_h5_close(f);
-    if (s != DM_OK && dm_error_message()[0] && !strstr(dm_error_message(), store))
-      dm_error_context("%s", store);
   }
+  if (s == DM_OK)
+    s = dm_agree(chan_data_reserve(d, nl, need_w), comm);
+  if (s == DM_OK) {
+    for (int64_t i = 0; i < nl; i++) {
+      int c = map[proc[i]];
+      if (train[i]) {
+        excl[0]++;
+        excl[1] += role[c] == ROLE_BKG;
+        continue;
+      }
+      d->proc[d->n] = (uint16_t)c;
+      d->score[d->n] = score[i];
+      if (need_w)
+        d->weight[d->n] = w[i];
+      d->n++;
+    }
+  }
+  free(proc);
+  free(score);
+  free(w);
+  free(train);
   return s;
 }
-
 /* Values (and weights) of the local rows whose process passes `sel`. */
 static dm_status pick(const chan_data *d, const int *sel, int want_w, double **v, double **w,
                       int64_t *n)
@@ -286,52 +356,131 @@ static dm_status add_row(dm_metrics_report *rep, const dm_metrics_row *r)
   return DM_OK;
 }
 
-static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, role_spec *rs,
-                             const dm_proctable *table, const dm_hist *edge_src, MPI_Comm comm,
-                             dm_metrics_report *rep)
+/* Hanley & McNeil (Radiology 143 (1982) 29), the standard error of an AUC
+ * estimated from n_s signal and n_b background events. */
+static double auc_stderr(double a, double ns, double nb)
 {
-  const dm_metrics_input *in = &o->inputs[ci];
-  dm_scores *sc = NULL;
-  DM_FORWARD(dm_scores_open(in->scores, comm, &sc));
-  int np = dm_scores_n_processes(sc);
-  int need_w = o->weighted || o->hist_out || o->lumi > 0;
-  int *role = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
-  int *sel = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
-  int64_t *per_proc = calloc((size_t)(np > 0 ? np : 1), sizeof(int64_t));
-  const char **names = malloc((size_t)(np > 0 ? np : 1) * sizeof(char *));
+  if (!(ns > 0 && nb > 0) || !isfinite(a))
+    return NAN;
+  double q1 = a / (2 - a), q2 = 2 * a * a / (1 + a);
+  double v = (a * (1 - a) + (ns - 1) * (q1 - a * a) + (nb - 1) * (q2 - a * a)) / (ns * nb);
+  return v > 0 ? sqrt(v) : 0.0;
+}
+
+/* COLLECTIVE. Kish effective number of the local background weights. */
+static double kish_count(const chan_data *d, const int *sel, MPI_Comm comm, dm_status *s)
+{
+  dm_xsum a[2];
+  memset(a, 0, sizeof a);
+  for (int64_t i = 0; i < d->n; i++)
+    if (sel[d->proc[i]]) {
+      dm_xsum_add(&a[0], d->weight[i]);
+      dm_xsum_add(&a[1], d->weight[i] * d->weight[i]);
+    }
+  *s = dm_xsum_allreduce(a, 2, comm);
+  double sw = dm_xsum_value(&a[0]), sw2 = dm_xsum_value(&a[1]);
+  return sw2 > 0 ? sw * sw / sw2 : 0.0;
+}
+
+/* The channel's merged process table: names of every file, first seen first. */
+static dm_status merge_tables(dm_scores **sc, int nf, const char ***names_out, int *np_out,
+                              int **map_out)
+{
+  int cap = 0;
+  for (int k = 0; k < nf; k++)
+    cap += dm_scores_n_processes(sc[k]);
+  const char **names = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *names);
+  int *map = malloc((size_t)(cap > 0 ? cap : 1) * sizeof *map);
+  if (!names || !map) {
+    free(names);
+    free(map);
+    return dm_error(DM_ERR_NOMEM, "no memory for process tables");
+  }
+  int np = 0, off = 0;
+  for (int k = 0; k < nf; k++) {
+    for (int i = 0; i < dm_scores_n_processes(sc[k]); i++) {
+      const char *nm = dm_scores_process_name(sc[k], i);
+      int j = 0;
+      while (j < np && strcmp(names[j], nm) != 0)
+        j++;
+      if (j == np)
+        names[np++] = nm;
+      map[off + i] = j;
+    }
+    off += dm_scores_n_processes(sc[k]);
+  }
+  if (np > 65535) {
+    free(names);
+    free(map);
+    return dm_error(DM_ERR_ARG, "%d distinct processes in one channel: at most 65535", np);
+  }
+  *names_out = names;
+  *np_out = np;
+  *map_out = map;
+  return DM_OK;
+}
+
+static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf, role_spec *rb,
+                             role_spec *rs, const dm_proctable *table, const dm_hist *edge_src,
+                             MPI_Comm comm, dm_metrics_report *rep)
+{
+  const char *cname = o->inputs[files[0]].name;
+  dm_scores **sc = calloc((size_t)nf, sizeof *sc);
+  if (!sc)
+    return dm_error(DM_ERR_NOMEM, "no memory"); /* calloc of a few pointers: same everywhere */
+  dm_status s = DM_OK;
+  for (int k = 0; s == DM_OK && k < nf; k++)
+    s = dm_scores_open(o->inputs[files[k]].scores, comm, &sc[k]);
+  int np = 0;
+  const char **names = NULL;
+  int *map = NULL, *role = NULL, *sel = NULL;
+  int64_t *per_proc = NULL;
   chan_data d = {0};
   dm_osel_set bkg_u = {0}, bkg_w = {0};
   dm_hist h = {0};
   double *edges = NULL;
-  dm_status s = role && sel && per_proc && names ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    goto done;
-  for (int i = 0; i < np; i++) {
-    names[i] = dm_scores_process_name(sc, i);
+  int need_w = o->weighted || o->hist_out || o->lumi > 0;
+  if (s == DM_OK)
+    s = dm_agree(merge_tables(sc, nf, &names, &np, &map), comm);
+  if (s == DM_OK) {
+    role = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
+    sel = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
+    per_proc = calloc((size_t)(np > 0 ? np : 1), sizeof(int64_t));
+    s = role && sel && per_proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+    s = dm_agree(s, comm);
+  }
+  for (int i = 0; s == DM_OK && i < np; i++) {
     int b = role_match(rb, names[i], table), g = role_match(rs, names[i], table);
-    if (b && g) {
+    if (b && g)
       /* Same arguments on every rank, so every rank fails here together. */
       s = dm_error(DM_ERR_ARG, "process '%s' is both background and signal", names[i]);
-      goto done;
-    }
     role[i] = b ? ROLE_BKG : g ? ROLE_SIG : ROLE_NONE;
   }
-  int64_t begin = 0;
-  s = read_channel(sc, in, role, need_w, comm, &begin, &d);
+  int64_t excl[2] = {0, 0}, n_events = 0;
+  for (int k = 0, off = 0; s == DM_OK && k < nf; k++) {
+    s = read_input(sc[k], &o->inputs[files[k]], map + off, role, need_w, o->include_train, comm,
+                   &d, excl);
+    n_events += dm_scores_n_events(sc[k]);
+    off += dm_scores_n_processes(sc[k]);
+  }
   if (s != DM_OK)
     goto done;
   for (int64_t i = 0; i < d.n; i++)
     per_proc[d.proc[i]]++;
   s = dm_allsum_i64_array(per_proc, np, comm);
+  if (s == DM_OK)
+    s = dm_allsum_i64_array(excl, 2, comm);
   if (s != DM_OK)
     goto done;
 
   dm_metrics_channel *ch = &rep->channels[rep->n_channels++];
   memset(ch, 0, sizeof *ch);
-  snprintf(ch->name, sizeof ch->name, "%s", in->name);
+  snprintf(ch->name, sizeof ch->name, "%s", cname);
   snprintf(ch->weights, sizeof ch->weights, "%s", need_w ? d.weight_source : "none (unit)");
-  ch->n_events = dm_scores_n_events(sc);
+  ch->n_files = nf;
+  ch->n_events = n_events;
+  ch->n_train_excluded = excl[0];
+  ch->n_train_background = excl[1];
   for (int i = 0; i < np; i++) {
     sel[i] = role[i] == ROLE_BKG;
     if (sel[i] && per_proc[i] > 0)
@@ -352,9 +501,21 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
   }
   ch->n_background = bkg_u.n_total;
   ch->w_background = o->weighted ? bkg_w.w_total : (double)bkg_u.n_total;
+  ch->n_background_eff = (double)bkg_u.n_total;
+  if (o->weighted) {
+    ch->n_background_eff = kish_count(&d, sel, comm, &s);
+    if (s != DM_OK)
+      goto done;
+  }
+  for (int k = 0; k < DM_METRICS_N_EPS; k++) {
+    ch->needed[k] = (int64_t)ceil(o->min_bkg_per_wp / k_eps_b[k] * (1 - 1e-12));
+    ch->resolved[k] = ch->n_background_eff >= (double)ch->needed[k];
+  }
   if (bkg_u.n_total == 0) {
-    s = dm_error(DM_ERR_ARG, "channel %s (%s): no background events among its processes",
-                 in->name, in->scores);
+    s = dm_error(DM_ERR_ARG,
+                 "channel %s: no background events to evaluate among its processes (%lld "
+                 "training events left out; --include-train counts them)",
+                 cname, (long long)excl[1]);
     goto done;
   }
 
@@ -371,19 +532,23 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
     dm_metrics_row r;
     memset(&r, 0, sizeof r);
     snprintf(r.signal, sizeof r.signal, "%s", names[p]);
-    snprintf(r.channel, sizeof r.channel, "%s", in->name);
+    snprintf(r.channel, sizeof r.channel, "%s", cname);
     r.n_signal = sg.n_total;
+    r.n_background = bkg_u.n_total;
     s = dm_roc_compute(o->weighted ? &bkg_w : &bkg_u, &sg, k_eps_b, DM_METRICS_N_EPS, comm,
                        &r.auc, r.eps_s);
     dm_osel_free(&sg);
     if (s != DM_OK) {
-      dm_error_context("channel %s, signal %s", in->name, names[p]);
+      dm_error_context("channel %s, signal %s", cname, names[p]);
       break;
     }
-    r.best_si = 0;
+    r.auc_err = auc_stderr(r.auc, (double)r.n_signal, (double)r.n_background);
+    r.few_signal = (double)r.n_signal < 10.0 * o->min_bkg_per_wp;
+    r.best_si = NAN;
     for (int k = 0; k < DM_METRICS_N_EPS; k++) {
       r.si[k] = r.eps_s[k] / sqrt(k_eps_b[k]);
-      if (r.si[k] > r.best_si)
+      r.resolved[k] = ch->resolved[k];
+      if ((r.resolved[k] || o->allow_unresolved) && !(r.si[k] <= r.best_si))
         r.best_si = r.si[k];
     }
     s = add_row(rep, &r);
@@ -416,7 +581,7 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
     s = dm_metrics_adaptive_edges(&bkg_u, lo, hi, o, comm, &edges, &n_edges, binning, sizeof binning);
   }
   if (s == DM_OK)
-    s = dm_agree(dm_hist_init(&h, in->name, "score", np, names, n_edges - 1, edges), comm);
+    s = dm_agree(dm_hist_init(&h, cname, "score", np, names, n_edges - 1, edges), comm);
   if (s == DM_OK) {
     snprintf(h.binning, sizeof h.binning, "%s", binning);
     s = dm_metrics_fill_hist(&h, d.proc, d.score, d.weight, d.n, comm);
@@ -462,9 +627,13 @@ done:
   free(sel);
   free(per_proc);
   free(names);
-  dm_status c = dm_scores_close(sc);
-  if (s == DM_OK)
-    s = c;
+  free(map);
+  for (int k = 0; k < nf; k++) {
+    dm_status c = dm_scores_close(sc[k]);
+    if (s == DM_OK)
+      s = c;
+  }
+  free(sc);
   return s;
 }
 
@@ -487,22 +656,27 @@ static dm_status total_improvement(dm_metrics_report *rep)
     if (k == rep->n_ti) {
       rep->n_ti++;
       snprintf(rep->ti[k].signal, sizeof rep->ti[k].signal, "%s", x->signal);
-      rep->ti[k].ti = -1;
+      rep->ti[k].ti = NAN; /* until a channel has a usable working point */
     }
-    if (x->best_si > rep->ti[k].ti) {
+    /* A NaN best SI (no usable working point in that channel) never wins. */
+    if (x->best_si > rep->ti[k].ti || (isnan(rep->ti[k].ti) && !isnan(x->best_si))) {
       rep->ti[k].ti = x->best_si;
       snprintf(rep->ti[k].channel, sizeof rep->ti[k].channel, "%s", x->channel);
     }
   }
-  int n = rep->n_ti;
-  if (n == 0) {
-    rep->ti_min = rep->ti_median = rep->ti_max = NAN;
-    return DM_OK;
-  }
-  dm_metrics_ti *sorted = malloc((size_t)n * sizeof *sorted);
+  dm_metrics_ti *sorted = malloc((size_t)(rep->n_ti > 0 ? rep->n_ti : 1) * sizeof *sorted);
   if (!sorted)
     return dm_error(DM_ERR_NOMEM, "no memory");
-  memcpy(sorted, rep->ti, (size_t)n * sizeof *sorted);
+  int n = 0;
+  for (int i = 0; i < rep->n_ti; i++)
+    if (!isnan(rep->ti[i].ti))
+      sorted[n++] = rep->ti[i];
+  rep->n_ti_unresolved = rep->n_ti - n;
+  if (n == 0) {
+    rep->ti_min = rep->ti_median = rep->ti_max = NAN;
+    free(sorted);
+    return DM_OK;
+  }
   qsort(sorted, (size_t)n, sizeof *sorted, cmp_ti);
   rep->ti_min = sorted[0].ti;
   rep->ti_max = sorted[n - 1].ti;
@@ -515,13 +689,26 @@ dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_rep
 {
   memset(rep, 0, sizeof *rep);
   double t0 = MPI_Wtime();
-  if (o->n_inputs < 1 || o->n_inputs > DM_METRICS_MAX_CHANNELS)
+  if (o->n_inputs < 1 || o->n_inputs > DM_METRICS_MAX_INPUTS)
     return dm_error(DM_ERR_ARG, "give 1 to %d score files (--scores CHANNEL=FILE), not %d",
-                    DM_METRICS_MAX_CHANNELS, o->n_inputs);
-  for (int i = 0; i < o->n_inputs; i++)
-    for (int j = 0; j < i; j++)
+                    DM_METRICS_MAX_INPUTS, o->n_inputs);
+  if (!(o->min_bkg_per_wp > 0))
+    return dm_error(DM_ERR_ARG, "--min-bkg-per-wp %g must be > 0", o->min_bkg_per_wp);
+  /* Channels in order of first appearance; files of one channel together. */
+  int chan_of[DM_METRICS_MAX_INPUTS], n_chan = 0;
+  for (int i = 0; i < o->n_inputs; i++) {
+    chan_of[i] = -1;
+    for (int j = 0; j < i && chan_of[i] < 0; j++)
       if (strcmp(o->inputs[i].name, o->inputs[j].name) == 0)
-        return dm_error(DM_ERR_ARG, "channel '%s' is given twice", o->inputs[i].name);
+        chan_of[i] = chan_of[j];
+    if (chan_of[i] < 0)
+      chan_of[i] = n_chan++;
+    for (int j = 0; j < i; j++)
+      if (strcmp(o->inputs[i].scores, o->inputs[j].scores) == 0)
+        return dm_error(DM_ERR_ARG, "score file %s is given twice", o->inputs[i].scores);
+  }
+  if (n_chan > DM_METRICS_MAX_CHANNELS)
+    return dm_error(DM_ERR_ARG, "%d channels: at most %d", n_chan, DM_METRICS_MAX_CHANNELS);
   role_spec rb, rs;
   DM_FORWARD(role_parse(o->background, "sm", "--background", &rb));
   dm_status s = role_parse(o->signals, "bsm", "--signals", &rs);
@@ -536,19 +723,24 @@ dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_rep
   int n_edge_set = 0;
   if (s == DM_OK && o->hist_edges)
     s = dm_hist_file_read(o->hist_edges, comm, &edge_set, &n_edge_set);
-  for (int c = 0; s == DM_OK && c < o->n_inputs; c++) {
+  for (int c = 0; s == DM_OK && c < n_chan; c++) {
+    int files[DM_METRICS_MAX_INPUTS], nf = 0;
+    for (int i = 0; i < o->n_inputs; i++)
+      if (chan_of[i] == c)
+        files[nf++] = i;
+    const char *cname = o->inputs[files[0]].name;
     const dm_hist *src = NULL;
     if (edge_set) {
       for (int k = 0; k < n_edge_set; k++)
-        if (strcmp(edge_set[k].channel, o->inputs[c].name) == 0)
+        if (strcmp(edge_set[k].channel, cname) == 0)
           src = &edge_set[k];
       if (!src) {
         s = dm_error(DM_ERR_ARG, "%s has no histogram of channel '%s' to take edges from",
-                     o->hist_edges, o->inputs[c].name);
+                     o->hist_edges, cname);
         break;
       }
     }
-    s = run_channel(o, c, &rb, &rs, table, src, comm, rep);
+    s = run_channel(o, files, nf, &rb, &rs, table, src, comm, rep);
   }
   /* Explicit names must exist somewhere: a typo must not silently drop a
    * process from the background. */

@@ -23,6 +23,23 @@
  * chaneut, pp23mt, pp24mt) and SM otherwise. Explicit comma lists name the
  * processes; a listed name missing from every score file is an error.
  *
+ * Inputs: one or more score files per channel (inputs with the same name are
+ * taken together, e.g. a test background file and one file per signal);
+ * their process tables are merged by name.
+ *
+ * Held-out evaluation: by default only events that were not among the
+ * model's training events count (/scores/train == 0, io/dm_scores_file.h);
+ * a score file without that column is an error unless include_train, which
+ * counts every event (the behaviour of earlier versions).
+ *
+ * Resolved working points: eps_B = e counts in a channel only when its
+ * evaluated background holds at least K/e events, K = min_bkg_per_wp
+ * (default 10); weighted, the Kish effective count (sum w)^2 / sum w^2
+ * stands for the number of events. Otherwise the point is "unresolved":
+ * eps_S and SI are still computed but best SI and TI skip them unless
+ * allow_unresolved. A signal with no resolved point in any channel has no
+ * TI (NaN) and stays out of min/median/max TI.
+ *
  * Functions are COLLECTIVE over comm unless marked LOCAL.
  */
 #ifndef DM_METRICS_H
@@ -36,6 +53,7 @@
 #include "dm_status.h"
 
 #define DM_METRICS_MAX_CHANNELS 16
+#define DM_METRICS_MAX_INPUTS 128
 #define DM_METRICS_N_EPS 3
 #define DM_METRICS_MAX_THRESHOLDS 8
 
@@ -49,7 +67,7 @@ typedef struct {
 
 typedef struct {
   int n_inputs;
-  dm_metrics_input inputs[DM_METRICS_MAX_CHANNELS];
+  dm_metrics_input inputs[DM_METRICS_MAX_INPUTS];
   const char *background; /* "sm" (default when NULL) or comma-separated names */
   const char *signals;    /* "bsm" (default when NULL) or comma-separated names */
   const char *proctable;  /* process table file; NULL = the shipped one */
@@ -63,33 +81,48 @@ typedef struct {
   int n_thresholds;       /* working points for significance (eps_B of the weighted background) */
   double thresholds[DM_METRICS_MAX_THRESHOLDS];
   double bkg_uncertainty; /* relative background uncertainty for Z_A (0 = none) */
+  int include_train;      /* 1: count the model's training events too */
+  double min_bkg_per_wp;  /* K: eps_B needs >= K/eps_B background events (default 10) */
+  int allow_unresolved;   /* 1: best SI and TI may use unresolved working points */
   const char *command_line;
 } dm_metrics_opts;
 
 /* LOCAL. Defaults: sm/bsm, unweighted, min_count 10, per_decade 20,
- * weight_lumi 10, thresholds 1e-2, 1e-3, 1e-4. */
+ * weight_lumi 10, thresholds 1e-2, 1e-3, 1e-4, held-out events only,
+ * K = 10, unresolved points skipped. */
 void dm_metrics_opts_default(dm_metrics_opts *o);
 
 typedef struct {
   char name[64];
   char weights[64];            /* where event weights came from */
-  int64_t n_events, n_background;
+  int n_files;                 /* score files taken together */
+  int64_t n_events;            /* rows of those files */
+  int64_t n_train_excluded;    /* training events left out (0 with include_train) */
+  int64_t n_train_background;  /* of which background */
+  int64_t n_background;        /* background events evaluated */
   double w_background;
+  double n_background_eff;     /* Kish effective count (= n_background unweighted) */
+  int64_t needed[DM_METRICS_N_EPS]; /* events each working point needs: ceil(K / eps_B) */
+  int resolved[DM_METRICS_N_EPS];
   int n_bins;
 } dm_metrics_channel;
 
 typedef struct {
   char signal[64], channel[64];
-  int64_t n_signal;
+  int64_t n_signal;               /* signal events evaluated */
+  int64_t n_background;           /* background events evaluated (the channel's) */
   double auc;
+  double auc_err;                 /* Hanley-McNeil standard error of the AUC */
   double eps_s[DM_METRICS_N_EPS]; /* at eps_B = 1e-2, 1e-3, 1e-4 */
   double si[DM_METRICS_N_EPS];    /* eps_S / sqrt(eps_B) */
-  double best_si;
+  int resolved[DM_METRICS_N_EPS]; /* the channel's */
+  double best_si;                 /* over usable points; NaN if none */
+  int few_signal;                 /* n_signal < 10 K: eps_S < 0.1 rests on < K events */
 } dm_metrics_row;
 
 typedef struct {
   char signal[64];
-  double ti;            /* max of best SI over channels */
+  double ti;            /* max of best SI over channels; NaN: no usable point */
   char channel[64];     /* where the max is reached */
 } dm_metrics_ti;
 
@@ -100,6 +133,9 @@ typedef struct {
   double eff_b, eff_s;  /* weighted efficiencies at that cut (from histograms) */
   double s, b, b_mc_err; /* expected events at opts.lumi; MC error of b */
   double z_simple, z_asimov, z_asimov_unc;
+  double n_background_eff; /* effective background events in the histogram */
+  int resolved;            /* n_background_eff >= K / target */
+  char note[192];          /* why a figure is missing or weak ("" when none) */
 } dm_metrics_signif;
 
 typedef struct {
@@ -109,7 +145,8 @@ typedef struct {
   dm_metrics_row *rows;
   int n_ti;
   dm_metrics_ti *ti;
-  double ti_min, ti_median, ti_max;
+  double ti_min, ti_median, ti_max; /* over signals with a TI */
+  int n_ti_unresolved;              /* signals without one */
   int n_signif;
   dm_metrics_signif *signif;
   int n_hist;

@@ -148,14 +148,20 @@ dm_status dm_metrics_signif_from_hist(const dm_hist *h, const char *const *bkg, 
     free(bw2);
     return dm_error(DM_ERR_NOMEM, "no memory for significance");
   }
-  double wb_total = 0;
+  double wb_total = 0, wb2_total = 0;
   for (int p = 0; p < n_bkg; p++) {
     int i = dm_hist_process(h, bkg[p]);
     if (i < 0)
       continue;
-    for (int j = 0; j < row; j++)
+    for (int j = 0; j < row; j++) {
       wb_total += h->sumw[(size_t)i * row + j];
+      wb2_total += h->sumw2[(size_t)i * row + j];
+    }
   }
+  /* Kish's effective number of background events behind the weighted
+   * efficiencies: what decides whether a working point is resolved. */
+  double n_eff = wb2_total > 0 ? wb_total * wb_total / wb2_total : 0.0;
+  double k_min = o->min_bkg_per_wp > 0 ? o->min_bkg_per_wp : 10.0;
   for (int k = h->n_bins; k >= 0; k--) {
     double a = 0, a2 = 0;
     for (int p = 0; p < n_bkg; p++) {
@@ -204,6 +210,23 @@ dm_status dm_metrics_signif_from_hist(const dm_hist *h, const char *const *bkg, 
       g->z_simple = dm_signif_simple(g->s, g->b);
       g->z_asimov = dm_signif_asimov(g->s, g->b);
       g->z_asimov_unc = dm_signif_asimov_unc(g->s, g->b, o->bkg_uncertainty * g->b);
+      g->n_background_eff = n_eff;
+      double need = ceil(k_min / o->thresholds[t] * (1 - 1e-12));
+      g->resolved = n_eff >= need;
+      if (!(g->b > 0))
+        snprintf(g->note, sizeof g->note,
+                 "no background above the cut: %.4g effective background events cannot "
+                 "resolve eps_B = %.0e (needs %.0f); s/sqrt(b) and Z undefined",
+                 n_eff, o->thresholds[t], need);
+      else if (!g->resolved)
+        snprintf(g->note, sizeof g->note,
+                 "unresolved: %.4g effective background events, eps_B = %.0e needs %.0f", n_eff,
+                 o->thresholds[t], need);
+      else if (g->eff_b < 0.5 * o->thresholds[t])
+        snprintf(g->note, sizeof g->note, "coarse bins: the cut reaches eps_B = %.3g only",
+                 g->eff_b);
+      if (!(ws_total > 0) && !g->note[0])
+        snprintf(g->note, sizeof g->note, "the signal has no weight in this channel");
     }
   }
   free(bw);

@@ -12,7 +12,9 @@
 #include "dm_h5.h"
 
 #define CHUNK 128 /* queries per OpenMP work item (and per pass over the reference) */
-#define KDE_VERSION 1
+/* Version 2 adds the optional reference_weight dataset (weighted fits): a
+ * reader that ignored it would score a weighted model wrongly. */
+#define KDE_VERSION 2
 
 struct dm_kde {
   int64_t n;
@@ -22,6 +24,8 @@ struct dm_kde {
   float *refT; /* d x ld, column-major copy for the kernel */
   int64_t ld;
   int64_t *row; /* n global store indices, or NULL */
+  double *w;    /* n reference weights, or NULL (unit weights) */
+  int dk;       /* columns the kernel sees: d, or d + 1 with weights (below) */
   dm_kde_mode mode;
   char rule[16];
   int cv_folds, cv_grid;
@@ -74,10 +78,71 @@ static const char *rule_name(dm_kde_bw_rule r)
   return names[r];
 }
 
+/* Weights ride in one more kernel column, so the kernel itself is the
+ * unweighted one: reference j gets c_j = h sqrt(2 ln(w_max / w_j)) there and
+ * every query 0, which adds c_j^2 / (2 h^2) = ln(w_max / w_j) to the
+ * exponent, i.e. multiplies the kernel by w_j / w_max. The normalisation is
+ * then sum_j w_j / w_max instead of n. */
+static void weight_column(dm_kde *k)
+{
+  double wmax = 0, wsum = 0;
+  for (int64_t j = 0; j < k->n; j++) {
+    wmax = k->w[j] > wmax ? k->w[j] : wmax;
+    wsum += k->w[j];
+  }
+  float *col = k->refT + (size_t)k->d * k->ld;
+  for (int64_t j = 0; j < k->n; j++)
+    col[j] = (float)(k->h * sqrt(2.0 * log(wmax / k->w[j])));
+  k->log_norm = log(wsum / wmax) + 0.5 * k->d * log(2.0 * M_PI * k->h * k->h);
+}
+
 void dm_kde_set_bandwidth(dm_kde *k, double h)
 {
   k->h = h;
   k->log_norm = log((double)k->n) + 0.5 * k->d * log(2.0 * M_PI * h * h);
+  if (k->w)
+    weight_column(k);
+}
+
+dm_status dm_kde_set_weights(dm_kde *k, const double *w)
+{
+  for (int64_t j = 0; j < k->n; j++)
+    if (!(w[j] > 0) || !isfinite(w[j]))
+      return dm_error(DM_ERR_ARG, "KDE reference weight %lld is %g: weights must be finite and > 0",
+                      (long long)j, w[j]);
+  double *copy = malloc((size_t)k->n * sizeof *copy);
+  float *refT = aligned_alloc(64, (size_t)k->ld * (k->d + 1) * sizeof(float));
+  if (!copy || !refT) {
+    free(copy);
+    free(refT);
+    return dm_error(DM_ERR_NOMEM, "no memory for %lld reference weights", (long long)k->n);
+  }
+  memcpy(copy, w, (size_t)k->n * sizeof *copy);
+  memcpy(refT, k->refT, (size_t)k->ld * k->d * sizeof(float));
+  memset(refT + (size_t)k->d * k->ld, 0, (size_t)k->ld * sizeof(float));
+  free(k->refT);
+  free(k->w);
+  k->refT = refT;
+  k->w = copy;
+  k->dk = k->d + 1;
+  weight_column(k);
+  return DM_OK;
+}
+
+const double *dm_kde_weights(const dm_kde *k) { return k->w; }
+
+/* Queries with the weight column's 0 appended (weighted estimators only);
+ * NULL when out of memory. */
+static float *pad_queries(const dm_kde *k, const float *x, int64_t n)
+{
+  float *p = malloc((size_t)(n > 0 ? n : 1) * k->dk * sizeof *p);
+  if (!p)
+    return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    memcpy(p + i * k->dk, x + i * k->d, (size_t)k->d * sizeof *p);
+    p[i * k->dk + k->d] = 0.0f;
+  }
+  return p;
 }
 
 dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **out)
@@ -92,6 +157,7 @@ dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **ou
     return dm_error(DM_ERR_NOMEM, "no memory for the KDE");
   k->n = n;
   k->d = dim;
+  k->dk = dim;
   /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
   k->ld = (n + 15) / 16 * 16;
   k->ref = malloc((size_t)n * dim * sizeof(float));
@@ -121,6 +187,7 @@ void dm_kde_free(dm_kde *k)
   free(k->ref);
   free(k->refT);
   free(k->row);
+  free(k->w);
   free(k->cv_factor);
   free(k->cv_loglik);
   free(k);
@@ -140,27 +207,51 @@ static void lse_threads(const dm_kde *k, int64_t r0, int64_t r1, const float *x,
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t c = 0; c < nchunk; c++) {
     int64_t i0 = c * CHUNK, nc = n - i0 < CHUNK ? n - i0 : CHUNK;
-    dm_kde_lse(k->refT, k->ld, r0, r1, k->d, x + i0 * k->d, nc, inv2h2, mx + i0, sm + i0);
+    dm_kde_lse(k->refT, k->ld, r0, r1, k->dk, x + i0 * k->dk, nc, inv2h2, mx + i0, sm + i0);
   }
 }
 
 void dm_kde_logpdf(const dm_kde *k, const float *x, int64_t n, double *logp)
 {
+  float *xp = NULL;
+  if (k->dk != k->d) {
+    xp = pad_queries(k, x, n);
+    if (!xp) {
+      /* Rare: one query at a time through a stack copy, same numbers
+       * (feature dimensions stay far below the copy's size). */
+      float one[1024];
+      for (int64_t i = 0; i < n; i++) {
+        if (k->dk > 1024) {
+          logp[i] = NAN;
+          continue;
+        }
+        memcpy(one, x + i * k->d, (size_t)k->d * sizeof *one);
+        one[k->d] = 0.0f;
+        double m1, s1;
+        dm_kde_lse(k->refT, k->ld, 0, k->n, k->dk, one, 1, 1.0 / (2.0 * k->h * k->h), &m1, &s1);
+        logp[i] = m1 + log(s1) - k->log_norm;
+      }
+      return;
+    }
+    x = xp;
+  }
   double *sm = malloc((size_t)(n > 0 ? n : 1) * sizeof *sm);
   if (!sm) {
     /* Rare: fall back to one chunk at a time, same numbers. */
     double m1, s1;
     double inv2h2 = 1.0 / (2.0 * k->h * k->h);
     for (int64_t i = 0; i < n; i++) {
-      dm_kde_lse(k->refT, k->ld, 0, k->n, k->d, x + i * k->d, 1, inv2h2, &m1, &s1);
+      dm_kde_lse(k->refT, k->ld, 0, k->n, k->dk, x + i * k->dk, 1, inv2h2, &m1, &s1);
       logp[i] = m1 + log(s1) - k->log_norm;
     }
+    free(xp);
     return;
   }
   lse_threads(k, 0, k->n, x, n, logp, sm);
   for (int64_t i = 0; i < n; i++)
     logp[i] = logp[i] + log(sm[i]) - k->log_norm;
   free(sm);
+  free(xp);
 }
 
 /* MPI reduction operator on (max, sum) pairs: the log-sum-exp merge. */
@@ -187,12 +278,18 @@ dm_status dm_kde_logpdf_sharded(const dm_kde *k, const float *x, int64_t n, doub
   int P = dm_size(comm), r = dm_rank(comm);
   int64_t total = dm_allsum_i64(n, comm);
   dm_status s = DM_OK;
-  if (total * k->d > INT_MAX || total * 2 > INT_MAX)
+  float *xp = NULL;
+  if (k->dk != k->d) {
+    xp = pad_queries(k, x, n);
+    s = xp ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %lld queries", (long long)n);
+    x = xp;
+  }
+  if (total * k->dk > INT_MAX || total * 2 > INT_MAX)
     s = dm_error(DM_ERR_ARG, "sharded KDE: %lld queries per call is too many for one exchange",
                  (long long)total);
   int *cnt = malloc((size_t)P * sizeof(int)), *dsp = malloc((size_t)P * sizeof(int));
   int *pairs = malloc((size_t)P * sizeof(int));
-  float *allx = malloc((size_t)(total > 0 ? total : 1) * k->d * sizeof(float));
+  float *allx = malloc((size_t)(total > 0 ? total : 1) * k->dk * sizeof(float));
   double *part = malloc((size_t)(total > 0 ? total : 1) * 2 * sizeof(double));
   double *mine = malloc((size_t)(n > 0 ? n : 1) * 2 * sizeof(double));
   double *mx = malloc((size_t)(total > 0 ? total : 1) * sizeof(double));
@@ -201,13 +298,13 @@ dm_status dm_kde_logpdf_sharded(const dm_kde *k, const float *x, int64_t n, doub
     s = dm_error(DM_ERR_NOMEM, "no memory for %lld sharded KDE queries", (long long)total);
   s = dm_agree(s, comm);
   if (s == DM_OK) {
-    int mycount = (int)(n * k->d);
+    int mycount = (int)(n * k->dk);
     MPI_Allgather(&mycount, 1, MPI_INT, cnt, 1, MPI_INT, comm);
     dsp[0] = 0;
     for (int i = 1; i < P; i++)
       dsp[i] = dsp[i - 1] + cnt[i - 1];
     for (int i = 0; i < P; i++)
-      pairs[i] = cnt[i] / k->d;
+      pairs[i] = cnt[i] / k->dk;
     if (MPI_Allgatherv(x, mycount, MPI_FLOAT, allx, cnt, dsp, MPI_FLOAT, comm) != MPI_SUCCESS)
       s = dm_error(DM_ERR_MPI, "sharded KDE: gathering queries failed");
   }
@@ -241,13 +338,15 @@ dm_status dm_kde_logpdf_sharded(const dm_kde *k, const float *x, int64_t n, doub
   free(mine);
   free(mx);
   free(sm);
+  free(xp);
   return dm_agree(s, comm);
 }
 
 /* ---- the backend table -------------------------------------------------------- */
 
 /* COLLECTIVE. Every rank gets all training rows, in rank order. */
-static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, float **ref, int64_t **row)
+static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, float **ref, int64_t **row,
+                             double **w)
 {
   int P = dm_size(comm);
   int64_t n = tr->n_total, d = tr->dim;
@@ -259,7 +358,8 @@ static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, float **ref
   int *cr = malloc((size_t)P * sizeof(int)), *dr = malloc((size_t)P * sizeof(int));
   *ref = malloc((size_t)(n > 0 ? n : 1) * d * sizeof(float));
   *row = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
-  if (s == DM_OK && (!cf || !df || !cr || !dr || !*ref || !*row))
+  *w = tr->weight ? malloc((size_t)(n > 0 ? n : 1) * sizeof(double)) : NULL;
+  if (s == DM_OK && (!cf || !df || !cr || !dr || !*ref || !*row || (tr->weight && !*w)))
     s = dm_error(DM_ERR_NOMEM, "no memory for %lld reference rows", (long long)n);
   s = dm_agree(s, comm);
   if (s == DM_OK) {
@@ -275,7 +375,9 @@ static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, float **ref
     }
     int e1 = MPI_Allgatherv(tr->x, mine * (int)d, MPI_FLOAT, *ref, cf, df, MPI_FLOAT, comm);
     int e2 = MPI_Allgatherv(tr->row_id, mine, MPI_INT64_T, *row, cr, dr, MPI_INT64_T, comm);
-    if (e1 != MPI_SUCCESS || e2 != MPI_SUCCESS)
+    int e3 = tr->weight ? MPI_Allgatherv(tr->weight, mine, MPI_DOUBLE, *w, cr, dr, MPI_DOUBLE, comm)
+                        : MPI_SUCCESS;
+    if (e1 != MPI_SUCCESS || e2 != MPI_SUCCESS || e3 != MPI_SUCCESS)
       s = dm_error(DM_ERR_MPI, "gathering the reference rows failed");
   }
   free(cf);
@@ -286,8 +388,10 @@ static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, float **ref
   if (s != DM_OK) {
     free(*ref);
     free(*row);
+    free(*w);
     *ref = NULL;
     *row = NULL;
+    *w = NULL;
   }
   return s;
 }
@@ -308,10 +412,27 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
   if (o.rule == DM_KDE_BW_CV &&
       (o.cv_folds < 2 || o.cv_grid < 2 || !(o.cv_lo > 0) || !(o.cv_hi > o.cv_lo)))
     return dm_error(DM_ERR_ARG, "KDE cv: need folds >= 2, grid >= 2 and 0 < lo < hi");
+  if (tr->weight && o.rule == DM_KDE_BW_CV)
+    return dm_error(DM_ERR_ARG, "KDE: --bandwidth cv does not take event weights into account; "
+                                "with --weighted give scott, silverman or a value");
   float *ref = NULL;
   int64_t *row = NULL;
-  DM_FORWARD(gather_rows(tr, comm, &ref, &row));
+  double *w = NULL;
+  DM_FORWARD(gather_rows(tr, comm, &ref, &row, &w));
   int64_t n = tr->n_total;
+  /* The rules of thumb take Kish's effective count when weighted (summed in
+   * store order on every rank, so every rank gets the same bits). */
+  int64_t n_rule = n;
+  if (w) {
+    double sw = 0, sw2 = 0;
+    for (int64_t j = 0; j < n; j++) {
+      sw += w[j];
+      sw2 += w[j] * w[j];
+    }
+    n_rule = sw2 > 0 ? (int64_t)llround(sw * sw / sw2) : 1;
+    if (n_rule < 1)
+      n_rule = 1;
+  }
   double h = 0;
   double *factor = NULL, *loglik = NULL;
   int best = -1;
@@ -319,10 +440,10 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
   dm_status s = DM_OK;
   switch (o.rule) {
   case DM_KDE_BW_SCOTT:
-    h = dm_kde_scott(n, d);
+    h = dm_kde_scott(n_rule, d);
     break;
   case DM_KDE_BW_SILVERMAN:
-    h = dm_kde_silverman(n, d);
+    h = dm_kde_silverman(n_rule, d);
     break;
   case DM_KDE_BW_VALUE:
     h = o.bandwidth;
@@ -339,6 +460,8 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
   dm_kde *k = NULL;
   if (s == DM_OK)
     s = dm_kde_new(ref, n, d, h, &k);
+  if (s == DM_OK && w)
+    s = dm_kde_set_weights(k, w);
   s = dm_agree(s, comm);
   if (s == DM_OK) {
     k->row = row;
@@ -355,7 +478,10 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
     if (info) {
       cJSON_AddNumberToObject(info, "bandwidth", h);
       cJSON_AddStringToObject(info, "bandwidth_rule", k->rule);
-      cJSON_AddNumberToObject(info, "scott_bandwidth", dm_kde_scott(n, d));
+      cJSON_AddNumberToObject(info, "scott_bandwidth", dm_kde_scott(n_rule, d));
+      cJSON_AddBoolToObject(info, "weighted", w != NULL);
+      if (w)
+        cJSON_AddNumberToObject(info, "effective_rows", (double)n_rule);
       cJSON_AddNumberToObject(info, "reference_rows", (double)n);
       cJSON_AddNumberToObject(info, "dim", d);
       cJSON_AddStringToObject(info, "kernel_isa", dm_kde_isa());
@@ -376,6 +502,7 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
   }
   free(ref);
   free(row);
+  free(w);
   free(factor);
   free(loglik);
   return s;
@@ -428,6 +555,8 @@ static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
   DM_FORWARD(dm_h5_array_write(g, "reference", H5T_NATIVE_FLOAT, 2, dims, k->ref, comm));
   if (k->row)
     DM_FORWARD(dm_h5_array_write(g, "reference_row", H5T_NATIVE_INT64, 1, d1, k->row, comm));
+  if (k->w)
+    DM_FORWARD(dm_h5_array_write(g, "reference_weight", H5T_NATIVE_DOUBLE, 1, d1, k->w, comm));
   if (k->cv_grid > 0) {
     DM_FORWARD(dm_h5_array_write(g, "cv_factor", H5T_NATIVE_DOUBLE, 1, dg, k->cv_factor, comm));
     DM_FORWARD(dm_h5_array_write(g, "cv_loglik", H5T_NATIVE_DOUBLE, 1, dg, k->cv_loglik, comm));
@@ -477,6 +606,18 @@ static dm_status kde_load(hid_t g, int version, MPI_Comm comm, void **state)
     else
       free(rb);
   }
+  if (s == DM_OK && version >= 2 && dm_h5_exists(g, "reference_weight")) {
+    void *wb = NULL;
+    s = dm_h5_array_read(g, "reference_weight", H5T_NATIVE_DOUBLE, &nd, dims, &count, &wb);
+    if (s == DM_OK && count != n)
+      s = dm_error(DM_ERR_SCHEMA, "dataset reference_weight has %lld entries, expected %lld",
+                   (long long)count, (long long)n);
+    if (s == DM_OK)
+      s = dm_kde_set_weights(k, wb);
+    if (s != DM_OK && !strstr(dm_error_message(), "reference_weight"))
+      dm_error_context("dataset reference_weight");
+    free(wb);
+  }
   if (s == DM_OK && dm_h5_exists(g, "cv_factor") && dm_h5_exists(g, "cv_loglik")) {
     void *fb = NULL, *lb = NULL;
     int64_t c2 = 0;
@@ -508,8 +649,8 @@ static dm_status kde_load(hid_t g, int version, MPI_Comm comm, void **state)
 static void kde_describe(const void *state, FILE *out)
 {
   const dm_kde *k = state;
-  fprintf(out, "  KDE:            Gaussian kernel, %lld reference rows x %d columns\n",
-          (long long)k->n, k->d);
+  fprintf(out, "  KDE:            Gaussian kernel, %lld reference rows x %d columns%s\n",
+          (long long)k->n, k->d, k->w ? ", weighted (reference_weight)" : "");
   fprintf(out, "  bandwidth:      %.6g (%s; Scott's rule would give %.6g)\n", k->h, k->rule,
           dm_kde_scott(k->n, k->d));
   if (k->cv_grid > 0) {

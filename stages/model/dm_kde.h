@@ -30,11 +30,19 @@
  *    relative; the reference blocks start at other rows, and the merge order
  *    depends on the rank count), and both are within 1e-6 of the exact sum.
  *
- * Model group (/model of a dmpipe-model file, backend version 1):
+ * Weighted fits (train --weighted): every reference row keeps its event
+ * weight, log p(x) = log sum_j w_j K_h(x - y_j) - log sum_j w_j (the same as
+ * scikit-learn's KernelDensity.fit(..., sample_weight=w)); Scott's and
+ * Silverman's rules use Kish's effective count (sum w)^2 / sum w^2; cv is
+ * refused (its held-out likelihood is unweighted).
+ *
+ * Model group (/model of a dmpipe-model file, backend version 2; version 1
+ * files, without weights, still read):
  *   attributes  bandwidth f64, bandwidth_rule str ("scott", "silverman",
  *               "cv", "value"), n_ref i64, dim i64, cv_folds i64, cv_rows i64
  *   datasets    reference [n_ref, dim] f32 (transformed rows, store order)
  *               reference_row [n_ref] i64 (global store index of each row)
+ *               reference_weight [n_ref] f64 (weighted fits only)
  *               cv_factor, cv_loglik [grid] f64 (bandwidth cv only: the grid
  *               as multiples of Scott's bandwidth, mean held-out log p)
  */
@@ -91,6 +99,13 @@ double dm_kde_bandwidth(const dm_kde *k);
 int64_t dm_kde_n_ref(const dm_kde *k);
 void dm_kde_set_mode(dm_kde *k, dm_kde_mode mode);
 void dm_kde_set_bandwidth(dm_kde *k, double h);
+/* LOCAL. Give the reference rows weights w[0..n) (copied; finite, > 0):
+ *   log p(x) = log sum_j w_j N(x; y_j, h^2 I) - log sum_j w_j.
+ * Implemented as one more kernel column (dm_kde.c), so the exact kernel
+ * and its accuracy are unchanged. */
+dm_status dm_kde_set_weights(dm_kde *k, const double *w);
+/* LOCAL. The weights, or NULL when unweighted. */
+const double *dm_kde_weights(const dm_kde *k);
 
 /* COLLECTIVE. k-fold cross-validated bandwidth on the reference rows that
  * every rank holds identically (n rows, row ids for the fold hash). At most

@@ -46,6 +46,7 @@ void dm_model_free(dm_model *m)
   if (m->backend && m->state)
     m->backend->free(m->state);
   dm_transform_free(&m->transform);
+  dm_split_free(m->split);
   memset(m, 0, sizeof *m);
 }
 
@@ -74,7 +75,10 @@ dm_status dm_model_save(const dm_model *m, const char *path, const char *trainin
         s = m->backend->save(m->state, g, comm);
       H5Gclose(g);
     }
+    s = dm_agree(s, comm);
   }
+  if (s == DM_OK && m->split)
+    s = dm_agree(dm_split_save(m->split, out.file, comm), comm);
   return dm_model_file_finish(&out, s, command_line, inputs);
 }
 
@@ -116,6 +120,8 @@ dm_status dm_model_load(dm_model *m, const char *path, MPI_Comm comm)
       H5Gclose(g);
     }
   }
+  if (s == DM_OK)
+    s = dm_split_load(f, path, comm, &m->split);
   dm_h5_close(f);
   if (s != DM_OK) {
     if (m->backend && m->state)
@@ -139,6 +145,13 @@ void dm_model_describe(const dm_model *m, FILE *out)
           m->backend->summary);
   fprintf(out, "  trained on:     %lld rows (transform fitted on %lld), seed %llu\n",
           (long long)m->n_train, (long long)m->n_train_pool, (unsigned long long)m->seed);
+  if (m->split) {
+    char line[DM_PATH_MAX + 512];
+    dm_split_describe(m->split, line, sizeof line);
+    fprintf(out, "  training events: %s\n", line);
+  } else {
+    fprintf(out, "  training events: not recorded (model file of an older dmpipe)\n");
+  }
   dm_transform_describe(&m->transform, out);
   m->backend->describe(m->state, out);
 }

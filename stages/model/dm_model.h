@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #include "dm_features.h"
+#include "dm_split.h"
 #include "dm_status.h"
 
 /* What a backend's fit is given. The training rows of all ranks, taken in
@@ -43,6 +44,9 @@ typedef struct {
   const int64_t *row_id;     /* n_local: global store index of each row, for
                                 seeding per-row random streams */
   uint64_t seed;             /* the run's seed */
+  const double *weight;      /* n_local event weights (finite, > 0), or NULL:
+                                unit weights. A backend that cannot use
+                                weights fails with DM_ERR_ARG. */
 } dm_model_data;
 
 typedef struct dm_model_backend {
@@ -107,6 +111,8 @@ typedef struct {
   int64_t n_train;        /* rows the backend was fitted on */
   int64_t n_train_pool;   /* training-part rows the transform was fitted on */
   uint64_t seed;
+  dm_split *split;        /* which store events trained (owned; NULL when the file
+                             predates the record) */
 } dm_model;
 
 /* COLLECTIVE. Write the model file at path (path.tmp renamed when every rank

@@ -93,6 +93,8 @@ typedef struct {
   int64_t cap;
   int n_threads;
   float *x;            /* cap x dims[0]: put this rank's rows of the batch here */
+  float *rw;           /* NULL, or cap weights of those rows (malloc'ed by the
+                          caller after alloc; freed by dm_svdd_stepper_free) */
   float *d2;           /* cap: their squared distances after a step */
   float *grad;         /* n_params + 1: the last slot carries the loss */
   float *tgrad;        /* (n_threads - 1) x n_params */
@@ -124,5 +126,10 @@ dm_status dm_svdd_dist2_rows(const dm_svdd_net *net, const float *c, const float
  * workspace (any cap) for the forward passes. */
 dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
                          int64_t n_local, int64_t n_total, MPI_Comm comm, float *c);
+/* The same, weighted: c = sum_i rw_i phi(x_i) / n_total (rw NULL = 1; the
+ * trainer's weights have mean 1, so this is the weighted mean). */
+dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
+                           const float *rw, int64_t n_local, int64_t n_total, MPI_Comm comm,
+                           float *c);
 
 #endif

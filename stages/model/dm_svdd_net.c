@@ -190,6 +190,13 @@ double dm_svdd_loss_grad(dm_svdd_objective obj, const float *phi, int64_t n, int
                          const float *c, double r2, double nu, double inv_b, float *dout,
                          float *d2)
 {
+  return dm_svdd_loss_grad_w(obj, phi, n, dim, c, r2, nu, inv_b, NULL, dout, d2);
+}
+
+double dm_svdd_loss_grad_w(dm_svdd_objective obj, const float *phi, int64_t n, int dim,
+                           const float *c, double r2, double nu, double inv_b, const float *rw,
+                           float *dout, float *d2)
+{
   dm_svdd_dist2(phi, n, dim, c, d2);
   float scale = (float)(2.0 * inv_b / (obj == DM_SVDD_SOFT_BOUNDARY ? nu : 1.0));
   float r2f = (float)r2;
@@ -198,19 +205,20 @@ double dm_svdd_loss_grad(dm_svdd_objective obj, const float *phi, int64_t n, int
     const float *p = phi + i * dim;
     float *g = dout + i * dim;
     int active = obj == DM_SVDD_ONE_CLASS || d2[i] > r2f;
+    float sc = rw ? scale * rw[i] : scale;
     for (int j = 0; j < dim; j++)
-      g[j] = active ? scale * (p[j] - c[j]) : 0.0f;
+      g[j] = active ? sc * (p[j] - c[j]) : 0.0f;
   }
   /* Serial, in row order, so the reported loss does not depend on threads. */
   double s = 0.0;
   if (obj == DM_SVDD_ONE_CLASS) {
     for (int64_t i = 0; i < n; i++)
-      s += d2[i];
+      s += rw ? (double)rw[i] * d2[i] : d2[i];
     return s * inv_b;
   }
   for (int64_t i = 0; i < n; i++)
     if (d2[i] > r2f)
-      s += (double)d2[i] - r2;
+      s += (rw ? (double)rw[i] : 1.0) * ((double)d2[i] - r2);
   return s * inv_b / nu;
 }
 

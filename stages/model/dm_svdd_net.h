@@ -96,6 +96,16 @@ double dm_svdd_loss_grad(dm_svdd_objective obj, const float *phi, int64_t n, int
                          const float *c, double r2, double nu, double inv_b, float *dout,
                          float *d2);
 
+/* The same with row weights rw[0..n) (NULL = all 1): row i's term and
+ * gradient are multiplied by rw[i], L = (1/B) sum_i rw_i d2_i (one-class).
+ * With weights normalised to mean 1 over the training set this is an
+ * unbiased batch estimate of the weighted mean sum w d2 / sum w; over a
+ * batch holding every row it is that mean exactly (integer weights then
+ * equal duplicated rows). */
+double dm_svdd_loss_grad_w(dm_svdd_objective obj, const float *phi, int64_t n, int dim,
+                           const float *c, double r2, double nu, double inv_b, const float *rw,
+                           float *dout, float *d2);
+
 /* Squared distances |phi_i - c|^2 of n rows into d2 (float arithmetic,
  * summed in column order, so a row's value does not depend on the batch). */
 void dm_svdd_dist2(const float *phi, int64_t n, int dim, const float *c, float *d2);

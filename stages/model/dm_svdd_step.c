@@ -54,6 +54,8 @@ void dm_svdd_stepper_free(dm_svdd_stepper *st)
   for (int t = 0; st->tws && t < st->n_threads; t++)
     dm_svdd_work_free(&st->tws[t]);
   free(st->tws);
+  free(st->rw);
+  st->rw = NULL;
   free(st->x);
   free(st->d2);
   free(st->grad);
@@ -86,8 +88,8 @@ dm_status dm_svdd_step(dm_svdd_stepper *st, int64_t n, int64_t b_global, double 
     memset(st->grad, 0, (size_t)P * sizeof(float));
     dm_svdd_work *ws = &st->tws[0];
     const float *phi = dm_svdd_forward(net, ws, st->x, n);
-    st->tpart[0] = dm_svdd_loss_grad(st->objective, phi, n, out, st->c, st->r2, st->nu, inv_b,
-                                     ws->g0, st->d2);
+    st->tpart[0] = dm_svdd_loss_grad_w(st->objective, phi, n, out, st->c, st->r2, st->nu,
+                                       inv_b, st->rw, ws->g0, st->d2);
     dm_svdd_backward(net, ws, n, ws->g0, st->grad);
   } else {
 #pragma omp parallel num_threads(nt)
@@ -101,8 +103,9 @@ dm_status dm_svdd_step(dm_svdd_stepper *st, int64_t n, int64_t b_global, double 
         dm_svdd_work *ws = &st->tws[p];
         memset(g, 0, (size_t)P * sizeof(float));
         const float *phi = dm_svdd_forward(net, ws, st->x + lo * dim, hi - lo);
-        st->tpart[p] = dm_svdd_loss_grad(st->objective, phi, hi - lo, out, st->c, st->r2,
-                                         st->nu, inv_b, ws->g0, st->d2 + lo);
+        st->tpart[p] = dm_svdd_loss_grad_w(st->objective, phi, hi - lo, out, st->c, st->r2,
+                                           st->nu, inv_b, st->rw ? st->rw + lo : NULL, ws->g0,
+                                           st->d2 + lo);
         dm_svdd_backward(net, ws, hi - lo, ws->g0, g);
       }
 #pragma omp barrier

@@ -106,6 +106,13 @@ static void gather_rows(float *dst, const float *x, int dim, const int64_t *rows
 dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
                          int64_t n_local, int64_t n_total, MPI_Comm comm, float *c)
 {
+  return dm_svdd_centre_w(net, ws, x, NULL, n_local, n_total, comm, c);
+}
+
+dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
+                           const float *rw, int64_t n_local, int64_t n_total, MPI_Comm comm,
+                           float *c)
+{
   int dim = net->dims[0], out = net->dims[net->n_layers];
   /* Exact column sums (dm_xsum): the order of rows and ranks cannot change
    * the centre, so it is the same bits for any rank count. */
@@ -122,7 +129,8 @@ dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *
                        "is not finite", v, (long long)(b + i), j);
           break;
         }
-        dm_xsum_add(&acc[j], v);
+        /* float x float is exact in double: the sum stays exact. */
+        dm_xsum_add(&acc[j], rw ? (double)rw[b + i] * v : v);
       }
   }
   s = dm_agree(s, comm);
@@ -232,6 +240,7 @@ typedef struct {
   dm_svdd_stepper stp;
   dm_svdd_state st;
   float *dist;
+  float *tw;  /* weighted fits: n_local row weights scaled to mean 1, else NULL */
   int64_t *rows, *start, *scratch;
 } fit_buffers;
 
@@ -243,6 +252,7 @@ static void fit_buffers_free(fit_buffers *b)
   dm_svdd_stepper_free(&b->stp);
   dm_svdd_state_free(&b->st);
   free(b->dist);
+  free(b->tw);
   free(b->rows);
   free(b->start);
   free(b->scratch);
@@ -276,6 +286,34 @@ static dm_status fit_alloc(fit_buffers *b, const dm_model_data *t, const dm_svdd
   return DM_OK;
 }
 
+/* COLLECTIVE. Weighted fits: the rows' weights scaled to mean 1 over all
+ * ranks (sum w from an exact sum: the same scale on every rank), and the
+ * stepper's buffer for a batch's weights. Soft-boundary would need a
+ * weighted quantile for R: refused. */
+static dm_status fit_weights(fit_buffers *b, const dm_model_data *t, const dm_svdd_opts *o,
+                             MPI_Comm comm)
+{
+  if (o->objective != DM_SVDD_ONE_CLASS)
+    return dm_error(DM_ERR_ARG, "svdd: event weights (--weighted) need --objective one-class");
+  dm_xsum sum;
+  memset(&sum, 0, sizeof sum);
+  for (int64_t i = 0; i < t->n_local; i++)
+    dm_xsum_add(&sum, t->weight[i]);
+  DM_FORWARD(dm_xsum_allreduce(&sum, 1, comm));
+  double total = dm_xsum_value(&sum);
+  if (!(total > 0) || !isfinite(total))
+    return dm_error(DM_ERR_NUMERIC, "svdd: the training weights sum to %g", total);
+  b->tw = malloc((size_t)(t->n_local > 0 ? t->n_local : 1) * sizeof(float));
+  b->stp.rw = malloc((size_t)(b->stp.cap > 0 ? b->stp.cap : 1) * sizeof(float));
+  if (!b->tw || !b->stp.rw)
+    return dm_error(DM_ERR_NOMEM, "svdd: no memory for %lld row weights",
+                    (long long)t->n_local);
+  double scale = (double)t->n_total / total;
+  for (int64_t i = 0; i < t->n_local; i++)
+    b->tw[i] = (float)(t->weight[i] * scale);
+  return DM_OK;
+}
+
 /* Train member k from its state in b->st (started or not) to o->epochs. */
 static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svdd_opts *o,
                             int k, int64_t first, MPI_Comm comm, dm_svdd_report *rep,
@@ -292,7 +330,7 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
       memset(b->net.w, 0, (size_t)P * sizeof(float));
     else
       dm_svdd_net_init_uniform(&b->net, seed);
-    DM_FORWARD(dm_svdd_centre(&b->net, &b->ws, t->x, t->n_local, t->n_total, comm, c));
+    DM_FORWARD(dm_svdd_centre_w(&b->net, &b->ws, t->x, b->tw, t->n_local, t->n_total, comm, c));
     memset(b->adam.m, 0, (size_t)P * sizeof(float));
     memset(b->adam.v, 0, (size_t)P * sizeof(float));
     b->adam.step = 0;
@@ -324,6 +362,8 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
       const int64_t *rows = b->rows + b->start[bi];
       int64_t nb = b->start[bi + 1] - b->start[bi];
       gather_rows(stp->x, t->x, dim, rows, nb);
+      for (int64_t i = 0; stp->rw && i < nb; i++)
+        stp->rw[i] = b->tw[rows[i]];
       double loss = 0.0;
       s = dm_svdd_step(stp, nb, bg, lr, comm, &loss);
       loss_sum += loss * (double)bg;
@@ -426,7 +466,14 @@ dm_status dm_svdd_fit(const dm_model_data *t, const dm_svdd_opts *opts, MPI_Comm
   dm_status s = dm_agree(fit_alloc(&b, t, opts), comm);
   if (s != DM_OK)
     goto done;
+  if (t->weight) {
+    s = dm_agree(fit_weights(&b, t, opts, comm), comm);
+    if (s != DM_OK)
+      goto done;
+  }
   uint64_t fp = data_fingerprint(t->x, t->n_local, t->dim, comm);
+  if (b.tw)
+    fp += data_fingerprint(b.tw, t->n_local, 1, comm); /* other weights: another run */
   b.st.config_hash = config_hash(opts, &b.net, t->n_total, fp, t->seed);
   if (opts->resume) {
     int found = 0;

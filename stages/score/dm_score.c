@@ -80,8 +80,68 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   snprintf(meta.channel, sizeof meta.channel, "%s", o->channel ? o->channel : "");
   int64_t msize = 0, ssize = 0;
   s = checksum_opt(o->model_path, o->checksums, comm, meta.model_checksum, &msize);
+  /* The training record compares store identities: the store's checksum is
+   * needed whenever the model has one, --no-checksums or not. */
   if (s == DM_OK)
-    s = checksum_opt(o->in_path, o->checksums, comm, meta.store_checksum, &ssize);
+    s = checksum_opt(o->in_path, o->checksums || m.split, comm, meta.store_checksum, &ssize);
+  dm_split_marker *marker = NULL;
+  if (s == DM_OK && m.split && strcmp(m.split->checksum_algo, DM_SPLIT_CHECKSUM_ALGO) != 0) {
+    /* Checksums of two algorithms never match: no verdict rather than a
+     * wrong "all 0". Same file on every rank: same branch. */
+    snprintf(rep->train_marking, sizeof rep->train_marking,
+             "no /scores/train column: the model records a '%s' checksum of its training "
+             "store, this dmpipe computes '%s'",
+             m.split->checksum_algo, DM_SPLIT_CHECKSUM_ALGO);
+    dm_split_free(m.split);
+    m.split = NULL;
+  }
+  char parent[33] = "";
+  if (s == DM_OK && m.split &&
+      dm_h5_attr_get_str(dm_store_file(st), "parent_checksum", parent, sizeof parent) != DM_OK) {
+    parent[0] = '\0'; /* not a selection; same answer on every rank */
+    dm_error_clear();
+  }
+  if (s == DM_OK && m.split && strcmp(m.split->store_checksum, meta.store_checksum) != 0 &&
+      ((parent[0] && !strcmp(parent, m.split->store_checksum)) ||
+       (m.split->parent_checksum[0] &&
+        !strcmp(m.split->parent_checksum, meta.store_checksum)))) {
+    /* Related by selection: some training events are here, at positions
+     * this store does not record. "All 0" would be a lie; no column makes
+     * metrics refuse unless told --include-train. */
+    snprintf(rep->train_marking, sizeof rep->train_marking,
+             "no /scores/train column: this store %s the model's training store %s, so some "
+             "of its events trained the model and cannot be identified here; score the "
+             "training store itself to mark them",
+             parent[0] && !strcmp(parent, m.split->store_checksum) ? "is a selection of"
+                                                                  : "is the parent of",
+             m.split->store_path);
+    dm_split_free(m.split);
+    m.split = NULL;
+  }
+  if (s == DM_OK && m.split) {
+    if (!strcmp(m.split->store_checksum, meta.store_checksum)) {
+      const char **pn = malloc((size_t)dm_store_n_processes(st) * sizeof *pn + 1);
+      s = pn ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+      for (int i = 0; pn && i < dm_store_n_processes(st); i++)
+        pn[i] = dm_store_process_name(st, i);
+      if (s == DM_OK)
+        s = dm_split_marker_new(m.split, pn, dm_store_n_processes(st), &marker);
+      free(pn);
+      if (s != DM_OK)
+        dm_error_context("%s", o->in_path);
+      snprintf(rep->train_marking, sizeof rep->train_marking,
+               "same store as the model's training store: its %lld training events are 1",
+               (long long)m.split->n_pool);
+    } else {
+      snprintf(rep->train_marking, sizeof rep->train_marking,
+               "all 0: the model trained on %s (" DM_SPLIT_CHECKSUM_ALGO " %s), this store differs",
+               m.split->store_path, m.split->store_checksum);
+    }
+    s = dm_agree(s, comm);
+  } else if (s == DM_OK && !rep->train_marking[0]) {
+    snprintf(rep->train_marking, sizeof rep->train_marking,
+             "no /scores/train column: the model file does not record its training events");
+  }
   char inputs[2 * DM_PATH_MAX + 256];
   snprintf(inputs, sizeof inputs,
            "%s\t%lld\t" DM_TREE_ALGO ":%s\n%s\t%lld\t" DM_TREE_ALGO ":%s", o->model_path,
@@ -90,6 +150,8 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   dm_scores_writer *w = NULL;
   if (s == DM_OK)
     s = dm_scores_writer_create(o->out_path, &meta, NULL, comm, &w);
+  if (s == DM_OK && m.split)
+    s = dm_scores_writer_add_train(w);
   double t1 = MPI_Wtime();
   rep->seconds_load = t1 - t0;
 
@@ -99,11 +161,13 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   memset(&ev, 0, sizeof ev);
   float *raw = NULL, *work = NULL;
   double *score = NULL;
+  uint8_t *train = NULL;
   if (s == DM_OK) {
     raw = malloc((size_t)B * dim_in * sizeof *raw);
     work = malloc((size_t)B * dim * sizeof *work);
     score = malloc((size_t)B * sizeof *score);
-    s = raw && work && score ? DM_OK
+    train = calloc((size_t)B, 1);
+    s = raw && work && score && train ? DM_OK
                              : dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld events",
                                         (long long)B);
     s = dm_agree(s, comm);
@@ -137,11 +201,33 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
       }
       s = dm_scores_writer_append(w, ev.event_id, ev.process, score, c);
     }
+    if (s == DM_OK && marker)
+      s = dm_split_mark(marker, ev.process, c, train, comm);
+    if (s == DM_OK && m.split) {
+      for (int64_t i = 0; i < c; i++)
+        rep->n_train += train[i];
+      s = dm_scores_writer_append_train(w, train, c);
+    }
     tw += MPI_Wtime() - a3;
     dm_progress_add(prog, c, 0);
     dm_progress_tick(prog);
   }
   dm_progress_finish(prog);
+  if (s == DM_OK && m.split) {
+    /* Every training event found, per process, or the store is not the one
+     * recorded (a checksum collision would be the only way here). */
+    int64_t marked = 0;
+    s = dm_split_marker_finish(marker, o->in_path, comm, &marked);
+    marker = NULL;
+    rep->n_train = dm_allsum_i64(rep->n_train, comm);
+    if (s == DM_OK)
+      s = dm_agree(dm_h5_attr_set_i64(dm_scores_writer_file(w), "n_train", rep->n_train), comm);
+  }
+  /* With or without the column: how it was filled, or why it is absent. */
+  if (s == DM_OK)
+    s = dm_agree(dm_h5_attr_set_str(dm_scores_writer_file(w), "train_marking", rep->train_marking),
+                 comm);
+  dm_split_marker_free(marker); /* left over only after a failure */
   double t2 = MPI_Wtime();
   const char **names = malloc((size_t)dm_store_n_processes(st) * sizeof *names + 1);
   int64_t *events = malloc((size_t)dm_store_n_processes(st) * sizeof *events + 1);
@@ -159,6 +245,7 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   free(raw);
   free(work);
   free(score);
+  free(train);
   dm_events_free(&ev);
   dm_store_close(st);
   dm_model_free(&m);

@@ -10,6 +10,13 @@
  * model). Every rank calls the backend's score once per round, which lets a
  * backend shard its parameters (KDE: --set mode=sharded).
  *
+ * Training events (dm_split.h): when the model file records its training
+ * split, the score file gets a /scores/train column: if the scored store's
+ * XXH3-128 checksum equals the recorded training store's, the split rule is
+ * applied again (1 = training event; the count per process must match the
+ * record), otherwise every row is 0. Models without the record give no
+ * column.
+ *
  * dm_score_run is COLLECTIVE over comm; the rest is LOCAL.
  */
 #ifndef DM_SCORE_H
@@ -18,6 +25,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "dm_h5.h"
 #include "dm_status.h"
 
 #define DM_SCORE_MAX_SET 8
@@ -41,6 +49,8 @@ typedef struct {
   int dim;                        /* model input columns */
   int64_t n_nonfinite;            /* scores that are NaN or infinite */
   double score_min, score_max;    /* over finite scores */
+  int64_t n_train;                /* events marked as training events (/scores/train) */
+  char train_marking[DM_PATH_MAX + 400]; /* how /scores/train was filled, or why absent */
   double seconds_load, seconds_features, seconds_score, seconds_write, seconds_total;
   double events_per_second;       /* n_events / seconds_total */
 } dm_score_report;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dm_comm.h"
+#include "dm_derived.h"
 #include "dm_h5.h"
 #include "dm_progress.h"
 #include "dm_proctable.h"
@@ -93,12 +94,15 @@ typedef struct {
   int64_t *cls_before;   /* per class: its background events on lower ranks */
   int64_t *cls_pool;     /* per class: pool rows (the first ones in store order) */
   int64_t *cls_seen;     /* per class: this rank's events met so far in a pass */
+  int64_t *proc_pool;    /* per store process: pool rows over all ranks */
   int64_t pool_local;    /* this rank's pool rows */
   uint64_t *hash;        /* pool_local keys */
   unsigned char *take;   /* pool_local: in the backend's subsample */
   int64_t n_take_local;
   float *sel;            /* n_take_local x dim_in raw rows, then transformed */
   int64_t *sel_row;      /* their global event indices */
+  double *sel_w;         /* their event weights (weighted runs) */
+  dm_derived *dd;        /* the sidecar, when its "weight" column is used */
   int dim_in;
 } train_ctx;
 
@@ -191,6 +195,10 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
    * (cheap next to the event reads that follow; avoids holding the whole
    * column). */
   int64_t seen = 0;
+  c->proc_pool = calloc((size_t)np + 1, sizeof *c->proc_pool);
+  if (s == DM_OK && !c->proc_pool)
+    s = dm_error(DM_ERR_NOMEM, "no memory");
+  s = dm_agree(s, c->comm);
   if (s == DM_OK)
     memset(c->cls_seen, 0, (size_t)(np + 1) * sizeof *c->cls_seen);
   for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
@@ -200,10 +208,15 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
       n = 0; /* nothing left to hash here, but keep the collective read */
     s = dm_agree(dm_h5_col_read(f, "/events/process", H5T_NATIVE_UINT16, b, n, proc), c->comm);
     for (int64_t i = 0; s == DM_OK && i < n && seen < c->pool_local; i++)
-      if (c->is_bg[proc[i]] && in_pool(c, proc[i]))
+      if (c->is_bg[proc[i]] && in_pool(c, proc[i])) {
+        c->proc_pool[proc[i]]++;
         c->hash[seen++] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+      }
   }
   free(proc);
+  /* What the model file records of the split (dm_split.h). */
+  if (s == DM_OK)
+    s = dm_allsum_i64_array(c->proc_pool, np, c->comm);
   return s;
 }
 
@@ -215,7 +228,11 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   memset(&ev, 0, sizeof ev);
   float *raw = malloc((size_t)c->o->batch * c->dim_in * sizeof *raw);
   float *pool = malloc((size_t)c->o->batch * c->dim_in * sizeof *pool);
-  dm_status s = raw && pool ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
+  int want_w = keep && c->o->weighted;
+  double *w = want_w ? malloc((size_t)c->o->batch * sizeof *w) : NULL;
+  dm_status s = raw && pool && (!want_w || w)
+                    ? DM_OK
+                    : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
   s = dm_agree(s, c->comm);
   int64_t seen = 0, kept = 0;
   int np = dm_store_n_processes(c->st);
@@ -226,6 +243,11 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
     if (seen >= c->pool_local)
       n = 0;
     s = dm_agree(dm_features_read(c->st, &c->o->features, b, n, &ev, raw), c->comm);
+    if (s == DM_OK && want_w)
+      s = dm_agree(c->dd ? dm_derived_read(c->dd, "weight", b, n, w)
+                         : dm_h5_col_read(dm_store_file(c->st), "/events/weight",
+                                          H5T_NATIVE_DOUBLE, b, n, w),
+                   c->comm);
     if (s != DM_OK)
       break;
     int64_t np_rows = 0;
@@ -237,6 +259,16 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
       np_rows++;
       if (keep && c->take[seen]) {
         memcpy(c->sel + kept * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
+        if (want_w) {
+          if (!(w[i] > 0 && isfinite(w[i])) && s == DM_OK)
+            s = dm_error(DM_ERR_NUMERIC,
+                         "%s: event %lld (process %s): weight %g from the %s; --weighted needs "
+                         "finite weights > 0",
+                         dm_store_path(c->st), (long long)(b + i),
+                         dm_store_process_name(c->st, ev.process[i]), w[i],
+                         c->dd ? "derived weight column" : "/events/weight column");
+          c->sel_w[kept] = w[i];
+        }
         c->sel_row[kept++] = b + i;
       }
       seen++;
@@ -244,6 +276,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
     dm_transform_add(t, pool, np_rows);
     dm_progress_add(prog, n, 0);
     dm_progress_tick(prog);
+    s = dm_agree(s, c->comm);
   }
   if (s == DM_OK && (seen != c->pool_local || (keep && kept != c->n_take_local)))
     s = dm_error(DM_ERR_INTERNAL, "%s: the store changed between passes",
@@ -251,15 +284,62 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   dm_events_free(&ev);
   free(raw);
   free(pool);
+  free(w);
   return dm_agree(s, c->comm);
 }
 
-static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t cap)
+static dm_status input_line(const char *path, MPI_Comm comm, char *out, size_t cap,
+                            char hex[33])
 {
-  char hex[33] = "";
+  hex[0] = '\0';
   int64_t size = 0;
   DM_FORWARD(dm_checksum_file_tree(path, comm, hex, &size));
   snprintf(out, cap, "%s\t%lld\t" DM_TREE_ALGO ":%s", path, (long long)size, hex);
+  return DM_OK;
+}
+
+/* LOCAL (identical on every rank). The record of which events trained. */
+static dm_status make_split(const train_ctx *c, const dm_train_report *rep, const char *hex,
+                            dm_split **out)
+{
+  *out = NULL;
+  int np = dm_store_n_processes(c->st), nb = 0;
+  dm_split *sp = calloc(1, sizeof *sp);
+  const char **names = malloc((size_t)(np > 0 ? np : 1) * sizeof *names);
+  if (sp)
+    sp->bg_pool = malloc((size_t)(np > 0 ? np : 1) * sizeof *sp->bg_pool);
+  if (!sp || !names || !sp->bg_pool) {
+    free(names);
+    dm_split_free(sp);
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  }
+  for (int p = 0; p < np; p++)
+    if (c->is_bg[p]) {
+      names[nb] = dm_store_process_name(c->st, p);
+      sp->bg_pool[nb++] = c->proc_pool[p];
+    }
+  dm_status s = dm_split_set_names(sp, names, nb);
+  free(names);
+  sp->global = c->o->split_global;
+  sp->fraction = c->o->train_fraction;
+  snprintf(sp->store_path, sizeof sp->store_path, "%s", c->o->in_path);
+  snprintf(sp->store_checksum, sizeof sp->store_checksum, "%s", hex);
+  snprintf(sp->checksum_algo, sizeof sp->checksum_algo, "%s", DM_SPLIT_CHECKSUM_ALGO);
+  /* A selection names its parent: a store scored later may be that parent. */
+  if (dm_h5_attr_get_str(dm_store_file(c->st), "parent_checksum", sp->parent_checksum,
+                         sizeof sp->parent_checksum) != DM_OK) {
+    sp->parent_checksum[0] = '\0';
+    dm_error_clear();
+  }
+  sp->store_events = rep->n_events;
+  sp->n_pool = rep->n_pool;
+  sp->weighted = c->o->weighted;
+  snprintf(sp->weight_source, sizeof sp->weight_source, "%s", rep->weight_source);
+  if (s != DM_OK) {
+    dm_split_free(sp);
+    return s;
+  }
+  *out = sp;
   return DM_OK;
 }
 
@@ -312,10 +392,23 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
       c.n_take_local += c.take[i];
     c.sel = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * c.dim_in * sizeof(float));
     c.sel_row = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * sizeof(int64_t));
-    s = c.sel && c.sel_row ? DM_OK
+    if (o->weighted)
+      c.sel_w = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * sizeof(double));
+    s = c.sel && c.sel_row && (!o->weighted || c.sel_w) ? DM_OK
                            : dm_error(DM_ERR_NOMEM, "no memory for %lld training rows",
                                       (long long)c.n_take_local);
     s = dm_agree(s, comm);
+  }
+  if (s == DM_OK && o->weighted) {
+    /* The same choice as the metrics make: dmpipe weight's column when the
+     * store has one, else the archive's. */
+    s = dm_derived_open(o->in_path, dm_store_file(c.st), rep->n_events, comm, &c.dd);
+    if (s == DM_OK && !dm_derived_has(c.dd, "weight")) {
+      dm_derived_close(c.dd);
+      c.dd = NULL;
+    }
+    snprintf(rep->weight_source, sizeof rep->weight_source, "%s",
+             c.dd ? "derived weight (dmpipe weight)" : "archive weight (/events/weight)");
   }
   if (s == DM_OK)
     s = dm_agree(dm_transform_begin(t, &o->features, o->pca_dim), comm);
@@ -342,13 +435,24 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
       dm_transform_apply(t, c.sel, c.n_take_local, x);
     s = dm_agree(s, comm);
   }
+  if (s == DM_OK && o->weighted) {
+    /* Kish's effective count of the fitted rows, for the report. */
+    double sw[2] = {0, 0};
+    for (int64_t i = 0; i < c.n_take_local; i++) {
+      sw[0] += c.sel_w[i];
+      sw[1] += c.sel_w[i] * c.sel_w[i];
+    }
+    MPI_Allreduce(MPI_IN_PLACE, sw, 2, MPI_DOUBLE, MPI_SUM, comm);
+    rep->n_train_eff = sw[1] > 0 ? sw[0] * sw[0] / sw[1] : 0;
+  }
   if (s == DM_OK) {
     dm_model_data data = {.x = x,
                           .n_local = c.n_take_local,
                           .n_total = rep->n_train,
                           .dim = t->dim,
                           .row_id = c.sel_row,
-                          .seed = o->seed};
+                          .seed = o->seed,
+                          .weight = o->weighted ? c.sel_w : NULL};
     info = cJSON_CreateObject();
     m.backend = be;
     m.backend_version = be->version;
@@ -369,7 +473,10 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
              o->split_global ? "the background events" : "each background process's events",
              (long long)rep->n_pool, (long long)rep->n_background,
              rep->background, (long long)rep->n_train);
-    s = input_line(o->in_path, comm, inputs, sizeof inputs);
+    char hex[33];
+    s = input_line(o->in_path, comm, inputs, sizeof inputs, hex);
+    if (s == DM_OK)
+      s = dm_agree(make_split(&c, rep, hex, &m.split), comm);
     if (s == DM_OK)
       s = dm_model_save(&m, o->out_path, training, o->command_line, inputs, comm);
   }
@@ -382,12 +489,15 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   free(x);
   free(c.sel);
   free(c.sel_row);
+  free(c.sel_w);
+  dm_derived_close(c.dd);
   free(c.hash);
   free(c.take);
   free(c.is_bg);
   free(c.cls_before);
   free(c.cls_pool);
   free(c.cls_seen);
+  free(c.proc_pool);
   dm_model_free(&m);
   dm_proctable_free(tab);
   dm_status cs = dm_store_close(c.st);

@@ -16,6 +16,13 @@
  *     whose dm_rng_hash(seed, global event index, 0) is among the max_train
  *     smallest (found by a distributed radix selection over all ranks; ties
  *     broken by store order), kept in store order. max_train 0 = the pool.
+ * Weighted (opts->weighted): every fitted row carries its event weight,
+ * from the store's sidecar column "weight" (dmpipe weight) when present,
+ * else /events/weight; a weight that is not finite and > 0 is an error
+ * naming the event. The transform stays unweighted (a change of units);
+ * the backend uses the weights (dm_model_data.weight).
+ * The model file records the split and the weights used (dm_split.h).
+ *
  * The store is streamed in batches of opts->batch events per rank (two
  * passes, three with PCA), so memory is bounded by the batch plus the
  * max_train rows.
@@ -48,6 +55,7 @@ typedef struct {
   const char *xsec;          /* process table file, NULL = the default */
   int64_t batch;             /* events per rank per read (default 65536) */
   int progress;              /* progress lines on stderr (same on all ranks) */
+  int weighted;              /* fit with event weights */
   const char *command_line;  /* for provenance */
 } dm_train_opts;
 
@@ -58,6 +66,8 @@ typedef struct {
   int64_t n_train;           /* rows the backend was fitted on */
   int n_background_processes;
   char background[1024];     /* their names, comma-separated (truncated) */
+  char weight_source[64];    /* weighted: which column ("" otherwise) */
+  double n_train_eff;        /* weighted: Kish count of the fitted rows */
   int dim_in, dim;
   double pca_explained;
   double seconds_scan, seconds_features, seconds_fit, seconds_write, seconds_total;

@@ -12,6 +12,7 @@
 #include "dm_proctable.h"
 #include "dm_progress.h"
 #include "dm_store.h"
+#include "dm_xsum.h"
 
 void dm_weight_report_free(dm_weight_report *rep)
 {
@@ -19,28 +20,60 @@ void dm_weight_report_free(dm_weight_report *rep)
   memset(rep, 0, sizeof *rep);
 }
 
-/* Events per process, counted over every rank. */
-static dm_status count_processes(dm_store *st, int64_t batch, uint16_t *buf, int64_t *counts,
-                                 MPI_Comm comm)
+/* Events per process, counted over every rank, and the store's own weights
+ * per process (exact sum, min, max). */
+static dm_status count_processes(dm_store *st, int64_t batch, uint16_t *buf, double *wbuf,
+                                 int64_t *counts, dm_weight_report *rep, MPI_Comm comm)
 {
   int rank = dm_rank(comm), size = dm_size(comm), P = dm_store_n_processes(st);
   int64_t n = dm_store_n_events(st), rounds = dm_physics_rounds(n, batch, size);
-  dm_status s = DM_OK;
+  dm_xsum *sum = calloc((size_t)P + 1, sizeof *sum);
+  double *mn = malloc(((size_t)P + 1) * sizeof *mn), *mx = malloc(((size_t)P + 1) * sizeof *mx);
+  dm_status s = sum && mn && mx ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+  s = dm_agree(s, comm);
+  for (int p = 0; s == DM_OK && p < P; p++) {
+    mn[p] = INFINITY;
+    mx[p] = -INFINITY;
+  }
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;
     dm_physics_round(n, batch, k, rank, size, &begin, &count);
     s = dm_h5_col_read(dm_store_file(st), "/events/process", H5T_NATIVE_UINT16, begin, count, buf);
+    dm_status r = dm_h5_col_read(dm_store_file(st), "/events/weight", H5T_NATIVE_DOUBLE, begin,
+                                 count, wbuf);
+    if (s == DM_OK)
+      s = r;
     for (int64_t i = 0; s == DM_OK && i < count; i++) {
-      if (buf[i] >= P)
+      if (buf[i] >= P) {
         s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d, the table has %d",
                      dm_store_path(st), (long long)(begin + i), buf[i], P);
-      else
-        counts[buf[i]]++;
+        break;
+      }
+      counts[buf[i]]++;
+      dm_xsum_add(&sum[buf[i]], wbuf[i]);
+      if (wbuf[i] < mn[buf[i]])
+        mn[buf[i]] = wbuf[i];
+      if (wbuf[i] > mx[buf[i]])
+        mx[buf[i]] = wbuf[i];
     }
     s = dm_agree(s, comm);
   }
   if (s == DM_OK)
     s = dm_agree(dm_allsum_i64_array(counts, P, comm), comm);
+  if (s == DM_OK)
+    s = dm_agree(dm_xsum_allreduce(sum, P, comm), comm);
+  if (s == DM_OK) {
+    MPI_Allreduce(MPI_IN_PLACE, mn, P, MPI_DOUBLE, MPI_MIN, comm);
+    MPI_Allreduce(MPI_IN_PLACE, mx, P, MPI_DOUBLE, MPI_MAX, comm);
+    for (int p = 0; p < P; p++) {
+      rep->proc[p].own_sum = dm_xsum_value(&sum[p]);
+      rep->proc[p].own_min = counts[p] > 0 ? mn[p] : NAN;
+      rep->proc[p].own_max = counts[p] > 0 ? mx[p] : NAN;
+    }
+  }
+  free(sum);
+  free(mn);
+  free(mx);
   for (int p = 0; s == DM_OK && p < P; p++)
     if (counts[p] != dm_store_process_events(st, p))
       s = dm_error(DM_ERR_SCHEMA, "%s: process %s has %lld events but /processes/n_events says %lld",
@@ -82,6 +115,30 @@ static dm_status process_weights(const dm_weight_opts *o, dm_store *st, const dm
   return DM_OK;
 }
 
+/* The computed weights against the store's own, per process. Rescaled: the
+ * new mean weight (own mean x lumi / store lumi). */
+static void compare_own(const dm_weight_opts *o, dm_weight_report *rep)
+{
+  double scale = o->lumi_fb / rep->store_lumi_fb;
+  for (int p = 0; p < rep->n_proc; p++) {
+    dm_weight_process *wp = &rep->proc[p];
+    double mean = wp->n_events > 0 ? wp->own_sum / (double)wp->n_events : NAN;
+    if (o->rescale) {
+      wp->sigma_pb = NAN;
+      wp->weight = mean * scale;
+    }
+    wp->ratio = mean != 0 && isfinite(mean) ? wp->weight / mean : NAN;
+    /* Own weights that vary inside a process cannot be one cross section's:
+     * worth a warning as well. */
+    int varies = wp->n_events > 0 &&
+                 !(fabs(wp->own_max - wp->own_min) <= rep->tolerance * fabs(mean));
+    double want = o->rescale ? scale : 1.0;
+    wp->disagree =
+        wp->n_events > 0 && (varies || !(fabs(wp->ratio - want) <= rep->tolerance * want));
+    rep->n_disagree += wp->disagree;
+  }
+}
+
 static dm_status write_weights(const dm_weight_opts *o, dm_store *st, dm_derived *old,
                                int64_t batch, uint16_t *pbuf, double *wbuf,
                                const dm_weight_report *rep, const dm_proctable *tab, MPI_Comm comm)
@@ -97,13 +154,18 @@ static dm_status write_weights(const dm_weight_opts *o, dm_store *st, dm_derived
   if (s == DM_OK)
     s = dm_derived_writer_attr_f64(w, col, "lumi_fb", o->lumi_fb);
   if (s == DM_OK)
-    s = dm_derived_writer_attr_str(w, col, "xsec_checksum", dm_proctable_checksum(tab));
+    s = dm_derived_writer_attr_str(w, col, "xsec_checksum", tab ? dm_proctable_checksum(tab) : "");
   if (s == DM_OK)
-    s = dm_derived_writer_attr_str(w, col, "xsec_table", dm_proctable_source(tab));
+    s = dm_derived_writer_attr_str(w, col, "xsec_table", tab ? dm_proctable_source(tab) : "");
+  if (s == DM_OK && o->rescale)
+    s = dm_derived_writer_attr_f64(w, col, "store_lumi_fb", rep->store_lumi_fb);
   if (s == DM_OK)
     s = dm_derived_writer_attr_str(w, col, "definition",
-                                   "sigma[pb] x lumi_fb x 1000 / events of the process in the "
-                                   "store; NaN for a process without a cross section");
+                                   o->rescale
+                                       ? "the store's /events/weight x lumi_fb / store_lumi_fb "
+                                         "(no cross-section table)"
+                                       : "sigma[pb] x lumi_fb x 1000 / events of the process in "
+                                         "the store; NaN for a process without a cross section");
   s = dm_agree(s, comm);
   dm_progress *pr = dm_progress_start(comm, "weight", 0, o->progress, 2.0);
   int64_t rounds = dm_physics_rounds(n, batch, size);
@@ -116,6 +178,15 @@ static dm_status write_weights(const dm_weight_opts *o, dm_store *st, dm_derived
     /* Indices were checked in the counting pass. */
     for (int64_t i = 0; s == DM_OK && i < count; i++)
       wbuf[i] = rep->proc[pbuf[i]].weight;
+    if (s == DM_OK && o->rescale) {
+      /* Event by event: the store's own weight, at the new luminosity. */
+      s = dm_agree(dm_h5_col_read(dm_store_file(st), "/events/weight", H5T_NATIVE_DOUBLE, begin,
+                                  count, wbuf),
+                   comm);
+      double scale = o->lumi_fb / rep->store_lumi_fb;
+      for (int64_t i = 0; s == DM_OK && i < count; i++)
+        wbuf[i] *= scale;
+    }
     if (s == DM_OK)
       s = dm_derived_writer_append(w, col, H5T_NATIVE_DOUBLE, wbuf, count);
     dm_progress_add(pr, count, 0);
@@ -136,16 +207,23 @@ dm_status dm_weight_run(const dm_weight_opts *o, MPI_Comm comm, dm_weight_report
                     o->lumi_fb);
   int64_t batch = o->batch_events > 0 ? o->batch_events : DM_PHYSICS_BATCH_DEFAULT;
   rep->lumi_fb = o->lumi_fb;
+  rep->rescaled = o->rescale;
+  rep->store_lumi_fb = o->store_lumi_fb > 0 ? o->store_lumi_fb : 10.0;
+  rep->tolerance = o->tolerance > 0 ? o->tolerance : 1e-3;
   dm_proctable *tab = NULL;
   dm_store *st = NULL;
   dm_derived *old = NULL;
   int64_t *counts = NULL;
   uint16_t *pbuf = NULL;
   double *wbuf = NULL;
-  dm_status s = dm_agree(dm_proctable_load_comm(o->xsec_path, comm, &tab), comm);
+  dm_status s = DM_OK;
+  if (!o->rescale)
+    s = dm_agree(dm_proctable_load_comm(o->xsec_path, comm, &tab), comm);
   if (s == DM_OK) {
-    snprintf(rep->xsec_checksum, sizeof rep->xsec_checksum, "%s", dm_proctable_checksum(tab));
-    snprintf(rep->xsec_path, sizeof rep->xsec_path, "%s", dm_proctable_source(tab));
+    if (tab) {
+      snprintf(rep->xsec_checksum, sizeof rep->xsec_checksum, "%s", dm_proctable_checksum(tab));
+      snprintf(rep->xsec_path, sizeof rep->xsec_path, "%s", dm_proctable_source(tab));
+    }
     s = dm_agree(dm_store_open(o->store_path, comm, 0, &st), comm);
   }
   if (s == DM_OK) {
@@ -161,9 +239,16 @@ dm_status dm_weight_run(const dm_weight_opts *o, MPI_Comm comm, dm_weight_report
     s = dm_agree(s, comm);
   }
   if (s == DM_OK)
-    s = count_processes(st, batch, pbuf, counts, comm);
-  if (s == DM_OK)
+    s = count_processes(st, batch, pbuf, wbuf, counts, rep, comm);
+  if (s == DM_OK && !o->rescale)
     s = dm_agree(process_weights(o, st, tab, counts, rep), comm);
+  if (s == DM_OK && o->rescale)
+    for (int p = 0; p < rep->n_proc; p++) {
+      snprintf(rep->proc[p].name, sizeof rep->proc[p].name, "%s", dm_store_process_name(st, p));
+      rep->proc[p].n_events = counts[p];
+    }
+  if (s == DM_OK)
+    compare_own(o, rep);
   if (s == DM_OK)
     s = dm_derived_open(o->store_path, dm_store_file(st), dm_store_n_events(st), comm, &old);
   if (s == DM_OK)

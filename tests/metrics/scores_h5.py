@@ -32,7 +32,9 @@ def write_store(path, weights, names, counts, derived_weights=None):
                              data=np.asarray(derived_weights, dtype=np.float64))
 
 
-def write_scores(path, names, proc, score, store_path="", event_id=None):
+def write_scores(path, names, proc, score, store_path="", event_id=None, train=None):
+    """train: None writes no /scores/train column (as older files), else the
+    0/1 flags of the training events."""
     proc = np.asarray(proc, dtype=np.uint16)
     score = np.asarray(score, dtype=np.float64)
     if event_id is None:
@@ -47,6 +49,9 @@ def write_scores(path, names, proc, score, store_path="", event_id=None):
                          chunks=True, maxshape=(None,))
         f.create_dataset("scores/process", data=proc, chunks=True, maxshape=(None,))
         f.create_dataset("scores/score", data=score, chunks=True, maxshape=(None,))
+        if train is not None:
+            f.create_dataset("scores/train", data=np.asarray(train, dtype=np.uint8),
+                             chunks=True, maxshape=(None,))
         f.create_dataset("processes/name", data=np.array([n.encode() for n in names]))
         f.create_dataset("processes/n_events", data=counts)
 
