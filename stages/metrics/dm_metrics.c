@@ -419,7 +419,7 @@ static dm_status run_channel(const dm_metrics_opts *o, int ci, role_spec *rb, ro
     s = dm_agree(dm_hist_init(&h, in->name, "score", np, names, n_edges - 1, edges), comm);
   if (s == DM_OK) {
     snprintf(h.binning, sizeof h.binning, "%s", binning);
-    s = dm_metrics_fill_hist(&h, d.proc, d.score, d.weight, d.n, comm);
+    s = dm_hist_fill(&h, d.proc, d.score, d.weight, NULL, d.n, comm);
   }
   if (s == DM_OK) {
     ch->n_bins = h.n_bins;
@@ -540,10 +540,11 @@ dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_rep
     const dm_hist *src = NULL;
     if (edge_set) {
       for (int k = 0; k < n_edge_set; k++)
-        if (strcmp(edge_set[k].channel, o->inputs[c].name) == 0)
+        if (strcmp(edge_set[k].channel, o->inputs[c].name) == 0 &&
+            strcmp(edge_set[k].variable, "score") == 0)
           src = &edge_set[k];
       if (!src) {
-        s = dm_error(DM_ERR_ARG, "%s has no histogram of channel '%s' to take edges from",
+        s = dm_error(DM_ERR_ARG, "%s has no score histogram of channel '%s' to take edges from",
                      o->hist_edges, o->inputs[c].name);
         break;
       }
