@@ -136,62 +136,58 @@ void dm_hist_round(dm_hist *h)
   }
 }
 
+dm_status dm_hist_fill_local(dm_hist *h, const uint16_t *proc, const double *x, const double *w,
+                             const uint8_t *keep, int64_t n)
+{
+  size_t row = (size_t)(h->n_bins + 2);
+  /* Check first, so a failing call adds nothing. */
+  int64_t n_nan = 0, bad_proc = -1;
+  for (int64_t i = 0; i < n; i++) {
+    if (keep && !keep[i])
+      continue;
+    if (proc[i] >= h->n_proc)
+      bad_proc = proc[i];
+    n_nan += isnan(x[i]);
+  }
+  if (bad_proc >= 0)
+    return dm_error(DM_ERR_INTERNAL, "histogram of %s in channel '%s': process index %lld of %d",
+                    h->variable, h->channel, (long long)bad_proc, h->n_proc);
+  if (n_nan > 0)
+    return dm_error(DM_ERR_NUMERIC, "histogram of %s in channel '%s': %lld NaN values",
+                    h->variable, h->channel, (long long)n_nan);
+  for (int64_t i = 0; i < n; i++) {
+    if (keep && !keep[i])
+      continue;
+    size_t c = (size_t)proc[i] * row + (size_t)dm_hist_bin(h, x[i]);
+    double wi = w ? w[i] : 1.0;
+    h->count[c]++;
+    if (isfinite(wi)) {
+      dm_xsum_add(&h->xsumw[c], wi);
+      dm_xsum_add(&h->xsumw2[c], wi * wi);
+    } else {
+      /* The mark travels with the sums through reductions and merges. */
+      for (size_t j = 0; j < row; j++)
+        h->xsumw[(size_t)proc[i] * row + j].invalid = h->xsumw2[(size_t)proc[i] * row + j].invalid = 1;
+    }
+  }
+  return DM_OK;
+}
+
+dm_status dm_hist_allreduce(dm_hist *h, MPI_Comm comm)
+{
+  size_t cells = n_cells(h);
+  DM_FORWARD(dm_allsum_i64_array(h->count, (int64_t)cells, comm));
+  DM_FORWARD(dm_xsum_allreduce(h->xsumw, (int64_t)cells, comm));
+  DM_FORWARD(dm_xsum_allreduce(h->xsumw2, (int64_t)cells, comm));
+  dm_hist_round(h);
+  return DM_OK;
+}
+
 dm_status dm_hist_fill(dm_hist *h, const uint16_t *proc, const double *x, const double *w,
                        const uint8_t *keep, int64_t n, MPI_Comm comm)
 {
-  size_t row = (size_t)(h->n_bins + 2), cells = n_cells(h);
-  /* One block for the local counts, the undefined marks and the sums, so a
-   * single reduction of each kind carries them. */
-  int64_t *cnt = calloc(cells + (size_t)h->n_proc + 1, sizeof(int64_t));
-  dm_xsum *acc = calloc(cells * 2 > 0 ? cells * 2 : 1, sizeof(dm_xsum));
-  dm_status s = cnt && acc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to fill histograms");
-  int64_t n_nan = 0, bad_proc = -1;
-  for (int64_t i = 0; s == DM_OK && i < n; i++) {
-    if (keep && !keep[i])
-      continue;
-    if (proc[i] >= h->n_proc) {
-      bad_proc = proc[i];
-      break;
-    }
-    int b = dm_hist_bin(h, x[i]);
-    if (b < 0) {
-      n_nan++;
-      continue;
-    }
-    size_t c = (size_t)proc[i] * row + (size_t)b;
-    double wi = w ? w[i] : 1.0;
-    cnt[c]++;
-    if (!isfinite(wi)) {
-      cnt[cells + proc[i]] = 1;
-      continue;
-    }
-    dm_xsum_add(&acc[c], wi);
-    dm_xsum_add(&acc[cells + c], wi * wi);
-  }
-  if (s == DM_OK && bad_proc >= 0)
-    s = dm_error(DM_ERR_INTERNAL, "histogram of %s in channel '%s': process index %lld of %d",
-                 h->variable, h->channel, (long long)bad_proc, h->n_proc);
-  if (s == DM_OK && n_nan > 0)
-    s = dm_error(DM_ERR_NUMERIC, "histogram of %s in channel '%s': %lld NaN values",
-                 h->variable, h->channel, (long long)n_nan);
-  s = dm_agree(s, comm);
-  if (s == DM_OK)
-    s = dm_allsum_i64_array(cnt, (int64_t)cells + h->n_proc, comm);
-  if (s == DM_OK)
-    s = dm_xsum_allreduce(acc, (int64_t)(2 * cells), comm);
-  if (s == DM_OK) {
-    for (size_t c = 0; c < cells; c++) {
-      h->count[c] += cnt[c];
-      dm_xsum_merge(&h->xsumw[c], &acc[c]);
-      dm_xsum_merge(&h->xsumw2[c], &acc[cells + c]);
-      if (cnt[cells + c / row])
-        h->xsumw[c].invalid = h->xsumw2[c].invalid = 1;
-    }
-    dm_hist_round(h);
-  }
-  free(cnt);
-  free(acc);
-  return s;
+  DM_FORWARD(dm_agree(dm_hist_fill_local(h, proc, x, w, keep, n), comm));
+  return dm_hist_allreduce(h, comm);
 }
 
 static dm_status copy_hist(dm_hist *dst, const dm_hist *src)

@@ -85,13 +85,22 @@ int dm_hist_process(const dm_hist *h, const char *name);
  * after changing xsumw/xsumw2 directly. */
 void dm_hist_round(dm_hist *h);
 
-/* COLLECTIVE. Fill from this rank's n entries: x[i] of process proc[i]
- * (< n_proc) with weight w[i] (w NULL: weight 1), entries with keep[i] == 0
- * skipped (keep may be NULL); then sum counts and exact sums over comm, so
- * every rank holds the histogram of all ranks' entries added to what it held
- * before (which must be the same on every rank). A NaN x is DM_ERR_NUMERIC
- * naming the variable; a non-finite weight makes its process's sums NaN
- * (undefined rather than silently short). Returns the agreed status. */
+/* Fill from this rank's n entries: x[i] of process proc[i] (< n_proc) with
+ * weight w[i] (w NULL: weight 1), skipping entries with keep[i] == 0 (keep
+ * may be NULL). A NaN x is DM_ERR_NUMERIC naming the variable (nothing of
+ * that call is then added). A non-finite weight makes every sum of its
+ * process undefined (NaN), rather than silently short. Counts and exact sums
+ * are updated; the rounded sums only by dm_hist_round / dm_hist_allreduce. */
+dm_status dm_hist_fill_local(dm_hist *h, const uint16_t *proc, const double *x, const double *w,
+                             const uint8_t *keep, int64_t n);
+
+/* COLLECTIVE. Replace each rank's counts and exact sums by their sum over
+ * comm and round; afterwards every rank holds the same histogram. Each rank's
+ * h must hold only its own entries (same edges and processes everywhere). */
+dm_status dm_hist_allreduce(dm_hist *h, MPI_Comm comm);
+
+/* COLLECTIVE. dm_hist_fill_local on an empty histogram, agree, then
+ * dm_hist_allreduce. Returns the agreed status. */
 dm_status dm_hist_fill(dm_hist *h, const uint16_t *proc, const double *x, const double *w,
                        const uint8_t *keep, int64_t n, MPI_Comm comm);
 
