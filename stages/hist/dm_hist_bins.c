@@ -54,9 +54,9 @@ static int parse_bool(const char *text, int *out)
 }
 
 /* Checks shared by flags and files; `where` names the source. */
-static dm_status check_spec(const dm_hist_spec *s, const char *where)
+static dm_status check_spec(const dm_hist_spec *s, const char *where, int check_name)
 {
-  if (!is_score_name(s->name) && dm_physics_var_index(s->name) < 0)
+  if (check_name && !is_score_name(s->name) && dm_physics_var_index(s->name) < 0)
     return dm_error(DM_ERR_ARG,
                     "%s: unknown variable '%s' (ht, n_jets, n_bjets, n_leptons, n_photons, "
                     "lead_jet_pt, met_over_ht, m_eff, met, n_obj, score, score_NAME)",
@@ -64,7 +64,7 @@ static dm_status check_spec(const dm_hist_spec *s, const char *where)
   if (s->n_bins < 1 || s->n_bins > MAX_BINS)
     return dm_error(DM_ERR_ARG, "%s: %s: bins must be 1..%d", where, s->name, MAX_BINS);
   int autorange = isnan(s->lo) || isnan(s->hi);
-  if (autorange && !(isnan(s->lo) && isnan(s->hi) && is_score_name(s->name)))
+  if (autorange && !(isnan(s->lo) && isnan(s->hi) && (!check_name || is_score_name(s->name))))
     return dm_error(DM_ERR_ARG, "%s: %s: 'auto' range is for scores only, and for both ends",
                     where, s->name);
   if (!autorange && !(s->lo < s->hi))
@@ -102,7 +102,7 @@ dm_status dm_hist_spec_parse(const char *text, dm_hist_spec *spec)
   spec->log_scale = nf == 5 && !strcmp(field[4], "log");
   char where[300];
   snprintf(where, sizeof where, "--var '%s'", text);
-  return check_spec(spec, where);
+  return check_spec(spec, where, 1);
 }
 
 typedef struct {
@@ -207,7 +207,7 @@ dm_status dm_hist_bins_load(const char *path, dm_hist_spec *specs, int *n, int c
   if (*n == c.first)
     return dm_error(DM_ERR_FORMAT, "%s: no [variable] section", path);
   for (int i = c.first; i < *n; i++)
-    DM_FORWARD(check_spec(&specs[i], path));
+    DM_FORWARD(check_spec(&specs[i], path, 1));
   return DM_OK;
 }
 
@@ -245,7 +245,8 @@ void dm_hist_specs_print(FILE *f, const dm_hist_spec *specs, int n)
 
 dm_status dm_hist_spec_edges(const dm_hist_spec *spec, double *edges)
 {
-  DM_FORWARD(check_spec(spec, "binning"));
+  /* Score variables may carry any name the user gave them. */
+  DM_FORWARD(check_spec(spec, "binning", 0));
   if (isnan(spec->lo))
     return dm_error(DM_ERR_INTERNAL, "%s: range not resolved", spec->name);
   int n = spec->n_bins;
