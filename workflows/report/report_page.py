@@ -402,7 +402,7 @@ def bump_section(page, plan):
             lo, hi = np.array(sp["lo"], float), np.array(sp["hi"], float)
             rp.bump(path, lo, hi, np.array(sp["observed"], float), np.array(sp["expected"], float),
                     (w.get("lo", lo[0]), w.get("hi", hi[-1])), text,
-                    os.path.basename(b["path"]), d.get("variable", "x"))
+                    os.path.basename(b["path"]), d.get("variable", "observable"))
             page.figure(name, f"BumpHunter scan ({esc(os.path.basename(b['path']))}): observed "
                         f"and expected spectrum, the most significant window shaded; local and "
                         f"global significance in the box.")

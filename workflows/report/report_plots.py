@@ -29,7 +29,7 @@ def stacked(path, edges, bkg, sig, title, xlabel, log_x=False):
     """bkg: list of (name, sumw, sumw2) stacked (first at the bottom); sig:
     list of (name, sumw) drawn as lines. Band: total background +- its
     statistical error sqrt(sum w^2)."""
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(8.6 if len(bkg) + len(sig) <= 15 else 10, 4.6))
     x = edges
     bottom = np.zeros(len(edges) - 1)
     cmap = plt.get_cmap("tab20")
@@ -58,7 +58,13 @@ def stacked(path, edges, bkg, sig, title, xlabel, log_x=False):
     ax.set_xlabel(xlabel)
     ax.set_ylabel("events (sum of weights) per bin")
     ax.set_title(title)
-    ax.legend(ncol=3, loc="upper right", frameon=False)
+    # Legend beside the axes: signals, the band, then the stack top down.
+    by_label = dict(zip(*reversed(ax.get_legend_handles_labels())))
+    want = [n + " (signal)" for n, _ in sig] + [l for l in by_label if l.startswith("bkg.")] + \
+        [n for n, _, _ in reversed(bkg)]
+    want = [l for l in want if l in by_label]
+    ax.legend([by_label[l] for l in want], want, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              frameon=False, ncol=1 if len(want) <= 18 else 2)
     _save(fig, path)
 
 
