@@ -217,6 +217,11 @@ if "events/weight" not in h1["all/ht"]["weights"]:
     fail(f"weights attribute {h1['all/ht']['weights']!r}")
 if h1["all/met_over_ht"]["count"][:, -1].sum() < (moh == np.inf).sum():
     fail("met_over_ht = inf not in the overflow")
+p = run(2, ["info", t("h1.h5")])
+if "all/ht: 37 bins over [0, 3700)" not in p.stdout or \
+        f"all/met: 25 bins over [20, 3000) log-spaced, {len(pnames)} processes, {n} entries" \
+        not in p.stdout or "test split" not in p.stdout:
+    fail(f"dmpipe info of a histogram file: {p.stdout!r}")
 
 # ---- halves merged equal the whole -------------------------------------------------
 half_args = bins + ["--channel", "all"]
