@@ -346,6 +346,12 @@ def ti_section(page, plan):
                         kinds.add(sc["model_kind"])
         label = (f"this run: {'/'.join(sorted(kinds)) or 'model'} "
                  f"({', '.join(c.get('name', '?') for c in chans)})")
+        # SI at eps_B = 1e-4 needs 10 background events above the cut: 1e5
+        # background events. Below that the TI is not resolved; say so.
+        nb = [c.get("background_events") for c in chans if c.get("background_events") is not None]
+        if nb and min(nb) < 1e5:
+            label += (f" [unresolved: {int(min(nb))} background events; eps_B = 1e-4 "
+                      "needs 1e5]")
         ours.append((label, s.get("min_ti"), s.get("median_ti"), s.get("max_ti"),
                      s.get("signals"), m))
     if not ours:
@@ -414,6 +420,14 @@ def bump_section(page, plan):
 
 # ---- provenance ----------------------------------------------------------------------
 
+def command(text, limit=400):
+    """A command line, long ones (ingest of many files) folded."""
+    if len(text) <= limit:
+        return f"<code>{esc(text)}</code>"
+    return (f"<details><summary><code>{esc(text[:limit])}</code> ... ({len(text) - limit} more "
+            f"characters)</summary><code>{esc(text)}</code></details>")
+
+
 def provenance(page, plan):
     page.add('<h2 id="prov">Provenance</h2>')
     wd = plan["workdir"]
@@ -428,7 +442,7 @@ def provenance(page, plan):
                     f"<td>{esc(str(a.get('created', '')))}</td>"
                     f"<td>{esc(str(a.get('dmpipe_version', '')))} "
                     f"({esc(str(a.get('git_revision', '')))})</td>"
-                    f"<td><code>{esc(str(a.get('command_line', '')))}</code>{inp}</td></tr>")
+                    f"<td>{command(str(a.get('command_line', '')))}{inp}</td></tr>")
     page.add('<div class="scroll"><table class="prov"><tr><th>file</th><th>format</th>'
              "<th>created</th><th>dmpipe</th><th>command and inputs (name, bytes, XXH3-128)"
              f"</th></tr>{''.join(rows)}</table></div>")
