@@ -98,13 +98,16 @@ grep -q "nothere.png" "$DM_TEST_TMP/broken.log" && grep -q "boom" "$DM_TEST_TMP/
 
 # Errors: clear message, every rank exits, nothing left behind.
 printf 'steps: []\n' > "$DM_TEST_TMP/noworkdir.yaml"
+# A Python without the system's packages (no site-packages): a clear message.
+printf '#!/bin/sh\nexec "%s" -S "$@"\n' "$PYTHON" > "$DM_TEST_TMP/barepython"
+chmod +x "$DM_TEST_TMP/barepython"
 expect_fail() {
   local np=$1 pat=$2
   shift 2
-  if mpi "$np" report "$@" --out "$DM_TEST_TMP/rx" > "$DM_TEST_TMP/err.log" 2>&1; then
-    fail "np $np report $*: expected failure"
-  fi
-  [[ $? -ne 124 ]] || fail "np $np report $*: timed out"
+  local rc=0
+  mpi "$np" report "$@" --out "$DM_TEST_TMP/rx" > "$DM_TEST_TMP/err.log" 2>&1 || rc=$?
+  [[ $rc -ne 124 ]] || fail "np $np report $*: timed out"
+  [[ $rc -ne 0 ]] || fail "np $np report $*: expected failure"
   grep -q -- "$pat" "$DM_TEST_TMP/err.log" || { cat "$DM_TEST_TMP/err.log"; fail "np $np: no '$pat'"; }
   [[ ! -e "$DM_TEST_TMP/rx" && ! -e "$DM_TEST_TMP/rx.tmp" ]] || fail "np $np report $*: output left"
 }
@@ -113,5 +116,7 @@ for np in 1 2 3; do
   expect_fail $np "workdir:" --in "$DM_TEST_TMP/noworkdir.yaml"
   expect_fail $np "cannot run /nonexistent/python3" --in "$W" --python /nonexistent/python3
   expect_fail $np "cannot find the report program" --in "$W" --program /nonexistent.py
+  expect_fail $np "lacks python3-numpy, python3-h5py, python3-matplotlib" --in "$W" \
+      --python "$DM_TEST_TMP/barepython"
 done
 echo "report checks passed"
