@@ -440,8 +440,9 @@ def provenance(page, plan):
         rows.append(f"<tr><th>{esc(os.path.relpath(f['path'], wd))}</th>"
                     f"<td>{esc(f['format'])} v{esc(str(a.get('format_version', '?')))}</td>"
                     f"<td>{esc(str(a.get('created', '')))}</td>"
-                    f"<td>{esc(str(a.get('dmpipe_version', '')))} "
-                    f"({esc(str(a.get('git_revision', '')))})</td>"
+                    f"<td>{esc(str(a.get('dmpipe_version', '')))}"
+                    + (f" ({esc(str(a['git_revision']))})" if a.get("git_revision") else "")
+                    + "</td>"
                     f"<td>{command(str(a.get('command_line', '')))}{inp}</td></tr>")
     page.add('<div class="scroll"><table class="prov"><tr><th>file</th><th>format</th>'
              "<th>created</th><th>dmpipe</th><th>command and inputs (name, bytes, XXH3-128)"
