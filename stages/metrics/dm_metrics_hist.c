@@ -8,9 +8,7 @@
 #include "dm_comm.h"
 #include "dm_metrics.h"
 #include "dm_metrics_impl.h"
-#include "dm_prov.h"
 #include "dm_signif.h"
-#include "dm_xsum.h"
 
 /* ---- histograms ------------------------------------------------------------ */
 
