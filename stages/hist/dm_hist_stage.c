@@ -244,7 +244,8 @@ static dm_status make_hists(hist_state *hs, const dm_hist_opts *o, const char *c
   return s;
 }
 
-static dm_status fill_round(hist_state *hs, const dm_hist_opts *o, int64_t begin, int64_t count)
+/* The physics variables of this round's events into their histograms. */
+static dm_status fill_round(hist_state *hs, int64_t count)
 {
   const dm_events *ev = &hs->ev;
   for (int64_t i = 0; i < count; i++)
@@ -258,8 +259,6 @@ static dm_status fill_round(hist_state *hs, const dm_hist_opts *o, int64_t begin
       hs->x[i] = hs->vals[i * DM_VAR_COUNT + v];
     DM_FORWARD(dm_hist_fill_local(&hs->hs[h], ev->process, hs->x, w, NULL, count));
   }
-  (void)o;
-  (void)begin;
   return DM_OK;
 }
 
@@ -280,8 +279,9 @@ static dm_status stream(hist_state *hs, const dm_hist_opts *o, int64_t batch, MP
     }
     s = dm_agree(s, comm);
     if (s == DM_OK)
-      s = dm_agree(fill_round(hs, o, begin, count), comm);
-    /* Score files: the weights of this round's events; scores replace x. */
+      s = dm_agree(fill_round(hs, count), comm);
+    /* Each scores file: its rows of this round (checked to be these events),
+     * with these events' weights. */
     for (int i = 0; s == DM_OK && i < hs->n_sin; i++) {
       score_in *si = &hs->sin[i];
       dm_status t = read_scores(hs, si, begin, count, &hs->ev);
