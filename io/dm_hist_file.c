@@ -9,6 +9,10 @@
 #include "dm_h5.h"
 #include "dm_prov.h"
 
+/* Per cell in the file: the limbs of the canonical exact sum, then the
+ * undefined mark. */
+#define XCELL (DM_XSUM_LIMBS + 1)
+
 static char *dup_str(const char *s)
 {
   size_t n = strlen(s) + 1;
@@ -29,6 +33,8 @@ void dm_hist_free(dm_hist *h)
   free(h->count);
   free(h->sumw);
   free(h->sumw2);
+  free(h->xsumw);
+  free(h->xsumw2);
   memset(h, 0, sizeof *h);
 }
 
@@ -39,21 +45,33 @@ void dm_hist_free_set(dm_hist *hs, int n)
   free(hs);
 }
 
+static int bad_name(const char *s, size_t cap)
+{
+  return !s || !*s || strchr(s, '/') || strlen(s) >= cap;
+}
+
 dm_status dm_hist_init(dm_hist *h, const char *channel, const char *variable, int n_proc,
                        const char *const *proc_names, int n_bins, const double *edges)
 {
   memset(h, 0, sizeof *h);
+  if (!variable)
+    variable = "score";
+  if (bad_name(channel, sizeof h->channel) || bad_name(variable, sizeof h->variable))
+    return dm_error(DM_ERR_ARG,
+                    "histogram '%s/%s': channel and variable names must be 1 to 63 bytes "
+                    "without '/'",
+                    channel ? channel : "", variable);
   if (n_bins < 1 || n_proc < 0)
-    return dm_error(DM_ERR_ARG, "histogram of channel '%s': %d bins, %d processes", channel,
-                    n_bins, n_proc);
-  for (int j = 0; j < n_bins; j++)
-    if (!(edges[j] < edges[j + 1]))
+    return dm_error(DM_ERR_ARG, "histogram of %s in channel '%s': %d bins, %d processes",
+                    variable, channel, n_bins, n_proc);
+  for (int j = 0; j <= n_bins; j++)
+    if (!isfinite(edges[j]) || (j < n_bins && !(edges[j] < edges[j + 1])))
       return dm_error(DM_ERR_ARG,
-                      "histogram of channel '%s': edges must increase strictly (edge %d = %.17g, "
-                      "edge %d = %.17g)",
-                      channel, j, edges[j], j + 1, edges[j + 1]);
+                      "histogram of %s in channel '%s': edges must be finite and increase "
+                      "strictly (edge %d = %.17g, edge %d = %.17g)",
+                      variable, channel, j, edges[j], j + 1, j < n_bins ? edges[j + 1] : NAN);
   snprintf(h->channel, sizeof h->channel, "%s", channel);
-  snprintf(h->variable, sizeof h->variable, "%s", variable ? variable : "score");
+  snprintf(h->variable, sizeof h->variable, "%s", variable);
   h->n_proc = n_proc;
   h->n_bins = n_bins;
   size_t cells = (size_t)(n_proc > 0 ? n_proc : 1) * (size_t)(n_bins + 2);
@@ -62,12 +80,15 @@ dm_status dm_hist_init(dm_hist *h, const char *channel, const char *variable, in
   h->count = calloc(cells, sizeof(int64_t));
   h->sumw = calloc(cells, sizeof(double));
   h->sumw2 = calloc(cells, sizeof(double));
-  int ok = h->proc_names && h->edges && h->count && h->sumw && h->sumw2;
+  h->xsumw = calloc(cells, sizeof(dm_xsum));
+  h->xsumw2 = calloc(cells, sizeof(dm_xsum));
+  int ok = h->proc_names && h->edges && h->count && h->sumw && h->sumw2 && h->xsumw && h->xsumw2;
   for (int i = 0; ok && i < n_proc; i++)
     ok = (h->proc_names[i] = dup_str(proc_names[i])) != NULL;
   if (!ok) {
     dm_hist_free(h);
-    return dm_error(DM_ERR_NOMEM, "no memory for the histogram of channel '%s'", channel);
+    return dm_error(DM_ERR_NOMEM, "no memory for the histogram of %s in channel '%s'", variable,
+                    channel);
   }
   memcpy(h->edges, edges, (size_t)(n_bins + 1) * sizeof(double));
   return DM_OK;
@@ -101,21 +122,107 @@ int dm_hist_process(const dm_hist *h, const char *name)
   return -1;
 }
 
+static size_t n_cells(const dm_hist *h)
+{
+  return (size_t)h->n_proc * (size_t)(h->n_bins + 2);
+}
+
+void dm_hist_round(dm_hist *h)
+{
+  size_t cells = n_cells(h);
+  for (size_t c = 0; c < cells; c++) {
+    h->sumw[c] = dm_xsum_value(&h->xsumw[c]);
+    h->sumw2[c] = dm_xsum_value(&h->xsumw2[c]);
+  }
+}
+
+dm_status dm_hist_fill_local(dm_hist *h, const uint16_t *proc, const double *x, const double *w,
+                             const uint8_t *keep, int64_t n)
+{
+  size_t row = (size_t)(h->n_bins + 2);
+  /* Check first, so a failing call adds nothing. */
+  int64_t n_nan = 0, bad_proc = -1;
+  for (int64_t i = 0; i < n; i++) {
+    if (keep && !keep[i])
+      continue;
+    if (proc[i] >= h->n_proc)
+      bad_proc = proc[i];
+    n_nan += isnan(x[i]);
+  }
+  if (bad_proc >= 0)
+    return dm_error(DM_ERR_INTERNAL, "histogram of %s in channel '%s': process index %lld of %d",
+                    h->variable, h->channel, (long long)bad_proc, h->n_proc);
+  if (n_nan > 0)
+    return dm_error(DM_ERR_NUMERIC, "histogram of %s in channel '%s': %lld NaN values",
+                    h->variable, h->channel, (long long)n_nan);
+  for (int64_t i = 0; i < n; i++) {
+    if (keep && !keep[i])
+      continue;
+    size_t c = (size_t)proc[i] * row + (size_t)dm_hist_bin(h, x[i]);
+    double wi = w ? w[i] : 1.0;
+    h->count[c]++;
+    if (isfinite(wi)) {
+      dm_xsum_add(&h->xsumw[c], wi);
+      dm_xsum_add(&h->xsumw2[c], wi * wi);
+    } else {
+      /* The mark travels with the sums through reductions and merges. */
+      for (size_t j = 0; j < row; j++)
+        h->xsumw[(size_t)proc[i] * row + j].invalid = h->xsumw2[(size_t)proc[i] * row + j].invalid = 1;
+    }
+  }
+  return DM_OK;
+}
+
+dm_status dm_hist_allreduce(dm_hist *h, MPI_Comm comm)
+{
+  size_t cells = n_cells(h);
+  DM_FORWARD(dm_allsum_i64_array(h->count, (int64_t)cells, comm));
+  DM_FORWARD(dm_xsum_allreduce(h->xsumw, (int64_t)cells, comm));
+  DM_FORWARD(dm_xsum_allreduce(h->xsumw2, (int64_t)cells, comm));
+  dm_hist_round(h);
+  return DM_OK;
+}
+
+dm_status dm_hist_fill(dm_hist *h, const uint16_t *proc, const double *x, const double *w,
+                       const uint8_t *keep, int64_t n, MPI_Comm comm)
+{
+  DM_FORWARD(dm_agree(dm_hist_fill_local(h, proc, x, w, keep, n), comm));
+  return dm_hist_allreduce(h, comm);
+}
+
+static dm_status copy_hist(dm_hist *dst, const dm_hist *src)
+{
+  DM_FORWARD(dm_hist_init(dst, src->channel, src->variable, src->n_proc,
+                          (const char *const *)src->proc_names, src->n_bins, src->edges));
+  snprintf(dst->binning, sizeof dst->binning, "%s", src->binning);
+  snprintf(dst->subset, sizeof dst->subset, "%s", src->subset);
+  snprintf(dst->weights, sizeof dst->weights, "%s", src->weights);
+  dst->log_scale = src->log_scale;
+  size_t cells = n_cells(src);
+  memcpy(dst->count, src->count, cells * sizeof(int64_t));
+  memcpy(dst->sumw, src->sumw, cells * sizeof(double));
+  memcpy(dst->sumw2, src->sumw2, cells * sizeof(double));
+  memcpy(dst->xsumw, src->xsumw, cells * sizeof(dm_xsum));
+  memcpy(dst->xsumw2, src->xsumw2, cells * sizeof(dm_xsum));
+  return DM_OK;
+}
+
 dm_status dm_hist_merge(dm_hist *into, const dm_hist *add)
 {
-  if (strcmp(into->channel, add->channel) != 0)
-    return dm_error(DM_ERR_SCHEMA, "cannot merge histograms of channels '%s' and '%s'",
-                    into->channel, add->channel);
+  if (strcmp(into->channel, add->channel) != 0 || strcmp(into->variable, add->variable) != 0)
+    return dm_error(DM_ERR_SCHEMA, "cannot merge histograms of %s/%s and %s/%s", into->channel,
+                    into->variable, add->channel, add->variable);
   if (into->n_bins != add->n_bins ||
       memcmp(into->edges, add->edges, (size_t)(into->n_bins + 1) * sizeof(double)) != 0)
     return dm_error(DM_ERR_SCHEMA,
-                    "channel '%s': bin edges differ (%d and %d bins); histograms can only be "
-                    "merged when made with the same edges (see --hist-edges)",
-                    into->channel, into->n_bins, add->n_bins);
+                    "channel '%s', %s: bin edges differ (%d and %d bins); histograms can only "
+                    "be merged when made with the same edges (see --hist-edges, --bins)",
+                    into->channel, into->variable, into->n_bins, add->n_bins);
   int n_new = 0;
   for (int i = 0; i < add->n_proc; i++)
     if (dm_hist_process(into, add->proc_names[i]) < 0)
       n_new++;
+  size_t row = (size_t)(into->n_bins + 2);
   if (n_new > 0) {
     /* Grow into a fresh histogram with the union of processes. */
     int np = into->n_proc + n_new;
@@ -135,34 +242,25 @@ dm_status dm_hist_merge(dm_hist *into, const dm_hist *add)
     if (s != DM_OK)
       return s;
     snprintf(g.binning, sizeof g.binning, "%s", into->binning);
-    size_t row = (size_t)(into->n_bins + 2);
-    memcpy(g.count, into->count, (size_t)into->n_proc * row * sizeof(int64_t));
-    memcpy(g.sumw, into->sumw, (size_t)into->n_proc * row * sizeof(double));
-    memcpy(g.sumw2, into->sumw2, (size_t)into->n_proc * row * sizeof(double));
+    snprintf(g.subset, sizeof g.subset, "%s", into->subset);
+    snprintf(g.weights, sizeof g.weights, "%s", into->weights);
+    g.log_scale = into->log_scale;
+    size_t cells = n_cells(into);
+    memcpy(g.count, into->count, cells * sizeof(int64_t));
+    memcpy(g.xsumw, into->xsumw, cells * sizeof(dm_xsum));
+    memcpy(g.xsumw2, into->xsumw2, cells * sizeof(dm_xsum));
     dm_hist_free(into);
     *into = g;
   }
-  size_t row = (size_t)(into->n_bins + 2);
   for (int i = 0; i < add->n_proc; i++) {
-    int t = dm_hist_process(into, add->proc_names[i]);
+    size_t t = (size_t)dm_hist_process(into, add->proc_names[i]) * row, a = (size_t)i * row;
     for (size_t j = 0; j < row; j++) {
-      into->count[(size_t)t * row + j] += add->count[(size_t)i * row + j];
-      into->sumw[(size_t)t * row + j] += add->sumw[(size_t)i * row + j];
-      into->sumw2[(size_t)t * row + j] += add->sumw2[(size_t)i * row + j];
+      into->count[t + j] += add->count[a + j];
+      dm_xsum_merge(&into->xsumw[t + j], &add->xsumw[a + j]);
+      dm_xsum_merge(&into->xsumw2[t + j], &add->xsumw2[a + j]);
     }
   }
-  return DM_OK;
-}
-
-static dm_status copy_hist(dm_hist *dst, const dm_hist *src)
-{
-  DM_FORWARD(dm_hist_init(dst, src->channel, src->variable, src->n_proc,
-                          (const char *const *)src->proc_names, src->n_bins, src->edges));
-  snprintf(dst->binning, sizeof dst->binning, "%s", src->binning);
-  size_t cells = (size_t)src->n_proc * (size_t)(src->n_bins + 2);
-  memcpy(dst->count, src->count, cells * sizeof(int64_t));
-  memcpy(dst->sumw, src->sumw, cells * sizeof(double));
-  memcpy(dst->sumw2, src->sumw2, cells * sizeof(double));
+  dm_hist_round(into);
   return DM_OK;
 }
 
@@ -171,7 +269,8 @@ dm_status dm_hist_merge_set(dm_hist **into, int *n_into, const dm_hist *add, int
   for (int a = 0; a < n_add; a++) {
     int found = -1;
     for (int i = 0; i < *n_into; i++)
-      if (strcmp((*into)[i].channel, add[a].channel) == 0)
+      if (strcmp((*into)[i].channel, add[a].channel) == 0 &&
+          strcmp((*into)[i].variable, add[a].variable) == 0)
         found = i;
     if (found >= 0) {
       DM_FORWARD(dm_hist_merge(&(*into)[found], &add[a]));
@@ -189,12 +288,37 @@ dm_status dm_hist_merge_set(dm_hist **into, int *n_into, const dm_hist *add, int
 
 /* ---- file ------------------------------------------------------------------ */
 
+/* Exact sums to and from their file form (canonical limbs + undefined mark),
+ * so that equal sums are equal bytes on disk. */
+static void xsum_export(const dm_xsum *x, size_t cells, int64_t *out)
+{
+  for (size_t c = 0; c < cells; c++) {
+    dm_xsum t = x[c];
+    dm_xsum_normalize(&t);
+    memcpy(out + c * XCELL, t.limb, DM_XSUM_LIMBS * sizeof(int64_t));
+    out[c * XCELL + DM_XSUM_LIMBS] = t.invalid != 0;
+  }
+}
+
+static dm_status xsum_import(const int64_t *in, size_t cells, dm_xsum *x, const char *what)
+{
+  for (size_t c = 0; c < cells; c++) {
+    const int64_t *v = in + c * XCELL;
+    for (int l = 0; l < DM_XSUM_LIMBS - 1; l++)
+      if (v[l] < 0 || v[l] > (int64_t)0xffffffff)
+        return dm_error(DM_ERR_SCHEMA, "%s: cell %zu is not a canonical exact sum", what, c);
+    memset(&x[c], 0, sizeof x[c]);
+    memcpy(x[c].limb, v, DM_XSUM_LIMBS * sizeof(int64_t));
+    x[c].invalid = v[DM_XSUM_LIMBS] != 0;
+  }
+  return DM_OK;
+}
+
 static dm_status write_one(hid_t f, const dm_hist *h, MPI_Comm comm)
 {
-  char g[160];
-  snprintf(g, sizeof g, "channels/%s", h->channel);
+  char g[192], p[256];
+  snprintf(g, sizeof g, "histograms/%s/%s", h->channel, h->variable);
   DM_FORWARD(dm_h5_group_ensure(f, g));
-  char p[256];
   int64_t de[1] = {h->n_bins + 1};
   snprintf(p, sizeof p, "%s/edges", g);
   DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 1, de, h->edges, comm));
@@ -207,9 +331,32 @@ static dm_status write_one(hid_t f, const dm_hist *h, MPI_Comm comm)
   DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw, comm));
   snprintf(p, sizeof p, "%s/sumw2", g);
   DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw2, comm));
+  size_t cells = n_cells(h);
+  int64_t *ex = malloc((cells > 0 ? cells : 1) * XCELL * sizeof(int64_t));
+  if (!ex)
+    return dm_error(DM_ERR_NOMEM, "no memory writing the histogram of %s", h->variable);
+  int64_t d3[3] = {h->n_proc, h->n_bins + 2, XCELL};
+  dm_status s = DM_OK;
+  const dm_xsum *src[2] = {h->xsumw, h->xsumw2};
+  const char *name[2] = {"sumw_exact", "sumw2_exact"};
+  for (int k = 0; s == DM_OK && k < 2; k++) {
+    xsum_export(src[k], cells, ex);
+    snprintf(p, sizeof p, "%s/%s", g, name[k]);
+    s = dm_h5_array_write(f, p, H5T_NATIVE_INT64, 3, d3, ex, comm);
+  }
+  free(ex);
+  DM_FORWARD(s);
+  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "channel", h->channel));
   DM_FORWARD(dm_h5_attr_set_str_at(f, g, "variable", h->variable));
   DM_FORWARD(dm_h5_attr_set_str_at(f, g, "binning", h->binning));
-  return DM_OK;
+  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "subset", h->subset));
+  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "weights", h->weights));
+  hid_t go = H5Gopen2(f, g, H5P_DEFAULT);
+  if (go < 0)
+    return dm_error(DM_ERR_HDF5, "cannot open group %s", g);
+  s = dm_h5_attr_set_i64(go, "log_scale", h->log_scale);
+  H5Gclose(go);
+  return s;
 }
 
 dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Comm comm,
@@ -218,14 +365,19 @@ dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Com
   dm_h5_out out;
   DM_FORWARD(dm_h5_out_create(&out, path, comm));
   dm_status s = DM_OK;
-  const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof(char *));
+  char **names = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
   if (!names)
     s = dm_error(DM_ERR_NOMEM, "no memory writing %s", path);
+  for (int i = 0; s == DM_OK && i < n; i++) {
+    size_t len = strlen(hs[i].channel) + strlen(hs[i].variable) + 2;
+    if (!(names[i] = malloc(len)))
+      s = dm_error(DM_ERR_NOMEM, "no memory writing %s", path);
+    else
+      snprintf(names[i], len, "%s/%s", hs[i].channel, hs[i].variable);
+  }
   s = dm_agree(s, comm);
   if (s == DM_OK) {
-    for (int i = 0; i < n; i++)
-      names[i] = hs[i].channel;
-    s = dm_h5_strings_write(out.file, "channel_names", names, n, comm);
+    s = dm_h5_strings_write(out.file, "histogram_names", (const char *const *)names, n, comm);
     for (int i = 0; s == DM_OK && i < n; i++)
       s = write_one(out.file, &hs[i], comm);
     if (s == DM_OK)
@@ -234,20 +386,24 @@ dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Com
     if (s != DM_OK)
       dm_error_context("writing %s", path);
   }
+  for (int i = 0; names && i < n; i++)
+    free(names[i]);
   free(names);
   return dm_h5_out_finish(&out, s);
 }
 
-static dm_status read_one(hid_t f, const char *path, const char *channel, dm_hist *h)
+/* One histogram at group g; version 1 groups have no exact sums, no
+ * channel/variable attributes (the variable is "score"). */
+static dm_status read_one(hid_t f, const char *path, const char *g, const char *channel,
+                          const char *variable, int version, dm_hist *h)
 {
-  char g[160], p[256];
-  snprintf(g, sizeof g, "channels/%s", channel);
+  char p[256];
   int nd = 0;
   int64_t dims[4] = {0}, cnt = 0;
   double *edges = NULL;
   char **names = NULL;
   int64_t n_names = 0;
-  void *count = NULL, *sumw = NULL, *sumw2 = NULL;
+  void *count = NULL, *sumw = NULL, *sumw2 = NULL, *ex = NULL, *ex2 = NULL;
   dm_status s;
   snprintf(p, sizeof p, "%s/edges", g);
   s = dm_h5_array_read(f, p, H5T_NATIVE_DOUBLE, &nd, dims, &cnt, (void **)&edges);
@@ -258,31 +414,54 @@ static dm_status read_one(hid_t f, const char *path, const char *channel, dm_his
     snprintf(p, sizeof p, "%s/process_names", g);
     s = dm_h5_strings_read(f, p, &names, &n_names);
   }
-  const char *cols[3] = {"count", "sumw", "sumw2"};
-  void **bufs[3] = {&count, &sumw, &sumw2};
-  hid_t types[3] = {H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE};
-  for (int c = 0; s == DM_OK && c < 3; c++) {
+  const char *cols[5] = {"count", "sumw", "sumw2", "sumw_exact", "sumw2_exact"};
+  void **bufs[5] = {&count, &sumw, &sumw2, &ex, &ex2};
+  hid_t types[5] = {H5T_NATIVE_INT64, H5T_NATIVE_DOUBLE, H5T_NATIVE_DOUBLE, H5T_NATIVE_INT64,
+                    H5T_NATIVE_INT64};
+  for (int c = 0; s == DM_OK && c < (version >= 2 ? 5 : 3); c++) {
     snprintf(p, sizeof p, "%s/%s", g, cols[c]);
     s = dm_h5_array_read(f, p, types[c], &nd, dims, &cnt, bufs[c]);
-    if (s == DM_OK && (nd != 2 || dims[0] != n_names || dims[1] != n_bins + 2))
-      s = dm_error(DM_ERR_SCHEMA, "%s has shape [%lld, %lld]; expected [%lld, %lld]", p,
-                   (long long)dims[0], (long long)dims[1], (long long)n_names,
-                   (long long)(n_bins + 2));
+    int want_nd = c < 3 ? 2 : 3;
+    if (s == DM_OK && (nd != want_nd || dims[0] != n_names || dims[1] != n_bins + 2 ||
+                       (c >= 3 && dims[2] != XCELL)))
+      s = dm_error(DM_ERR_SCHEMA, "%s has shape [%lld, %lld%s]; expected [%lld, %lld%s]", p,
+                   (long long)dims[0], (long long)dims[1], nd == 3 ? ", ..." : "",
+                   (long long)n_names, (long long)(n_bins + 2), c >= 3 ? ", 15" : "");
   }
   if (s == DM_OK)
-    s = dm_hist_init(h, channel, "score", (int)n_names, (const char *const *)names, (int)n_bins,
+    s = dm_hist_init(h, channel, variable, (int)n_names, (const char *const *)names, (int)n_bins,
                      edges);
   if (s == DM_OK) {
-    size_t cells = (size_t)n_names * (size_t)(n_bins + 2);
+    size_t cells = n_cells(h);
     memcpy(h->count, count, cells * sizeof(int64_t));
-    memcpy(h->sumw, sumw, cells * sizeof(double));
-    memcpy(h->sumw2, sumw2, cells * sizeof(double));
+    if (version >= 2) {
+      snprintf(p, sizeof p, "%s/sumw_exact", g);
+      s = xsum_import(ex, cells, h->xsumw, p);
+      snprintf(p, sizeof p, "%s/sumw2_exact", g);
+      if (s == DM_OK)
+        s = xsum_import(ex2, cells, h->xsumw2, p);
+    } else {
+      /* The rounded sums are all a version 1 file has: take them as exact. */
+      for (size_t c = 0; c < cells; c++) {
+        dm_xsum_add(&h->xsumw[c], ((double *)sumw)[c]);
+        dm_xsum_add(&h->xsumw2[c], ((double *)sumw2)[c]);
+      }
+    }
+    if (s == DM_OK)
+      dm_hist_round(h);
+  }
+  if (s == DM_OK) {
     hid_t go = H5Gopen2(f, g, H5P_DEFAULT);
     if (go >= 0) {
-      if (dm_h5_attr_get_str(go, "variable", h->variable, sizeof h->variable) != DM_OK)
-        snprintf(h->variable, sizeof h->variable, "score");
       if (dm_h5_attr_get_str(go, "binning", h->binning, sizeof h->binning) != DM_OK)
         h->binning[0] = '\0';
+      if (dm_h5_attr_get_str(go, "subset", h->subset, sizeof h->subset) != DM_OK)
+        h->subset[0] = '\0';
+      if (dm_h5_attr_get_str(go, "weights", h->weights, sizeof h->weights) != DM_OK)
+        h->weights[0] = '\0';
+      int64_t ls = 0;
+      if (dm_h5_attr_get_i64(go, "log_scale", &ls) == DM_OK)
+        h->log_scale = ls != 0;
       H5Gclose(go);
     }
     dm_error_clear();
@@ -292,8 +471,12 @@ static dm_status read_one(hid_t f, const char *path, const char *channel, dm_his
   free(count);
   free(sumw);
   free(sumw2);
-  if (s != DM_OK)
+  free(ex);
+  free(ex2);
+  if (s != DM_OK) {
+    dm_hist_free(h);
     dm_error_context("%s", path);
+  }
   return s;
 }
 
@@ -303,11 +486,12 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
   *n_out = 0;
   hid_t f;
   DM_FORWARD(dm_h5_open(path, comm, 0, &f));
-  dm_status s = dm_prov_check(f, path, DM_FORMAT_HIST, DM_HIST_VERSION, NULL);
-  char **chan = NULL;
+  int version = 0;
+  dm_status s = dm_prov_check(f, path, DM_FORMAT_HIST, DM_HIST_VERSION, &version);
+  char **keys = NULL;
   int64_t n = 0;
   if (s == DM_OK) {
-    s = dm_h5_strings_read(f, "channel_names", &chan, &n);
+    s = dm_h5_strings_read(f, version >= 2 ? "histogram_names" : "channel_names", &keys, &n);
     if (s != DM_OK)
       dm_error_context("%s", path);
   }
@@ -317,9 +501,26 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
     if (!hs)
       s = dm_error(DM_ERR_NOMEM, "no memory reading %s", path);
   }
-  for (int64_t i = 0; s == DM_OK && i < n; i++)
-    s = read_one(f, path, chan[i], &hs[i]);
-  free(chan);
+  for (int64_t i = 0; s == DM_OK && i < n; i++) {
+    char g[192], chan[64], var[64];
+    if (version >= 2) {
+      const char *slash = strchr(keys[i], '/');
+      if (!slash || (size_t)(slash - keys[i]) >= sizeof chan || strlen(slash + 1) >= sizeof var) {
+        s = dm_error(DM_ERR_SCHEMA, "%s: histogram name '%s' is not CHANNEL/VARIABLE", path,
+                     keys[i]);
+        break;
+      }
+      snprintf(chan, sizeof chan, "%.*s", (int)(slash - keys[i]), keys[i]);
+      snprintf(var, sizeof var, "%s", slash + 1);
+      snprintf(g, sizeof g, "histograms/%s", keys[i]);
+    } else {
+      snprintf(chan, sizeof chan, "%s", keys[i]);
+      snprintf(var, sizeof var, "score");
+      snprintf(g, sizeof g, "channels/%s", keys[i]);
+    }
+    s = read_one(f, path, g, chan, var, version, &hs[i]);
+  }
+  free(keys);
   /* Every rank read the same bytes; agree anyway so all leave together. */
   s = dm_agree(s, comm);
   dm_h5_close(f);
@@ -330,4 +531,56 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
   *hs_out = hs;
   *n_out = (int)n;
   return DM_OK;
+}
+
+dm_status dm_hist_files_merge(const char *out, const char *const *in, int n_in, MPI_Comm comm,
+                              const char *command_line)
+{
+  if (n_in < 1)
+    return dm_error(DM_ERR_ARG, "no histogram files to merge");
+  dm_hist *acc = NULL;
+  int n_acc = 0;
+  dm_status s = DM_OK;
+  size_t cap = 4096, len = 0;
+  char *inputs = calloc(cap, 1);
+  if (!inputs)
+    s = dm_error(DM_ERR_NOMEM, "no memory to merge histograms");
+  s = dm_agree(s, comm);
+  for (int i = 0; s == DM_OK && i < n_in; i++) {
+    dm_hist *hs = NULL;
+    int n = 0;
+    s = dm_hist_file_read(in[i], comm, &hs, &n);
+    if (s == DM_OK) {
+      s = dm_hist_merge_set(&acc, &n_acc, hs, n);
+      if (s != DM_OK)
+        dm_error_context("merging %s", in[i]);
+      s = dm_agree(s, comm);
+    }
+    dm_hist_free_set(hs, n);
+    /* The inputs are recorded on every rank alike: the checksum is computed
+     * by all ranks together and its status is agreed. */
+    char hex[33] = "";
+    int64_t size = 0;
+    if (s == DM_OK) {
+      int ok = dm_checksum_file_tree(in[i], comm, hex, &size) == DM_OK;
+      dm_error_clear();
+      size_t need = strlen(in[i]) + 64;
+      if (ok && len + need >= cap) {
+        char *g = realloc(inputs, cap = 2 * cap + need);
+        if (!g)
+          s = dm_error(DM_ERR_NOMEM, "no memory to merge histograms");
+        else
+          inputs = g;
+        s = dm_agree(s, comm);
+      }
+      if (ok && s == DM_OK)
+        len += (size_t)snprintf(inputs + len, cap - len, "%s\t%lld\t" DM_TREE_ALGO ":%s\n",
+                                in[i], (long long)size, hex);
+    }
+  }
+  if (s == DM_OK)
+    s = dm_hist_file_write(out, acc, n_acc, comm, command_line, inputs);
+  dm_hist_free_set(acc, n_acc);
+  free(inputs);
+  return s;
 }

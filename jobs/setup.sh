@@ -11,9 +11,12 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(build-essential cmake pkg-config git
       openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       libzstd-dev zstd libcjson-dev libxxhash-dev libgsl-dev libinih-dev
-      libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py python3-xxhash)
+      libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py python3-xxhash
+      python3-matplotlib python3-yaml)
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-sklearn python3-scipy python3-torch python3-pandas slurm-wlm munge)
+  # The report test opens the page in headless Chromium over the DevTools protocol.
+  pkgs+=(chromium python3-websocket python3-pil)
 fi
 
 missing=()

@@ -11,7 +11,8 @@
 
 static const char usage[] =
     "usage: dmpipe bumphunt --spectrum FILE.csv [options]\n"
-    "       dmpipe bumphunt --hist HIST.h5 [--channel C] --observed NAMES --expected NAMES [options]\n"
+    "       dmpipe bumphunt --hist HIST.h5 [--channel C] [--variable V] --observed NAMES\n"
+    "                       --expected NAMES [options]\n"
     "\n"
     "Scans windows of consecutive bins for the most significant excess of observed over\n"
     "expected counts (local p = P(n >= d | b), Poisson, via the regularised incomplete gamma\n"
@@ -25,8 +26,10 @@ static const char usage[] =
     "Input:\n"
     "  --spectrum FILE        CSV with a header naming the columns lo, hi, observed, expected\n"
     "                         (one bin per line, bins in increasing order, expected > 0)\n"
-    "  --hist FILE            a histogram file (dmpipe metrics --hist-out)\n"
+    "  --hist FILE            a histogram file (dmpipe metrics --hist-out, dmpipe hist)\n"
     "  --channel NAME         its channel (needed when it holds several)\n"
+    "  --variable NAME        its variable (needed when the channel has several, as\n"
+    "                         dmpipe hist files do: ht, met, m_eff, score_kde, ...)\n"
     "  --observed NAMES       comma-separated processes summed as the observed spectrum\n"
     "  --expected NAMES       comma-separated processes summed as the expectation\n"
     "  --expected-scale X     multiply the expectation by X (default 1)\n"
@@ -89,6 +92,16 @@ static dm_status write_json(const char *path, const dm_bumphunt_report *r,
       for (int i = 0; i < 10; i++)
         cJSON_AddItemToArray(d, cJSON_CreateNumber((double)r->calib_deciles[i]));
     }
+    if (r->variable[0])
+      cJSON_AddStringToObject(j, "variable", r->variable);
+    cJSON *sp = cJSON_AddObjectToObject(j, "spectrum");
+    const char *keys[4] = {"lo", "hi", "observed", "expected"};
+    const double *cols[4] = {r->spec_lo, r->spec_hi, r->spec_obs, r->spec_exp};
+    for (int k = 0; k < 4; k++) {
+      cJSON *a = cJSON_AddArrayToObject(sp, keys[k]);
+      for (int i = 0; cols[k] && i < r->n_bins; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(cols[k][i]));
+    }
     dm_cli_json_num(j, "seconds", r->seconds);
   }
   dm_status s = dm_cli_write_json_agreed(path, j, comm);
@@ -128,12 +141,13 @@ int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm)
   dm_bumphunt_opts o;
   dm_bumphunt_opts_default(&o);
   const char *json = NULL;
-  enum { O_SPEC = 1000, O_HIST, O_CHAN, O_OBS, O_EXP, O_SCALE, O_WMIN, O_WMAX, O_TOYS, O_GVT,
+  enum { O_SPEC = 1000, O_HIST, O_CHAN, O_VAR, O_OBS, O_EXP, O_SCALE, O_WMIN, O_WMAX, O_TOYS, O_GVT,
          O_GVL, O_SEED, O_CAL, O_JSON, O_HELP };
   static const struct option longopts[] = {
       {"spectrum", required_argument, 0, O_SPEC},
       {"hist", required_argument, 0, O_HIST},
       {"channel", required_argument, 0, O_CHAN},
+      {"variable", required_argument, 0, O_VAR},
       {"observed", required_argument, 0, O_OBS},
       {"expected", required_argument, 0, O_EXP},
       {"expected-scale", required_argument, 0, O_SCALE},
@@ -157,6 +171,7 @@ int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm)
     case O_SPEC: o.spectrum = optarg; break;
     case O_HIST: o.hist = optarg; break;
     case O_CHAN: o.channel = optarg; break;
+    case O_VAR: o.variable = optarg; break;
     case O_OBS: o.observed = optarg; break;
     case O_EXP: o.expected = optarg; break;
     case O_SCALE: s = dm_cli_f64("--expected-scale", optarg, 1e-300, 1e300, &o.expected_scale); break;
@@ -198,5 +213,6 @@ int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm)
     print_report(&rep);
   if (s == DM_OK && json)
     s = write_json(json, &rep, &o, comm);
+  dm_bumphunt_report_free(&rep);
   return dm_cli_finish("bumphunt", s, comm);
 }

@@ -10,6 +10,7 @@
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_h5.h"
+#include "dm_hist_file.h"
 #include "dm_model.h"
 #include "dm_prov.h"
 #include "dm_store.h"
@@ -20,7 +21,8 @@ static const char usage[] =
     "Describe a dmpipe file. For an event store: events, objects, processes with their\n"
     "event counts, bytes on disk, raw (uncompressed) bytes, compression ratio, the source\n"
     "CSV size, and the provenance attributes (dmpipe version, git revision, command line,\n"
-    "creation time, each input's name, size and checksum).\n"
+    "creation time, each input's name, size and checksum). For a histogram file: each\n"
+    "histogram's channel, variable, bins, binning, events filled and weights.\n"
     "\n"
     "options:\n"
     "  --json          print the description as JSON on stdout instead of a table\n"
@@ -63,6 +65,33 @@ static int64_t attr_i64(hid_t f, const char *name)
   if (dm_h5_attr_get_i64(f, name, &v) != DM_OK)
     v = -1;
   return v;
+}
+
+/* A histogram file: one line per histogram (rank 0 prints). */
+static dm_status describe_hist(const char *path, MPI_Comm comm)
+{
+  dm_hist *hs = NULL;
+  int n = 0;
+  DM_FORWARD(dm_hist_file_read(path, comm, &hs, &n));
+  if (dm_rank(comm) == 0) {
+    printf("%s: %d histogram%s (dmpipe-hist)\n", path, n, n == 1 ? "" : "s");
+    for (int i = 0; i < n; i++) {
+      const dm_hist *h = &hs[i];
+      int64_t entries = 0;
+      size_t cells = (size_t)h->n_proc * (size_t)(h->n_bins + 2);
+      for (size_t c = 0; c < cells; c++)
+        entries += h->count[c];
+      printf("  %s/%s: %d bins over [%g, %g)%s, %d processes, %lld entries\n", h->channel,
+             h->variable, h->n_bins, h->edges[0], h->edges[h->n_bins],
+             h->log_scale ? " log-spaced" : "", h->n_proc, (long long)entries);
+      if (h->subset[0])
+        printf("      events: %s\n", h->subset);
+      if (h->weights[0])
+        printf("      weights: %s\n", h->weights);
+    }
+  }
+  dm_hist_free_set(hs, n);
+  return DM_OK;
 }
 
 static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout,
@@ -208,6 +237,8 @@ int dm_cmd_info(int argc, char **argv, MPI_Comm comm)
     /* section:info-model (the model and scores branches go here) */
     else if (!strcmp(fmt, DM_FORMAT_MODEL) && !json_stdout && !json_file)
       s = dm_model_info(path, stdout, comm);
+    else if (!strcmp(fmt, DM_FORMAT_HIST) && !json_stdout && !json_file)
+      s = describe_hist(path, comm);
     else if (!strcmp(fmt, DM_FORMAT_MODEL) || !strcmp(fmt, DM_FORMAT_SCORES) ||
              !strcmp(fmt, DM_FORMAT_HIST))
       s = dm_error(DM_ERR_SCHEMA, "%s is a %s file: not yet supported by info", path, fmt);

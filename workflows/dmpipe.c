@@ -24,6 +24,8 @@ static const struct {
     {"score", dm_cmd_score, "score every event of a store with a model"},
     {"metrics", dm_cmd_metrics, "challenge metrics (AUC, eps_S, SI, TI) and significance"},
     {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
+    {"hist", dm_cmd_hist, "weighted per-process histograms of variables and scores"},
+    {"report", dm_cmd_report, "an HTML report with figures from a run's outputs"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

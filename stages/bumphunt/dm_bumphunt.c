@@ -170,24 +170,31 @@ static dm_status sum_procs(const dm_hist *h, const char *list, const char *flag,
   return DM_OK;
 }
 
-static dm_status spectrum_from_hist(const dm_bumphunt_opts *o, MPI_Comm comm, spectrum *sp)
+static dm_status spectrum_from_hist(const dm_bumphunt_opts *o, MPI_Comm comm, spectrum *sp,
+                                    char *variable)
 {
   dm_hist *hs = NULL;
   int n = 0;
   DM_FORWARD(dm_hist_file_read(o->hist, comm, &hs, &n));
+  /* The histogram of the given channel and variable; either may be left out
+   * when only one histogram fits. */
   const dm_hist *h = NULL;
   dm_status s = DM_OK;
-  if (o->channel) {
-    for (int i = 0; i < n; i++)
-      if (strcmp(hs[i].channel, o->channel) == 0)
-        h = &hs[i];
-    if (!h)
-      s = dm_error(DM_ERR_UNKNOWN, "%s has no channel '%s'", o->hist, o->channel);
-  } else if (n == 1) {
-    h = &hs[0];
-  } else {
-    s = dm_error(DM_ERR_ARG, "%s has %d channels: choose one with --channel", o->hist, n);
-  }
+  int fits = 0;
+  for (int i = 0; i < n; i++)
+    if ((!o->channel || strcmp(hs[i].channel, o->channel) == 0) &&
+        (!o->variable || strcmp(hs[i].variable, o->variable) == 0)) {
+      h = &hs[i];
+      fits++;
+    }
+  if (fits == 0)
+    s = dm_error(DM_ERR_UNKNOWN, "%s has no histogram of channel '%s', variable '%s'", o->hist,
+                 o->channel ? o->channel : "(any)", o->variable ? o->variable : "(any)");
+  else if (fits > 1)
+    s = dm_error(DM_ERR_ARG, "%s has %d histograms%s%s: choose one with --channel and --variable",
+                 o->hist, fits, o->channel ? " of channel " : "", o->channel ? o->channel : "");
+  if (s == DM_OK)
+    snprintf(variable, 64, "%s", h->variable);
   if (s == DM_OK)
     s = spectrum_alloc(sp, h->n_bins);
   if (s == DM_OK)
@@ -241,7 +248,7 @@ dm_status dm_bumphunt_run(const dm_bumphunt_opts *o, MPI_Comm comm, dm_bumphunt_
       s = parse_csv(o->spectrum, text, len, &sp); /* same text: same verdict everywhere */
     free(text);
   } else {
-    s = spectrum_from_hist(o, comm, &sp);
+    s = spectrum_from_hist(o, comm, &sp, rep->variable);
   }
   if (s != DM_OK)
     return s;
@@ -365,7 +372,22 @@ dm_status dm_bumphunt_run(const dm_bumphunt_opts *o, MPI_Comm comm, dm_bumphunt_
   free(x);
   free(q);
   free(tt);
-  spectrum_free(&sp);
+  /* The report keeps the spectrum (freed by dm_bumphunt_report_free). */
+  rep->spec_lo = sp.lo;
+  rep->spec_hi = sp.hi;
+  rep->spec_obs = sp.d;
+  rep->spec_exp = sp.b;
   rep->seconds = dm_allmax_f64(MPI_Wtime() - t0, comm);
   return s;
+}
+
+void dm_bumphunt_report_free(dm_bumphunt_report *rep)
+{
+  if (!rep)
+    return;
+  free(rep->spec_lo);
+  free(rep->spec_hi);
+  free(rep->spec_obs);
+  free(rep->spec_exp);
+  rep->spec_lo = rep->spec_hi = rep->spec_obs = rep->spec_exp = NULL;
 }

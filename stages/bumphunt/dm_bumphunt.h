@@ -47,6 +47,7 @@ typedef struct {
   const char *spectrum;
   const char *hist;
   const char *channel;   /* hist input: channel name (default: the only one) */
+  const char *variable;  /* hist input: variable (default: the channel's only one) */
   const char *observed;  /* hist input: comma-separated process names */
   const char *expected;  /* hist input: comma-separated process names */
   double expected_scale; /* hist input: default 1 */
@@ -77,8 +78,15 @@ typedef struct {
   int64_t calib_n, calib_below;      /* pseudo-datasets, and those with p < 0.05 */
   double calib_fraction, calib_fraction_err;
   int64_t calib_deciles[10];         /* p-value histogram in 10 equal bins */
+  /* The scanned spectrum (n_bins each, malloc'ed; dm_bumphunt_report_free),
+   * so reports and plots show what was scanned. */
+  double *spec_lo, *spec_hi, *spec_obs, *spec_exp;
+  char variable[64];                 /* hist input: the histogram's variable */
   double seconds;
 } dm_bumphunt_report;
+
+/* LOCAL. Frees the spectrum arrays (accepts a zeroed report). */
+void dm_bumphunt_report_free(dm_bumphunt_report *rep);
 
 /* COLLECTIVE. Read the spectrum, scan, run toys and (optionally) the
  * calibration. Same report on every rank. */

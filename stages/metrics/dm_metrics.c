@@ -584,7 +584,7 @@ static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf,
     s = dm_agree(dm_hist_init(&h, cname, "score", np, names, n_edges - 1, edges), comm);
   if (s == DM_OK) {
     snprintf(h.binning, sizeof h.binning, "%s", binning);
-    s = dm_metrics_fill_hist(&h, d.proc, d.score, d.weight, d.n, comm);
+    s = dm_hist_fill(&h, d.proc, d.score, d.weight, NULL, d.n, comm);
   }
   if (s == DM_OK) {
     ch->n_bins = h.n_bins;
@@ -732,10 +732,11 @@ dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_rep
     const dm_hist *src = NULL;
     if (edge_set) {
       for (int k = 0; k < n_edge_set; k++)
-        if (strcmp(edge_set[k].channel, cname) == 0)
+        if (strcmp(edge_set[k].channel, cname) == 0 &&
+            strcmp(edge_set[k].variable, "score") == 0)
           src = &edge_set[k];
       if (!src) {
-        s = dm_error(DM_ERR_ARG, "%s has no histogram of channel '%s' to take edges from",
+        s = dm_error(DM_ERR_ARG, "%s has no score histogram of channel '%s' to take edges from",
                      o->hist_edges, cname);
         break;
       }

@@ -161,9 +161,6 @@ dm_status dm_metrics_run(const dm_metrics_opts *opts, MPI_Comm comm, dm_metrics_
 /* LOCAL. Frees the report's arrays (accepts a zeroed report). */
 void dm_metrics_report_free(dm_metrics_report *rep);
 
-/* COLLECTIVE. Merge histogram files (in the order given) into out. */
-dm_status dm_metrics_merge_hist(const char *out, const char *const *in, int n_in, MPI_Comm comm,
-                                const char *command_line);
 
 /* LOCAL. Counting significance from (merged) histograms, for one channel:
  * for each signal process and each target eps_B, the cut at the lowest

@@ -1,5 +1,5 @@
-/* Histograms of the metrics stage: quantile-adaptive edges, filling with
- * exact sums, counting significance from histograms, merging files. */
+/* Histograms of the metrics stage: quantile-adaptive edges and counting
+ * significance from histograms (filling and merging are dm_hist_file.h's). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +8,7 @@
 #include "dm_comm.h"
 #include "dm_metrics.h"
 #include "dm_metrics_impl.h"
-#include "dm_prov.h"
 #include "dm_signif.h"
-#include "dm_xsum.h"
 
 /* ---- histograms ------------------------------------------------------------ */
 
@@ -86,51 +84,6 @@ dm_status dm_metrics_adaptive_edges(const dm_osel_set *bkg_u, double lo, double 
   *edges = e;
   *n_edges = ne;
   return DM_OK;
-}
-
-/* Processes without a finite weight (no cross section known; they take no
- * part as background or signal, see read_channel) get NaN sums of weights in
- * every bin: visibly undefined rather than silently short. Counts stay exact. */
-dm_status dm_metrics_fill_hist(dm_hist *h, const uint16_t *proc, const double *score,
-                               const double *w, int64_t n, MPI_Comm comm)
-{
-  size_t row = (size_t)(h->n_bins + 2), cells = (size_t)h->n_proc * row;
-  dm_xsum *acc = calloc(cells * 2 > 0 ? cells * 2 : 1, sizeof(dm_xsum));
-  int64_t *bad = calloc((size_t)h->n_proc + 1, sizeof(int64_t));
-  dm_status s = acc && bad ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to fill histograms");
-  s = dm_agree(s, comm);
-  if (s != DM_OK) {
-    free(acc);
-    free(bad);
-    return s;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    size_t c = (size_t)proc[i] * row + (size_t)dm_hist_bin(h, score[i]);
-    double wi = w ? w[i] : 1.0;
-    h->count[c]++;
-    if (!isfinite(wi)) {
-      bad[proc[i]] = 1;
-      continue;
-    }
-    dm_xsum_add(&acc[c], wi);
-    dm_xsum_add(&acc[cells + c], wi * wi);
-  }
-  s = dm_allsum_i64_array(h->count, (int64_t)cells, comm);
-  if (s == DM_OK)
-    s = dm_allsum_i64_array(bad, h->n_proc, comm);
-  if (s == DM_OK)
-    s = dm_xsum_allreduce(acc, (int64_t)(2 * cells), comm);
-  if (s == DM_OK)
-    s = dm_xsum_check(acc, (int64_t)(2 * cells), "histogram sums of weights");
-  if (s == DM_OK)
-    for (size_t c = 0; c < cells; c++) {
-      int undefined = bad[c / row] != 0;
-      h->sumw[c] = undefined ? NAN : dm_xsum_value(&acc[c]);
-      h->sumw2[c] = undefined ? NAN : dm_xsum_value(&acc[cells + c]);
-    }
-  free(acc);
-  free(bad);
-  return s;
 }
 
 /* ---- significance ------------------------------------------------------------ */
@@ -231,43 +184,5 @@ dm_status dm_metrics_signif_from_hist(const dm_hist *h, const char *const *bkg, 
   }
   free(bw);
   free(bw2);
-  return s;
-}
-
-dm_status dm_metrics_merge_hist(const char *out, const char *const *in, int n_in, MPI_Comm comm,
-                                const char *command_line)
-{
-  if (n_in < 1)
-    return dm_error(DM_ERR_ARG, "no histogram files to merge");
-  dm_hist *acc = NULL;
-  int n_acc = 0;
-  dm_status s = DM_OK;
-  char inputs[8192] = "";
-  for (int i = 0; s == DM_OK && i < n_in; i++) {
-    dm_hist *hs = NULL;
-    int n = 0;
-    s = dm_hist_file_read(in[i], comm, &hs, &n);
-    if (s == DM_OK) {
-      s = dm_hist_merge_set(&acc, &n_acc, hs, n);
-      if (s != DM_OK)
-        dm_error_context("merging %s", in[i]);
-      s = dm_agree(s, comm);
-    }
-    dm_hist_free_set(hs, n);
-    char hex[33] = "";
-    int64_t size = 0;
-    if (s == DM_OK) {
-      /* Agreed, so every rank writes the same attribute. */
-      if (dm_checksum_file_tree(in[i], comm, hex, &size) == DM_OK) {
-        size_t l = strlen(inputs);
-        snprintf(inputs + l, sizeof inputs - l, "%s\t%lld\t" DM_TREE_ALGO ":%s\n", in[i],
-                 (long long)size, hex);
-      }
-      dm_error_clear();
-    }
-  }
-  if (s == DM_OK)
-    s = dm_hist_file_write(out, acc, n_acc, comm, command_line, inputs);
-  dm_hist_free_set(acc, n_acc);
   return s;
 }

@@ -17,9 +17,5 @@ dm_status dm_metrics_adaptive_edges(const dm_osel_set *bkg_u, double lo, double 
                                     const dm_metrics_opts *o, MPI_Comm comm, double **edges,
                                     int *n_edges, char *binning, size_t binning_cap);
 
-/* COLLECTIVE. Fill h (zeroed, every rank the same edges) with this rank's n
- * rows and reduce: int64 counts, exact weight sums (w NULL = unit weights). */
-dm_status dm_metrics_fill_hist(dm_hist *h, const uint16_t *proc, const double *score,
-                               const double *w, int64_t n, MPI_Comm comm);
 
 #endif
