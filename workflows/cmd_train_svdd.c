@@ -245,7 +245,9 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
   o.command_line = dm_cli_command_line();
   dm_train_report rep;
   memset(&rep, 0, sizeof rep);
-  dm_status s = dm_train_run(&o, comm, &rep);
+  dm_status s = dm_cli_run_setup(&com.run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_train_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
     if (!com.quiet)
       print_report(&o, &rep);

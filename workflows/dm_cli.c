@@ -193,8 +193,6 @@ int dm_cli_help(const char *text, MPI_Comm comm)
   return 0;
 }
 
-int dm_cli_stderr_is_tty(void) { return isatty(2); }
-
 dm_status dm_cli_write_json(const char *path, const cJSON *j)
 {
   char tmp[4200];

@@ -328,7 +328,7 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   if (s == DM_OK)
     s = dm_agree(dm_transform_begin(t, &o->features, o->pca_dim), comm);
   if (s == DM_OK)
-    prog = dm_progress_start(comm, "train: features", 0, o->progress, 2.0);
+    prog = dm_progress_start(comm, "train: features", 0, o->progress, o->progress_interval);
   int again = 1, first = 1;
   while (s == DM_OK && again) {
     s = feature_pass(&c, t, first, prog);

@@ -105,7 +105,8 @@ static dm_status write_weights(const dm_weight_opts *o, dm_store *st, dm_derived
                                    "sigma[pb] x lumi_fb x 1000 / events of the process in the "
                                    "store; NaN for a process without a cross section");
   s = dm_agree(s, comm);
-  dm_progress *pr = dm_progress_start(comm, "weight", 0, o->progress, 2.0);
+  dm_progress *pr = dm_progress_start(comm, "weight", 0, o->progress, o->progress_interval);
+  dm_progress_expect(pr, n);
   int64_t rounds = dm_physics_rounds(n, batch, size);
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;

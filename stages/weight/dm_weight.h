@@ -30,7 +30,8 @@ typedef struct {
   const char *xsec_path; /* NULL = the shipped table */
   int allow_unknown;
   int64_t batch_events;  /* events per rank per round; 0 = default */
-  int progress;          /* same on every rank */
+  int progress;          /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
 } dm_weight_opts;
 
 typedef struct {
