@@ -29,14 +29,10 @@ static dm_status count_processes(dm_store *st, int64_t batch, uint16_t *buf, int
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;
     dm_physics_round(n, batch, k, rank, size, &begin, &count);
-    s = dm_h5_col_read(dm_store_file(st), "/events/process", H5T_NATIVE_UINT16, begin, count, buf);
-    for (int64_t i = 0; s == DM_OK && i < count; i++) {
-      if (buf[i] >= P)
-        s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d, the table has %d",
-                     dm_store_path(st), (long long)(begin + i), buf[i], P);
-      else
-        counts[buf[i]]++;
-    }
+    /* Verified: offsets, n_obj and process indices of the range. */
+    s = dm_store_read_process(st, begin, count, buf);
+    for (int64_t i = 0; s == DM_OK && i < count; i++)
+      counts[buf[i]]++;
     s = dm_agree(s, comm);
   }
   if (s == DM_OK)
