@@ -225,8 +225,8 @@ int dm_cmd_info(int argc, char **argv, MPI_Comm comm)
     /* section:info-model (the model and scores branches go here) */
     else if (!strcmp(fmt, DM_FORMAT_MODEL) && !json_stdout && !json_file) {
       s = dm_model_info(path, stdout, comm);
-      if (s != DM_OK && !strstr(dm_error_message(), path))
-        dm_error_context("%s (a %s file)", path, fmt);
+      if (s != DM_OK)
+        dm_error_context("reading %s as a %s file (its format attribute)", path, fmt);
     }
     else if (!strcmp(fmt, DM_FORMAT_MODEL) || !strcmp(fmt, DM_FORMAT_SCORES) ||
              !strcmp(fmt, DM_FORMAT_HIST))
