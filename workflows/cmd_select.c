@@ -1,6 +1,7 @@
 /* dmpipe select: a challenge channel or user cuts applied to a store. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dm_cli_run.h"
@@ -8,6 +9,7 @@
 #include "dm_comm.h"
 #include "dm_cuts.h"
 #include "dm_select.h"
+#include "dm_text.h"
 
 static const char help[] =
     "usage: dmpipe select --in STORE.h5 (--channel NAME | --cuts FILE) --out SEL.h5\n"
@@ -108,9 +110,16 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
     if (s != DM_OK)
       return dm_cli_usage_error("select", comm, "--channel: %s", dm_error_message());
   } else {
-    /* Every rank reads the small cut file itself; agree so that one rank's
-     * read failure stops all of them together. */
-    s = dm_agree(dm_cuts_load(cuts_file, &cs), comm);
+    /* Rank 0 reads the cut file and every rank parses its bytes: ranks
+     * reading it themselves could see different files (a node-local path,
+     * an edit in between) and run different cutflows, whose reductions
+     * would not match. */
+    char *text = NULL;
+    size_t len = 0;
+    s = dm_text_read_bcast(cuts_file, "cut file", (size_t)1 << 20, comm, &text, &len);
+    if (s == DM_OK)
+      s = dm_agree(dm_cuts_parse(text, cuts_file, &cs), comm);
+    free(text);
     if (s != DM_OK)
       return dm_cli_finish("select", s, comm);
   }

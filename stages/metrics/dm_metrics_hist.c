@@ -234,7 +234,13 @@ dm_status dm_metrics_merge_hist(const char *out, const char *const *in, int n_in
     char hex[33] = "";
     int64_t size = 0;
     if (s == DM_OK) {
-      if (dm_checksum_file(in[i], hex, &size) == DM_OK) {
+      /* Rank 0's checksum for all: the provenance attribute must be the
+       * same bytes on every rank, and one read of the file serves all. */
+      int ok = dm_rank(comm) == 0 && dm_checksum_file(in[i], hex, &size) == DM_OK;
+      MPI_Bcast(&ok, 1, MPI_INT, 0, comm);
+      MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
+      MPI_Bcast(&size, 1, MPI_INT64_T, 0, comm);
+      if (ok) {
         size_t l = strlen(inputs);
         snprintf(inputs + l, sizeof inputs - l, "%s\t%lld\t%s\n", in[i], (long long)size, hex);
       }
