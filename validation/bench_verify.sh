@@ -2,7 +2,9 @@
 # Cost of verifying stores as they are read (io/dm_store.h): the commands that
 # read a store, timed with a dmpipe built before the checks (BASE) and with
 # them (NEW), alternating, best of RUNS each (the machine is shared; the best
-# run is the least disturbed). Not a test: numbers go to validation/README.md.
+# run is the least disturbed): wall seconds, and CPU seconds (user + system of
+# all ranks, less sensitive to other load). Not a test: numbers go to
+# validation/README.md.
 #   bash validation/bench_verify.sh BASE_DMPIPE NEW_DMPIPE [EVENTS] [RUNS] [NP]
 # BASE: e.g. `git archive <commit before the checks> | tar -x -C /tmp/base`,
 # built with `cmake -S /tmp/base -B /tmp/base/build -DCMAKE_BUILD_TYPE=Release`.
@@ -26,10 +28,12 @@ cmds=("weight --in s.h5 --lumi 10 --quiet"
       "score --model m.h5 --in s.h5 --out sc.h5 --quiet"
       "info s.h5")
 best() { sort -g | head -1; }
-printf "| %-52s | %8s | %8s | %7s |\n" "command ($events events, np $np)" "before s" "after s" "change"
-printf "|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..54})" "----------" "----------" "---------"
+printf "| %-52s | %14s | %14s | %15s |\n" "command ($events events, np $np)" "before wall/cpu" \
+  "after wall/cpu" "change wall/cpu"
+printf "|%s|%s|%s|%s|\n" "$(printf -- '-%.0s' {1..54})" "----------------" "----------------" \
+  "-----------------"
 for c in "${cmds[@]}"; do
-  tb=() tn=()
+  tb=() tn=() cb=() cn=()
   for ((r = 0; r < runs; r++)); do
     for which in base new; do
       exe=$base
@@ -37,14 +41,14 @@ for c in "${cmds[@]}"; do
       extra=()
       # Only the new dmpipe knows --no-progress; the old one is quiet in a log.
       [[ $which == new && $c != info* ]] && extra=(--no-progress)
-      t0=$(date +%s.%N)
-      mpiexec -n "$np" "$exe" $c "${extra[@]}" > /dev/null
-      t1=$(date +%s.%N)
-      t=$(echo "$t1 - $t0" | bc -l)
-      [[ $which == base ]] && tb+=("$t") || tn+=("$t")
+      /usr/bin/time -f "%e %U %S" -o t.txt mpiexec -n "$np" "$exe" $c "${extra[@]}" > /dev/null
+      read -r t u sy < t.txt
+      cpu=$(echo "$u + $sy" | bc -l)
+      if [[ $which == base ]]; then tb+=("$t") cb+=("$cpu"); else tn+=("$t") cn+=("$cpu"); fi
     done
   done
-  b=$(printf "%s\n" "${tb[@]}" | best)
-  n=$(printf "%s\n" "${tn[@]}" | best)
-  printf "| %-52s | %8.2f | %8.2f | %+6.1f%% |\n" "$c" "$b" "$n" "$(echo "100 * ($n - $b) / $b" | bc -l)"
+  b=$(printf "%s\n" "${tb[@]}" | best) n=$(printf "%s\n" "${tn[@]}" | best)
+  bc_=$(printf "%s\n" "${cb[@]}" | best) nc=$(printf "%s\n" "${cn[@]}" | best)
+  printf "| %-52s | %6.2f / %6.2f | %6.2f / %6.2f | %+6.1f%% / %+5.1f%% |\n" "$c" "$b" "$bc_" "$n" "$nc" \
+    "$(echo "100 * ($n - $b) / $b" | bc -l)" "$(echo "100 * ($nc - $bc_) / $bc_" | bc -l)"
 done
