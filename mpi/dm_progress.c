@@ -74,18 +74,10 @@ dm_progress *dm_progress_start(MPI_Comm comm, const char *label, int64_t total_b
    * largest wins) and so is an allocation failure, which turns progress off
    * everywhere. */
   int mode = enabled == DM_PROGRESS_TERMINAL || enabled == DM_PROGRESS_LOG ? enabled : 0;
-  dm_progress *p = mode ? calloc(1, sizeof *p) : NULL;
-  int mine[2] = {mode, mode && !p}, all[2] = {0, 0};
+  dm_progress *p = calloc(1, sizeof *p);
+  int mine[2] = {mode, p == NULL}, all[2] = {0, 0};
   MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, comm);
   if (!all[0] || all[1]) {
-    free(p);
-    return NULL;
-  }
-  if (!p)
-    p = calloc(1, sizeof *p);
-  int ok = p != NULL, all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
-  if (!all_ok) {
     free(p);
     return NULL;
   }

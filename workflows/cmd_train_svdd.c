@@ -9,6 +9,7 @@
 #include "dm_cli_train.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
+#include "dm_progress.h"
 #include "dm_svdd.h"
 #include "dm_train.h"
 
@@ -246,6 +247,12 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
   dm_train_report rep;
   memset(&rep, 0, sizeof rep);
   dm_status s = dm_cli_run_setup(&com.run, comm, &o.progress, &o.progress_interval);
+  /* The fit's progress is one line per epoch, no more often than the
+   * progress interval (the reading phase reports through the train stage). */
+  if (o.progress)
+    so.progress_interval = o.progress_interval > 0 ? o.progress_interval
+                           : o.progress == DM_PROGRESS_LOG ? DM_PROGRESS_LOG_INTERVAL
+                                                           : DM_PROGRESS_TERMINAL_INTERVAL;
   if (s == DM_OK)
     s = dm_train_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
