@@ -49,9 +49,13 @@ for c in "${commands[@]}"; do
   run 1 $line > /dev/null 2> control.err || { echo "control failed: $line" >&2; cat control.err >&2; exit 1; }
 done
 
-fails=0 runs=0 icase=0
-while IFS=$'\t' read -r name expect; do
-  icase=$((icase + 1))
+# One case: its commands in turn (they share the store and its sidecar);
+# cases run side by side, since a failing mpiexec spends most of its time
+# waiting for the job to be torn down.
+run_case() {
+  local icase=$1 name=$2 expect=$3 np icmd c out line rc problem
+  local log="res/$name.log" runs=0 fails=0
+  : > "$log"
   for np in "${nps[@]}"; do
     icmd=0
     for c in "${commands[@]}"; do
@@ -68,7 +72,7 @@ while IFS=$'\t' read -r name expect; do
       line=${c//F/corpus/$name.h5}
       line=${line//OUT/$out}
       set +e
-      run "$np" $line > run.out 2> run.err
+      run "$np" $line > "res/$name.out" 2> "res/$name.err"
       rc=$?
       set -e
       runs=$((runs + 1))
@@ -77,20 +81,45 @@ while IFS=$'\t' read -r name expect; do
         problem="timed out (hang)"
       elif ((rc != 1)); then
         problem="exit $rc, expected 1"
-      elif ! grep -q -- "$name.h5" run.err; then
+      elif ! grep -q -- "$name.h5" "res/$name.err"; then
         problem="message does not name the file"
-      elif ! grep -Eq -- "$expect" run.err; then
+      elif ! grep -Eq -- "$expect" "res/$name.err"; then
         problem="message does not match '$expect'"
       elif compgen -G "$out*" > /dev/null; then
         problem="left $(compgen -G "$out*" | tr '\n' ' ')"
       fi
       if [[ -n $problem ]]; then
-        echo "FAIL np $np $name: dmpipe $line: $problem" >&2
-        sed 's/^/    /' run.err | head -20 >&2
+        {
+          echo "FAIL np $np $name: dmpipe $line: $problem"
+          sed 's/^/    /' "res/$name.err" | head -20
+        } >> "$log"
         fails=$((fails + 1))
       fi
     done
   done
+  echo "$runs $fails" > "res/$name.count"
+}
+
+mkdir -p res
+icase=0
+while IFS=$'\t' read -r name expect; do
+  icase=$((icase + 1))
+  while (($(jobs -rp | wc -l) >= 4)); do
+    wait -n || true
+  done
+  run_case "$icase" "$name" "$expect" &
+done < corpus/cases.txt
+wait
+runs=0 fails=0
+while IFS=$'\t' read -r name expect; do
+  if [[ ! -s res/$name.count ]]; then
+    echo "FAIL $name: its runs did not finish" >&2
+    fails=$((fails + 1))
+    continue
+  fi
+  read -r r f < "res/$name.count"
+  runs=$((runs + r)) fails=$((fails + f))
+  cat "res/$name.log" >&2
 done < corpus/cases.txt
 echo "hostile stores: $runs runs, $fails failures"
 ((fails == 0))
