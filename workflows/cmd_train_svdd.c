@@ -24,8 +24,9 @@ static const char help[] =
     "every rank trains on its share of the events and the gradients are summed over\n"
     "ranks at every step; the global batches are the same for any number of ranks, so\n"
     "results agree across rank counts up to float rounding. Matrix products use\n"
-    "OpenBLAS with OMP_NUM_THREADS threads per rank (under mpirun use --bind-to none\n"
-    "or one rank per core). Training rows are chosen as for dmpipe train kde.\n"
+    "OpenBLAS with --threads threads per rank (default: the rank's share of its node's\n"
+    "cores). Training rows are chosen as for dmpipe train kde. With progress on, rank 0\n"
+    "prints an epoch's line at most once per progress interval (--verbose: every epoch).\n"
     "\n"
     DM_CLI_TRAIN_HELP_IO
     "  --features SET        objects (default: the leading K objects' log E, log pT,\n"
