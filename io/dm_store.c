@@ -333,6 +333,8 @@ struct dm_store {
   hid_t ecol[N_ECOLS], ocol[N_OCOLS];
   /* The sidecar's columns (dm_derived.h); never NULL once opened. */
   dm_derived *derived;
+  uint16_t *nobj; /* /events/n_obj of the batch being read, to check offsets */
+  int64_t nobj_cap;
 };
 
 dm_status dm_store_close(dm_store *st)
@@ -351,6 +353,7 @@ dm_status dm_store_close(dm_store *st)
     s = c;
   free(st->proc_names);
   free(st->proc_events);
+  free(st->nobj);
   free(st);
   return s;
 }
@@ -386,20 +389,57 @@ static dm_status store_load(dm_store *st)
       return dm_error(DM_ERR_SCHEMA, "%s: %s has %lld entries, expected %lld", path,
                       ocol_path[i], (long long)len, (long long)st->n_objects);
   }
+  /* The counts the writer recorded must be the ones the datasets hold: a
+   * store cut short or spliced by hand shows up here first. */
+  int64_t attr = 0;
+  if (dm_h5_attr_get_i64(st->file, "n_events", &attr) == DM_OK && attr != st->n_events)
+    return dm_error(DM_ERR_SCHEMA, "%s: /events/event_id has %lld entries but the file says "
+                    "n_events = %lld", path, (long long)st->n_events, (long long)attr);
+  if (dm_h5_attr_get_i64(st->file, "n_objects", &attr) == DM_OK && attr != st->n_objects)
+    return dm_error(DM_ERR_SCHEMA, "%s: /objects/type has %lld entries but the file says "
+                    "n_objects = %lld", path, (long long)st->n_objects, (long long)attr);
   hid_t t = H5Dget_type(st->ecol[C_MET]);
   st->is_double = H5Tget_size(t) == 8;
   H5Tclose(t);
   int64_t np = 0, nc = 0;
-  DM_FORWARD(dm_h5_strings_read(st->file, "/processes/name", &st->proc_names, &np));
+  dm_status s = dm_h5_strings_read(st->file, "/processes/name", &st->proc_names, &np);
   int nd = 0;
   int64_t dims[4];
-  DM_FORWARD(dm_h5_array_read(st->file, "/processes/n_events", H5T_NATIVE_INT64, &nd, dims, &nc,
-                              (void **)&st->proc_events));
+  if (s == DM_OK)
+    s = dm_h5_array_read(st->file, "/processes/n_events", H5T_NATIVE_INT64, &nd, dims, &nc,
+                         (void **)&st->proc_events);
+  if (s != DM_OK) {
+    dm_error_context("%s", path);
+    return s;
+  }
   if (nc != np || np > 65536)
     return dm_error(DM_ERR_SCHEMA, "%s: /processes has %lld names and %lld counts", path,
                     (long long)np, (long long)nc);
   st->n_proc = (int)np;
   return DM_OK;
+}
+
+/* COLLECTIVE, agreed. The offsets' two ends, which no batch check covers
+ * alone: obj_offset[0] == 0 and obj_offset[n_events] == the objects' length.
+ * Together with the checks of every batch read (non-decreasing, each step
+ * equal to n_obj), they make the offsets a partition of /objects. */
+static dm_status offsets_ends(dm_store *st)
+{
+  int64_t first = -1, last = -1;
+  dm_status s = dm_h5_dset_read(st->ecol[C_OBJ_OFFSET], H5T_NATIVE_INT64, 0, 1, &first);
+  if (s == DM_OK)
+    s = dm_h5_dset_read(st->ecol[C_OBJ_OFFSET], H5T_NATIVE_INT64, st->n_events, 1, &last);
+  if (s != DM_OK)
+    dm_error_context("%s: reading /events/obj_offset", st->path);
+  else if (first != 0)
+    s = dm_error(DM_ERR_SCHEMA, "%s: /events/obj_offset[0] is %lld, expected 0", st->path,
+                 (long long)first);
+  else if (last != st->n_objects)
+    s = dm_error(DM_ERR_SCHEMA,
+                 "%s: /events/obj_offset[%lld] (the last) is %lld but /objects has %lld "
+                 "entries", st->path, (long long)st->n_events, (long long)last,
+                 (long long)st->n_objects);
+  return dm_agree(s, st->comm);
 }
 
 dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store **out)
@@ -420,6 +460,8 @@ dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store
   dm_status s = dm_h5_open(path, comm, readwrite, &st->file);
   if (s == DM_OK)
     s = dm_agree(store_load(st), comm);
+  if (s == DM_OK)
+    s = offsets_ends(st);
   /* The sidecar, not the store's /derived link: following that link from an
    * MPI-IO handle would open the sidecar behind our back (dm_derived.h). */
   if (s == DM_OK)
@@ -448,18 +490,63 @@ hid_t dm_store_file(const dm_store *st) { return st->file; }
 const char *dm_store_path(const dm_store *st) { return st->path; }
 MPI_Comm dm_store_comm(const dm_store *st) { return st->comm; }
 
+/* COLLECTIVE (one read). A read whose failure names the file, the dataset
+ * and the range: a truncated or damaged file fails here, chunk by chunk. */
+static dm_status read_checked(const dm_store *st, const char *name, hid_t d, hid_t type,
+                              int64_t begin, int64_t n, void *buf)
+{
+  dm_status s = dm_h5_dset_read(d, type, begin, n, buf);
+  if (s != DM_OK)
+    s = dm_error(s, "%s: cannot read %s[%lld..%lld) (damaged or truncated file?)", st->path, name,
+                 (long long)begin, (long long)(begin + n));
+  return s;
+}
+
+/* LOCAL. Offsets of events [begin, begin+count) as read (count+1 entries,
+ * global): inside [0, n_objects], non-decreasing, each step equal to the
+ * event's n_obj (which saturates at 65535). Batches overlap by one offset,
+ * so checking each batch checks the whole column. */
+static dm_status check_offsets(const dm_store *st, int64_t begin, int64_t count,
+                               const int64_t *off)
+{
+  if (count == 0)
+    return DM_OK;
+  if (off[0] < 0 || off[0] > st->n_objects)
+    return dm_error(DM_ERR_SCHEMA,
+                    "%s: /events/obj_offset[%lld] is %lld, outside [0, %lld] (the objects)",
+                    st->path, (long long)begin, (long long)off[0], (long long)st->n_objects);
+  for (int64_t i = 0; i < count; i++) {
+    int64_t k = off[i + 1] - off[i];
+    if (k < 0 || off[i + 1] > st->n_objects)
+      return dm_error(DM_ERR_SCHEMA,
+                      "%s: /events/obj_offset[%lld] is %lld after %lld: offsets must not "
+                      "decrease nor pass the %lld objects",
+                      st->path, (long long)(begin + i + 1), (long long)off[i + 1],
+                      (long long)off[i], (long long)st->n_objects);
+    if ((k > 65535 ? 65535 : k) != st->nobj[i])
+      return dm_error(DM_ERR_SCHEMA,
+                      "%s: /events/n_obj[%lld] is %d but /events/obj_offset gives the event "
+                      "%lld objects", st->path, (long long)(begin + i), st->nobj[i],
+                      (long long)k);
+  }
+  return DM_OK;
+}
+
 /* Read a float column into float (and double, if asked) arrays: a double
- * store is read once as double and narrowed in memory. */
-static dm_status read_real(const dm_store *st, hid_t d, int64_t begin, int64_t n, float *f,
+ * store is read once as double and narrowed in memory. c: event column
+ * index, or N_ECOLS + object column index. */
+static dm_status read_real(const dm_store *st, int c, int64_t begin, int64_t n, float *f,
                            double *dd)
 {
+  const char *name = c < N_ECOLS ? ecol_path[c] : ocol_path[c - N_ECOLS];
+  hid_t d = c < N_ECOLS ? st->ecol[c] : st->ocol[c - N_ECOLS];
   if (dd) {
-    DM_FORWARD(dm_h5_dset_read(d, H5T_NATIVE_DOUBLE, begin, n, dd));
+    DM_FORWARD(read_checked(st, name, d, H5T_NATIVE_DOUBLE, begin, n, dd));
     for (int64_t i = 0; i < n; i++)
       f[i] = (float)dd[i];
     return DM_OK;
   }
-  return dm_h5_dset_read(d, H5T_NATIVE_FLOAT, begin, n, f);
+  return read_checked(st, name, d, H5T_NATIVE_FLOAT, begin, n, f);
 }
 
 dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_double,
@@ -480,15 +567,31 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
   ev->first_event = begin;
   /* Offsets first: they say which objects to read. A rank with no events
    * reads nothing but still takes part in every collective read. */
-  s = dm_h5_dset_read(st->ecol[C_OBJ_OFFSET], H5T_NATIVE_INT64, begin, count > 0 ? count + 1 : 0,
-                      ev->obj_offset);
+  if (count > st->nobj_cap) {
+    uint16_t *p = realloc(st->nobj, (size_t)count * sizeof *p);
+    if (p) {
+      st->nobj = p;
+      st->nobj_cap = count;
+    }
+  }
+  s = dm_agree(count > st->nobj_cap
+                   ? dm_error(DM_ERR_NOMEM, "no memory for %lld object counts", (long long)count)
+                   : DM_OK,
+               st->comm);
+  if (s != DM_OK)
+    return s;
+  s = read_checked(st, ecol_path[C_OBJ_OFFSET], st->ecol[C_OBJ_OFFSET], H5T_NATIVE_INT64, begin,
+                   count > 0 ? count + 1 : 0, ev->obj_offset);
+  dm_status sn = read_checked(st, ecol_path[C_N_OBJ], st->ecol[C_N_OBJ], H5T_NATIVE_UINT16,
+                              begin, count, st->nobj);
+  if (s == DM_OK)
+    s = sn;
+  if (s == DM_OK)
+    s = check_offsets(st, begin, count, ev->obj_offset);
   int64_t o0 = 0, no = 0;
   if (s == DM_OK && count > 0) {
     o0 = ev->obj_offset[0];
     no = ev->obj_offset[count] - o0;
-    if (o0 < 0 || no < 0 || o0 + no > st->n_objects)
-      s = dm_error(DM_ERR_SCHEMA, "%s: /events/obj_offset is corrupt near event %lld", st->path,
-                   (long long)begin);
   }
   if (s == DM_OK)
     s = dm_events_reserve(ev, count, no, want_double);
@@ -502,29 +605,98 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
    * collective calls stay matched; the first error is kept. */
   int d = want_double;
   dm_status r[10];
-  r[0] = dm_h5_dset_read(st->ecol[C_EVENT_ID], H5T_NATIVE_INT64, begin, count, ev->event_id);
-  r[1] = dm_h5_dset_read(st->ecol[C_PROCESS], H5T_NATIVE_UINT16, begin, count, ev->process);
-  r[2] = dm_h5_dset_read(st->ecol[C_WEIGHT], H5T_NATIVE_DOUBLE, begin, count, ev->weight);
-  r[3] = read_real(st, st->ecol[C_MET], begin, count, ev->met, d ? ev->met_d : NULL);
-  r[4] = read_real(st, st->ecol[C_MET_PHI], begin, count, ev->met_phi, d ? ev->met_phi_d : NULL);
-  r[5] = dm_h5_dset_read(st->ocol[C_TYPE], H5T_NATIVE_UINT8, o0, no, ev->type);
-  r[6] = read_real(st, st->ocol[C_E], o0, no, ev->e, d ? ev->e_d : NULL);
-  r[7] = read_real(st, st->ocol[C_PT], o0, no, ev->pt, d ? ev->pt_d : NULL);
-  r[8] = read_real(st, st->ocol[C_ETA], o0, no, ev->eta, d ? ev->eta_d : NULL);
-  r[9] = read_real(st, st->ocol[C_PHI], o0, no, ev->phi, d ? ev->phi_d : NULL);
+  r[0] = read_checked(st, ecol_path[C_EVENT_ID], st->ecol[C_EVENT_ID], H5T_NATIVE_INT64, begin,
+                      count, ev->event_id);
+  r[1] = read_checked(st, ecol_path[C_PROCESS], st->ecol[C_PROCESS], H5T_NATIVE_UINT16, begin,
+                      count, ev->process);
+  r[2] = read_checked(st, ecol_path[C_WEIGHT], st->ecol[C_WEIGHT], H5T_NATIVE_DOUBLE, begin,
+                      count, ev->weight);
+  r[3] = read_real(st, C_MET, begin, count, ev->met, d ? ev->met_d : NULL);
+  r[4] = read_real(st, C_MET_PHI, begin, count, ev->met_phi, d ? ev->met_phi_d : NULL);
+  r[5] = read_checked(st, ocol_path[C_TYPE], st->ocol[C_TYPE], H5T_NATIVE_UINT8, o0, no,
+                      ev->type);
+  r[6] = read_real(st, N_ECOLS + C_E, o0, no, ev->e, d ? ev->e_d : NULL);
+  r[7] = read_real(st, N_ECOLS + C_PT, o0, no, ev->pt, d ? ev->pt_d : NULL);
+  r[8] = read_real(st, N_ECOLS + C_ETA, o0, no, ev->eta, d ? ev->eta_d : NULL);
+  r[9] = read_real(st, N_ECOLS + C_PHI, o0, no, ev->phi, d ? ev->phi_d : NULL);
   for (int i = 0; i < 10 && s == DM_OK; i++)
     s = r[i];
-  if (s == DM_OK) {
-    for (int64_t i = 0; i < count; i++)
-      if (ev->process[i] >= st->n_proc) {
-        s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d but the table has %d",
-                     st->path, (long long)(begin + i), ev->process[i], st->n_proc);
-        break;
-      }
-  }
-  if (s != DM_OK)
-    dm_error_context("reading %s", st->path);
+  /* The values that index something: a process outside the table or an
+   * object type outside the enum would be read as another one downstream. */
+  for (int64_t i = 0; s == DM_OK && i < count; i++)
+    if (ev->process[i] >= st->n_proc)
+      s = dm_error(DM_ERR_SCHEMA,
+                   "%s: /events/process[%lld] is %d but /processes has %d entries", st->path,
+                   (long long)(begin + i), ev->process[i], st->n_proc);
+  for (int64_t j = 0; s == DM_OK && j < no; j++)
+    if (ev->type[j] >= DM_OBJ_NTYPES)
+      s = dm_error(DM_ERR_SCHEMA,
+                   "%s: /objects/type[%lld] is %d, not an object type (0..%d: j b e- e+ m- m+ g)",
+                   st->path, (long long)(o0 + j), ev->type[j], DM_OBJ_NTYPES - 1);
   return dm_agree(s, st->comm);
+}
+
+dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint16_t *process)
+{
+  dm_status s = DM_OK;
+  if (begin < 0 || count < 0 || begin + count > st->n_events)
+    s = dm_error(DM_ERR_ARG, "%s: events [%lld, %lld) are outside the store's %lld", st->path,
+                 (long long)begin, (long long)(begin + count), (long long)st->n_events);
+  int64_t *off = NULL;
+  if (s == DM_OK && count > st->nobj_cap) {
+    uint16_t *p = realloc(st->nobj, (size_t)count * sizeof *p);
+    if (p) {
+      st->nobj = p;
+      st->nobj_cap = count;
+    }
+  }
+  if (s == DM_OK) {
+    off = malloc((size_t)(count + 1) * sizeof *off);
+    if (!off || count > st->nobj_cap)
+      s = dm_error(DM_ERR_NOMEM, "no memory for the index of %lld events", (long long)count);
+  }
+  s = dm_agree(s, st->comm);
+  if (s != DM_OK) {
+    free(off);
+    return s;
+  }
+  /* Every read on every rank, so the collective calls stay matched. */
+  dm_status r[3];
+  r[0] = read_checked(st, ecol_path[C_OBJ_OFFSET], st->ecol[C_OBJ_OFFSET], H5T_NATIVE_INT64,
+                      begin, count > 0 ? count + 1 : 0, off);
+  r[1] = read_checked(st, ecol_path[C_N_OBJ], st->ecol[C_N_OBJ], H5T_NATIVE_UINT16, begin, count,
+                      st->nobj);
+  r[2] = read_checked(st, ecol_path[C_PROCESS], st->ecol[C_PROCESS], H5T_NATIVE_UINT16, begin,
+                      count, process);
+  for (int i = 0; i < 3 && s == DM_OK; i++)
+    s = r[i];
+  if (s == DM_OK)
+    s = check_offsets(st, begin, count, off);
+  for (int64_t i = 0; s == DM_OK && i < count; i++)
+    if (process[i] >= st->n_proc)
+      s = dm_error(DM_ERR_SCHEMA,
+                   "%s: /events/process[%lld] is %d but /processes has %d entries", st->path,
+                   (long long)(begin + i), process[i], st->n_proc);
+  free(off);
+  return dm_agree(s, st->comm);
+}
+
+dm_status dm_store_verify(dm_store *st, int64_t batch)
+{
+  if (batch <= 0)
+    batch = 65536;
+  int rank = dm_rank(st->comm), size = dm_size(st->comm);
+  int64_t per_round = batch * size;
+  dm_events ev;
+  memset(&ev, 0, sizeof ev);
+  dm_status s = DM_OK;
+  for (int64_t r0 = 0; s == DM_OK && r0 < st->n_events; r0 += per_round) {
+    int64_t m = st->n_events - r0 < per_round ? st->n_events - r0 : per_round, b, e;
+    dm_partition(m, rank, size, &b, &e);
+    s = dm_store_read(st, r0 + b, e - b, 0, &ev);
+  }
+  dm_events_free(&ev);
+  return s;
 }
 
 int dm_store_has_derived(const dm_store *st, const char *name)

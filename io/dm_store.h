@@ -21,6 +21,14 @@
  * Calls marked COLLECTIVE must be made by every rank of the communicator the
  * store was opened with, in the same order, with count 0 where a rank has
  * nothing to read or write.
+ *
+ * Stores are verified as they are read, never trusted: dm_store_open checks
+ * the format and version, that every dataset exists, that the event columns
+ * (and the object columns) have one length, that the recorded counts match,
+ * and the two ends of obj_offset; every dm_store_read checks its batch (the
+ * offsets non-decreasing and equal to n_obj step by step, process indices
+ * inside /processes, object types inside the enum). A violation is
+ * DM_ERR_SCHEMA naming the file, the dataset and the first bad index.
  */
 #ifndef DM_STORE_H
 #define DM_STORE_H
@@ -101,6 +109,17 @@ MPI_Comm dm_store_comm(const dm_store *st);
  * [begin, begin + count) and their objects into ev (grown as needed). */
 dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_double,
                         dm_events *ev);
+
+/* COLLECTIVE, agreed (every rank calls; count may be 0). The process index
+ * of events [begin, begin + count) into process, for stages that need no
+ * more of an event (weights, training pools). The event index is checked as
+ * dm_store_read checks it (offsets and n_obj of the range, process indices);
+ * the objects are not read. */
+dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint16_t *process);
+
+/* COLLECTIVE, agreed. Reads every event and object once, in rounds of
+ * `batch` events per rank (0: 65536), with the checks of dm_store_read. */
+dm_status dm_store_verify(dm_store *st, int64_t batch);
 
 /* LOCAL. 1 if /derived/<name> existed when the store was opened (the list
  * is read at open, so this makes no HDF5 call). */

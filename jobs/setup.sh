@@ -17,6 +17,8 @@ if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-sklearn python3-scipy python3-torch python3-pandas slurm-wlm munge)
   # The report test opens the page in headless Chromium over the DevTools protocol.
   pkgs+=(chromium python3-websocket python3-pil)
+  # The sanitizer build and the libFuzzer harnesses (tests/sanitize.sh).
+  pkgs+=(clang libclang-rt-14-dev libomp-dev)
 fi
 
 missing=()

@@ -8,7 +8,8 @@ struct dm_progress {
   MPI_Comm comm;
   int rank;
   char label[64];
-  int64_t total_bytes;
+  int64_t total_bytes, total_items;
+  int mode, printed;
   double t0, last, interval;
   int64_t local[2]; /* items, bytes of this rank */
   /* Ring of in-flight reductions; every rank starts them in the same order,
@@ -20,43 +21,82 @@ struct dm_progress {
   int64_t global[2];
 };
 
-static void print_line(const dm_progress *p, int final)
+void dm_progress_format(char *buf, size_t size, const char *label, int64_t items, int64_t bytes,
+                        int64_t total_items, int64_t total_bytes, double seconds, int final)
 {
-  double dt = MPI_Wtime() - p->t0;
-  double mb = (double)p->global[1] / 1e6;
-  double rate = dt > 0 ? mb / dt : 0;
-  if (p->total_bytes > 0 && !final) {
-    double frac = (double)p->global[1] / (double)p->total_bytes;
-    double eta = frac > 0 ? dt * (1 - frac) / frac : 0;
-    fprintf(stderr, "%s: %lld events, %5.1f%%, %.1f MB/s, ETA %.0f s\n", p->label,
-            (long long)p->global[0], 100 * frac, rate, eta);
-  } else {
-    fprintf(stderr, "%s: %lld events, %.1f MB in %.1f s, %.1f MB/s%s\n", p->label,
-            (long long)p->global[0], mb, dt, rate, final ? " (done)" : "");
+  double rate = seconds > 0 ? (double)items / seconds : 0;
+  double mbs = seconds > 0 ? (double)bytes / 1e6 / seconds : 0;
+  /* The fraction done comes from events when their total is known (every
+   * stage that reads a store), else from bytes (ingest). */
+  double frac = -1;
+  if (total_items > 0)
+    frac = (double)items / (double)total_items;
+  else if (total_bytes > 0)
+    frac = (double)bytes / (double)total_bytes;
+  int n = 0;
+  if (final)
+    n = snprintf(buf, size, "%s: %lld events in %.1f s, %.0f events/s", label, (long long)items,
+                 seconds, rate);
+  else
+    n = snprintf(buf, size, "%s: %lld events, %.0f events/s", label, (long long)items, rate);
+  if (n < 0 || (size_t)n >= size)
+    return;
+  if (bytes > 0)
+    n += snprintf(buf + n, size - (size_t)n, ", %.1f MB/s", mbs);
+  if (n < 0 || (size_t)n >= size)
+    return;
+  if (final)
+    snprintf(buf + n, size - (size_t)n, " (done)");
+  else if (frac >= 0) {
+    double eta = frac > 0 ? seconds * (1 - frac) / frac : 0;
+    if (frac > 0 && eta >= 0)
+      snprintf(buf + n, size - (size_t)n, ", %.1f%%, ETA %.0f s", 100 * frac, eta);
+    else
+      snprintf(buf + n, size - (size_t)n, ", %.1f%%", 100 * frac);
   }
+}
+
+static void print_line(dm_progress *p, int final)
+{
+  char line[512];
+  dm_progress_format(line, sizeof line, p->label, p->global[0], p->global[1], p->total_items,
+                     p->total_bytes, MPI_Wtime() - p->t0, final);
+  fprintf(stderr, "%s\n", line);
+  /* A batch log is a file: flush so a tail -f shows the line now. */
+  fflush(stderr);
+  p->printed = 1;
 }
 
 dm_progress *dm_progress_start(MPI_Comm comm, const char *label, int64_t total_bytes,
                                int enabled, double interval_s)
 {
-  if (!enabled)
-    return NULL;
+  /* Always one reduction, even when disabled here: the mode is agreed (the
+   * largest wins) and so is an allocation failure, which turns progress off
+   * everywhere. */
+  int mode = enabled == DM_PROGRESS_TERMINAL || enabled == DM_PROGRESS_LOG ? enabled : 0;
   dm_progress *p = calloc(1, sizeof *p);
-  /* Allocation failure must not diverge ranks: dup first (collective), then
-   * treat a failed calloc as "disabled" only after agreeing. */
-  int ok = p != NULL, all = 0;
-  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-  if (!all) {
+  int mine[2] = {mode, p == NULL}, all[2] = {0, 0};
+  MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, comm);
+  if (!all[0] || all[1]) {
     free(p);
     return NULL;
   }
+  p->mode = all[0];
   MPI_Comm_dup(comm, &p->comm);
   MPI_Comm_rank(p->comm, &p->rank);
   snprintf(p->label, sizeof p->label, "%s", label);
   p->total_bytes = total_bytes;
   p->t0 = p->last = MPI_Wtime();
-  p->interval = interval_s > 0 ? interval_s : 1.0;
+  p->interval = interval_s > 0                    ? interval_s
+                : p->mode == DM_PROGRESS_LOG ? DM_PROGRESS_LOG_INTERVAL
+                                             : DM_PROGRESS_TERMINAL_INTERVAL;
   return p;
+}
+
+void dm_progress_expect(dm_progress *p, int64_t total_items)
+{
+  if (p)
+    p->total_items = total_items;
 }
 
 void dm_progress_add(dm_progress *p, int64_t items, int64_t bytes)
@@ -110,7 +150,9 @@ void dm_progress_finish(dm_progress *p)
   while (p->count > 0)
     drain(p, 1);
   MPI_Allreduce(p->local, p->global, 2, MPI_INT64_T, MPI_SUM, p->comm);
-  if (p->rank == 0)
+  /* A log gets its closing line only when it got a progress line before:
+   * short runs stay as quiet as they were. */
+  if (p->rank == 0 && (p->mode == DM_PROGRESS_TERMINAL || p->printed))
     print_line(p, 1);
   MPI_Comm_free(&p->comm);
   free(p);

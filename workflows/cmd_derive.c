@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_physics.h"
@@ -21,7 +22,7 @@ static const char help[] =
     "  --force        recompute even if the columns exist\n"
     "  --batch N      events per rank per round (default 65536)\n"
     "  --quiet        print nothing on success\n"
-    "  --progress     print progress on stderr (default: when stderr is a tty)\n"
+    DM_CLI_RUN_HELP
     "  --help         this text\n";
 
 int dm_cmd_derive(int argc, char **argv, MPI_Comm comm)
@@ -29,11 +30,12 @@ int dm_cmd_derive(int argc, char **argv, MPI_Comm comm)
   static const struct option longopts[] = {
       {"in", required_argument, NULL, 'i'},    {"force", no_argument, NULL, 'f'},
       {"batch", required_argument, NULL, 'b'}, {"quiet", no_argument, NULL, 'q'},
-      {"progress", no_argument, NULL, 'p'},    {"help", no_argument, NULL, 'h'},
+      {"help", no_argument, NULL, 'h'},        DM_CLI_RUN_LONGOPTS,
       {NULL, 0, NULL, 0}};
   dm_physics_opts o;
   memset(&o, 0, sizeof o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   int quiet = 0;
   int64_t v = 0;
   opterr = 0;
@@ -48,9 +50,13 @@ int dm_cmd_derive(int argc, char **argv, MPI_Comm comm)
       o.batch_events = v;
       break;
     case 'q': quiet = 1; break;
-    case 'p': o.progress = 1; break;
     case 'h': return dm_cli_help(help, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        if (dm_cli_run_option(&run, c, optarg) != DM_OK)
+          return dm_cli_usage_error("derive", comm, "%s", dm_error_message());
+        break;
+      }
       return dm_cli_usage_error("derive", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -60,7 +66,10 @@ int dm_cmd_derive(int argc, char **argv, MPI_Comm comm)
   if (!o.store_path)
     return dm_cli_usage_error("derive", comm, "--in is required");
   dm_physics_report rep;
-  dm_status s = dm_physics_ensure(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  dm_status s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_physics_ensure(&o, comm, &rep);
   if (s == DM_OK && !quiet && dm_rank(comm) == 0) {
     if (rep.computed)
       printf("derived columns for %lld events written in %.2f s (%.3g events/s)\n",

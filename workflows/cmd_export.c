@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_export.h"
 
@@ -21,6 +22,7 @@ static const char usage[] =
     "  --out FILE                the CSV file to write\n"
     "  --no-trailing-semicolon   end lines without the archive's trailing ';'\n"
     "  --block-events N          events per rank per round (default 65536; memory bound)\n"
+    DM_CLI_RUN_HELP
     "  --help                    this text\n";
 
 int dm_cmd_export(int argc, char **argv, MPI_Comm comm)
@@ -33,7 +35,10 @@ int dm_cmd_export(int argc, char **argv, MPI_Comm comm)
                                            {"no-trailing-semicolon", no_argument, 0, O_NOSEMI},
                                            {"block-events", required_argument, 0, O_BLOCK},
                                            {"help", no_argument, 0, O_HELP},
+                                           DM_CLI_RUN_LONGOPTS,
                                            {0, 0, 0, 0}};
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   optind = 1;
   opterr = 0;
   int c;
@@ -48,6 +53,11 @@ int dm_cmd_export(int argc, char **argv, MPI_Comm comm)
       break;
     case O_HELP: return dm_cli_help(usage, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        if (dm_cli_run_option(&run, c, optarg) != DM_OK)
+          return dm_cli_usage_error("export", comm, "%s", dm_error_message());
+        break;
+      }
       return dm_cli_usage_error("export", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -57,7 +67,10 @@ int dm_cmd_export(int argc, char **argv, MPI_Comm comm)
   if (optind < argc)
     return dm_cli_usage_error("export", comm, "unexpected argument '%s'", argv[optind]);
   dm_export_report rep;
-  dm_status s = dm_export_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  dm_status s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_export_run(&o, comm, &rep);
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   if (s == DM_OK && rank == 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_generate.h"
@@ -48,9 +49,8 @@ static const char help_text[] =
     "  --block N          events per block a rank formats at a time: bounds memory to\n"
     "                     about N x 1 kB per rank (default 32768)\n"
     "  --json FILE        also write the report as JSON\n"
-    "  --progress         print progress lines on stderr (default: when a terminal)\n"
-    "  --no-progress      never print progress\n"
     "  --quiet            do not print the report table\n"
+    DM_CLI_RUN_HELP
     "  --help             this text\n";
 
 static cJSON *report_json(const dm_generate_opts *o, const dm_generate_report *r)
@@ -166,12 +166,13 @@ int dm_cmd_generate(int argc, char **argv, MPI_Comm comm)
       {"xsec", required_argument, 0, 'x'},       {"lumi", required_argument, 0, 'L'},
       {"bad-rate", required_argument, 0, 'b'},   {"no-trailing-semicolon", no_argument, 0, 'T'},
       {"block", required_argument, 0, 'B'},      {"json", required_argument, 0, 'j'},
-      {"progress", no_argument, 0, 'P'},         {"no-progress", no_argument, 0, 'N'},
       {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+      DM_CLI_RUN_LONGOPTS,
       {0, 0, 0, 0}};
   dm_generate_opts o;
   dm_generate_opts_default(&o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   const char *json = NULL;
   int quiet = 0, have_events = 0;
   dm_status st = DM_OK;
@@ -213,12 +214,6 @@ int dm_cmd_generate(int argc, char **argv, MPI_Comm comm)
     case 'j':
       json = optarg;
       break;
-    case 'P':
-      o.progress = 1;
-      break;
-    case 'N':
-      o.progress = 0;
-      break;
     case 'q':
       quiet = 1;
       break;
@@ -227,6 +222,10 @@ int dm_cmd_generate(int argc, char **argv, MPI_Comm comm)
     case ':':
       return dm_cli_usage_error("generate", comm, "%s needs a value", argv[optind - 1]);
     default:
+      if (dm_cli_run_is_option(c)) {
+        st = dm_cli_run_option(&run, c, optarg);
+        break;
+      }
       return dm_cli_usage_error("generate", comm, "unknown option '%s'", argv[optind - 1]);
     }
     if (st != DM_OK)
@@ -240,7 +239,10 @@ int dm_cmd_generate(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("generate", comm, "--events N is required");
 
   dm_generate_report rep;
-  st = dm_generate_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  st = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (st == DM_OK)
+    st = dm_generate_run(&o, comm, &rep);
   if (st == DM_OK && dm_rank(comm) == 0) {
     if (!quiet) {
       print_table(&rep);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_hist_file.h"
@@ -49,8 +50,8 @@ static const char help[] =
     "                     dmpipe metrics too)\n"
     "  --print-bins       print the built-in binnings as a binning file and exit\n"
     "  --batch N          events per rank per round (default 65536): bounds memory\n"
-    "  --progress         print progress on stderr (default: when stderr is a tty)\n"
     "  --quiet            no summary line\n"
+    DM_CLI_RUN_HELP
     "  --help             this text\n"
     "\n"
     "Weights: /derived/weight (dmpipe weight) when the store has it, else the\n"
@@ -78,11 +79,12 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
       {"bins", required_argument, NULL, 'B'},    {"only-scores", no_argument, NULL, 'S'},
       {"channel", required_argument, NULL, 'c'}, {"merge", required_argument, NULL, 'm'},
       {"print-bins", no_argument, NULL, 'P'},    {"batch", required_argument, NULL, 'b'},
-      {"progress", no_argument, NULL, 'p'},      {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      DM_CLI_RUN_LONGOPTS,                       {NULL, 0, NULL, 0}};
   dm_hist_opts o;
   memset(&o, 0, sizeof o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   static dm_hist_spec specs[DM_HIST_MAX_SPECS];
   int n_specs = 0, user_specs = 0, quiet = 0, print_bins = 0;
   const char *merge_out = NULL;
@@ -137,10 +139,14 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
         return dm_cli_usage_error("hist", comm, "%s", dm_error_message());
       o.batch_events = v;
       break;
-    case 'p': o.progress = 1; break;
     case 'q': quiet = 1; break;
     case 'h': return dm_cli_help(help, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        if (dm_cli_run_option(&run, c, optarg) != DM_OK)
+          return dm_cli_usage_error("hist", comm, "%s", dm_error_message());
+        break;
+      }
       return dm_cli_usage_error("hist", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -186,7 +192,9 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
   o.n_specs = n_specs;
   o.command_line = dm_cli_command_line();
   dm_hist_report rep;
-  s = dm_hist_run(&o, comm, &rep);
+  s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_hist_run(&o, comm, &rep);
   if (s == DM_OK && !quiet && dm_rank(comm) == 0)
     printf("wrote %s: %d histograms of channel %s, %lld events, weights from %s, %.2f s\n",
            o.out_path, rep.n_hists, rep.channel, (long long)rep.n_events, rep.weight_source,

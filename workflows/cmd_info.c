@@ -16,17 +16,21 @@
 #include "dm_store.h"
 
 static const char usage[] =
-    "usage: dmpipe info FILE.h5 [--json[=OUT.json]]\n"
+    "usage: dmpipe info FILE.h5 [--json[=OUT.json]] [--no-verify]\n"
     "\n"
     "Describe a dmpipe file. For an event store: events, objects, processes with their\n"
     "event counts, bytes on disk, raw (uncompressed) bytes, compression ratio, the source\n"
     "CSV size, and the provenance attributes (dmpipe version, git revision, command line,\n"
-    "creation time, each input's name, size and checksum). For a histogram file: each\n"
-    "histogram's channel, variable, bins, binning, events filled and weights.\n"
+    "creation time, each input's name, size and checksum). A store is read through\n"
+    "once first and verified (offsets, object counts, process indices, object types,\n"
+    "every chunk readable); a damaged store is an error naming dataset and index.\n"
+    "For a histogram file: each histogram's channel, variable, bins, binning, events\n"
+    "filled and weights.\n"
     "\n"
     "options:\n"
     "  --json          print the description as JSON on stdout instead of a table\n"
     "  --json=FILE     write the JSON to FILE (the table is still printed)\n"
+    "  --no-verify     describe a store from its metadata only, without reading it\n"
     "  --help          this text\n";
 
 typedef struct {
@@ -95,10 +99,19 @@ static dm_status describe_hist(const char *path, MPI_Comm comm)
 }
 
 static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout,
-                                const char *json_file)
+                                const char *json_file, int verify)
 {
   dm_store *st = NULL;
   DM_FORWARD(dm_store_open(path, comm, 0, &st));
+  /* Read it all before printing anything: a damaged store gets an error,
+   * not a description followed by one. */
+  if (verify) {
+    dm_status v = dm_store_verify(st, 0);
+    if (v != DM_OK) {
+      dm_store_close(st);
+      return v;
+    }
+  }
   hid_t f = dm_store_file(st);
   sizes z = {0, 0, 0};
   /* Every rank makes the same metadata calls (collective metadata reads). */
@@ -128,6 +141,8 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
       for (int i = 0; i < dm_store_n_processes(st); i++)
         printf("    %-28s %lld\n", dm_store_process_name(st, i),
                (long long)dm_store_process_events(st, i));
+      printf("  %-22s %s\n", "verified",
+             verify ? "yes (every event and object read and checked)" : "no (--no-verify)");
       printf("  %-22s %.2f MB\n", "bytes on disk", (double)disk / 1e6);
       printf("  %-22s %.2f MB in %d datasets\n", "raw (uncompressed)", (double)z.raw / 1e6, z.n);
       printf("  %-22s %.2fx\n", "compression ratio", ratio);
@@ -167,6 +182,7 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
         cJSON_AddNumberToObject(e, "events", (double)dm_store_process_events(st, i));
         cJSON_AddItemToArray(p, e);
       }
+      cJSON_AddBoolToObject(j, "verified", verify);
       cJSON_AddNumberToObject(j, "bytes_on_disk", (double)disk);
       cJSON_AddNumberToObject(j, "raw_bytes", (double)z.raw);
       cJSON_AddNumberToObject(j, "compression_ratio", ratio);
@@ -195,11 +211,12 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
 
 int dm_cmd_info(int argc, char **argv, MPI_Comm comm)
 {
-  enum { O_JSON = 1000, O_HELP };
+  enum { O_JSON = 1000, O_HELP, O_NOVERIFY };
   static const struct option longopts[] = {{"json", optional_argument, 0, O_JSON},
+                                           {"no-verify", no_argument, 0, O_NOVERIFY},
                                            {"help", no_argument, 0, O_HELP},
                                            {0, 0, 0, 0}};
-  int json_stdout = 0;
+  int json_stdout = 0, verify = 1;
   const char *json_file = NULL;
   optind = 1;
   opterr = 0;
@@ -212,6 +229,7 @@ int dm_cmd_info(int argc, char **argv, MPI_Comm comm)
       else
         json_stdout = 1;
       break;
+    case O_NOVERIFY: verify = 0; break;
     case O_HELP: return dm_cli_help(usage, comm);
     default:
       return dm_cli_usage_error("info", comm, "unknown or incomplete option '%s'",
@@ -233,10 +251,13 @@ int dm_cmd_info(int argc, char **argv, MPI_Comm comm)
   s = dm_agree(s, comm);
   if (s == DM_OK) {
     if (!strcmp(fmt, DM_FORMAT_STORE))
-      s = describe_store(path, comm, json_stdout, json_file);
+      s = describe_store(path, comm, json_stdout, json_file, verify);
     /* section:info-model (the model and scores branches go here) */
-    else if (!strcmp(fmt, DM_FORMAT_MODEL) && !json_stdout && !json_file)
+    else if (!strcmp(fmt, DM_FORMAT_MODEL) && !json_stdout && !json_file) {
       s = dm_model_info(path, stdout, comm);
+      if (s != DM_OK)
+        dm_error_context("reading %s as a %s file (its format attribute)", path, fmt);
+    }
     else if (!strcmp(fmt, DM_FORMAT_HIST) && !json_stdout && !json_file)
       s = describe_hist(path, comm);
     else if (!strcmp(fmt, DM_FORMAT_MODEL) || !strcmp(fmt, DM_FORMAT_SCORES) ||

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_ingest.h"
 
@@ -28,12 +29,11 @@ static const char usage[] =
     "                          float32 (default) or float64 for met, met_phi and object\n"
     "                          e, pt, eta, phi; double keeps values printed with more than\n"
     "                          6 significant digits exactly\n"
-    "  --progress              progress lines on rank 0 (default: when stderr is a terminal)\n"
     "  --buffer-mb M           memory budget per rank in MiB (default 128); stripes are\n"
     "                          M/4 (or a few MiB less, to fill the last round)\n"
     "  --stripe-kb K           stripe size in KiB instead (below 1024, or a multiple of it)\n"
-    "  --threads T             OpenMP threads parsing a stripe (default: OMP_NUM_THREADS)\n"
     "  --json FILE             also write the report as JSON\n"
+    DM_CLI_RUN_HELP
     "  --help                  this text\n"
     "\n"
     "Exit status: 0 ok, 1 failure (bad input, too many bad lines, I/O), 2 usage error.\n";
@@ -115,10 +115,11 @@ int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm)
 {
   dm_ingest_opts o;
   dm_ingest_opts_default(&o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   o.command_line = dm_cli_command_line();
   const char *json = NULL;
-  enum { O_OUT = 1000, O_LEVEL, O_CHUNK, O_REJ, O_BAD, O_PREC, O_PROG, O_BUF, O_STRIPE, O_THR,
+  enum { O_OUT = 1000, O_LEVEL, O_CHUNK, O_REJ, O_BAD, O_PREC, O_BUF, O_STRIPE,
          O_JSON, O_HELP };
   static const struct option longopts[] = {
       {"out", required_argument, 0, O_OUT},
@@ -127,10 +128,9 @@ int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm)
       {"rejects", required_argument, 0, O_REJ},
       {"max-bad-fraction", required_argument, 0, O_BAD},
       {"precision", required_argument, 0, O_PREC},
-      {"progress", no_argument, 0, O_PROG},
       {"buffer-mb", required_argument, 0, O_BUF},
       {"stripe-kb", required_argument, 0, O_STRIPE},
-      {"threads", required_argument, 0, O_THR},
+      DM_CLI_RUN_LONGOPTS,
       {"json", required_argument, 0, O_JSON},
       {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
@@ -157,16 +157,15 @@ int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm)
       else
         s = dm_error(DM_ERR_ARG, "--precision: '%s' is not single or double", optarg);
       break;
-    case O_PROG: o.progress = 1; break;
     case O_BUF: s = dm_cli_i64("--buffer-mb", optarg, 8, 1 << 20, &o.buffer_mb); break;
     case O_STRIPE: s = dm_cli_i64("--stripe-kb", optarg, 1, 1 << 20, &o.stripe_kb); break;
-    case O_THR:
-      s = dm_cli_i64("--threads", optarg, 1, 1024, &v);
-      o.threads = (int)v;
-      break;
     case O_JSON: json = optarg; break;
     case O_HELP: return dm_cli_help(usage, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        s = dm_cli_run_option(&run, c, optarg);
+        break;
+      }
       return dm_cli_usage_error("ingest", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -184,7 +183,10 @@ int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm)
                               "multiple of 1024", (long long)o.stripe_kb);
 
   dm_ingest_report rep;
-  s = dm_ingest_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_ingest_run(&o, comm, &rep);
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) {

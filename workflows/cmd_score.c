@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_score.h"
@@ -42,11 +43,11 @@ static const char help[] =
     "                     training store (to fill /scores/train)\n"
     "  --json FILE        also write the report as JSON (rank 0)\n"
     "  --quiet            do not print the report\n"
-    "  --progress         progress on stderr (default: when stderr is a tty)\n"
+    DM_CLI_RUN_HELP
     "  --help             this text\n"
     "\n"
-    "Threads: OpenMP inside each rank (OMP_NUM_THREADS); under mpirun, mind the\n"
-    "binding (--bind-to none) when giving a rank more than one thread.\n";
+    "Threads: OpenMP inside each rank, by default the rank's share of its node's\n"
+    "cores (its affinity mask divided among the ranks that share it).\n";
 
 static dm_status write_json(const char *path, const dm_score_opts *o, const dm_score_report *r)
 {
@@ -83,11 +84,12 @@ int dm_cmd_score(int argc, char **argv, MPI_Comm comm)
       {"out", required_argument, NULL, 'o'},    {"set", required_argument, NULL, 'S'},
       {"channel", required_argument, NULL, 'c'}, {"batch", required_argument, NULL, 'b'},
       {"no-checksums", no_argument, NULL, 'n'}, {"json", required_argument, NULL, 'j'},
-      {"quiet", no_argument, NULL, 'q'},        {"progress", no_argument, NULL, 'P'},
-      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+      {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+      DM_CLI_RUN_LONGOPTS,                      {NULL, 0, NULL, 0}};
   dm_score_opts o;
   dm_score_opts_default(&o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   const char *json = NULL;
   int quiet = 0;
   opterr = 0;
@@ -112,9 +114,13 @@ int dm_cmd_score(int argc, char **argv, MPI_Comm comm)
     case 'n': o.checksums = 0; break;
     case 'j': json = optarg; break;
     case 'q': quiet = 1; break;
-    case 'P': o.progress = 1; break;
     case 'h': return dm_cli_help(help, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        if (dm_cli_run_option(&run, c, optarg) != DM_OK)
+          return dm_cli_usage_error("score", comm, "%s", dm_error_message());
+        break;
+      }
       return dm_cli_usage_error("score", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -125,7 +131,10 @@ int dm_cmd_score(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("score", comm, "--model, --in and --out are required");
   o.command_line = dm_cli_command_line();
   dm_score_report rep;
-  dm_status s = dm_score_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  dm_status s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_score_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
     if (!quiet) {
       printf("score: %s model %s on %s -> %s\n", rep.backend, o.model_path, o.in_path,

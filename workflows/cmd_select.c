@@ -1,12 +1,15 @@
 /* dmpipe select: a challenge channel or user cuts applied to a store. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_cuts.h"
 #include "dm_select.h"
+#include "dm_text.h"
 
 static const char help[] =
     "usage: dmpipe select --in STORE.h5 (--channel NAME | --cuts FILE) --out SEL.h5\n"
@@ -36,7 +39,7 @@ static const char help[] =
     "  --zstd-level N     compression of SEL.h5, 0 = none (default 3)\n"
     "  --print-cuts       print the selection as a cut file and exit\n"
     "  --quiet            do not print the cutflow table\n"
-    "  --progress         print progress on stderr (default: when stderr is a tty)\n"
+    DM_CLI_RUN_HELP
     "  --help             this text\n"
     "\n"
     "Thresholds compare in the store's precision (float32 unless ingested with\n"
@@ -52,11 +55,12 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
       {"cutflow", required_argument, NULL, 'f'}, {"xsec", required_argument, NULL, 'x'},
       {"batch", required_argument, NULL, 'b'},   {"zstd-level", required_argument, NULL, 'z'},
       {"print-cuts", no_argument, NULL, 'P'},    {"quiet", no_argument, NULL, 'q'},
-      {"progress", no_argument, NULL, 'p'},      {"help", no_argument, NULL, 'h'},
+      {"help", no_argument, NULL, 'h'},          DM_CLI_RUN_LONGOPTS,
       {NULL, 0, NULL, 0}};
   dm_select_opts o;
   memset(&o, 0, sizeof o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   const char *channel = NULL, *cuts_file = NULL;
   int quiet = 0, print_cuts = 0;
   int64_t v = 0;
@@ -82,9 +86,13 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
       break;
     case 'P': print_cuts = 1; break;
     case 'q': quiet = 1; break;
-    case 'p': o.progress = 1; break;
     case 'h': return dm_cli_help(help, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        if (dm_cli_run_option(&run, c, optarg) != DM_OK)
+          return dm_cli_usage_error("select", comm, "%s", dm_error_message());
+        break;
+      }
       return dm_cli_usage_error("select", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -102,9 +110,16 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
     if (s != DM_OK)
       return dm_cli_usage_error("select", comm, "--channel: %s", dm_error_message());
   } else {
-    /* Every rank reads the small cut file itself; agree so that one rank's
-     * read failure stops all of them together. */
-    s = dm_agree(dm_cuts_load(cuts_file, &cs), comm);
+    /* Rank 0 reads the cut file and every rank parses its bytes: ranks
+     * reading it themselves could see different files (a node-local path,
+     * an edit in between) and run different cutflows, whose reductions
+     * would not match. */
+    char *text = NULL;
+    size_t len = 0;
+    s = dm_text_read_bcast(cuts_file, "cut file", (size_t)1 << 20, comm, &text, &len);
+    if (s == DM_OK)
+      s = dm_agree(dm_cuts_parse(text, cuts_file, &cs), comm);
+    free(text);
     if (s != DM_OK)
       return dm_cli_finish("select", s, comm);
   }
@@ -117,7 +132,10 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
   o.cuts = &cs;
   o.command_line = dm_cli_command_line();
   dm_select_report rep;
-  s = dm_select_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_select_run(&o, comm, &rep);
   if (s == DM_OK && !quiet && dm_rank(comm) == 0) {
     dm_cutflow_print(stdout, &rep);
     printf("wrote %s (%lld events) in %.2f s\n", o.out_path, (long long)rep.n_out, rep.seconds);

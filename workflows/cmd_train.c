@@ -158,7 +158,10 @@ int dm_cmd_train(int argc, char **argv, MPI_Comm comm)
   o.backend_opts = !strcmp(model, "kde") ? &ko : NULL;
   o.command_line = dm_cli_command_line();
   dm_train_report rep;
-  dm_status s = dm_train_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  dm_status s = dm_cli_run_setup(&com.run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_train_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
     if (!com.quiet)
       print_report(&o, &rep);

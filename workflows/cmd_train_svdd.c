@@ -9,6 +9,7 @@
 #include "dm_cli_train.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
+#include "dm_progress.h"
 #include "dm_svdd.h"
 #include "dm_train.h"
 
@@ -23,8 +24,9 @@ static const char help[] =
     "every rank trains on its share of the events and the gradients are summed over\n"
     "ranks at every step; the global batches are the same for any number of ranks, so\n"
     "results agree across rank counts up to float rounding. Matrix products use\n"
-    "OpenBLAS with OMP_NUM_THREADS threads per rank (under mpirun use --bind-to none\n"
-    "or one rank per core). Training rows are chosen as for dmpipe train kde.\n"
+    "OpenBLAS with --threads threads per rank (default: the rank's share of its node's\n"
+    "cores). Training rows are chosen as for dmpipe train kde. With progress on, rank 0\n"
+    "prints an epoch's line at most once per progress interval (--verbose: every epoch).\n"
     "\n"
     DM_CLI_TRAIN_HELP_IO
     "  --features SET        objects (default: the leading K objects' log E, log pT,\n"
@@ -245,7 +247,15 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
   o.command_line = dm_cli_command_line();
   dm_train_report rep;
   memset(&rep, 0, sizeof rep);
-  dm_status s = dm_train_run(&o, comm, &rep);
+  dm_status s = dm_cli_run_setup(&com.run, comm, &o.progress, &o.progress_interval);
+  /* The fit's progress is one line per epoch, no more often than the
+   * progress interval (the reading phase reports through the train stage). */
+  if (o.progress)
+    so.progress_interval = o.progress_interval > 0 ? o.progress_interval
+                           : o.progress == DM_PROGRESS_LOG ? DM_PROGRESS_LOG_INTERVAL
+                                                           : DM_PROGRESS_TERMINAL_INTERVAL;
+  if (s == DM_OK)
+    s = dm_train_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
     if (!com.quiet)
       print_report(&o, &rep);

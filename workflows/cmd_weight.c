@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dm_cli_run.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
 #include "dm_weight.h"
@@ -43,7 +44,7 @@ static const char help[] =
     "  --batch N         events per rank per round (default 65536)\n"
     "  --json FILE       also write the per-process weights as JSON\n"
     "  --quiet           do not print the table\n"
-    "  --progress        print progress on stderr (default: when stderr is a tty)\n"
+    DM_CLI_RUN_HELP
     "  --help            this text\n";
 
 static cJSON *report_json(const dm_weight_report *r)
@@ -82,14 +83,15 @@ int dm_cmd_weight(int argc, char **argv, MPI_Comm comm)
       {"in", required_argument, NULL, 'i'},      {"lumi", required_argument, NULL, 'l'},
       {"xsec", required_argument, NULL, 'x'},    {"allow-unknown", no_argument, NULL, 'u'},
       {"batch", required_argument, NULL, 'b'},   {"json", required_argument, NULL, 'j'},
-      {"quiet", no_argument, NULL, 'q'},         {"progress", no_argument, NULL, 'p'},
+      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
       {"rescale-lumi", required_argument, NULL, 'r'},
       {"store-lumi", required_argument, NULL, 's'},
       {"tolerance", required_argument, NULL, 't'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+      DM_CLI_RUN_LONGOPTS,                       {NULL, 0, NULL, 0}};
   dm_weight_opts o;
   memset(&o, 0, sizeof o);
-  o.progress = dm_cli_stderr_is_tty();
+  dm_cli_run run;
+  dm_cli_run_init(&run);
   o.lumi_fb = NAN;
   const char *json = NULL;
   double rescale_lumi = NAN;
@@ -125,9 +127,13 @@ int dm_cmd_weight(int argc, char **argv, MPI_Comm comm)
       break;
     case 'j': json = optarg; break;
     case 'q': quiet = 1; break;
-    case 'p': o.progress = 1; break;
     case 'h': return dm_cli_help(help, comm);
     default:
+      if (dm_cli_run_is_option(c)) {
+        if (dm_cli_run_option(&run, c, optarg) != DM_OK)
+          return dm_cli_usage_error("weight", comm, "%s", dm_error_message());
+        break;
+      }
       return dm_cli_usage_error("weight", comm, "unknown or incomplete option '%s'",
                                 argv[optind - 1]);
     }
@@ -149,7 +155,10 @@ int dm_cmd_weight(int argc, char **argv, MPI_Comm comm)
   if (isnan(o.lumi_fb))
     return dm_cli_usage_error("weight", comm, "--lumi (or --rescale-lumi) is required");
   dm_weight_report rep;
-  dm_status s = dm_weight_run(&o, comm, &rep);
+  memset(&rep, 0, sizeof rep);
+  dm_status s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);
+  if (s == DM_OK)
+    s = dm_weight_run(&o, comm, &rep);
   if (s == DM_OK && dm_rank(comm) == 0) {
     if (!quiet) {
       if (rep.rescaled)

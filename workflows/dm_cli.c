@@ -1,5 +1,6 @@
 #include "dm_cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -14,19 +15,34 @@ dm_status dm_cli_i64(const char *flag, const char *text, int64_t lo, int64_t hi,
 {
   if (!text || !*text)
     return dm_error(DM_ERR_ARG, "%s needs a whole number", flag);
+  /* strtoll and strtod skip leading blanks and stop at the first stray
+   * character; neither is acceptable here, so the text is checked first. */
+  const char *p = text + (*text == '-' || *text == '+');
+  if (*p < '0' || *p > '9')
+    return dm_error(DM_ERR_ARG, "%s: '%s' is not a whole number", flag, text);
   char *end = NULL;
   errno = 0;
   long long v = strtoll(text, &end, 10);
-  /* Accept "1e6" style for event counts too: people write it. */
+  if (*end == '\0' && errno == ERANGE)
+    return dm_error(DM_ERR_ARG, "%s: '%s' is outside [%lld, %lld]", flag, text, (long long)lo,
+                    (long long)hi);
   if (*end == 'e' || *end == 'E' || *end == '.') {
+    /* "1e6" and "2.5e3" are accepted because people write event counts that
+     * way, but only when the value is a whole number a double holds exactly
+     * (|v| <= 2^53): "1.5" and "1e20" are errors, never truncated. */
+    errno = 0;
     double d = strtod(text, &end);
-    if (*end == '\0' && d == floor(d) && fabs(d) < 9.2e18) {
-      v = (long long)d;
-      errno = 0;
-    }
-  }
-  if (errno || *end != '\0')
+    if (*end != '\0' || errno == ERANGE || !isfinite(d))
+      return dm_error(DM_ERR_ARG, "%s: '%s' is not a whole number", flag, text);
+    if (d != floor(d))
+      return dm_error(DM_ERR_ARG, "%s: '%s' is not a whole number", flag, text);
+    if (fabs(d) > 9007199254740992.0)
+      return dm_error(DM_ERR_ARG, "%s: '%s' is outside [%lld, %lld] or too large to be exact "
+                      "in this form (write the digits)", flag, text, (long long)lo, (long long)hi);
+    v = (long long)d;
+  } else if (*end != '\0') {
     return dm_error(DM_ERR_ARG, "%s: '%s' is not a whole number", flag, text);
+  }
   if (v < lo || v > hi)
     return dm_error(DM_ERR_ARG, "%s: %lld is outside [%lld, %lld]", flag, v, (long long)lo,
                     (long long)hi);
@@ -38,6 +54,8 @@ dm_status dm_cli_f64(const char *flag, const char *text, double lo, double hi, d
 {
   if (!text || !*text)
     return dm_error(DM_ERR_ARG, "%s needs a number", flag);
+  if (isspace((unsigned char)*text))
+    return dm_error(DM_ERR_ARG, "%s: '%s' is not a finite number", flag, text);
   char *end = NULL;
   errno = 0;
   double v = strtod(text, &end);
@@ -174,8 +192,6 @@ int dm_cli_help(const char *text, MPI_Comm comm)
     fputs(text, stdout);
   return 0;
 }
-
-int dm_cli_stderr_is_tty(void) { return isatty(2); }
 
 dm_status dm_cli_write_json(const char *path, const cJSON *j)
 {

@@ -60,7 +60,4 @@ dm_status dm_cli_write_json_agreed(const char *path, const cJSON *j, MPI_Comm co
  * no NaN or infinity). */
 void dm_cli_json_num(cJSON *o, const char *k, double v);
 
-/* LOCAL. 1 if stderr is a terminal (progress on by default there). */
-int dm_cli_stderr_is_tty(void);
-
 #endif

@@ -10,14 +10,15 @@ void dm_cli_train_defaults(dm_train_opts *o, const char *backend, dm_cli_train_c
 {
   dm_train_opts_default(o);
   o->backend = backend;
-  o->progress = dm_cli_stderr_is_tty();
   memset(common, 0, sizeof *common);
+  dm_cli_run_init(&common->run);
   common->read_batch_flag = read_batch_flag;
 }
 
 int dm_cli_train_is_option(int c)
 {
-  return c >= DM_CLI_TRAIN_IN && c < DM_CLI_TRAIN_END && c != DM_CLI_TRAIN_HELP;
+  return (c >= DM_CLI_TRAIN_IN && c < DM_CLI_TRAIN_END && c != DM_CLI_TRAIN_HELP) ||
+         dm_cli_run_is_option(c);
 }
 
 dm_status dm_cli_train_option(int c, const char *arg, dm_train_opts *o,
@@ -25,6 +26,8 @@ dm_status dm_cli_train_option(int c, const char *arg, dm_train_opts *o,
 {
   int64_t v = 0;
   dm_status s = DM_OK;
+  if (dm_cli_run_is_option(c))
+    return dm_cli_run_option(&common->run, c, arg);
   switch (c) {
   case DM_CLI_TRAIN_IN: o->in_path = arg; break;
   case DM_CLI_TRAIN_OUT: o->out_path = arg; break;
@@ -71,7 +74,6 @@ dm_status dm_cli_train_option(int c, const char *arg, dm_train_opts *o,
     break;
   case DM_CLI_TRAIN_JSON: common->json = arg; break;
   case DM_CLI_TRAIN_QUIET: common->quiet = 1; break;
-  case DM_CLI_TRAIN_PROGRESS: o->progress = 1; break;
   case DM_CLI_TRAIN_WEIGHTED: o->weighted = 1; break;
   default: s = dm_error(DM_ERR_ARG, "not a train option (code %d)", c); break;
   }

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <getopt.h>
 
+#include "dm_cli_run.h"
 #include "dm_train.h"
 
 /* getopt_long codes of the shared options, clear of the single characters the
@@ -29,7 +30,6 @@ enum {
   DM_CLI_TRAIN_READ_BATCH,
   DM_CLI_TRAIN_JSON,
   DM_CLI_TRAIN_QUIET,
-  DM_CLI_TRAIN_PROGRESS,
   DM_CLI_TRAIN_HELP,
   DM_CLI_TRAIN_WEIGHTED,
   DM_CLI_TRAIN_END
@@ -53,7 +53,7 @@ enum {
       {read_batch_name, required_argument, NULL, DM_CLI_TRAIN_READ_BATCH},     \
       {"json", required_argument, NULL, DM_CLI_TRAIN_JSON},                    \
       {"quiet", no_argument, NULL, DM_CLI_TRAIN_QUIET},                        \
-      {"progress", no_argument, NULL, DM_CLI_TRAIN_PROGRESS},                  \
+      DM_CLI_RUN_LONGOPTS,                                                     \
       {"help", no_argument, NULL, DM_CLI_TRAIN_HELP},                          \
       {"weighted", no_argument, NULL, DM_CLI_TRAIN_WEIGHTED}
 
@@ -62,14 +62,16 @@ typedef struct {
   const char *read_batch_flag; /* "--batch" or "--read-batch", for messages */
   const char *json;            /* --json FILE, or NULL */
   int quiet;                   /* --quiet */
+  dm_cli_run run;              /* --progress, --threads, ... (dm_cli_run.h) */
 } dm_cli_train_common;
 
-/* LOCAL. Stage defaults for `backend`, progress on when stderr is a tty,
- * nothing set in common but the read batch flag's name. */
+/* LOCAL. Stage defaults for `backend`, automatic progress and threads,
+ * nothing else set in common but the read batch flag's name. */
 void dm_cli_train_defaults(dm_train_opts *o, const char *backend, dm_cli_train_common *common,
                            const char *read_batch_flag);
 
-/* LOCAL. 1 if c is a shared option code other than DM_CLI_TRAIN_HELP. */
+/* LOCAL. 1 if c is a shared option code other than DM_CLI_TRAIN_HELP (the
+ * progress and threads options included). */
 int dm_cli_train_is_option(int c);
 
 /* LOCAL. Handles one shared option (code c, argument arg) into o and common.
@@ -114,7 +116,7 @@ int dm_cli_train_check_args(const char *cmd, int argc, char **argv, const dm_tra
   "  --json FILE           also write the report as JSON (rank 0)\n"
 #define DM_CLI_TRAIN_HELP_TAIL                                                          \
   "  --quiet               do not print the report\n"                                    \
-  "  --progress            progress of reading on stderr (default: when a tty)\n"          \
+  DM_CLI_RUN_HELP                                                                       \
   "  --help                this text\n"
 
 /* LOCAL. The report lines both models print first: title, events, background

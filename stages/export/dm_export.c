@@ -11,6 +11,7 @@
 #include "dm_comm.h"
 #include "dm_csv.h"
 #include "dm_h5.h"
+#include "dm_progress.h"
 #include "dm_store.h"
 
 void dm_export_opts_default(dm_export_opts *o)
@@ -109,6 +110,8 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
   dm_events ev = {0};
   char *buf = NULL;
   int64_t cap = 0;
+  dm_progress *pr = dm_progress_start(comm, "export", 0, o->progress, o->progress_interval);
+  dm_progress_expect(pr, n);
   for (int64_t r0 = 0; s == DM_OK && r0 < n; r0 += per_round) {
     int64_t m = n - r0 < per_round ? n - r0 : per_round, b, e;
     dm_partition(m, rank, size, &b, &e);
@@ -122,7 +125,10 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
     dm_exscan_i64(len, comm, &prefix, &total);
     s = dm_agree(write_all(fd, buf, len, base + prefix, tmp), comm);
     base += total;
+    dm_progress_add(pr, e - b, len);
+    dm_progress_tick(pr);
   }
+  dm_progress_finish(pr);
   if (fd >= 0 && close(fd) != 0 && s == DM_OK)
     s = dm_error(DM_ERR_IO, "closing %s: %s (disk full?)", tmp, strerror(errno));
   s = dm_agree(s, comm);

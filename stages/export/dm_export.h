@@ -21,6 +21,8 @@ typedef struct {
   const char *out;         /* CSV file */
   int trailing_semicolon;  /* end lines with ';' as the archive files do (1) */
   int64_t block_events;    /* events per rank per round (65536) */
+  int progress;            /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval; /* seconds between progress lines; 0 = the mode's default */
 } dm_export_opts;
 
 typedef struct {

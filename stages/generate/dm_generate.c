@@ -532,7 +532,8 @@ dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_
     st = dm_agree(rc == MPI_SUCCESS ? DM_OK : mpi_err(rc, "creating", path), comm);
   }
   if (st == DM_OK) {
-    dm_progress *prog = dm_progress_start(comm, "generate", 0, o->progress, 2.0);
+    dm_progress *prog = dm_progress_start(comm, "generate", 0, o->progress, o->progress_interval);
+    dm_progress_expect(prog, o->n_events);
     st = write_rounds(&c, o, block, total_blocks, comm, prog);
     dm_progress_finish(prog);
   }

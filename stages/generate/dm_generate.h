@@ -49,7 +49,8 @@ typedef struct {
   double bad_rate;         /* fraction of malformed lines, [0, 1] */
   int trailing_semicolon;  /* end lines with ';' (the archive's usual form) */
   int64_t block_events;    /* events per block (memory per rank); 0 = default */
-  int progress;            /* same on every rank */
+  int progress;            /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
 } dm_generate_opts;
 
 #define DM_GENERATE_DEFAULT_SEED 20200227u

@@ -266,7 +266,7 @@ static dm_status stream(hist_state *hs, const dm_hist_opts *o, int64_t batch, MP
 {
   int rank = dm_rank(comm), size = dm_size(comm);
   int64_t n = dm_store_n_events(hs->st);
-  dm_progress *pr = dm_progress_start(comm, "hist", 0, o->progress, 2.0);
+  dm_progress *pr = dm_progress_start(comm, "hist", 0, o->progress, o->progress_interval);
   dm_status s = DM_OK;
   int64_t rounds = dm_physics_rounds(n, batch, size);
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {

@@ -78,7 +78,8 @@ typedef struct {
   int no_physics;          /* 1: only the score variables */
   const char *command_line;
   int64_t batch_events;    /* events per rank per round; 0 = default */
-  int progress;            /* same on every rank */
+  int progress;            /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval; /* seconds between progress lines; 0 = the mode's default */
 } dm_hist_opts;
 
 typedef struct {

@@ -495,7 +495,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   }
   dm_progress *prog = NULL;
   if (s == DM_OK)
-    prog = dm_progress_start(comm, "ingest", pl.total_bytes, o->progress, 1.0);
+    prog = dm_progress_start(comm, "ingest", pl.total_bytes, o->progress, o->progress_interval);
 
   int64_t *counts = NULL;
   int counts_cap = 0;

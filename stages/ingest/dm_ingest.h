@@ -61,7 +61,8 @@ typedef struct {
   int64_t stripe_kb;          /* 0: from buffer_mb; else the stripe in KiB (a multiple of
                                  1024 from 1 MiB up; below, the checksum block shrinks to
                                  the stripe: for tests of stripe boundaries) */
-  int progress;               /* progress lines on rank 0 */
+  int progress;               /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
   int threads;                /* OpenMP threads to parse a stripe; 0 = OpenMP's default */
   const char *command_line;   /* for provenance */
 } dm_ingest_opts;

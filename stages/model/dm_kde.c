@@ -400,6 +400,7 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
                          cJSON *info)
 {
   *state = NULL;
+  dm_kde_isa_agree(comm);
   dm_kde_opts o;
   if (opts_)
     o = *(const dm_kde_opts *)opts_;
@@ -567,6 +568,7 @@ static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
 static dm_status kde_load(hid_t g, int version, MPI_Comm comm, void **state)
 {
   *state = NULL;
+  dm_kde_isa_agree(comm);
   double h = 0;
   int64_t n = 0, d = 0, folds = 0, cv_rows = 0;
   char rule[16] = "";

@@ -133,6 +133,12 @@ dm_status dm_kde_logpdf_sharded(const dm_kde *k, const float *x, int64_t n, doub
  * tests and measurements). */
 const char *dm_kde_isa(void);
 
+/* COLLECTIVE. Every rank of comm takes the lowest instruction set any of them
+ * runs (its CPU, or DM_KDE_ISA): kernels for different instruction sets round
+ * differently, and on a mix of nodes the scores would otherwise depend on
+ * which rank scored an event. Called by the model's fit and load. */
+void dm_kde_isa_agree(MPI_Comm comm);
+
 /* LOCAL, the kernel itself. For each of the n queries (row-major, d
  * columns), the log-sum-exp of -|x - y_j|^2 * inv2h2 over reference rows
  * j in [r0, r1) of refT (column-major: column c of row j at refT[c*ld + j]),

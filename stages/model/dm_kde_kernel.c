@@ -198,10 +198,12 @@ static void lse_baseline(const float *refT, int64_t ld, int64_t r0, int64_t r1, 
   lse_body(refT, ld, r0, r1, d, x, n, inv2h2, mx, sm);
 }
 
+/* 2 avx512, 1 avx2, 0 baseline; -1 until first asked. */
+static _Atomic int level = -1;
+
 static int isa_level(void)
 {
-  /* 2 avx512, 1 avx2, 0 baseline; an environment cap for tests. */
-  static _Atomic int level = -1;
+  /* What this CPU supports, capped by the environment (for tests). */
   int l = atomic_load_explicit(&level, memory_order_relaxed);
   if (l >= 0)
     return l;
@@ -220,6 +222,13 @@ static int isa_level(void)
   /* Every thread that gets here computes the same value. */
   atomic_store_explicit(&level, l, memory_order_relaxed);
   return l;
+}
+
+void dm_kde_isa_agree(MPI_Comm comm)
+{
+  int mine = isa_level(), low = mine;
+  MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, comm);
+  atomic_store_explicit(&level, low, memory_order_relaxed);
 }
 
 const char *dm_kde_isa(void)

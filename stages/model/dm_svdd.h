@@ -83,6 +83,10 @@ typedef struct {
   char checkpoint[DM_SVDD_CKPT_PATH_MAX]; /* "" = no checkpoints */
   int zero_init;                      /* tests: all weights 0 (collapses) */
   int verbose;                        /* rank 0 prints a line per epoch */
+  double progress_interval;           /* > 0: rank 0 prints an epoch's line when this
+                                       * many seconds passed since the last (progress
+                                       * in logs); only rank 0 prints, so ranks may
+                                       * differ here */
 } dm_svdd_opts;
 
 /* LOCAL. Defaults: hidden 256,128, out_dim 13 (the challenge's Deep SVDD

@@ -351,6 +351,7 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
   stp->c = c;
   int64_t n_batches = (t->n_total + o->batch - 1) / o->batch;
   int dim = t->dim;
+  double last_line = MPI_Wtime(); /* progress lines: rank 0's clock only */
   for (int e = st->epochs_done[k]; e < o->epochs; e++) {
     double t0 = MPI_Wtime();
     dm_svdd_epoch_batches(dm_rng_hash(seed, DM_SVDD_STREAM_PERM, (uint64_t)e), t->n_total, first,
@@ -396,10 +397,14 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
     st->last_loss[k] = loss;
     if (o->checkpoint[0])
       DM_FORWARD(dm_svdd_ckpt_write(st, o->checkpoint, comm));
-    if (o->verbose && rank == 0)
+    int due = o->progress_interval > 0 && t1 - last_line >= o->progress_interval;
+    if ((o->verbose || due) && rank == 0) {
+      last_line = t1;
       fprintf(stderr, "svdd: member %d epoch %d/%d  loss %.6g  lr %.3g  R %.4g  %.0f events/s\n",
               k, e + 1, o->epochs, loss, lr, sqrt(st->r2[k]),
               (double)t->n_total / (t1 - t0 > 0 ? t1 - t0 : 1e-9));
+      fflush(stderr);
+    }
   }
   /* A resumed, already finished member still needs its weights in net. */
   memcpy(b->net.w, st->w + (size_t)k * P, (size_t)P * sizeof(float));

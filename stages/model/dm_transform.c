@@ -41,7 +41,10 @@ static dm_status allsum_i128(i128 *v, int64_t n, MPI_Comm comm)
   dm_status s = dm_allsum_i64_array(limb, 3 * n, comm);
   if (s == DM_OK)
     for (int64_t i = 0; i < n; i++)
-      v[i] = (i128)limb[3 * i] + ((i128)limb[3 * i + 1] << 40) + ((i128)limb[3 * i + 2] << 80);
+      /* Multiplied, not shifted: the top limb is signed, and shifting a
+       * negative value left is undefined in C. */
+      v[i] = (i128)limb[3 * i] + (i128)limb[3 * i + 1] * ((i128)1 << 40) +
+             (i128)limb[3 * i + 2] * ((i128)1 << 80);
   free(limb);
   return s;
 }

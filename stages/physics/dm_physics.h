@@ -91,7 +91,8 @@ typedef struct {
   const char *store_path; /* the store (or selection) to complete */
   int force;              /* recompute even if all columns exist */
   int64_t batch_events;   /* events per rank per round (0 = default 65536) */
-  int progress;           /* same on every rank */
+  int progress;           /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
 } dm_physics_opts;
 
 typedef struct {

@@ -39,7 +39,7 @@ static const char *const var_doc[DM_VAR_NDERIVED] = {
 };
 
 static dm_status compute_all(dm_store *st, dm_derived_writer *w, int64_t batch, int progress,
-                             MPI_Comm comm)
+                             double interval, MPI_Comm comm)
 {
   int rank = dm_rank(comm), size = dm_size(comm);
   int64_t n = dm_store_n_events(st);
@@ -65,7 +65,8 @@ static dm_status compute_all(dm_store *st, dm_derived_writer *w, int64_t batch, 
   s = dm_agree(s, comm);
   dm_events ev;
   memset(&ev, 0, sizeof ev);
-  dm_progress *pr = dm_progress_start(comm, "derive", 0, progress, 2.0);
+  dm_progress *pr = dm_progress_start(comm, "derive", 0, progress, interval);
+  dm_progress_expect(pr, n);
   int want_double = dm_store_is_double(st);
   int64_t rounds = dm_physics_rounds(n, batch, size);
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
@@ -115,7 +116,7 @@ dm_status dm_physics_ensure(const dm_physics_opts *opts, MPI_Comm comm, dm_physi
     if (s == DM_OK)
       s = dm_derived_writer_create(opts->store_path, key, n, old, comm, &w);
     if (s == DM_OK) {
-      s = compute_all(st, w, batch, opts->progress, comm);
+      s = compute_all(st, w, batch, opts->progress, opts->progress_interval, comm);
       s = dm_derived_writer_finish(w, s);
     }
     rep->computed = s == DM_OK;

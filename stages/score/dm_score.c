@@ -175,7 +175,8 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   int P = dm_size(comm), r = dm_rank(comm);
   int64_t rounds = dm_physics_rounds(n, B, P);
   dm_progress *prog =
-      s == DM_OK ? dm_progress_start(comm, "score", 0, o->progress, 2.0) : NULL;
+      s == DM_OK ? dm_progress_start(comm, "score", 0, o->progress, o->progress_interval) : NULL;
+  dm_progress_expect(prog, n);
   double tf = 0, ts = 0, tw = 0;
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t b, c;

@@ -39,7 +39,8 @@ typedef struct {
   const char *set[DM_SCORE_MAX_SET];
   const char *channel;            /* recorded in the score file; may be NULL */
   int checksums;                  /* record xxh3 checksums of model and store */
-  int progress;                   /* same on every rank */
+  int progress;                   /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
   const char *command_line;
 } dm_score_opts;
 

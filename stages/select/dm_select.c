@@ -240,7 +240,8 @@ static dm_status stream(run_state *rs, const dm_select_opts *o, int64_t batch, i
 {
   int rank = dm_rank(comm), size = dm_size(comm), dbl = dm_store_is_double(rs->st);
   int64_t n = dm_store_n_events(rs->st);
-  dm_progress *pr = dm_progress_start(comm, "select", 0, o->progress, 2.0);
+  dm_progress *pr = dm_progress_start(comm, "select", 0, o->progress, o->progress_interval);
+  dm_progress_expect(pr, n);
   dm_status s = DM_OK;
   int64_t rounds = dm_physics_rounds(n, batch, size);
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {

@@ -38,7 +38,8 @@ typedef struct {
   const char *command_line; /* for provenance; may be NULL */
   int64_t batch_events;     /* events per rank per round; 0 = default */
   int zstd_level;           /* of SEL.h5; 0 = default 3, -1 = none */
-  int progress;             /* same on every rank */
+  int progress;             /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
 } dm_select_opts;
 
 enum { DM_KIND_SM = 0, DM_KIND_BSM, DM_KIND_OTHER, DM_KIND_ALL, DM_KIND_COUNT };

@@ -148,13 +148,9 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
   for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
     int64_t b, n;
     batch_range(c, k, &b, &n);
-    s = dm_agree(dm_h5_col_read(f, "/events/process", H5T_NATIVE_UINT16, b, n, proc), c->comm);
+    /* Verified: offsets, n_obj and process indices of the range. */
+    s = dm_store_read_process(c->st, b, n, proc);
     for (int64_t i = 0; s == DM_OK && i < n; i++) {
-      if (proc[i] >= np) {
-        s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d outside the table",
-                     dm_store_path(c->st), (long long)(b + i), proc[i]);
-        break;
-      }
       if (c->is_bg[proc[i]])
         cnt[pool_class(c, proc[i])]++;
     }
@@ -413,7 +409,7 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   if (s == DM_OK)
     s = dm_agree(dm_transform_begin(t, &o->features, o->pca_dim), comm);
   if (s == DM_OK)
-    prog = dm_progress_start(comm, "train: features", 0, o->progress, 2.0);
+    prog = dm_progress_start(comm, "train: features", 0, o->progress, o->progress_interval);
   int again = 1, first = 1;
   while (s == DM_OK && again) {
     s = feature_pass(&c, t, first, prog);

@@ -54,7 +54,8 @@ typedef struct {
   const char *background;    /* comma-separated process names, NULL = SM ones */
   const char *xsec;          /* process table file, NULL = the default */
   int64_t batch;             /* events per rank per read (default 65536) */
-  int progress;              /* progress lines on stderr (same on all ranks) */
+  int progress;              /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
   int weighted;              /* fit with event weights */
   const char *command_line;  /* for provenance */
 } dm_train_opts;

@@ -38,17 +38,13 @@ static dm_status count_processes(dm_store *st, int64_t batch, uint16_t *buf, dou
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;
     dm_physics_round(n, batch, k, rank, size, &begin, &count);
-    s = dm_h5_col_read(dm_store_file(st), "/events/process", H5T_NATIVE_UINT16, begin, count, buf);
+    /* Verified: offsets, n_obj and process indices of the range. */
+    s = dm_store_read_process(st, begin, count, buf);
     dm_status r = dm_h5_col_read(dm_store_file(st), "/events/weight", H5T_NATIVE_DOUBLE, begin,
                                  count, wbuf);
     if (s == DM_OK)
       s = r;
     for (int64_t i = 0; s == DM_OK && i < count; i++) {
-      if (buf[i] >= P) {
-        s = dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d, the table has %d",
-                     dm_store_path(st), (long long)(begin + i), buf[i], P);
-        break;
-      }
       counts[buf[i]]++;
       dm_xsum_add(&sum[buf[i]], wbuf[i]);
       if (wbuf[i] < mn[buf[i]])
@@ -167,7 +163,8 @@ static dm_status write_weights(const dm_weight_opts *o, dm_store *st, dm_derived
                                        : "sigma[pb] x lumi_fb x 1000 / events of the process in "
                                          "the store; NaN for a process without a cross section");
   s = dm_agree(s, comm);
-  dm_progress *pr = dm_progress_start(comm, "weight", 0, o->progress, 2.0);
+  dm_progress *pr = dm_progress_start(comm, "weight", 0, o->progress, o->progress_interval);
+  dm_progress_expect(pr, n);
   int64_t rounds = dm_physics_rounds(n, batch, size);
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;

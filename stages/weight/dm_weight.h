@@ -48,7 +48,8 @@ typedef struct {
   int rescale;           /* 1: rescale /events/weight to lumi_fb, no table */
   double store_lumi_fb;  /* luminosity of /events/weight (0 = 10) */
   double tolerance;      /* |ratio - 1| above this disagrees (0 = 1e-3) */
-  int progress;          /* same on every rank */
+  int progress;          /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
+  double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
 } dm_weight_opts;
 
 typedef struct {
