@@ -110,7 +110,7 @@ dm_status dm_physics_ensure(const dm_physics_opts *opts, MPI_Comm comm, dm_physi
     complete = dm_derived_has(old, dm_physics_var_name(v));
   if (s == DM_OK && (!complete || opts->force)) {
     char key[256];
-    s = dm_agree(dm_derived_store_key(dm_store_file(st), key, sizeof key), comm);
+    s = dm_agree(dm_derived_store_key(dm_store_file(st), opts->store_path, key, sizeof key), comm);
     dm_derived_writer *w = NULL;
     if (s == DM_OK)
       s = dm_derived_writer_create(opts->store_path, key, n, old, comm, &w);
