@@ -267,8 +267,8 @@ static dm_status open_side(const char *path, const char *store_path, const char 
   if (!exists)
     return dm_error(DM_ERR_IO,
                     "%s: its derived columns file %s is missing (a store travels with its "
-                    "side files %s*)",
-                    store_path, path, base_name(path));
+                    "side files %.*s*)",
+                    store_path, path, (int)strlen(base_name(path)) - 3, base_name(path));
   DM_FORWARD(dm_h5_open(path, comm, 0, file));
   char fmt[64] = "", have[DM_STORE_ID_LEN + 8] = "";
   int64_t n = -1;

@@ -355,7 +355,7 @@ struct dm_store {
   char **proc_names; /* one block from dm_h5_strings_read */
   int64_t *proc_events;
   hid_t ecol[N_ECOLS], ocol[N_OCOLS];
-  /* The sidecar's columns (dm_derived.h); never NULL once opened. */
+  /* The derived columns (dm_derived.h); never NULL once opened. */
   dm_derived *derived;
 };
 

@@ -29,7 +29,7 @@ static const char usage[] =
     "  --scores CHANNEL=FILE   a score file (dmpipe score) for one channel; repeat per channel\n"
     "  --store CHANNEL=FILE    the scored store of that channel, for event weights (default:\n"
     "                          the store named in the score file): the weights of dmpipe weight\n"
-    "                          (its sidecar) if present, else the archive's; read only when\n"
+    "                          (/derived/weight) if present, else the archive's; read only when\n"
     "                          weights are needed (--weighted, --hist-out, --lumi)\n"
     "  --background sm|NAMES   background processes: 'sm' (default) = the SM processes of the\n"
     "                          process table, or a comma-separated list of process names\n"

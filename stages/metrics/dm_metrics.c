@@ -201,7 +201,7 @@ static dm_status read_channel(dm_scores *sc, const dm_metrics_input *in, const i
       l = dm_error(DM_ERR_SCHEMA, "%s has %lld events but %s has %lld scores: not the scored store",
                    store, (long long)len, in->scores, (long long)n);
     s = dm_agree(l, comm);
-    /* Weights of `dmpipe weight` (sigma x L / N) live in the store's sidecar;
+    /* Weights of `dmpipe weight` (sigma x L / N) are the store's /derived/weight;
      * without one, the archive's own weights are used. */
     dm_derived *dd = NULL;
     if (s == DM_OK)

@@ -1,5 +1,5 @@
 /* dm_physics_ensure: the /derived physics columns of a store, computed in one
- * rank-parallel pass when missing, committed by renaming a new sidecar. */
+ * rank-parallel pass when missing, committed as one new part of the store.s derived columns. */
 #include <stdlib.h>
 #include <string.h>
 

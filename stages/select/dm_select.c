@@ -320,7 +320,7 @@ static dm_status finish_outputs(run_state *rs, const dm_select_opts *o, dm_selec
     sel[p] = rep->rows[(size_t)p * R + R - 1].count;
     names[p] = rep->proc_names[p];
   }
-  /* Cutflow first, then the sidecar, then the store: each later failure
+  /* Cutflow first, then the derived columns, then the store: each later failure
    * removes what the earlier steps committed, so a failed run leaves none
    * of the outputs. */
   int cutflow_done = 0, side_done = 0;
