@@ -55,7 +55,7 @@ printf '%s\n' '#include <hdf5.h>' '#include <stdio.h>' \
 dirs=()
 d=$(env -u HDF5_PLUGIN_PATH /usr/bin/python3 -c 'import h5py.h5pl as p; print(p.get(0).decode())' 2>/dev/null || true)
 [[ -n "$d" ]] && dirs+=("$d")
-if h5pcc "$probe_dir/probe.c" -o "$probe_dir/probe" >/dev/null 2>&1; then
+if (cd "$probe_dir" && h5pcc probe.c -o probe >/dev/null 2>&1); then
   d=$(env -u HDF5_PLUGIN_PATH "$probe_dir/probe" 2>/dev/null || true)
   [[ -n "$d" ]] && dirs+=("$d")
 fi
