@@ -186,6 +186,99 @@ void dm_derived_remove_new(const char *store_path, const char *id)
     unlink(part);
 }
 
+static dm_status link_file(hid_t loc, const char *name, const char *where, char *file, size_t cap,
+                           char *obj, size_t ocap);
+
+/* Append path + '\n' to a growing list. */
+static int list_add(char **list, size_t *len, size_t *cap, const char *path)
+{
+  size_t n = strlen(path) + 1;
+  if (*len + n + 1 > *cap) {
+    size_t c = 2 * (*len + n + 1) + 256;
+    char *q = realloc(*list, c);
+    if (!q)
+      return 0;
+    *list = q;
+    *cap = c;
+  }
+  memcpy(*list + *len, path, n - 1);
+  (*list)[*len + n - 1] = '\n';
+  *len += n;
+  (*list)[*len] = '\0';
+  return 1;
+}
+
+/* 1 if an index base name ends in "derived-I.h5" for identity id. */
+static int names_id(const char *base, const char *id)
+{
+  char suffix[64];
+  int n = snprintf(suffix, sizeof suffix, ".derived-%.*s.h5", ID_NAME_DIGITS, id);
+  size_t l = strlen(base);
+  return n > 0 && l > (size_t)n && !strcmp(base + l - (size_t)n, suffix);
+}
+
+char *dm_derived_side_files(const char *store_path)
+{
+  if (access(store_path, R_OK) != 0 || H5Fis_hdf5(store_path) <= 0)
+    return NULL;
+  char *list = NULL, id[DM_STORE_ID_LEN + 8], base[BASE_MAX], idx[DM_PATH_MAX];
+  size_t len = 0, cap = 0;
+  hid_t f = H5I_INVALID_HID, x = H5I_INVALID_HID, g = H5I_INVALID_HID;
+  /* Best effort and silent: a failure here only leaves files behind. */
+  H5E_BEGIN_TRY
+  {
+    f = H5Fopen(store_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0 && H5Aexists(f, "store_id") > 0 &&
+        dm_h5_attr_get_str(f, "store_id", id, sizeof id) == DM_OK &&
+        link_file(f, "derived", store_path, base, sizeof base, NULL, 0) == DM_OK &&
+        names_id(base, id) &&
+        beside(store_path, base, idx, sizeof idx) == DM_OK && access(idx, F_OK) == 0 &&
+        list_add(&list, &len, &cap, idx)) {
+      char have[DM_STORE_ID_LEN + 8] = "";
+      x = H5Fopen(idx, H5F_ACC_RDONLY, H5P_DEFAULT);
+      if (x >= 0 && dm_h5_attr_get_str(x, "store_id", have, sizeof have) == DM_OK &&
+          !strcmp(have, id) && (g = H5Gopen2(x, "derived", H5P_DEFAULT)) >= 0) {
+        hsize_t n = 0;
+        H5G_info_t gi;
+        if (H5Gget_info(g, &gi) >= 0)
+          n = gi.nlinks;
+        for (hsize_t i = 0; i < n; i++) {
+          char name[DM_DERIVED_NAME_MAX], part[BASE_MAX], path[DM_PATH_MAX];
+          if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                                 H5P_DEFAULT) < 0 ||
+              link_file(g, name, idx, part, sizeof part, NULL, 0) != DM_OK ||
+              strncmp(part, base, strlen(base) - 3) ||
+              beside(idx, part, path, sizeof path) != DM_OK)
+            continue;
+          if (!strstr(list, path))
+            list_add(&list, &len, &cap, path);
+        }
+      }
+    }
+    if (g >= 0)
+      H5Gclose(g);
+    if (x >= 0)
+      H5Fclose(x);
+    if (f >= 0)
+      H5Fclose(f);
+  }
+  H5E_END_TRY;
+  return list;
+}
+
+void dm_derived_remove_listed(const char *list)
+{
+  for (const char *p = list; p && *p;) {
+    const char *e = strchr(p, '\n');
+    if (!e)
+      break;
+    char path[DM_PATH_MAX];
+    snprintf(path, sizeof path, "%.*s", (int)(e - p), p);
+    unlink(path);
+    p = e + 1;
+  }
+}
+
 /* ---- reading ---------------------------------------------------------------- */
 
 struct dm_derived {

@@ -78,6 +78,16 @@ dm_status dm_derived_index_create(const char *store_path, const char *id, int64_
  * writing failed after they were committed. */
 void dm_derived_remove_new(const char *store_path, const char *id);
 
+/* LOCAL (one rank). The side files (index and column files) of the store now
+ * at store_path, as a malloc'd list of paths separated and ended by '\n'
+ * (NULL when there is no such store or it has none). For a writer that is
+ * about to replace that store: once the new one is in place, the old
+ * store's files name nothing (dm_derived_remove_listed). Only files beside the
+ * store whose names carry its identity are listed. */
+char *dm_derived_side_files(const char *store_path);
+/* LOCAL. Remove the files of such a list; accepts NULL. */
+void dm_derived_remove_listed(const char *list);
+
 /* ---- reading ---------------------------------------------------------------- */
 
 typedef struct dm_derived dm_derived;

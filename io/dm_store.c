@@ -336,9 +336,15 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
     s = dm_derived_index_create(w->path, w->id, w->n_events, w->comm);
     index_made = s == DM_OK;
   }
+  /* A store replaced under the same name takes its side files with it
+   * (listed before the rename, removed after it). */
+  char *old_side = s == DM_OK && dm_rank(w->comm) == 0 ? dm_derived_side_files(w->path) : NULL;
   s = dm_chunkw_finish(w->cw, s);
   if (s != DM_OK && index_made && dm_rank(w->comm) == 0)
     dm_derived_remove_new(w->path, w->id);
+  if (s == DM_OK)
+    dm_derived_remove_listed(old_side);
+  free(old_side);
   writer_free(w);
   return s;
 }

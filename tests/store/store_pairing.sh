@@ -153,4 +153,13 @@ parts = {os.path.basename(p) for p in glob.glob("copyA/" + idx[:-3] + ".*.h5")}
 assert parts == named, (parts, named)
 print("parts on disk = parts named:", sorted(named))
 PY
+# A store or selection written again under its name takes the old one's side
+# files with it: only the new identity's files remain.
+old_ev=$(index_of copyA/ev.h5) old_sel=$(index_of copyA/sel.h5)
+(cd copyA && "$MPIEXEC" -n 2 "$DMPIPE" ingest --out ev.h5 a.csv b.csv >/dev/null)
+"$MPIEXEC" -n 3 "$DMPIPE" select --in copyA/ev.h5 --cuts all.ini --out copyA/sel.h5 --quiet
+new_ev=$(index_of copyA/ev.h5) new_sel=$(index_of copyA/sel.h5)
+test "$new_ev" != "$old_ev" && test "$new_sel" != "$old_sel"
+test "$(cd copyA && ls ev.derived-*)" = "$new_ev"
+test "$(cd copyA && ls sel.derived-* | tr '\n' ' ')" = "${new_sel%.h5}.1.h5 $new_sel "
 echo "store_pairing ok"
