@@ -474,6 +474,7 @@ int64_t dm_store_process_events(const dm_store *st, int i)
   return i >= 0 && i < st->n_proc ? st->proc_events[i] : 0;
 }
 int dm_store_is_double(const dm_store *st) { return st->is_double; }
+dm_derived *dm_store_derived(const dm_store *st) { return st->derived; }
 hid_t dm_store_file(const dm_store *st) { return st->file; }
 const char *dm_store_path(const dm_store *st) { return st->path; }
 MPI_Comm dm_store_comm(const dm_store *st) { return st->comm; }

@@ -106,6 +106,11 @@ MPI_Comm dm_store_comm(const dm_store *st);
 dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_double,
                         dm_events *ev);
 
+/* LOCAL. The store's derived columns as read at open (dm_derived.h; owned
+ * by the store). */
+struct dm_derived;
+struct dm_derived *dm_store_derived(const dm_store *st);
+
 /* LOCAL. 1 if /derived/<name> existed when the store was opened (the list
  * is read at open, so this makes no HDF5 call). */
 int dm_store_has_derived(const dm_store *st, const char *name);

@@ -90,6 +90,16 @@ assert tot["count"] == 9 and tot["sumw"] == 18 and tot["sumw2"] == 36, tot
 print("cutflow from a moved selection, another cwd: 9 events, sum w = 18")
 PY
 weights_are elsewhere/again.h5 2
+# dmpipe info names the columns and the index they are reached through.
+(cd elsewhere && "$MPIEXEC" -n 2 "$DMPIPE" info --json ../movedA/ev.h5) > info.json
+"$PYTHON" - <<'PY'
+import json
+j = json.load(open("info.json"))
+assert j["derived"] == ["ht", "n_jets", "n_bjets", "n_leptons", "n_photons", "lead_jet_pt",
+                        "met_over_ht", "m_eff", "weight"], j["derived"]
+assert j["derived_index"] == "../movedA/ev.derived-%s.h5" % j["store_id"][:16], j
+print("info: derived columns and index ok")
+PY
 
 # A store copied alone into run B's folder (under another name) and opened
 # from run B's folder: it must not read B's columns.
