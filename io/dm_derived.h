@@ -30,6 +30,9 @@
  *    or part whose store_id differs from the store's (another run's file
  *    swapped in) or that is missing (a store copied without its side files).
  *
+ * One update at a time per store (as for any file being rewritten): two
+ * concurrent weight/derive runs on the same store are not supported.
+ *
  * Every store and selection gets its (empty) index when it is written; the
  * store and its side files travel together (copy STEM.h5 and STEM.derived-*).
  * Stores without a store_id (written before identities existed) read as
