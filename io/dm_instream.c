@@ -92,6 +92,98 @@ dm_status dm_instream_detect(const char *path, dm_instream_kind *kind)
   return DM_OK;
 }
 
+/* Exactly n bytes at off, or a short count at the end of the file; -1. */
+static int64_t pread_all(int fd, void *dst, int64_t n, int64_t off)
+{
+  int64_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char *)dst + got, (size_t)(n - got), (off_t)(off + got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return -1;
+    if (r == 0)
+      break;
+    got += r;
+  }
+  return got;
+}
+
+dm_status dm_instream_zstd_size(const char *path, int64_t *size)
+{
+  *size = -1;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return dm_error(DM_ERR_IO, "cannot open input %s: %s", path, strerror(errno));
+  off_t end = lseek(fd, 0, SEEK_END);
+  int64_t pos = 0, total = 0;
+  dm_status st = DM_OK;
+  unsigned char h[18]; /* the longest frame header */
+  while (st == DM_OK && pos < (int64_t)end) {
+    int64_t n = pread_all(fd, h, sizeof h, pos);
+    if (n < 8) { /* shorter than any frame */
+      st = n < 0 ? dm_error(DM_ERR_IO, "reading %s: %s", path, strerror(errno))
+                 : dm_error(DM_ERR_FORMAT, "%s: zstd data is truncated at byte %lld", path,
+                            (long long)pos);
+      break;
+    }
+    if ((h[0] & 0xF0) == 0x50 && h[1] == 0x2A && h[2] == 0x4D && h[3] == 0x18) {
+      /* A skippable frame: 4-byte magic, 4-byte little-endian size. */
+      pos += 8 + ((int64_t)h[4] | (int64_t)h[5] << 8 | (int64_t)h[6] << 16 | (int64_t)h[7] << 24);
+      continue;
+    }
+    /* Frame header (RFC 8878, 3.1.1.1): magic, descriptor, optional window
+     * descriptor, dictionary id and content size. */
+    unsigned fhd = h[4];
+    static const int did_bytes[4] = {0, 1, 2, 4}, fcs_bytes[4] = {0, 2, 4, 8};
+    int single = (fhd >> 5) & 1, fcs = fcs_bytes[fhd >> 6];
+    if (fcs == 0 && single)
+      fcs = 1;
+    int64_t header = 5 + !single + did_bytes[fhd & 3] + fcs;
+    unsigned long long content = ZSTD_getFrameContentSize(h, (size_t)n);
+    if (!(h[0] == 0x28 && h[1] == 0xB5 && h[2] == 0x2F && h[3] == 0xFD) || (fhd & 0x08) ||
+        content == ZSTD_CONTENTSIZE_ERROR || header > n) {
+      st = dm_error(DM_ERR_FORMAT, "%s: corrupt zstd data at byte %lld (not a frame header)", path,
+                    (long long)pos);
+      break;
+    }
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
+      total = -1;
+      break;
+    }
+    total += (int64_t)content;
+    pos += header;
+    int checksum = (fhd >> 2) & 1;
+    /* Blocks: a 3-byte header (last flag, type, size); RLE blocks hold one
+     * byte, raw and compressed ones `size` bytes. */
+    for (int last = 0; !last;) {
+      unsigned char b[3];
+      if (pread_all(fd, b, 3, pos) != 3) {
+        st = dm_error(DM_ERR_FORMAT, "%s: zstd data is truncated (ends inside a frame at byte %lld)",
+                      path, (long long)pos);
+        break;
+      }
+      uint32_t bh = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16;
+      last = bh & 1;
+      int type = (bh >> 1) & 3;
+      if (type == 3) {
+        st = dm_error(DM_ERR_FORMAT, "%s: corrupt zstd data at byte %lld (reserved block type)",
+                      path, (long long)pos);
+        break;
+      }
+      pos += 3 + (type == 1 ? 1 : (int64_t)(bh >> 3));
+    }
+    if (st == DM_OK && checksum)
+      pos += 4;
+    if (st == DM_OK && pos > (int64_t)end)
+      st = dm_error(DM_ERR_FORMAT, "%s: zstd data is truncated (ends inside a frame)", path);
+  }
+  close(fd);
+  if (st == DM_OK)
+    *size = total;
+  return st;
+}
+
 static int64_t failf(dm_instream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int64_t failf(dm_instream *s, const char *fmt, ...)
 {
@@ -125,12 +217,15 @@ static int refill(dm_instream *s)
 
 static int64_t truncated(dm_instream *s)
 {
-  return failf(s, "%s: %s data is truncated (ends inside a frame after %lld compressed bytes)",
-               s->path, dm_instream_kind_name(s->kind), (long long)s->in_off);
+  return failf(s, "%s: %s data is truncated (ends inside a %s after %lld compressed bytes)",
+               s->path, dm_instream_kind_name(s->kind),
+               s->kind == DM_INSTREAM_GZIP ? "member" : s->kind == DM_INSTREAM_XZ ? "stream" : "frame",
+               (long long)s->in_off);
 }
 
-/* Position of the next undecoded compressed byte, for messages. */
-static long long at(const dm_instream *s) { return (long long)(s->in_off - (int64_t)(s->in_len - s->in_pos)); }
+/* Compressed bytes read so far, for messages (decoders see damage up to a
+ * block after where it is). */
+static long long at(const dm_instream *s) { return (long long)s->in_off; }
 
 static int64_t produce_zstd(dm_instream *s, char *dst, int64_t cap)
 {
@@ -147,7 +242,7 @@ static int64_t produce_zstd(dm_instream *s, char *dst, int64_t cap)
     size_t r = ZSTD_decompressStream(s->zd, &ob, &ib);
     s->in_pos = ib.pos;
     if (ZSTD_isError(r))
-      return failf(s, "%s: corrupt zstd data near compressed byte %lld: %s", s->path, at(s),
+      return failf(s, "%s: corrupt zstd data (within the first %lld compressed bytes): %s", s->path, at(s),
                    ZSTD_getErrorName(r));
     s->mid = r != 0; /* 0: a frame ended and everything is flushed */
   }
@@ -178,7 +273,7 @@ static int64_t produce_gzip(dm_instream *s, char *dst, int64_t cap)
     } else if (r == Z_OK || r == Z_BUF_ERROR) {
       s->mid = 1;
     } else {
-      return failf(s, "%s: corrupt gzip data near compressed byte %lld: %s", s->path, at(s),
+      return failf(s, "%s: corrupt gzip data (within the first %lld compressed bytes): %s", s->path, at(s),
                    z->msg ? z->msg : zError(r));
     }
   }
@@ -202,7 +297,7 @@ static int64_t produce_xz(dm_instream *s, char *dst, int64_t cap)
     else if (r == LZMA_BUF_ERROR && s->in_eof)
       return truncated(s);
     else if (r != LZMA_OK)
-      return failf(s, "%s: corrupt xz data near compressed byte %lld (liblzma error %d%s)",
+      return failf(s, "%s: corrupt xz data (within the first %lld compressed bytes; liblzma error %d%s)",
                    s->path, at(s), (int)r,
                    r == LZMA_FORMAT_ERROR ? ": not xz" : r == LZMA_DATA_ERROR ? ": bad data" : "");
   }

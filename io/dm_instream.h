@@ -40,6 +40,12 @@ const char *dm_instream_kind_name(dm_instream_kind k);
  * read as what they are. */
 dm_status dm_instream_detect(const char *path, dm_instream_kind *kind);
 
+/* LOCAL. The content size of a zstd file from its frame headers alone
+ * (walking frames and block headers, reading no block data): *size = -1
+ * when a frame does not record its content size (then decode to learn it).
+ * A file ending inside a frame is DM_ERR_FORMAT naming it. */
+dm_status dm_instream_zstd_size(const char *path, int64_t *size);
+
 typedef struct dm_instream dm_instream;
 
 /* LOCAL. Open path as `kind` with a window of `history` bytes. */

@@ -103,17 +103,24 @@ static int64_t balanced_stripe(const int64_t *fsize, int n, int64_t budget, int 
 static dm_status measure_one(const char *path, int kind, int64_t hash_block, int64_t *content,
                              char hex[33])
 {
+  /* zstd frames usually record their size: then no decoding is needed
+   * here, and corrupt data shows in the main pass (still before any store
+   * is committed). */
+  int64_t known = -1;
+  if (kind == DM_INSTREAM_ZSTD)
+    DM_FORWARD(dm_instream_zstd_size(path, &known));
   dm_instream *zs = NULL;
-  DM_FORWARD(dm_instream_open(path, (dm_instream_kind)kind, 0, &zs));
+  if (known < 0)
+    DM_FORWARD(dm_instream_open(path, (dm_instream_kind)kind, 0, &zs));
   char *buf = malloc((size_t)hash_block);
   XXH3_state_t *st = XXH3_createState();
   dm_status s = buf && st ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
   int64_t off = 0, k = 0;
-  while (s == DM_OK && (k = dm_instream_pread(zs, buf, hash_block, off)) > 0)
+  while (zs && s == DM_OK && (k = dm_instream_pread(zs, buf, hash_block, off)) > 0)
     off += k;
   if (s == DM_OK && k < 0)
     s = dm_error(DM_ERR_FORMAT, "%s", dm_instream_message(zs));
-  *content = off;
+  *content = known >= 0 ? known : off;
   int fd = s == DM_OK ? open(path, O_RDONLY) : -1;
   if (s == DM_OK && fd < 0)
     s = dm_error(DM_ERR_IO, "cannot open input %s: %s", path, strerror(errno));

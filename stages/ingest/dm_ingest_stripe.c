@@ -65,15 +65,20 @@ typedef struct {
 static int64_t read_full_fd(int fd, char *dst, int64_t n, int64_t off);
 
 /* Exactly n bytes at off (fewer only at the end); -1 on failure (errno, or
- * the stream's message: see read_error). */
+ * the stream's message: see read_failed). */
 static int64_t read_full(const reader *r, char *dst, int64_t n, int64_t off)
 {
   return r->zs ? dm_instream_pread(r->zs, dst, n, off) : read_full_fd(r->fd, dst, n, off);
 }
 
-static const char *read_error(const reader *r)
+/* A failed read: the stream's own message (it names the file and says what
+ * is wrong with the data), or the system's. */
+static void read_failed(dm_stripe_buf *b, const reader *r, const char *path, int64_t pos)
 {
-  return r->zs ? dm_instream_message(r->zs) : strerror(errno);
+  if (r->zs)
+    fail(b, DM_ERR_FORMAT, "%s", dm_instream_message(r->zs));
+  else
+    fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)pos, strerror(errno));
 }
 
 /* pread until n bytes or the end of the file. */
@@ -144,7 +149,7 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
   int64_t got = read_full(&rd, b->buf, want, a0);
   if (got != want) {
     if (got < 0)
-      fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)a0, read_error(&rd));
+      read_failed(b, &rd, path, a0);
     else
       fail(b, DM_ERR_IO, "%s shrank while being read (%lld bytes expected at %lld)", path,
            (long long)want, (long long)a0);
@@ -192,8 +197,7 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
         step = b->cap - b->len;
       int64_t r = step > 0 ? read_full(&rd, b->buf + b->len, step, b->buf_off + b->len) : 0;
       if (r < 0) {
-        fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)(b->buf_off + b->len),
-             read_error(&rd));
+        read_failed(b, &rd, path, b->buf_off + b->len);
         close(fd);
         return;
       }
@@ -219,8 +223,7 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
         while (full < 0) {
           int64_t r2 = read_full(&rd, scratch, EXTEND_STEP, pos);
           if (r2 < 0) {
-            fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)pos,
-                 read_error(&rd));
+            read_failed(b, &rd, path, pos);
             close(fd);
             return;
           }
