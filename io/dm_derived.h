@@ -30,8 +30,9 @@
  *    or part whose store_id differs from the store's (another run's file
  *    swapped in) or that is missing (a store copied without its side files).
  *
- * One update at a time per store (as for any file being rewritten): two
- * concurrent weight/derive runs on the same store are not supported.
+ * One update at a time per store: two weight/derive runs on the same store
+ * at the same time are not guarded against (both write the next generation,
+ * and the last to commit wins); run them one after the other.
  *
  * Every store and selection gets its (empty) index when it is written; the
  * store and its side files travel together (copy STEM.h5 and STEM.derived-*).
