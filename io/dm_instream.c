@@ -184,6 +184,49 @@ dm_status dm_instream_zstd_size(const char *path, int64_t *size)
   return st;
 }
 
+dm_status dm_instream_xz_size(const char *path, int64_t *size)
+{
+  *size = -1;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return dm_error(DM_ERR_IO, "cannot open input %s: %s", path, strerror(errno));
+  off_t end = lseek(fd, 0, SEEK_END);
+  lzma_stream x = LZMA_STREAM_INIT;
+  lzma_index *idx = NULL;
+  uint8_t *buf = malloc(IN_CHUNK);
+  dm_status st = DM_OK;
+  if (!buf || lzma_file_info_decoder(&x, &idx, UINT64_MAX, (uint64_t)end) != LZMA_OK)
+    st = dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
+  int64_t pos = 0;
+  while (st == DM_OK) {
+    int64_t n = pread_all(fd, buf, (int64_t)IN_CHUNK, pos);
+    if (n < 0) {
+      st = dm_error(DM_ERR_IO, "reading %s: %s", path, strerror(errno));
+      break;
+    }
+    x.next_in = buf;
+    x.avail_in = (size_t)n;
+    lzma_ret r = lzma_code(&x, n == 0 ? LZMA_FINISH : LZMA_RUN);
+    pos += n - (int64_t)x.avail_in;
+    if (r == LZMA_SEEK_NEEDED)
+      pos = (int64_t)x.seek_pos;
+    else if (r == LZMA_STREAM_END)
+      *size = (int64_t)lzma_index_uncompressed_size(idx);
+    else if (r != LZMA_OK || n == 0)
+      st = dm_error(DM_ERR_FORMAT, "%s: xz data is %s (liblzma error %d reading its index)",
+                    path, r == LZMA_DATA_ERROR || r == LZMA_OK || r == LZMA_BUF_ERROR
+                              ? "truncated or corrupt" : "unreadable", (int)r);
+    if (r == LZMA_STREAM_END)
+      break;
+  }
+  lzma_end(&x);
+  if (idx)
+    lzma_index_end(idx, NULL);
+  free(buf);
+  close(fd);
+  return st;
+}
+
 static int64_t failf(dm_instream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int64_t failf(dm_instream *s, const char *fmt, ...)
 {

@@ -46,6 +46,11 @@ dm_status dm_instream_detect(const char *path, dm_instream_kind *kind);
  * A file ending inside a frame is DM_ERR_FORMAT naming it. */
 dm_status dm_instream_zstd_size(const char *path, int64_t *size);
 
+/* LOCAL. The content size of an xz file from its stream indexes (read from
+ * the file's end, no decoding); DM_ERR_FORMAT naming the file when they are
+ * damaged or the file is truncated. */
+dm_status dm_instream_xz_size(const char *path, int64_t *size);
+
 typedef struct dm_instream dm_instream;
 
 /* LOCAL. Open path as `kind` with a window of `history` bytes. */

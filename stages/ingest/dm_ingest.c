@@ -103,12 +103,14 @@ static int64_t balanced_stripe(const int64_t *fsize, int n, int64_t budget, int 
 static dm_status measure_one(const char *path, int kind, int64_t hash_block, int64_t *content,
                              char hex[33])
 {
-  /* zstd frames usually record their size: then no decoding is needed
-   * here, and corrupt data shows in the main pass (still before any store
-   * is committed). */
+  /* zstd frames usually record their size, xz streams always do (in their
+   * index): then no decoding is needed here, and corrupt data shows in the
+   * main pass (still before any store is committed). gzip must be decoded. */
   int64_t known = -1;
   if (kind == DM_INSTREAM_ZSTD)
     DM_FORWARD(dm_instream_zstd_size(path, &known));
+  else if (kind == DM_INSTREAM_XZ)
+    DM_FORWARD(dm_instream_xz_size(path, &known));
   dm_instream *zs = NULL;
   if (known < 0)
     DM_FORWARD(dm_instream_open(path, (dm_instream_kind)kind, 0, &zs));

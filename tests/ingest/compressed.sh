@@ -86,10 +86,12 @@ run 2 ingest --out one_nosize.h5 --stripe-kb 64 nosize.csv.zst > /dev/null
 # Concatenated members and frames read as one content.
 cat "gz/$(basename "${plain[0]}").gz" "gz/$(basename "${plain[1]}").gz" > two.csv.gz
 cat "${zs[0]}" "${zs[1]}" > two.csv.zst
+cat "xz/$(basename "${plain[0]}").xz" "xz/$(basename "${plain[1]}").xz" > two.csv.xz
 run 1 ingest --out two_plain.h5 "${plain[0]}" "${plain[1]}" > /dev/null
 run 3 ingest --out two_gz.h5 --stripe-kb 64 two.csv.gz > /dev/null
 run 2 ingest --out two_zst.h5 --stripe-kb 64 two.csv.zst > /dev/null
-"$PYTHON" "$here/compare_stores.py" --datasets-only two_plain.h5 two_gz.h5 two_zst.h5
+run 2 ingest --out two_xz.h5 --stripe-kb 64 two.csv.xz > /dev/null
+"$PYTHON" "$here/compare_stores.py" --datasets-only two_plain.h5 two_gz.h5 two_zst.h5 two_xz.h5
 
 # A line of 3.5 MB in the middle: rejected as too long, the rest unchanged
 # (finishing it takes a stream past what its window keeps, so the next

@@ -166,6 +166,8 @@ static void test_kinds(void **state)
   assert_int_equal(size, (int64_t)N_CONTENT);
   assert_int_equal(dm_instream_zstd_size("ti_nosize.csv.zst", &size), DM_OK);
   assert_int_equal(size, -1);
+  assert_int_equal(dm_instream_xz_size("ti.csv.xz", &size), DM_OK);
+  assert_int_equal(size, (int64_t)N_CONTENT);
 }
 
 static void test_detect(void **state)
@@ -232,6 +234,7 @@ static void test_damage(void **state)
   expect_error("ti_bad.csv.xz", DM_INSTREAM_XZ, "corrupt");
   int64_t size = 0;
   assert_int_equal(dm_instream_zstd_size("ti_cut.csv.zst", &size), DM_ERR_FORMAT);
+  assert_int_equal(dm_instream_xz_size("ti_cut.csv.xz", &size), DM_ERR_FORMAT);
 }
 
 int main(void)
