@@ -152,7 +152,13 @@ struct dm_store_writer {
   int64_t n_events, n_objects; /* global, written so far */
   int64_t *scratch;            /* global object offsets / n_obj of a batch */
   int64_t scratch_cap;
+  char path[DM_PATH_MAX];
+  char id[DM_STORE_ID_LEN];
+  int index_by_caller;
 };
+
+const char *dm_store_writer_id(const dm_store_writer *w) { return w->id; }
+void dm_store_writer_index_by_caller(dm_store_writer *w) { w->index_by_caller = 1; }
 
 hid_t dm_store_writer_file(const dm_store_writer *w) { return dm_chunkw_file(w->cw); }
 
@@ -181,7 +187,14 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
   w->comm = comm;
   w->layout = *layout;
   w->type_enum = H5I_INVALID_HID;
-  dm_status s = dm_chunkw_create(path, comm, &w->cw);
+  snprintf(w->path, sizeof w->path, "%s", path);
+  dm_status s = DM_OK;
+  if (dm_rank(comm) == 0)
+    s = dm_derived_new_id(path, w->id);
+  s = dm_agree(s, comm);
+  MPI_Bcast(w->id, DM_STORE_ID_LEN, MPI_CHAR, 0, comm);
+  if (s == DM_OK)
+    s = dm_chunkw_create(path, comm, &w->cw);
   if (s != DM_OK) {
     writer_free(w);
     return s;
@@ -215,6 +228,8 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
       s = dm_h5_attr_set_str(f, "units",
                              "GeV for e, pt and met; eta dimensionless; phi and met_phi in "
                              "radians; weight in events per the archive's luminosity");
+    if (s == DM_OK)
+      s = dm_derived_link(f, path, w->id);
     s = dm_agree(s, comm);
   }
   if (s != DM_OK) {
@@ -314,7 +329,22 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
     if (s == DM_OK)
       s = dm_prov_write(f, DM_FORMAT_STORE, DM_STORE_VERSION, command_line, inputs);
   }
+  /* The index before the store's rename: a store under its final name
+   * always has one. Removed again if the store fails. */
+  int index_made = 0;
+  if (s == DM_OK && !w->index_by_caller) {
+    s = dm_derived_index_create(w->path, w->id, w->n_events, w->comm);
+    index_made = s == DM_OK;
+  }
+  /* A store replaced under the same name takes its side files with it
+   * (listed before the rename, removed after it). */
+  char *old_side = s == DM_OK && dm_rank(w->comm) == 0 ? dm_derived_side_files(w->path) : NULL;
   s = dm_chunkw_finish(w->cw, s);
+  if (s != DM_OK && index_made && dm_rank(w->comm) == 0)
+    dm_derived_remove_new(w->path, w->id);
+  if (s == DM_OK)
+    dm_derived_remove_listed(old_side);
+  free(old_side);
   writer_free(w);
   return s;
 }
@@ -331,7 +361,7 @@ struct dm_store {
   char **proc_names; /* one block from dm_h5_strings_read */
   int64_t *proc_events;
   hid_t ecol[N_ECOLS], ocol[N_OCOLS];
-  /* The sidecar's columns (dm_derived.h); never NULL once opened. */
+  /* The derived columns (dm_derived.h); never NULL once opened. */
   dm_derived *derived;
   uint16_t *nobj; /* /events/n_obj of the batch being read, to check offsets */
   int64_t nobj_cap;
@@ -462,8 +492,8 @@ dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store
     s = dm_agree(store_load(st), comm);
   if (s == DM_OK)
     s = offsets_ends(st);
-  /* The sidecar, not the store's /derived link: following that link from an
-   * MPI-IO handle would open the sidecar behind our back (dm_derived.h). */
+  /* Through dm_derived, not by following the /derived link in HDF5: it
+   * checks the pairing and looks beside the store only (dm_derived.h). */
   if (s == DM_OK)
     s = dm_agree(dm_derived_open(path, st->file, st->n_events, comm, &st->derived), comm);
   if (s != DM_OK) {
@@ -486,6 +516,7 @@ int64_t dm_store_process_events(const dm_store *st, int i)
   return i >= 0 && i < st->n_proc ? st->proc_events[i] : 0;
 }
 int dm_store_is_double(const dm_store *st) { return st->is_double; }
+dm_derived *dm_store_derived(const dm_store *st) { return st->derived; }
 hid_t dm_store_file(const dm_store *st) { return st->file; }
 const char *dm_store_path(const dm_store *st) { return st->path; }
 MPI_Comm dm_store_comm(const dm_store *st) { return st->comm; }

@@ -14,9 +14,12 @@
  *   /objects/e, pt, eta, phi  float32 (float64 with precision=double), GeV
  *   /processes/name    fixed-length strings
  *   /processes/n_events int64
- *   /derived/<name>    per-event columns added by later stages (float64 or
- *                      integer), each with attributes of its own
- * Root attributes: provenance (dm_prov.h), "precision", "units".
+ *   /derived           external link to the store's derived-column index
+ *                      (dm_derived.h): /derived/<name> per-event columns added
+ *                      by later stages (float64 or integer), each with
+ *                      attributes of its own
+ * Root attributes: provenance (dm_prov.h), "precision", "units", "store_id"
+ * (the identity its derived columns must carry, random per store).
  *
  * Calls marked COLLECTIVE must be made by every rank of the communicator the
  * store was opened with, in the same order, with count 0 where a rank has
@@ -39,7 +42,8 @@
 
 #include "dm_status.h"
 
-#define DM_STORE_VERSION 1
+/* 2: store_id and the /derived link made at creation. */
+#define DM_STORE_VERSION 2
 
 enum {
   DM_OBJ_JET = 0, /* j  */
@@ -121,6 +125,11 @@ dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint
  * `batch` events per rank (0: 65536), with the checks of dm_store_read. */
 dm_status dm_store_verify(dm_store *st, int64_t batch);
 
+/* LOCAL. The store's derived columns as read at open (dm_derived.h; owned
+ * by the store). */
+struct dm_derived;
+struct dm_derived *dm_store_derived(const dm_store *st);
+
 /* LOCAL. 1 if /derived/<name> existed when the store was opened (the list
  * is read at open, so this makes no HDF5 call). */
 int dm_store_has_derived(const dm_store *st, const char *name);
@@ -159,6 +168,14 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
  * rank after each append). */
 int64_t dm_store_writer_n_events(const dm_store_writer *w);
 int64_t dm_store_writer_n_objects(const dm_store_writer *w);
+
+/* LOCAL. The identity of the store being written (store_id, dm_derived.h). */
+const char *dm_store_writer_id(const dm_store_writer *w);
+
+/* LOCAL. The caller commits the store's derived index itself (a
+ * dm_derived_writer created with current = NULL, before finish); otherwise
+ * finish writes an empty index, so every store has one. */
+void dm_store_writer_index_by_caller(dm_store_writer *w);
 
 /* LOCAL. The open HDF5 file of a writer (to add attributes or groups; all
  * such calls are collective as usual). */

@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(build-essential cmake pkg-config git
       openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
-      libzstd-dev zstd libcjson-dev libxxhash-dev libgsl-dev libinih-dev
+      libzstd-dev zstd zlib1g-dev liblzma-dev libcjson-dev libxxhash-dev libgsl-dev libinih-dev
       libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py python3-xxhash
       python3-matplotlib python3-yaml)
 if [[ "${1:-}" == "--peers" ]]; then
@@ -21,6 +21,8 @@ if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(clang libclang-rt-14-dev libomp-dev)
 fi
 
+SUDO_INSTALL=""
+[[ $(id -u) -eq 0 ]] || SUDO_INSTALL="sudo -n"
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,3 +45,31 @@ fi
 cmake -S "$here" -B "$here/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$here/build" -j "$(nproc)"
 echo "setup: built $here/build/bin/dmpipe"
+
+# The zstd filter plugin where HDF5 looks by default, so h5py, h5dump and any
+# HDF5 program read a store with no HDF5_PLUGIN_PATH. Each HDF5 build has its
+# own default folder (compiled in): ask the serial library through h5py (which
+# h5dump shares) and the MPI library through a probe built with h5pcc. Without
+# root the plugin stays in build/plugins (point HDF5_PLUGIN_PATH there).
+plugin="$here/build/plugins/libh5zstd_dmpipe.so"
+probe_dir=$(mktemp -d)
+trap 'rm -rf "$probe_dir"' EXIT
+printf '%s\n' '#include <hdf5.h>' '#include <stdio.h>' \
+  'int main(void) { char b[4096]; if (H5PLget(0, b, sizeof b) <= 0) return 1; puts(b); return 0; }' \
+  >"$probe_dir/probe.c"
+dirs=()
+d=$(env -u HDF5_PLUGIN_PATH /usr/bin/python3 -c 'import h5py.h5pl as p; print(p.get(0).decode())' 2>/dev/null || true)
+[[ -n "$d" ]] && dirs+=("$d")
+if (cd "$probe_dir" && h5pcc probe.c -o probe >/dev/null 2>&1); then
+  d=$(env -u HDF5_PLUGIN_PATH "$probe_dir/probe" 2>/dev/null || true)
+  [[ -n "$d" ]] && dirs+=("$d")
+fi
+for d in "${dirs[@]}"; do
+  # HDF5 reads HDF5_PLUGIN_PATH-style lists: keep the first folder only.
+  d=${d%%:*}
+  if $SUDO_INSTALL install -D -m 0644 "$plugin" "$d/libh5zstd_dmpipe.so" 2>/dev/null; then
+    echo "setup: zstd plugin installed in $d"
+  else
+    echo "setup: cannot write $d; set HDF5_PLUGIN_PATH=$here/build/plugins to read stores"
+  fi
+done

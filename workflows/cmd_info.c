@@ -9,6 +9,7 @@
 
 #include "dm_cmd.h"
 #include "dm_comm.h"
+#include "dm_derived.h"
 #include "dm_h5.h"
 #include "dm_hist_file.h"
 #include "dm_model.h"
@@ -21,12 +22,12 @@ static const char usage[] =
     "Describe a dmpipe file. For an event store: events, objects, processes with their\n"
     "event counts, bytes on disk, raw (uncompressed) bytes, compression ratio, the source\n"
     "CSV size, and the provenance attributes (dmpipe version, git revision, command line,\n"
-    "creation time, each input's name, size and checksum). A store is read through\n"
-    "once first and verified (offsets, object counts, process indices, object types,\n"
-    "every chunk readable); a damaged store is an error naming dataset and index.\n"
+    "creation time, each input's name, size and checksum), the store's identity and\n"
+    "its derived columns with the index file they are reached through. A store is read\n"
+    "through once first and verified (offsets, object counts, process indices, object\n"
+    "types, every chunk readable); a damaged store is an error naming dataset and index.\n"
     "For a histogram file: each histogram's channel, variable, bins, binning, events\n"
-    "filled and weights.\n"
-    "\n"
+    "filled and weights.\n"    "\n"
     "options:\n"
     "  --json          print the description as JSON on stdout instead of a table\n"
     "  --json=FILE     write the JSON to FILE (the table is still printed)\n"
@@ -127,6 +128,22 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
   attr_str(f, "inputs", inputs, sizeof inputs);
   int64_t src = attr_i64(f, "source_bytes"), rej = attr_i64(f, "rejected_lines"),
           inexact = attr_i64(f, "inexact_float32_values");
+  /* Derived columns: names, and the luminosity of the weights (attribute
+   * reads are collective metadata reads, so every rank makes them). */
+  char store_id[DM_STORE_ID_LEN + 8] = "-", derived[4096] = "";
+  attr_str(f, "store_id", store_id, sizeof store_id);
+  dm_derived *dd = dm_store_derived(st);
+  for (int i = 0; i < dm_derived_count(dd); i++) {
+    size_t l = strlen(derived);
+    double lumi = 0;
+    hid_t ds = dm_derived_dataset(dd, i);
+    int has_lumi = H5Aexists(ds, "lumi_fb") > 0 && dm_h5_attr_get_f64(ds, "lumi_fb", &lumi) == DM_OK;
+    if (has_lumi)
+      snprintf(derived + l, sizeof derived - l, "%s%s (%g fb^-1)", l ? " " : "",
+               dm_derived_name(dd, i), lumi);
+    else
+      snprintf(derived + l, sizeof derived - l, "%s%s", l ? " " : "", dm_derived_name(dd, i));
+  }
   int rank = dm_rank(comm);
   dm_status s = DM_OK;
   if (rank == 0) {
@@ -156,6 +173,9 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
       printf("  %-22s %s (git %s)\n", "written by dmpipe", ver, rev);
       printf("  %-22s %s\n", "created", created);
       printf("  %-22s %s\n", "command line", cmd);
+      printf("  %-22s %s\n", "store id", store_id);
+      printf("  %-22s %s\n", "derived columns", derived[0] ? derived : "none");
+      printf("  %-22s %s\n", "  reached through", dm_derived_index(dd)[0] ? dm_derived_index(dd) : "-");
       printf("  inputs (name, bytes, checksum):\n");
       for (char *line = inputs, *nl; *line; line = nl + 1) {
         nl = strchr(line, '\n');
@@ -194,6 +214,11 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
       cJSON_AddStringToObject(j, "created", created);
       cJSON_AddStringToObject(j, "command_line", cmd);
       cJSON_AddStringToObject(j, "inputs", inputs);
+      cJSON_AddStringToObject(j, "store_id", store_id);
+      cJSON_AddStringToObject(j, "derived_index", dm_derived_index(dd));
+      cJSON *dc = cJSON_AddArrayToObject(j, "derived");
+      for (int i = 0; i < dm_derived_count(dd); i++)
+        cJSON_AddItemToArray(dc, cJSON_CreateString(dm_derived_name(dd, i)));
       if (json_stdout) {
         char *text = cJSON_Print(j);
         puts(text ? text : "{}");

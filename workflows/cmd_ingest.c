@@ -10,11 +10,14 @@
 #include "dm_ingest.h"
 
 static const char usage[] =
-    "usage: dmpipe ingest --out STORE.h5 [options] INPUT.csv...\n"
+    "usage: dmpipe ingest --out STORE.h5 [options] INPUT.csv[.zst|.gz|.xz]...\n"
     "\n"
     "Convert Dark Machines CSV archive files into one columnar, zstd-compressed HDF5\n"
     "event store. Runs alone or under mpirun -np N; the store is identical for every N\n"
     "(events in input order). Work is split in stripes of the inputs.\n"
+    "Inputs may be compressed (.csv.zst, .csv.gz, .csv.xz; recognised by name and first\n"
+    "bytes): read by streaming decompression, giving the store of the plain CSV; their\n"
+    "checksums are of the files as given, and rejects name them with the CSV line.\n"
     "\n"
     "options:\n"
     "  --out FILE              the store to write (written as FILE.tmp, renamed on success)\n"
@@ -54,7 +57,7 @@ static void print_report(const dm_ingest_report *r, const dm_ingest_opts *o)
          o->precision_double ? " (kept: double precision)"
                              : (r->inexact_values ? " (use --precision double to keep them)"
                                                   : ""));
-  printf("  %-26s %.1f MB in %d file(s)\n", "input", mb, o->n_inputs);
+  printf("  %-26s %.1f MB of CSV in %d file(s)\n", "input", mb, o->n_inputs);
   if (r->store_bytes > 0)
     printf("  %-26s %.1f MB (%.1f%% of the CSV)\n", "store", (double)r->store_bytes / 1e6,
            r->input_bytes > 0 ? 100.0 * (double)r->store_bytes / (double)r->input_bytes : 0.0);

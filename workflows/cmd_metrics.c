@@ -32,7 +32,7 @@ static const char usage[] =
     "                          are pooled, their process tables merged by name\n"
     "  --store CHANNEL=FILE    the scored store of a one-file channel, for event weights\n"
     "                          (default: the store named in each score file): the weights of\n"
-    "                          dmpipe weight (its sidecar) if present, else the archive's; read\n"
+    "                          dmpipe weight (/derived/weight) if present, else the archive's; read\n"
     "                          only when weights are needed (--weighted, --hist-out, --lumi)\n"
     "  --background sm|NAMES   background processes: 'sm' (default) = the SM processes of the\n"
     "                          process table, or a comma-separated list of process names\n"

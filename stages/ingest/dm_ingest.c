@@ -16,6 +16,7 @@
 #include "dm_comm.h"
 #include "dm_h5.h"
 #include "dm_ingest_stripe.h"
+#include "dm_instream.h"
 #include "dm_progress.h"
 #include "dm_store.h"
 
@@ -35,7 +36,10 @@ typedef struct {
   MPI_Comm comm;
   int rank, size;
   int64_t stripe, hash_block;
-  int64_t *fsize;       /* bytes per input */
+  int64_t *fsize;       /* content bytes per input (decompressed when compressed) */
+  int *kind;            /* dm_instream_kind per input */
+  int64_t *csize;       /* bytes of each input file as given */
+  char (*chex)[33];     /* checksum of a compressed input as given */
   int64_t *first;       /* index of each input's first stripe; first[n] = total */
   int64_t n_stripes, n_rounds, total_bytes;
 } plan;
@@ -93,6 +97,127 @@ static int64_t balanced_stripe(const int64_t *fsize, int n, int64_t budget, int 
   return budget;
 }
 
+/* LOCAL. One compressed input read through: its content size, and the
+ * tree checksum (as in dm_ingest.h) of the file as given. A corrupt or
+ * truncated file fails here, before anything is written. */
+static dm_status measure_one(const char *path, int kind, int64_t hash_block, int64_t *content,
+                             char hex[33])
+{
+  /* zstd frames usually record their size, xz streams always do (in their
+   * index): then no decoding is needed here, and corrupt data shows in the
+   * main pass (still before any store is committed). gzip must be decoded. */
+  int64_t known = -1;
+  if (kind == DM_INSTREAM_ZSTD)
+    DM_FORWARD(dm_instream_zstd_size(path, &known));
+  else if (kind == DM_INSTREAM_XZ)
+    DM_FORWARD(dm_instream_xz_size(path, &known));
+  dm_instream *zs = NULL;
+  if (known < 0)
+    DM_FORWARD(dm_instream_open(path, (dm_instream_kind)kind, 0, &zs));
+  char *buf = malloc((size_t)hash_block);
+  XXH3_state_t *st = XXH3_createState();
+  dm_status s = buf && st ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
+  int64_t off = 0, k = 0;
+  while (zs && s == DM_OK && (k = dm_instream_pread(zs, buf, hash_block, off)) > 0)
+    off += k;
+  if (s == DM_OK && k < 0)
+    s = dm_error(DM_ERR_FORMAT, "%s", dm_instream_message(zs));
+  *content = known >= 0 ? known : off;
+  int fd = s == DM_OK ? open(path, O_RDONLY) : -1;
+  if (s == DM_OK && fd < 0)
+    s = dm_error(DM_ERR_IO, "cannot open input %s: %s", path, strerror(errno));
+  if (s == DM_OK)
+    XXH3_128bits_reset(st);
+  for (int64_t pos = 0; s == DM_OK;) {
+    int64_t got = 0;
+    while (got < hash_block) {
+      ssize_t r = pread(fd, buf + got, (size_t)(hash_block - got), (off_t)(pos + got));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        s = dm_error(DM_ERR_IO, "reading %s: %s", path, strerror(errno));
+      if (r <= 0)
+        break;
+      got += r;
+    }
+    if (s != DM_OK || got == 0)
+      break;
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(buf, (size_t)got));
+    XXH3_128bits_update(st, c.digest, 16);
+    pos += got;
+  }
+  if (s == DM_OK) {
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+    for (int i = 0; i < 16; i++)
+      snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+  }
+  if (fd >= 0)
+    close(fd);
+  if (st)
+    XXH3_freeState(st);
+  free(buf);
+  dm_instream_close(zs);
+  return s;
+}
+
+/* COLLECTIVE. Content sizes and checksums of the compressed inputs, one
+ * file per rank at a time (largest first, each to the least loaded rank),
+ * shared with all. Why a pass of its own: the stripes are cut in content
+ * bytes, which a compressed file does not tell without being read. */
+static dm_status measure_compressed(plan *pl)
+{
+  int n = pl->o->n_inputs, any = 0;
+  for (int i = 0; i < n; i++)
+    any |= pl->kind[i] != DM_INSTREAM_PLAIN;
+  if (!any)
+    return DM_OK;
+  int *order = malloc((size_t)n * sizeof *order);
+  int64_t *load = calloc((size_t)pl->size, sizeof *load);
+  int64_t *content = malloc((size_t)n * sizeof *content);
+  dm_status s = order && load && content ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+  s = dm_agree(s, pl->comm);
+  int m = 0;
+  for (int i = 0; s == DM_OK && i < n; i++) {
+    content[i] = -1;
+    if (pl->kind[i] != DM_INSTREAM_PLAIN)
+      order[m++] = i;
+  }
+  /* Insertion sort by size, largest first, ties in input order: the same
+   * assignment on every rank. */
+  for (int a = 1; s == DM_OK && a < m; a++)
+    for (int b = a; b > 0 && pl->csize[order[b]] > pl->csize[order[b - 1]]; b--) {
+      int t = order[b];
+      order[b] = order[b - 1];
+      order[b - 1] = t;
+    }
+  for (int j = 0; s == DM_OK && j < m; j++) {
+    int i = order[j], r = 0;
+    for (int q = 1; q < pl->size; q++)
+      if (load[q] < load[r])
+        r = q;
+    load[r] += pl->csize[i] + 1;
+    if (r == pl->rank) {
+      s = measure_one(pl->o->inputs[i], pl->kind[i], pl->hash_block, &content[i], pl->chex[i]);
+      if (s != DM_OK)
+        break;
+    }
+  }
+  s = dm_agree(s, pl->comm);
+  if (s == DM_OK) {
+    MPI_Allreduce(MPI_IN_PLACE, content, n, MPI_INT64_T, MPI_MAX, pl->comm);
+    MPI_Allreduce(MPI_IN_PLACE, pl->chex, n * 33, MPI_UNSIGNED_CHAR, MPI_MAX, pl->comm);
+    for (int i = 0; i < n; i++)
+      if (pl->kind[i] != DM_INSTREAM_PLAIN)
+        pl->fsize[i] = content[i];
+  }
+  free(order);
+  free(load);
+  free(content);
+  return s;
+}
+
 /* Rank 0 checks every input and learns its size; then everyone knows. */
 static dm_status plan_inputs(plan *pl)
 {
@@ -101,7 +226,10 @@ static dm_status plan_inputs(plan *pl)
   dm_status s = DM_OK;
   pl->fsize = calloc((size_t)n + 1, sizeof *pl->fsize);
   pl->first = calloc((size_t)n + 1, sizeof *pl->first);
-  if (!pl->fsize || !pl->first)
+  pl->kind = calloc((size_t)n + 1, sizeof *pl->kind);
+  pl->csize = calloc((size_t)n + 1, sizeof *pl->csize);
+  pl->chex = calloc((size_t)n + 1, sizeof *pl->chex);
+  if (!pl->fsize || !pl->first || !pl->kind || !pl->csize || !pl->chex)
     s = dm_error(DM_ERR_NOMEM, "no memory for %d inputs", n);
   DM_FORWARD(dm_agree(s, pl->comm));
   if (pl->rank == 0) {
@@ -119,14 +247,17 @@ static dm_status plan_inputs(plan *pl)
         pl->fsize[i] = (int64_t)st.st_size;
       if (fd >= 0)
         close(fd);
-      size_t l = strlen(p);
-      if (s == DM_OK && l > 4 && !strcmp(p + l - 4, ".zst"))
-        s = dm_error(DM_ERR_ARG,
-                     "input %s is zstd-compressed; decompress it first (zstd -d %s)", p, p);
+      dm_instream_kind k = DM_INSTREAM_PLAIN;
+      if (s == DM_OK)
+        s = dm_instream_detect(p, &k);
+      pl->kind[i] = (int)k;
     }
   }
   DM_FORWARD(dm_agree(s, pl->comm));
   MPI_Bcast(pl->fsize, n, MPI_INT64_T, 0, pl->comm);
+  MPI_Bcast(pl->kind, n, MPI_INT, 0, pl->comm);
+  memcpy(pl->csize, pl->fsize, (size_t)n * sizeof *pl->fsize);
+  DM_FORWARD(measure_compressed(pl));
   if (o->stripe_kb == 0)
     pl->stripe = balanced_stripe(pl->fsize, n, pl->stripe, pl->size);
   int64_t k = 0, bytes = 0;
@@ -150,13 +281,15 @@ typedef struct {
   dm_stripe_buf *buf;
   const char *path;
   int64_t fsize;
+  int kind;
   dm_stripe_ref ref;
+  dm_stripe_src src; /* this rank's stream through a compressed input */
 } prefetch;
 
 static void *prefetch_main(void *arg)
 {
   prefetch *p = arg;
-  dm_stripe_load(p->buf, p->path, p->fsize, p->ref);
+  dm_stripe_load(p->buf, p->path, p->fsize, p->ref, p->kind, &p->src);
   return NULL;
 }
 
@@ -166,6 +299,7 @@ static void prefetch_start(prefetch *p, const plan *pl, dm_stripe_buf *buf, int6
   p->ref = stripe_ref(pl, s);
   p->path = p->ref.file >= 0 ? pl->o->inputs[p->ref.file] : "";
   p->fsize = p->ref.file >= 0 ? pl->fsize[p->ref.file] : 0;
+  p->kind = p->ref.file >= 0 ? pl->kind[p->ref.file] : DM_INSTREAM_PLAIN;
   /* A thread only for real work; fall back to reading inline. */
   p->running = p->ref.file >= 0 && pthread_create(&p->tid, NULL, prefetch_main, p) == 0;
   if (!p->running)
@@ -445,7 +579,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
 {
   double t0 = now();
   memset(rep, 0, sizeof *rep);
-  plan pl = {o, comm, dm_rank(comm), dm_size(comm), 0, 0, NULL, NULL, 0, 0, 0};
+  plan pl = {.o = o, .comm = comm, .rank = dm_rank(comm), .size = dm_size(comm)};
   DM_FORWARD(dm_agree(check_opts(o), comm));
   pl.stripe = o->stripe_kb > 0 ? o->stripe_kb * 1024 : (o->buffer_mb / 4) << 20;
   pl.hash_block = pl.stripe < DM_INGEST_HASH_BLOCK ? pl.stripe : DM_INGEST_HASH_BLOCK;
@@ -454,6 +588,9 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   if (s != DM_OK) {
     free(pl.fsize);
     free(pl.first);
+    free(pl.kind);
+    free(pl.csize);
+    free(pl.chex);
     return s;
   }
 
@@ -510,6 +647,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   s = dm_agree(s, comm);
 
   prefetch pf = {0};
+  pf.src.file = -1;
   int cur = 0;
   double t_wait = 0, t_parse = 0, t_write = 0, t_exch = 0;
   if (s == DM_OK && pl.n_rounds > 0)
@@ -563,6 +701,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
     t_exch += (td - tc) + (tf - te);
   }
   prefetch_wait(&pf);
+  dm_stripe_src_close(&pf.src);
   dm_progress_finish(prog);
 
   /* Global numbers (every rank counted its own stripes). */
@@ -610,7 +749,10 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
       else
         snprintf(algo, sizeof algo, "xxh3-128-tree-%lldKiB", (long long)(pl.hash_block >> 10));
       for (int i = 0; i < o->n_inputs; i++) {
-        if (pl.first[i] == pl.first[i + 1]) {
+        if (pl.kind[i] != DM_INSTREAM_PLAIN) {
+          /* The compressed file as given, checksummed whole. */
+          memcpy(h.hex[i], pl.chex[i], 33);
+        } else if (pl.first[i] == pl.first[i + 1]) {
           /* An empty input: the tree over no leaves. */
           XXH128_canonical_t c;
           XXH128_canonicalFromHash(&c, XXH3_128bits("", 0));
@@ -618,7 +760,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
             snprintf(h.hex[i] + 2 * j, 3, "%02x", c.digest[j]);
         }
         len += (size_t)snprintf(inputs + len, cap - len, "%s\t%lld\t%s:%s\n", o->inputs[i],
-                                (long long)pl.fsize[i], algo, h.hex[i]);
+                                (long long)pl.csize[i], algo, h.hex[i]);
       }
       inputs_len = (int64_t)len;
     }
@@ -722,5 +864,8 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   dm_stripe_buf_free(&bufs[1]);
   free(pl.fsize);
   free(pl.first);
+  free(pl.kind);
+  free(pl.csize);
+  free(pl.chex);
   return s;
 }

@@ -26,6 +26,15 @@
  * Memory per rank: two stripe buffers (the next one is read while the
  * current one is parsed) plus the parsed batch, about buffer_mb in all.
  *
+ * Compressed inputs (.zst, .gz, .xz; io/dm_instream.h) are cut into stripes
+ * of their decompressed content like plain ones, so the store is the plain
+ * CSV's. Their content sizes come first (zstd frame headers, xz indexes, or
+ * for gzip a decoding pass, one file per rank at a time, largest first),
+ * with each file's checksum taken over its compressed bytes as given; then
+ * every rank decodes each compressed file forward as one stream, keeping
+ * only its own stripes (a few MiB of window per rank). Line numbers of
+ * rejects are lines of the decompressed CSV.
+ *
  * Rejected lines go to the rejects file (tab-separated: input, line number,
  * reason, the line verbatim; a line longer than DM_INGEST_MAX_LINE is cut to
  * its first DM_INGEST_REJECT_PREFIX bytes followed by "...[N bytes]").

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 
 #include "dm_ingest.h"
+#include "dm_instream.h"
 
 /* Extra bytes read past a stripe's end per step while finishing its last
  * line: most lines are a few hundred bytes, so one small step suffices. */
@@ -54,8 +55,34 @@ void dm_stripe_buf_free(dm_stripe_buf *b)
   memset(b, 0, sizeof *b);
 }
 
-/* Read exactly n bytes at off (fewer only at end of file). */
-static int64_t read_full(int fd, char *dst, int64_t n, int64_t off)
+/* Where a stripe's bytes come from: the file itself, or the decoded content
+ * of a compressed one. */
+typedef struct {
+  int fd;
+  dm_instream *zs;
+} reader;
+
+static int64_t read_full_fd(int fd, char *dst, int64_t n, int64_t off);
+
+/* Exactly n bytes at off (fewer only at the end); -1 on failure (errno, or
+ * the stream's message: see read_failed). */
+static int64_t read_full(const reader *r, char *dst, int64_t n, int64_t off)
+{
+  return r->zs ? dm_instream_pread(r->zs, dst, n, off) : read_full_fd(r->fd, dst, n, off);
+}
+
+/* A failed read: the stream's own message (it names the file and says what
+ * is wrong with the data), or the system's. */
+static void read_failed(dm_stripe_buf *b, const reader *r, const char *path, int64_t pos)
+{
+  if (r->zs)
+    fail(b, DM_ERR_FORMAT, "%s", dm_instream_message(r->zs));
+  else
+    fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)pos, strerror(errno));
+}
+
+/* pread until n bytes or the end of the file. */
+static int64_t read_full_fd(int fd, char *dst, int64_t n, int64_t off)
 {
   int64_t got = 0;
   while (got < n) {
@@ -71,7 +98,20 @@ static int64_t read_full(int fd, char *dst, int64_t n, int64_t off)
   return got;
 }
 
-void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_stripe_ref ref)
+void dm_stripe_src_close(dm_stripe_src *src)
+{
+  dm_instream_close(src->s);
+  src->s = NULL;
+  src->file = -1;
+}
+
+/* The window a rank's stream keeps: a rank's next stripe starts one byte
+ * before the end of its last one, and finishing that one's last line reads
+ * at most a line and a step past its end. */
+#define STREAM_HISTORY (DM_INGEST_MAX_LINE + 4 * EXTEND_STEP)
+
+void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_stripe_ref ref,
+                    int kind, dm_stripe_src *src)
 {
   b->ref = ref;
   b->status = DM_OK;
@@ -82,8 +122,23 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
   b->n_leaves = 0;
   if (ref.file < 0)
     return;
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) {
+  reader rd = {-1, NULL};
+  if (kind != DM_INSTREAM_PLAIN) {
+    if (src->file != ref.file) {
+      dm_stripe_src_close(src);
+      dm_status s = dm_instream_open(path, (dm_instream_kind)kind, STREAM_HISTORY, &src->s);
+      if (s != DM_OK) {
+        fail(b, s, "%s", dm_error_message());
+        return;
+      }
+      src->file = ref.file;
+    }
+    rd.zs = src->s;
+  }
+  /* (close(-1) below is a harmless no-op for a compressed input.) */
+  int fd = rd.zs ? -1 : open(path, O_RDONLY);
+  rd.fd = fd;
+  if (!rd.zs && fd < 0) {
     fail(b, DM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     return;
   }
@@ -91,10 +146,10 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
   int64_t a0 = a > 0 ? a - 1 : 0;
   b->buf_off = a0;
   int64_t want = e - a0;
-  int64_t got = read_full(fd, b->buf, want, a0);
+  int64_t got = read_full(&rd, b->buf, want, a0);
   if (got != want) {
     if (got < 0)
-      fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)a0, strerror(errno));
+      read_failed(b, &rd, path, a0);
     else
       fail(b, DM_ERR_IO, "%s shrank while being read (%lld bytes expected at %lld)", path,
            (long long)want, (long long)a0);
@@ -103,9 +158,10 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
   }
   b->len = got;
 
-  /* Checksum leaves of the stripe's own bytes [a, e). */
+  /* Checksum leaves of the stripe's own bytes [a, e) (of the file as
+   * given: a compressed one is hashed whole, elsewhere). */
   const char *own = b->buf + (a - a0);
-  for (int64_t off = 0; off < e - a; off += b->hash_block) {
+  for (int64_t off = 0; !rd.zs && off < e - a; off += b->hash_block) {
     int64_t n = e - a - off < b->hash_block ? e - a - off : b->hash_block;
     XXH128_canonical_t c;
     XXH128_canonicalFromHash(&c, XXH3_128bits(own + off, (size_t)n));
@@ -139,10 +195,9 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
       int64_t step = EXTEND_STEP;
       if (b->len + step > b->cap)
         step = b->cap - b->len;
-      int64_t r = step > 0 ? read_full(fd, b->buf + b->len, step, b->buf_off + b->len) : 0;
+      int64_t r = step > 0 ? read_full(&rd, b->buf + b->len, step, b->buf_off + b->len) : 0;
       if (r < 0) {
-        fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)(b->buf_off + b->len),
-             strerror(errno));
+        read_failed(b, &rd, path, b->buf_off + b->len);
         close(fd);
         return;
       }
@@ -166,10 +221,9 @@ void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_st
         int64_t pos = b->buf_off + b->len, full = -1;
         char *scratch = b->buf + b->cap - EXTEND_STEP;
         while (full < 0) {
-          int64_t r2 = read_full(fd, scratch, EXTEND_STEP, pos);
+          int64_t r2 = read_full(&rd, scratch, EXTEND_STEP, pos);
           if (r2 < 0) {
-            fail(b, DM_ERR_IO, "reading %s at byte %lld: %s", path, (long long)pos,
-                 strerror(errno));
+            read_failed(b, &rd, path, pos);
             close(fd);
             return;
           }

@@ -38,10 +38,24 @@ typedef struct {
 dm_status dm_stripe_buf_init(dm_stripe_buf *b, int64_t stripe_bytes, int64_t hash_block);
 void dm_stripe_buf_free(dm_stripe_buf *b);
 
-/* Read stripe ref of the file at path (of size file_size) into b, find the
- * owned lines and hash the stripe's bytes. Sets b->status and b->message
- * instead of returning, so it can run on a helper thread. */
-void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_stripe_ref ref);
+/* Where a rank's stripes of compressed inputs come from: one decoding
+ * stream, kept from stripe to stripe of the same file (a rank's stripes of a
+ * file come in increasing order, so the stream only moves forward). */
+typedef struct {
+  struct dm_instream *s;
+  int file; /* input the stream reads, -1 none */
+} dm_stripe_src;
+
+/* Read stripe ref of the file at path (of size file_size: its content size
+ * when compressed) into b, find the owned lines and hash the stripe's bytes.
+ * kind is the file's dm_instream_kind; for a compressed file the bytes come
+ * from src (opened or moved to the file as needed) and are not hashed (its
+ * checksum is of the compressed file, taken separately). Sets b->status and
+ * b->message instead of returning, so it can run on a helper thread. */
+void dm_stripe_load(dm_stripe_buf *b, const char *path, int64_t file_size, dm_stripe_ref ref,
+                    int kind, dm_stripe_src *src);
+/* Close a source's stream (accepts an unused one). */
+void dm_stripe_src_close(dm_stripe_src *src);
 
 /* Rejected lines of a piece: packed records (see dm_ingest_stripe.c). */
 typedef struct {

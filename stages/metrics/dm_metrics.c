@@ -175,7 +175,7 @@ static dm_status chan_data_reserve(chan_data *d, int64_t more, int need_w)
   return DM_OK;
 }
 
-/* COLLECTIVE. This rank's block of one file's event weights: the sidecar's
+/* COLLECTIVE. This rank's block of one file's event weights: the derived
  * "weight" column (dmpipe weight) if the store has one, else the archive's
  * /events/weight. */
 static dm_status read_weights(dm_scores *sc, const dm_metrics_input *in, int64_t b, int64_t nloc,

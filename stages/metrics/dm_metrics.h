@@ -60,7 +60,7 @@
 typedef struct {
   char name[64];               /* channel name (CHANNEL= part) */
   char scores[DM_PATH_MAX];    /* score file */
-  char store[DM_PATH_MAX];     /* the scored store, for event weights: its sidecar's "weight"
+  char store[DM_PATH_MAX];     /* the scored store, for event weights: its /derived "weight"
                                   column (dmpipe weight) if present, else /events/weight;
                                   "" = the score file's store_path */
 } dm_metrics_input;

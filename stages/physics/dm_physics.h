@@ -1,6 +1,6 @@
 /* dm_physics.h - per-event derived quantities of the Dark Machines events,
  * computed from a dm_events batch, and the call that makes sure a store has
- * them as /derived columns (kept in the store's sidecar, see dm_derived.h).
+ * them as /derived columns (see dm_derived.h).
  *
  * Definitions (GeV; "jets" are j and b objects, "leptons" e-, e+, m-, m+;
  * every stored object already passed the archive's pT/|eta| thresholds, so
@@ -103,7 +103,7 @@ typedef struct {
 
 /* COLLECTIVE. Make sure the store has every /derived column listed above:
  * if any is missing (or opts->force), compute all of them in one rank-
- * parallel pass and write a new sidecar atomically, keeping the other
+ * parallel pass and commit them as a new part atomically, keeping the other
  * derived columns (weights) it had. Needs write access to the store's folder
  * only when something is computed. */
 dm_status dm_physics_ensure(const dm_physics_opts *opts, MPI_Comm comm, dm_physics_report *rep);

@@ -1,5 +1,5 @@
 /* dm_physics_ensure: the /derived physics columns of a store, computed in one
- * rank-parallel pass when missing, committed by renaming a new sidecar. */
+ * rank-parallel pass when missing, committed as one new part of the store.s derived columns. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,7 +111,7 @@ dm_status dm_physics_ensure(const dm_physics_opts *opts, MPI_Comm comm, dm_physi
     complete = dm_derived_has(old, dm_physics_var_name(v));
   if (s == DM_OK && (!complete || opts->force)) {
     char key[256];
-    s = dm_agree(dm_derived_store_key(dm_store_file(st), key, sizeof key), comm);
+    s = dm_agree(dm_derived_store_key(dm_store_file(st), opts->store_path, key, sizeof key), comm);
     dm_derived_writer *w = NULL;
     if (s == DM_OK)
       s = dm_derived_writer_create(opts->store_path, key, n, old, comm, &w);

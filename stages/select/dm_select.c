@@ -69,24 +69,15 @@ static dm_status init_report(dm_select_report *rep, dm_store *st, const dm_proct
   return DM_OK;
 }
 
-/* Root attributes that say where SEL.h5 came from, and the identity its
- * sidecar must carry. */
+/* Root attributes that say where SEL.h5 came from. */
 static dm_status write_origin(run_state *rs, const dm_select_opts *o, const char *hex,
-                              int64_t size, MPI_Comm comm, char *key, size_t keycap)
+                              int64_t size)
 {
   hid_t f = dm_store_writer_file(rs->w);
-  char seed[DM_PATH_MAX + 128];
-  snprintf(seed, sizeof seed, "%s|%.9f|%ld|%s", o->out_path, MPI_Wtime(), (long)getpid(), hex);
-  char k[33];
-  dm_checksum_buf(seed, strlen(seed), k);
-  MPI_Bcast(k, 33, MPI_CHAR, 0, comm);
-  snprintf(key, keycap, "select-%s", k);
   char text[8192];
   if (dm_cuts_format(o->cuts, text, sizeof text) < 0)
     return dm_error(DM_ERR_ARG, "selection %s is too long to record", o->cuts->name);
-  dm_status s = dm_h5_attr_set_str(f, "derived_key", key);
-  if (s == DM_OK)
-    s = dm_h5_attr_set_str(f, "parent", o->in_path);
+  dm_status s = dm_h5_attr_set_str(f, "parent", o->in_path);
   if (s == DM_OK)
     s = dm_h5_attr_set_str(f, "parent_checksum", hex);
   if (s == DM_OK)
@@ -95,8 +86,6 @@ static dm_status write_origin(run_state *rs, const dm_select_opts *o, const char
     s = dm_h5_attr_set_str(f, "selection_name", o->cuts->name);
   if (s == DM_OK)
     s = dm_h5_attr_set_str(f, "selection", text);
-  if (s == DM_OK)
-    s = dm_derived_link(f, o->out_path);
   return s;
 }
 
@@ -107,9 +96,12 @@ static dm_status open_outputs(run_state *rs, const dm_select_opts *o, const char
                          .chunk_events = 65536,
                          .precision_double = dm_store_is_double(rs->st)};
   DM_FORWARD(dm_agree(dm_store_writer_create(o->out_path, &lay, comm, &rs->w), comm));
-  char key[64];
-  DM_FORWARD(dm_agree(write_origin(rs, o, hex, size, comm, key, sizeof key), comm));
-  DM_FORWARD(dm_derived_writer_create(o->out_path, key, -1, NULL, comm, &rs->dw));
+  DM_FORWARD(dm_agree(write_origin(rs, o, hex, size), comm));
+  /* The selection's columns go into its first part and index, committed
+   * just before the selection itself (finish_outputs). */
+  DM_FORWARD(dm_derived_writer_create(o->out_path, dm_store_writer_id(rs->w), -1, NULL, comm,
+                                      &rs->dw));
+  dm_store_writer_index_by_caller(rs->w);
   for (int v = 0; v < DM_VAR_NDERIVED; v++)
     DM_FORWARD(dm_derived_writer_add(rs->dw, dm_physics_var_name(v), dm_physics_var_h5type(v),
                                      &rs->pcol[v]));
@@ -315,7 +307,7 @@ static dm_status finish_outputs(run_state *rs, const dm_select_opts *o, dm_selec
     sel[p] = rep->rows[(size_t)p * R + R - 1].count;
     names[p] = rep->proc_names[p];
   }
-  /* Cutflow first, then the sidecar, then the store: each later failure
+  /* Cutflow first, then the derived columns, then the store: each later failure
    * removes what the earlier steps committed, so a failed run leaves none
    * of the outputs. */
   int cutflow_done = 0, side_done = 0;
@@ -326,15 +318,16 @@ static dm_status finish_outputs(run_state *rs, const dm_select_opts *o, dm_selec
   s = dm_derived_writer_finish(rs->dw, s);
   rs->dw = NULL;
   side_done = s == DM_OK;
+  char id[DM_STORE_ID_LEN];
+  snprintf(id, sizeof id, "%s", dm_store_writer_id(rs->w));
   char inputs[DM_PATH_MAX + 128];
   snprintf(inputs, sizeof inputs, "%s\t%lld\t%s", o->in_path, (long long)size, hex);
   s = dm_store_writer_finish(rs->w, s, names, sel, P, o->command_line ? o->command_line : "",
                              inputs);
   rs->w = NULL;
   if (s != DM_OK && dm_rank(comm) == 0) {
-    char side[DM_PATH_MAX];
-    if (side_done && dm_derived_sidecar_path(o->out_path, side, sizeof side) == DM_OK)
-      unlink(side);
+    if (side_done)
+      dm_derived_remove_new(o->out_path, id);
     if (cutflow_done)
       unlink(o->cutflow_path);
   }

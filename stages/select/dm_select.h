@@ -6,9 +6,10 @@
  * their objects, the parent's process table with the selected counts, and as
  * root attributes the parent's path and checksum ("parent", "parent_checksum")
  * and the selection ("selection_name", "selection" as cut-file text). Its
- * sidecar SEL.derived.h5 holds the physics columns of dm_physics.h and every
- * other /derived column of the parent (weights), for the selected events, so
- * later stages need not recompute them; SEL.h5 links /derived to it.
+ * /derived (dm_derived.h: side files of its own identity, written with it)
+ * holds the physics columns of dm_physics.h and every other /derived column
+ * of the parent (weights), for the selected events, so later stages need not
+ * recompute them.
  * The parent is only read: nothing is written next to it.
  *
  * Cutflow: per process and per cut, in the selection's order (row 0 is
@@ -68,7 +69,7 @@ typedef struct {
 } dm_select_report;
 
 /* COLLECTIVE. Run the selection. On failure nothing is left under
- * out_path, its sidecar or cutflow_path (earlier files there are kept). */
+ * out_path, its derived-column files or cutflow_path (earlier files there are kept). */
 dm_status dm_select_run(const dm_select_opts *opts, MPI_Comm comm, dm_select_report *rep);
 
 /* LOCAL. Free the report's arrays (accepts a zeroed report). */

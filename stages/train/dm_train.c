@@ -102,7 +102,7 @@ typedef struct {
   float *sel;            /* n_take_local x dim_in raw rows, then transformed */
   int64_t *sel_row;      /* their global event indices */
   double *sel_w;         /* their event weights (weighted runs) */
-  dm_derived *dd;        /* the sidecar, when its "weight" column is used */
+  dm_derived *dd;        /* derived columns, when their "weight" is used */
   int dim_in;
 } train_ctx;
 

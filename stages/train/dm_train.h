@@ -17,7 +17,7 @@
  *     smallest (found by a distributed radix selection over all ranks; ties
  *     broken by store order), kept in store order. max_train 0 = the pool.
  * Weighted (opts->weighted): every fitted row carries its event weight,
- * from the store's sidecar column "weight" (dmpipe weight) when present,
+ * from the store's derived column "weight" (dmpipe weight) when present,
  * else /events/weight; a weight that is not finite and > 0 is an error
  * naming the event. The transform stays unweighted (a change of units);
  * the backend uses the weights (dm_model_data.weight).

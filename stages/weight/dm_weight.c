@@ -142,7 +142,7 @@ static dm_status write_weights(const dm_weight_opts *o, dm_store *st, dm_derived
   int rank = dm_rank(comm), size = dm_size(comm);
   int64_t n = dm_store_n_events(st);
   char key[256];
-  DM_FORWARD(dm_agree(dm_derived_store_key(dm_store_file(st), key, sizeof key), comm));
+  DM_FORWARD(dm_agree(dm_derived_store_key(dm_store_file(st), o->store_path, key, sizeof key), comm));
   dm_derived_writer *w = NULL;
   DM_FORWARD(dm_derived_writer_create(o->store_path, key, n, old, comm, &w));
   int col = -1;

@@ -6,9 +6,9 @@
  * over all ranks in a pass over /events/process (and checked against the
  * store's /processes/n_events). sigma x L x 1000 is the expected number of
  * events, so a store holding exactly the 10 fb^-1 counts gets w = 1 at
- * L = 10. The result is the /derived/weight column (float64) of the store's
- * sidecar (dm_derived.h), written atomically with the other derived columns
- * kept; attributes: lumi_fb, xsec_checksum (XXH3-128 of the table's bytes),
+ * L = 10. The result is the /derived/weight column (float64) of the store
+ * (dm_derived.h), a new part committed atomically with the other derived
+ * columns kept as they are; attributes: lumi_fb, xsec_checksum (XXH3-128 of the table's bytes),
  * xsec_table (its path), definition. The raw /events/weight is untouched.
  *
  * The store's own weights (/events/weight, the archive's) are read in the

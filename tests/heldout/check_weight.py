@@ -103,7 +103,7 @@ for np_, lumi, slumi in ((1, "30", None), (2, "7.79", None), (3, "30", "20")):
     if slumi:
         args += ["--store-lumi", slumi]
     p = run(np_, *args)
-    with h5py.File("s.derived.h5", "r") as f:
+    with h5py.File("s.h5", "r") as f:
         d = f["derived/weight"]
         got = d[...]
         attrs = dict(d.attrs)

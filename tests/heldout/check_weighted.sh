@@ -28,16 +28,17 @@ run 2 "$DMPIPE" score --model mw1.h5 --in s.h5 --out sws.h5 --batch 500 --quiet 
 $PYTHON "$MODEL/compare_h5.py" sw.h5 sws.h5 /scores/score:1e-6
 $PYTHON - <<'PY'
 import h5py, numpy as np
-w = h5py.File("s.derived.h5", "r")["derived/weight"][:]
+w = h5py.File("s.h5", "r")["derived/weight"][:]
 np.save("w.npy", w)
 PY
 $PYTHON "$HERE/check_weighted_kde.py" s.h5 mw1.h5 sw.h5 w.npy
 run 1 "$DMPIPE" info mw1.h5 | grep -q "weighted (reference_weight)" || fail "info does not say weighted"
 run 1 "$DMPIPE" info mw1.h5 | grep -q "weighted fit (derived weight" || fail "info lacks the weight source"
 
-# Unit weights (a store without dmpipe weight: /events/weight is 1) give the
-# unweighted model's scores.
-cp s.h5 u.h5
+# Unit weights (the same store made again, without dmpipe weight: /events/weight
+# is 1) give the unweighted model's scores. (A copy of s.h5 would keep its
+# derived columns: they travel with the store's identity.)
+run 2 "$MKSTORE" u.h5 1500 23
 run 2 "$DMPIPE" train kde --in u.h5 --out mu.h5 --max-train 800 --seed 3 --quiet
 run 2 "$DMPIPE" train kde --in u.h5 --out muw.h5 --weighted --max-train 800 --seed 3 --quiet
 run 2 "$DMPIPE" score --model mu.h5 --in u.h5 --out su.h5 --quiet
@@ -51,7 +52,8 @@ ttbar,sm,0,,0,,,zero cross section
 w_jets,sm,0.45,,4500,,,
 gluino_01,bsm,0.015,,150,,,
 X
-cp s.h5 z.h5
+# A store of its own (a copy of s.h5 would share s.h5's derived columns).
+run 2 "$MKSTORE" z.h5 1500 23
 run 1 "$DMPIPE" weight --in z.h5 --lumi 10 --xsec zero.csv --quiet
 for np in 1 2 3; do
   if run $np "$DMPIPE" train kde --in s.h5 --out bad.h5 --weighted --bandwidth cv --quiet 2>e.log; then

@@ -49,7 +49,7 @@ for c in "${commands[@]}"; do
   run 1 $line > /dev/null 2> control.err || { echo "control failed: $line" >&2; cat control.err >&2; exit 1; }
 done
 
-# One case: its commands in turn (they share the store and its sidecar);
+# One case: its commands in turn (they share the store and its derived columns);
 # cases run side by side, since a failing mpiexec spends most of its time
 # waiting for the job to be torn down.
 run_case() {

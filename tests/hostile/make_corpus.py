@@ -11,6 +11,7 @@ index outside its table, an enum value no writer makes, a file of another
 format or a newer version. Needs h5py and the zstd plugin (HDF5_PLUGIN_PATH)
 to rewrite compressed datasets.
 """
+import glob
 import os
 import shutil
 import sys
@@ -22,6 +23,13 @@ import numpy as np
 def copy(good, out, name):
     path = os.path.join(out, name + ".h5")
     shutil.copyfile(good, path)
+    # A store travels with its derived-column files (STEM.derived-ID*): every
+    # copy names the good store's, so they go beside the copies once.
+    stem = os.path.splitext(good)[0]
+    for side in glob.glob(glob.escape(stem) + ".derived-*"):
+        dst = os.path.join(out, os.path.basename(side))
+        if not os.path.exists(dst):
+            shutil.copyfile(side, dst)
     return path
 
 

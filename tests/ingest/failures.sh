@@ -8,7 +8,12 @@ mapfile -t inputs < <(sample)
 expect_fail "no-such-input.csv" run 2 ingest --out a.h5 "${inputs[0]}" no-such-input.csv
 [[ ! -e a.h5 && ! -e a.h5.tmp ]]
 expect_fail "sample is not a regular file" run 2 ingest --out a.h5 sample
-expect_fail "decompress it first" run 1 ingest --out a.h5 "$DM_FIXTURES/pythia-sample/zz.csv.zst"
+# A compressed input is read as it is, giving the store of its CSV
+# (tests/ingest/compressed.sh covers the compressed forms in depth).
+zstd -qdc "$DM_FIXTURES/pythia-sample/zz.csv.zst" > zz.csv
+run 1 ingest --out zzc.h5 "$DM_FIXTURES/pythia-sample/zz.csv.zst" > /dev/null
+run 1 ingest --out zzp.h5 zz.csv > /dev/null
+"$PYTHON" "$here/compare_stores.py" --datasets-only zzp.h5 zzc.h5
 expect_fail "no-such-dir/a.h5.tmp" run 3 ingest --out no-such-dir/a.h5 "${inputs[@]}"
 expect_fail "no-such-dir/r.tsv.tmp" run 2 ingest --out a.h5 --rejects no-such-dir/r.tsv "${inputs[0]}"
 [[ ! -e a.h5 && ! -e a.h5.tmp ]]

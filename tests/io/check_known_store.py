@@ -23,7 +23,10 @@ def same(name, got, want):
 
 ftype = np.float64 if dbl else np.float32
 assert f.attrs["format"] in (b"dmpipe-store", "dmpipe-store"), f.attrs["format"]
-assert int(f.attrs["format_version"]) == 1
+assert int(f.attrs["format_version"]) == 2
+# Version 2: an identity, and /derived resolving (empty) from the store itself.
+assert len(f.attrs["store_id"]) == 32, f.attrs["store_id"]
+assert len(f["derived"]) == 0, list(f["derived"])
 for name in ("met", "met_phi"):
     assert ev[name].dtype == ftype, (name, ev[name].dtype)
 for name in ("e", "pt", "eta", "phi"):

@@ -12,7 +12,7 @@ signals, one channel with many tied scores), runs dmpipe metrics on 1, 2 and
     10 background events per interior bin and an edge near eps_B = 1e-4;
   - merging the histograms of two halves of the events (same edges) gives the
     counts of the whole;
-  - weights come from the store's sidecar (dmpipe weight) when it has one;
+  - weights come from the store's /derived/weight (dmpipe weight) when it has one;
   - counting significance (s, b, s/sqrt(b), Asimov Z with and without a
     background uncertainty) from the raw weighted events above the cut;
   - errors: a NaN score names file and row, an unknown process name fails, and
@@ -75,7 +75,7 @@ for c, (names, proc, score, weight) in chan.items():
     st = os.path.join(tmp, f"{c}_store.h5")
     counts = np.bincount(proc, minlength=len(names))
     if c == "chan2":
-        # Weights from `dmpipe weight` live in the sidecar and take precedence
+        # Weights from `dmpipe weight` are /derived/weight and take precedence
         # over the archive's (here all 1, so using them would fail the checks).
         write_store(st, np.ones_like(weight), names, counts, derived_weights=weight)
     else:

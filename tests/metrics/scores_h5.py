@@ -1,5 +1,6 @@
 """Writes dmpipe-scores files (and minimal stores holding /events/weight)
 with h5py, independently of the C writer, for the metrics tests."""
+import hashlib
 import os
 
 import h5py
@@ -12,24 +13,46 @@ def _prov(f, fmt):
     f.attrs["command_line"] = np.bytes_("tests/metrics")
 
 
+def write_derived(path, store_id, n, columns):
+    """The derived-column layout of io/dm_derived.h, written by hand: the
+    store's /derived links to its index, whose entries link to a part."""
+    d, base = os.path.split(path)
+    stem = base[:-3] if base.endswith(".h5") else base
+    index = f"{stem}.derived-{store_id[:16]}.h5"
+    part = f"{stem}.derived-{store_id[:16]}.1.h5"
+    with h5py.File(os.path.join(d, part), "w") as f:
+        f.attrs["format"] = np.bytes_("dmpipe-derived-part")
+        f.attrs["store_id"] = np.bytes_(store_id)
+        f.attrs["n_events"] = np.int64(n)
+        for k, v in columns.items():
+            f.create_dataset("derived/" + k, data=v)
+    with h5py.File(os.path.join(d, index), "w") as f:
+        f.attrs["format"] = np.bytes_("dmpipe-derived-index")
+        f.attrs["store_id"] = np.bytes_(store_id)
+        f.attrs["n_events"] = np.int64(n)
+        f.attrs["generation"] = np.int64(1 if columns else 0)
+        g = f.create_group("derived", track_order=True)
+        for k in columns:
+            g[k] = h5py.ExternalLink(part, "/derived/" + k)
+    return index
+
+
 def write_store(path, weights, names, counts, derived_weights=None):
-    """The store columns the metrics read; with derived_weights, also the
-    sidecar STORE.derived.h5 holding /derived/weight (as dmpipe weight
-    writes it), keyed to this store."""
-    key = "test-store " + os.path.basename(path)
+    """The store columns the metrics read, and its derived columns: with
+    derived_weights, /derived/weight (as dmpipe weight writes it)."""
+    store_id = hashlib.md5(os.path.abspath(path).encode()).hexdigest()
+    cols = {}
+    if derived_weights is not None:
+        cols["weight"] = np.asarray(derived_weights, dtype=np.float64)
+    index = write_derived(path, store_id, len(weights), cols)
     with h5py.File(path, "w") as f:
         _prov(f, "dmpipe-store")
-        f.attrs["derived_key"] = np.bytes_(key)
+        f.attrs["store_id"] = np.bytes_(store_id)
         f.create_dataset("events/event_id", data=np.arange(len(weights), dtype=np.int64))
         f.create_dataset("events/weight", data=np.asarray(weights, dtype=np.float64))
         f.create_dataset("processes/name", data=np.array([n.encode() for n in names]))
         f.create_dataset("processes/n_events", data=np.asarray(counts, dtype=np.int64))
-    if derived_weights is not None:
-        side = path[:-3] + ".derived.h5"
-        with h5py.File(side, "w") as f:
-            f.attrs["store_key"] = np.bytes_(key)
-            f.create_dataset("derived/weight",
-                             data=np.asarray(derived_weights, dtype=np.float64))
+        f["derived"] = h5py.ExternalLink(index, "/derived")
 
 
 def write_scores(path, names, proc, score, store_path="", event_id=None, train=None):

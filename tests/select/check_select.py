@@ -3,8 +3,8 @@
 Nothing here calls dmpipe code: derived variables are recomputed from the
 stored objects with numpy, and expected event lists come from hand-written
 files. Usage:
-  check_select.py derived STORE.h5          /derived (via the store's link or
-                                            its sidecar) equals a numpy recomputation
+  check_select.py derived STORE.h5          /derived (through the store's link)
+                                            equals a numpy recomputation
   check_select.py ids SEL.h5 ID...          the selected event IDs, in order
   check_select.py expected SEL.h5 FILE KEY  IDs listed under KEY in a JSON file
   check_select.py cutflow FILE.json SEL.h5  cutflow totals equal the store's counts
@@ -29,16 +29,12 @@ def fail(msg):
     sys.exit(1)
 
 
-def sidecar(path):
-    return path[:-3] + ".derived.h5" if path.endswith(".h5") else path + ".derived.h5"
-
-
 def derived_group(f, path):
-    """The /derived columns: through the store's external link when it has
-    one (checks that h5py follows it), else from the sidecar by name."""
-    if "derived" in f:
-        return f["derived"]
-    return h5py.File(sidecar(path), "r")["derived"]
+    """The /derived columns, through the store's own link (so every check
+    also shows that h5py reaches them from the store file alone)."""
+    if "derived" not in f:
+        fail(f"{path}: /derived does not resolve from the store")
+    return f["derived"]
 
 
 def recompute(f):

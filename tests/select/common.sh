@@ -27,3 +27,8 @@ expect_fail() {
   fi
   grep -q -- "$pat" "$log" || { echo "FAIL: no '$pat' in:"; cat "$log"; exit 1; }
 }
+# side_files STEM: the derived-column files of the stores named STEM.h5 here
+# (index and parts, and any temporary leftovers), one per line.
+side_files() { ls -1 "$1".derived-* 2>/dev/null || true; }
+# n_derived STORE.h5: how many derived columns h5py sees through the store.
+n_derived() { "$PYTHON" -c 'import h5py,sys; print(len(h5py.File(sys.argv[1], "r")["derived"]))' "$1"; }

@@ -21,8 +21,8 @@ check expected e.h5 "$here/edges_expected.json" edges
 "$DMPIPE" select --in edges.h5 --cuts "$DM_SOURCE_DIR/data/cuts/example.ini" --out x.h5 --quiet
 check expected x.h5 "$here/edges_expected.json" example
 # Parent derived columns on 3 ranks, checked by numpy; select never writes
-# next to its input, so the parent had no sidecar until now.
-test ! -e edges.derived.h5
+# next to its input, so the parent's index (made by ingest) is still empty.
+test "$(n_derived edges.h5)" = 0 && test "$(side_files edges | wc -l)" = 1
 "$MPIEXEC" -n 3 "$DMPIPE" derive --in edges.h5 --batch 2 --quiet
 check derived edges.h5
 # Provenance: parent checksum (xxh3-128 of the parent file) and the cuts.
@@ -42,5 +42,5 @@ printf '[cut a]\nvariable = ht\nop = >=\nvalue = 1\nbogus = 2\n' > bad.ini
 expect_fail e3.log "bad.ini:5:" "$MPIEXEC" -n 2 "$DMPIPE" select --in edges.h5 --cuts bad.ini --out bad.h5
 expect_fail e4.log "missing.h5" "$MPIEXEC" -n 2 "$DMPIPE" select --in missing.h5 --channel chan1 --out bad.h5
 expect_fail e5.log "exactly one" "$DMPIPE" select --in edges.h5 --channel chan1 --cuts bad.ini --out bad.h5
-test ! -e bad.h5 && test ! -e bad.h5.tmp && test ! -e bad.derived.h5
+test ! -e bad.h5 && test ! -e bad.h5.tmp && test -z "$(side_files bad)"
 echo "select_edges ok"

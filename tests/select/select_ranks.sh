@@ -6,7 +6,7 @@ source "$(dirname "$0")/common.sh"
 "$PYTHON" "$here/make_events.py" 600 11 > ev.csv
 mkstore ev.h5 ev.csv
 expect_fail w.log "mystery" "$MPIEXEC" -n 2 "$DMPIPE" weight --in ev.h5 --lumi 10 --xsec "$here/xsec_test.csv"
-test ! -e ev.derived.h5 && test ! -e ev.derived.h5.tmp
+test "$(n_derived ev.h5)" = 0 && test "$(side_files ev | wc -l)" = 1
 "$MPIEXEC" -n 2 "$DMPIPE" weight --in ev.h5 --lumi 10 --xsec "$here/xsec_test.csv" \
   --allow-unknown --quiet
 for run in 1-7 2-7 3-7 3-100000; do
