@@ -43,6 +43,11 @@ dm_status dm_allsum_f64_array(double *v, int64_t n, MPI_Comm comm);
  * the first n % size ranks get one more item. */
 void dm_partition(int64_t n, int rank, int size, int64_t *begin, int64_t *end);
 
+/* LOCAL. The errno value behind an MPI error code from a file operation
+ * (MPI_ERR_NO_SPACE -> ENOSPC, MPI_ERR_QUOTA -> EDQUOT, ...; EIO when the
+ * class says no more), for dm_strerror_io. */
+int dm_mpi_errno(int mpi_err);
+
 /* LOCAL. Rank and size of comm (never fail for a valid comm). */
 int dm_rank(MPI_Comm comm);
 int dm_size(MPI_Comm comm);

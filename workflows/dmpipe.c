@@ -1,11 +1,13 @@
 /* dmpipe: the one program. Thin by design: MPI start-up, command dispatch,
  * MPI shut-down. Everything else is in the commands and the stages. */
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dm_cmd.h"
+#include "dm_h5.h"
 #include "dm_version.h"
 
 static const struct {
@@ -51,6 +53,14 @@ int main(int argc, char **argv)
   MPI_Comm world = MPI_COMM_WORLD;
   int rank = 0, rc = 2;
   MPI_Comm_rank(world, &rank);
+  /* A file-size limit (ulimit -f) is out of space like a full disk: the
+   * write fails with EFBIG and every rank leaves through the error path,
+   * instead of one rank dying of SIGXFSZ with the others waiting for it. */
+  signal(SIGXFSZ, SIG_IGN);
+  /* dmpipe prints its own messages naming the file and dataset; HDF5's error
+   * stack (30-50 lines per failure) stays off from here on, on every path
+   * (DMPIPE_HDF5_DEBUG=1 keeps it). */
+  dm_h5_quiet();
 
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
       !strcmp(argv[1], "help")) {
