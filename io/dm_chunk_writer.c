@@ -41,7 +41,8 @@ struct dm_chunkw {
   MPI_File fh;
   int fh_open, flushed;
   int vfd_err; /* rank 0: errno of the first failed metadata write (dm_h5_vfd.h) */
-  char final_path[DM_PATH_MAX], tmp_path[DM_PATH_MAX];
+  char tmp_path[DM_PATH_MAX]; /* the same on every rank */
+  dm_atomic at;               /* rank 0: the claim and the temporary */
   int ncol;
   cw_col col[DM_CHUNKW_MAX_COLS];
   int64_t *all_n;    /* size x ncol: this round's counts of every rank */
@@ -107,21 +108,22 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   w->rank = dm_rank(comm);
   w->size = dm_size(comm);
   w->file = H5I_INVALID_HID;
-  dm_status s = DM_OK;
-  if (snprintf(w->final_path, sizeof w->final_path, "%s", final_path) >= DM_PATH_MAX ||
-      snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", final_path) >= DM_PATH_MAX)
-    s = dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
-  if (s == DM_OK)
-    s = dm_zstd_filter_register();
+  w->at.claim_fd = -1;
+  dm_status s = dm_zstd_filter_register();
   w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
   w->starts = malloc(((size_t)w->size + 1) * DM_CHUNKW_MAX_COLS * sizeof *w->starts);
   w->packer = dm_chunk_packer_new();
   if (s == DM_OK && (!w->all_n || !w->starts || !w->packer))
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
-  if (s == DM_OK && w->rank == 0)
-    s = dm_h5_tmp_create(w->tmp_path);
-  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = dm_atomic_begin_all(&w->at, final_path, comm);
+  if (s != DM_OK) { /* agreed; nothing begun */
+    w->at.tmp_path[0] = '\0';
+    dm_chunkw_finish(w, s);
+    return s;
+  }
+  snprintf(w->tmp_path, sizeof w->tmp_path, "%s", w->at.tmp_path);
   if (s == DM_OK) {
     hid_t fapl = H5I_INVALID_HID;
     if (w->rank == 0) {
@@ -747,7 +749,7 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
     if (s == DM_OK)
       s = c;
   }
-  dm_status r = dm_h5_settle(H5I_INVALID_HID, s, w->tmp_path, w->final_path, w->comm);
+  dm_status r = dm_h5_settle(H5I_INVALID_HID, NULL, s, &w->at, w->comm);
   dm_chunk_packer_free(w->packer);
   free(w->pk);
   free(w->zero);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dm_comm.h"
+#include "dm_mpiio_guard.h"
 #include "dm_zstd_filter.h"
 
 void dm_h5_quiet(void)
@@ -15,6 +16,18 @@ void dm_h5_quiet(void)
   const char *dbg = getenv("DMPIPE_HDF5_DEBUG");
   if (!dbg || strcmp(dbg, "1"))
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* After a collective write: did the file system refuse bytes of this file
+ * (dm_mpiio_guard.h)? The caller agrees on it before the next collective. */
+static dm_status written(hid_t obj)
+{
+  int err = dm_mpiio_error_of(obj);
+  if (!err)
+    return DM_OK;
+  char name[DM_PATH_MAX] = "";
+  H5Fget_name(obj, name, sizeof name);
+  return dm_error(DM_ERR_IO, "writing %s failed: %s", name, dm_strerror_io(err));
 }
 
 static hid_t mpio_fapl(MPI_Comm comm)
@@ -62,74 +75,56 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
   memset(out, 0, sizeof *out);
   out->file = H5I_INVALID_HID;
   out->comm = comm;
-  if (snprintf(out->final_path, sizeof out->final_path, "%s", final_path) >= DM_PATH_MAX ||
-      snprintf(out->tmp_path, sizeof out->tmp_path, "%s.tmp", final_path) >= DM_PATH_MAX)
-    return dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
   dm_status s = dm_zstd_filter_register();
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    return s;
-  s = dm_rank(comm) == 0 ? dm_h5_tmp_create(out->tmp_path) : DM_OK;
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    return s;
+  DM_FORWARD_AGREED(s, comm);
+  DM_FORWARD(dm_atomic_begin_all(&out->at, final_path, comm));
+  snprintf(out->final_path, sizeof out->final_path, "%s", out->at.final_path);
+  snprintf(out->tmp_path, sizeof out->tmp_path, "%s", out->at.tmp_path);
   hid_t fapl = mpio_fapl(comm);
   hid_t file = fapl >= 0 ? H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
   if (fapl >= 0)
     H5Pclose(fapl);
-  if (!dm_alltrue(file >= 0, comm)) {
-    if (file >= 0)
-      H5Fclose(file);
-    if (dm_rank(comm) == 0)
-      unlink(out->tmp_path);
-    return dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", out->tmp_path);
+  s = file >= 0 ? dm_mpiio_guard(file, &out->guard)
+                : dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", out->tmp_path);
+  s = dm_agree(s, comm);
+  if (s != DM_OK) {
+    void *g = out->guard;
+    out->guard = NULL;
+    return dm_h5_settle(file, g, s, &out->at, comm);
   }
   out->file = file;
   return DM_OK;
 }
 
-dm_status dm_h5_tmp_create(const char *tmp_path)
-{
-  if (unlink(tmp_path) != 0 && errno != ENOENT)
-    return dm_error(DM_ERR_IO, "cannot remove the leftover %s: %s", tmp_path, strerror(errno));
-  int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0666);
-  if (fd < 0)
-    return dm_error(DM_ERR_IO, "cannot create %s: %s", tmp_path, strerror(errno));
-  close(fd);
-  return DM_OK;
-}
-
-dm_status dm_h5_settle(hid_t file, dm_status agreed, const char *tmp_path,
-                       const char *final_path, MPI_Comm comm)
+dm_status dm_h5_settle(hid_t file, void *guard, dm_status agreed, dm_atomic *a, MPI_Comm comm)
 {
   dm_status s = agreed;
   if (file >= 0) {
-    /* H5Fclose flushes: a full disk shows up here, so its result counts. */
+    /* H5Fclose flushes: a full disk shows up here, recorded by the guard. */
     herr_t e = H5Fclose(file);
-    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", tmp_path)
-                        : DM_OK;
+    int err = dm_mpiio_unguard(guard);
+    dm_status c = DM_OK;
+    if (err)
+      c = dm_error(DM_ERR_IO, "writing %s failed: %s", a->tmp_path, dm_strerror_io(err));
+    else if (e < 0)
+      c = dm_error(DM_ERR_IO, "closing %s failed", a->tmp_path);
     c = dm_agree(c, comm);
     if (s == DM_OK)
       s = c;
+  } else {
+    dm_mpiio_unguard(guard);
   }
-  dm_status r = DM_OK;
-  if (dm_rank(comm) == 0 && tmp_path[0]) {
-    if (s == DM_OK && rename(tmp_path, final_path) != 0)
-      r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp_path, final_path,
-                   strerror(errno));
-    if (s != DM_OK || r != DM_OK)
-      unlink(tmp_path);
-  }
-  r = dm_agree(r, comm);
-  return s != DM_OK ? s : r;
+  return dm_atomic_settle_all(a, s, comm);
 }
 
 dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local)
 {
   dm_status s = dm_agree(local, out->comm);
   hid_t file = out->file;
+  void *g = out->guard;
   out->file = H5I_INVALID_HID;
-  return dm_h5_settle(file, s, out->tmp_path, out->final_path, out->comm);
+  out->guard = NULL;
+  return dm_h5_settle(file, g, s, &out->at, out->comm);
 }
 
 dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file)
@@ -263,7 +258,7 @@ dm_status dm_h5_col_resize(hid_t dset, int64_t length)
   hsize_t n = (hsize_t)length;
   if (H5Dset_extent(dset, &n) < 0)
     return dm_error(DM_ERR_HDF5, "cannot extend a dataset to %lld elements", (long long)length);
-  return DM_OK;
+  return written(dset);
 }
 
 dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_t offset,
@@ -288,7 +283,7 @@ dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_
   if (e < 0)
     return dm_error(DM_ERR_IO, "writing %lld elements at %lld failed (disk full?)", (long long)n,
                     (long long)offset);
-  return DM_OK;
+  return written(dset);
 }
 
 dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t local_n,
@@ -408,7 +403,7 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   H5Dclose(d);
   if (e < 0)
     return dm_error(DM_ERR_IO, "writing dataset %s failed", path);
-  return DM_OK;
+  return written(loc);
 }
 
 dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,

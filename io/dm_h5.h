@@ -18,47 +18,41 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "dm_atomic.h"
 #include "dm_status.h"
-
-#define DM_PATH_MAX 4096
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* An output in progress: HDF5 file open at tmp_path, renamed to final_path by
+/* An output in progress: HDF5 file open at a temporary name unique to the
+ * run (dm_atomic.h: claimed, synced, renamed), renamed to final_path by
  * dm_h5_out_finish when every rank agrees the write succeeded. */
 typedef struct {
   hid_t file;
   MPI_Comm comm;
   char final_path[DM_PATH_MAX];
-  char tmp_path[DM_PATH_MAX];
+  char tmp_path[DM_PATH_MAX]; /* the same on every rank */
+  dm_atomic at;               /* rank 0: the claim and the temporary */
+  void *guard;                /* failed MPI-IO writes under HDF5 (dm_mpiio_guard.h) */
 } dm_h5_out;
 
-/* LOCAL (one rank calls it for all). The start of every output written under
- * a temporary name: remove a leftover tmp_path and create it empty and new,
- * never by truncation (ext4 writes back at close any file truncated to zero
- * and rewritten: 0.1 s per 340 MB store here). The error names the path;
- * HDF5's own for a missing folder does not. */
-dm_status dm_h5_tmp_create(const char *tmp_path);
-
-/* COLLECTIVE. Create "<final_path>.tmp" (replacing an earlier leftover, see
- * dm_h5_tmp_create) with the MPI-IO driver. On failure no file handle is
- * open. */
+/* COLLECTIVE. Claim final_path and create its temporary (dm_atomic_begin_all)
+ * with the MPI-IO driver. On failure no file handle is open, no claim held
+ * and nothing left on disk; the status is agreed. */
 dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm);
 
 /* COLLECTIVE. Agree on `local` over the communicator; close the file; if all
- * ranks are ok, rank 0 renames it to the final name (and the rename result is
- * agreed too), otherwise rank 0 removes the temporary file. Returns the
- * agreed status, so every rank returns the same way. */
+ * ranks are ok, rank 0 commits it under its final name (synced, renamed; the
+ * result is agreed too), otherwise rank 0 removes the temporary file.
+ * Returns the agreed status, so every rank returns the same way. */
 dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local);
 
-/* COLLECTIVE. The end of every output written under a temporary name: close
- * `file` (if valid; its result counts, since a full disk shows up at the
- * final flush), agree on the status, then rank 0 renames tmp_path to
- * final_path on success or removes tmp_path on failure, and the rename's
- * result is agreed too. `agreed` must already be the same on every rank.
+/* COLLECTIVE. The end of every HDF5 output: close `file` (if valid; its
+ * result counts, since a full disk shows up at the final flush, and so do
+ * MPI-IO failures recorded under `guard`, which may be NULL), agree on the
+ * status, then settle `a` (dm_atomic_settle_all: commit on success, remove
+ * the temporary otherwise). `agreed` must already be the same on every rank.
  * Returns the agreed status. dm_h5_out_finish and the chunk writer use it. */
-dm_status dm_h5_settle(hid_t file, dm_status agreed, const char *tmp_path,
-                       const char *final_path, MPI_Comm comm);
+dm_status dm_h5_settle(hid_t file, void *guard, dm_status agreed, dm_atomic *a, MPI_Comm comm);
 
 /* COLLECTIVE. Open an existing file through MPI-IO, read-only or read-write.
  * A missing or non-HDF5 file is DM_ERR_IO naming the path. */

@@ -24,6 +24,18 @@ int dm_alltrue(int ok, MPI_Comm comm);
  * the lowest failing rank (whose own message is on its stderr). */
 dm_status dm_agree(dm_status local, MPI_Comm comm);
 
+/* COLLECTIVE. The forwarding rule for collective calls: agree on the status
+ * of expr over comm and return it, on every rank alike, unless it is DM_OK.
+ * Use it wherever a status decides whether the next collective call is made;
+ * plain DM_FORWARD (dm_status.h) only where the status is already agreed
+ * (the callee says "agreed") or no collective call follows. */
+#define DM_FORWARD_AGREED(expr, comm)                    \
+  do {                                                   \
+    dm_status dm_fwa_s_ = dm_agree((expr), (comm));      \
+    if (dm_fwa_s_ != DM_OK)                              \
+      return dm_fwa_s_;                                  \
+  } while (0)
+
 /* COLLECTIVE. Exclusive prefix sum (rank 0 gets 0) and total of v. */
 void dm_exscan_i64(int64_t v, MPI_Comm comm, int64_t *prefix, int64_t *total);
 

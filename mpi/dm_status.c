@@ -79,6 +79,8 @@ int dm_errno_is_nospace(int errnum)
 const char *dm_strerror_io(int errnum)
 {
   static _Thread_local char buf[160];
+  if (errnum == DM_ESHORT)
+    return "short write (out of space?)";
   const char *why = errnum == ENOSPC   ? " (out of space: the file system is full)"
                     : errnum == EDQUOT ? " (out of space: the disk quota is used up)"
                     : errnum == EFBIG  ? " (out of space: the file-size limit, ulimit -f)"

@@ -53,6 +53,11 @@ void dm_error_context(const char *fmt, ...) __attribute__((format(printf, 1, 2))
  * Thread-local buffer, valid until the next call on this thread. */
 const char *dm_strerror_io(int errnum);
 
+/* Stands for an errno in dm_strerror_io: a write that wrote fewer bytes than
+ * asked without saying why (what a full disk looks like through some MPI-IO
+ * layers). */
+#define DM_ESHORT (-1)
+
 /* 1 if errnum is one of the out-of-space errors above. */
 int dm_errno_is_nospace(int errnum);
 

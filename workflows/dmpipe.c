@@ -49,6 +49,13 @@ int main(int argc, char **argv)
    * to them instead of spinning (Open MPI's setting; the user's own value,
    * from the environment or mpirun --mca, wins; other MPIs ignore it). */
   setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+  /* Open MPI's default collective-write component (vulcan, 4.1) loses a
+   * write refused by the file system: an HDF5 file on a full disk was
+   * reported written, exit 0, its data missing. "individual" has each rank
+   * write its own part and return its own result, which dmpipe checks
+   * (io/dm_mpiio_guard.h). Parallel HDF5 writes here are whole chunks per
+   * rank, so nothing is lost by not aggregating. The user's value wins. */
+  setenv("OMPI_MCA_fcoll", "individual", 0);
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm world = MPI_COMM_WORLD;
   int rank = 0, rc = 2;
