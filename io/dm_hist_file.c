@@ -193,22 +193,22 @@ static dm_status write_one(hid_t f, const dm_hist *h, MPI_Comm comm)
 {
   char g[160];
   snprintf(g, sizeof g, "channels/%s", h->channel);
-  DM_FORWARD(dm_h5_group_ensure(f, g));
+  DM_FORWARD_AGREED(dm_h5_group_ensure(f, g), comm);
   char p[256];
   int64_t de[1] = {h->n_bins + 1};
   snprintf(p, sizeof p, "%s/edges", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 1, de, h->edges, comm));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 1, de, h->edges, comm), comm);
   snprintf(p, sizeof p, "%s/process_names", g);
-  DM_FORWARD(dm_h5_strings_write(f, p, (const char *const *)h->proc_names, h->n_proc, comm));
+  DM_FORWARD_AGREED(dm_h5_strings_write(f, p, (const char *const *)h->proc_names, h->n_proc, comm), comm);
   int64_t d2[2] = {h->n_proc, h->n_bins + 2};
   snprintf(p, sizeof p, "%s/count", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_INT64, 2, d2, h->count, comm));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_INT64, 2, d2, h->count, comm), comm);
   snprintf(p, sizeof p, "%s/sumw", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw, comm));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw, comm), comm);
   snprintf(p, sizeof p, "%s/sumw2", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw2, comm));
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "variable", h->variable));
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "binning", h->binning));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw2, comm), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "variable", h->variable), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "binning", h->binning), comm);
   return DM_OK;
 }
 

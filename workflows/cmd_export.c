@@ -56,6 +56,9 @@ int dm_cmd_export(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("export", comm, "--in STORE.h5 and --out FILE.csv are required");
   if (optind < argc)
     return dm_cli_usage_error("export", comm, "unexpected argument '%s'", argv[optind]);
+  dm_status out_ok = dm_cli_check_outputs(comm, "--out", o.out, NULL);
+  if (out_ok != DM_OK)
+    return dm_cli_finish("export", out_ok, comm);
   dm_export_report rep;
   dm_status s = dm_export_run(&o, comm, &rep);
   int rank = 0;

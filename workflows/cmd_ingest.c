@@ -99,15 +99,8 @@ static dm_status write_json(const char *path, const dm_ingest_report *r, const d
   cJSON_AddNumberToObject(t, "parse", r->t_parse);
   cJSON_AddNumberToObject(t, "write", r->t_write);
   cJSON_AddNumberToObject(t, "exchange", r->t_exchange);
-  char *text = cJSON_Print(j);
+  dm_status s = dm_cli_write_json(path, j);
   cJSON_Delete(j);
-  dm_status s = DM_OK;
-  FILE *f = text ? fopen(path, "w") : NULL;
-  if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF)
-    s = dm_error(DM_ERR_IO, "cannot write %s", path);
-  if (f && fclose(f) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "cannot write %s", path);
-  free(text);
   return s;
 }
 
@@ -183,6 +176,9 @@ int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("ingest", comm, "--stripe-kb: %lld is not below 1024 or a "
                               "multiple of 1024", (long long)o.stripe_kb);
 
+  s = dm_cli_check_outputs(comm, "--out", o.out, "--rejects", o.rejects, "--json", json, NULL);
+  if (s != DM_OK)
+    return dm_cli_finish("ingest", s, comm);
   dm_ingest_report rep;
   s = dm_ingest_run(&o, comm, &rep);
   int rank = 0;

@@ -110,6 +110,9 @@ int dm_cmd_score(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("score", comm, "unexpected argument '%s'", argv[optind]);
   if (!o.model_path || !o.in_path || !o.out_path)
     return dm_cli_usage_error("score", comm, "--model, --in and --out are required");
+  dm_status out_ok = dm_cli_check_outputs(comm, "--out", o.out_path, "--json", json, NULL);
+  if (out_ok != DM_OK)
+    return dm_cli_finish("score", out_ok, comm);
   o.command_line = dm_cli_command_line();
   dm_score_report rep;
   dm_status s = dm_score_run(&o, comm, &rep);

@@ -108,6 +108,11 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
     if (s != DM_OK)
       return dm_cli_finish("select", s, comm);
   }
+  if (!print_cuts) {
+    s = dm_cli_check_outputs(comm, "--out", o.out_path, "--cutflow", o.cutflow_path, NULL);
+    if (s != DM_OK)
+      return dm_cli_finish("select", s, comm);
+  }
   if (print_cuts) {
     char text[8192];
     if (dm_rank(comm) == 0 && dm_cuts_format(&cs, text, sizeof text) >= 0)
