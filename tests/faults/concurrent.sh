@@ -12,7 +12,7 @@ run 2 ingest --out ref.h5 arch/*.csv > /dev/null
 busy=0
 for np in 1 2 3; do
   out=c$np.h5
-  "$MPIEXEC" -n 2 "$DMPIPE" ingest --out "$out" --buffer-mb 4 arch/*.csv > a.txt 2>&1 &
+  "$MPIEXEC" -n 2 "$DMPIPE" ingest --out "$out" --buffer-mb 8 arch/*.csv > a.txt 2>&1 &
   first=$!
   for _ in $(seq 1 2000); do [[ -e $out.lock ]] && break; sleep 0.005; done
   set +e

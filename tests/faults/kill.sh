@@ -10,13 +10,13 @@ run 2 generate --out arch --events 150000 --seed 5 > /dev/null
 run 2 ingest --out ref.h5 arch/*.csv > /dev/null
 for np in 1 2 3; do
   out=k$np.h5
-  "$MPIEXEC" -n "$np" "$DMPIPE" ingest --out "$out" --buffer-mb 4 arch/*.csv > run.txt 2>&1 &
+  "$MPIEXEC" -n "$np" "$DMPIPE" ingest --out "$out" --buffer-mb 8 arch/*.csv > run.txt 2>&1 &
   launcher=$!
   # Mid-run: once the claim and the temporary exist (the writer has begun).
   victim=""
   for _ in $(seq 1 2000); do
     if compgen -G "$out.*.tmp" > /dev/null; then
-      victim=$(pgrep -f "dmpipe ingest --out $out " | tail -1 || true)
+      victim=$(pgrep -f "^$DMPIPE ingest --out $out " | tail -1 || true)
       [[ -n $victim ]] && break
     fi
     sleep 0.005
