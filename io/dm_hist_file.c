@@ -238,7 +238,10 @@ dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Com
   return dm_h5_out_finish(&out, s);
 }
 
-static dm_status read_one(hid_t f, const char *path, const char *channel, dm_hist *h)
+/* COLLECTIVE, agreed: each read is a collective transfer, agreed before the
+ * next (a rank short of memory must not skip one the others make). */
+static dm_status read_one(hid_t f, const char *path, const char *channel, dm_hist *h,
+                          MPI_Comm comm)
 {
   char g[160], p[256];
   snprintf(g, sizeof g, "channels/%s", channel);
@@ -253,10 +256,11 @@ static dm_status read_one(hid_t f, const char *path, const char *channel, dm_his
   s = dm_h5_array_read(f, p, H5T_NATIVE_DOUBLE, &nd, dims, &cnt, (void **)&edges);
   if (s == DM_OK && (nd != 1 || cnt < 2))
     s = dm_error(DM_ERR_SCHEMA, "%s has %lld entries; at least 2 needed", p, (long long)cnt);
+  s = dm_agree(s, comm);
   int64_t n_bins = cnt - 1;
   if (s == DM_OK) {
     snprintf(p, sizeof p, "%s/process_names", g);
-    s = dm_h5_strings_read(f, p, &names, &n_names);
+    s = dm_agree(dm_h5_strings_read(f, p, &names, &n_names), comm);
   }
   const char *cols[3] = {"count", "sumw", "sumw2"};
   void **bufs[3] = {&count, &sumw, &sumw2};
@@ -268,6 +272,7 @@ static dm_status read_one(hid_t f, const char *path, const char *channel, dm_his
       s = dm_error(DM_ERR_SCHEMA, "%s has shape [%lld, %lld]; expected [%lld, %lld]", p,
                    (long long)dims[0], (long long)dims[1], (long long)n_names,
                    (long long)(n_bins + 2));
+    s = dm_agree(s, comm);
   }
   if (s == DM_OK)
     s = dm_hist_init(h, channel, "score", (int)n_names, (const char *const *)names, (int)n_bins,
@@ -303,13 +308,14 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
   *n_out = 0;
   hid_t f;
   DM_FORWARD(dm_h5_open(path, comm, 0, &f));
-  dm_status s = dm_prov_check(f, path, DM_FORMAT_HIST, DM_HIST_VERSION, NULL);
+  dm_status s = dm_agree(dm_prov_check(f, path, DM_FORMAT_HIST, DM_HIST_VERSION, NULL), comm);
   char **chan = NULL;
   int64_t n = 0;
   if (s == DM_OK) {
     s = dm_h5_strings_read(f, "channel_names", &chan, &n);
     if (s != DM_OK)
       dm_error_context("%s", path);
+    s = dm_agree(s, comm);
   }
   dm_hist *hs = NULL;
   if (s == DM_OK) {
@@ -318,7 +324,7 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
       s = dm_error(DM_ERR_NOMEM, "no memory reading %s", path);
   }
   for (int64_t i = 0; s == DM_OK && i < n; i++)
-    s = read_one(f, path, chan[i], &hs[i]);
+    s = read_one(f, path, chan[i], &hs[i], comm);
   free(chan);
   /* Every rank read the same bytes; agree anyway so all leave together. */
   s = dm_agree(s, comm);

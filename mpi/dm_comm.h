@@ -6,6 +6,15 @@
  *     dm_status s = local_work();
  *     s = dm_agree(s, comm);          // every rank now holds the same status
  *     if (s != DM_OK) goto fail;      // so every rank takes the same branch
+ *
+ * The one rule for statuses. Every header says, per COLLECTIVE call, whether
+ * its status is "agreed" (the same on every rank when it returns) or "not
+ * agreed" (a rank may fail alone: a refused write, a read past the end). A
+ * status that decides whether the next collective call is made must be
+ * agreed first: DM_FORWARD_AGREED(expr, comm) below, or dm_agree. Plain
+ * DM_FORWARD (dm_status.h) forwards only statuses that are already agreed or
+ * that no collective call follows. A rank never returns alone from a chain
+ * of collective calls.
  */
 #ifndef DM_COMM_H
 #define DM_COMM_H
