@@ -6,7 +6,7 @@
  * Why a sidecar: HDF5 cannot add datasets to a file atomically, and a crash
  * while a store is open for writing can corrupt it. So the store is never
  * modified after ingest; every update writes a complete new sidecar as
- * STORE.derived.h5.tmp (copying the columns it does not replace) and renames
+ * a temporary of the run (dm_atomic.h; copying the columns it does not replace) and renames
  * it over the old one. The rename is the commit: a crash leaves the previous
  * sidecar (or none) in place.
  *
@@ -94,7 +94,7 @@ typedef struct dm_derived_writer dm_derived_writer;
 /* COLLECTIVE. Start a new sidecar for the store at store_path (identity
  * store_key, n_events events; -1 when not known yet, as while a selection is
  * written: then finish takes the length of the first column). The new sidecar is written to
- * SIDECAR.tmp. If `keep` is not NULL, its columns that this writer does not
+ * a temporary of the run. If `keep` is not NULL, its columns that this writer does not
  * add itself are copied unchanged (with their attributes) by finish. */
 dm_status dm_derived_writer_create(const char *store_path, const char *store_key, int64_t n_events,
                                    dm_derived *keep, MPI_Comm comm, dm_derived_writer **w);
@@ -119,7 +119,7 @@ dm_status dm_derived_writer_attr_str(dm_derived_writer *w, int col, const char *
 dm_status dm_derived_writer_attr_f64(dm_derived_writer *w, int col, const char *key, double value);
 
 /* COLLECTIVE. Copy the kept columns, check every column holds n_events
- * values, agree on `local`, close, and rename SIDECAR.tmp over the sidecar
+ * values, agree on `local`, close, and rename the temporary over the sidecar
  * (or remove the temporary file on failure). Frees w; returns the agreed
  * status. The `keep` reader stays open and must still be closed by the
  * caller (after this call). */

@@ -11,7 +11,7 @@ static const char usage[] =
     "\n"
     "Write an event store back in the Dark Machines CSV format, one line per event in\n"
     "store order (energies in MeV). Runs alone or under mpirun -np N; every rank formats\n"
-    "its own blocks and writes them at their byte offsets into FILE.csv.tmp, renamed to\n"
+    "its own blocks and writes them at their byte offsets into FILE.csv.<host>-<pid>.tmp, renamed to\n"
     "FILE.csv when every rank succeeded. Single-precision stores print 6 significant\n"
     "digits (for archive inputs, the same numbers as the input); double-precision stores\n"
     "print the shortest text that reads back to the stored value.\n"

@@ -20,7 +20,7 @@ static const char help_text[] =
     "with MeV units, %g numbers (6 significant digits), pT-ordered objects (at most\n"
     "20), event IDs 1..N_lines per file, the archive's object acceptance, storage\n"
     "trigger and generator-level cuts, and plausible physics per process (see the\n"
-    "README). Files are written as DIR/<process>.csv.tmp and renamed when every\n"
+    "README). Files are written as DIR/<process>.csv.<host>-<pid>.tmp and renamed when every\n"
     "rank has succeeded.\n"
     "\n"
     "options:\n"

@@ -16,7 +16,7 @@ static const char usage[] =
     "(events in input order). Work is split in stripes of the inputs.\n"
     "\n"
     "options:\n"
-    "  --out FILE              the store to write (written as FILE.tmp, renamed on success)\n"
+    "  --out FILE              the store to write (written as FILE.<host>-<pid>.tmp, renamed on success)\n"
     "  --zstd-level L          zstd level 1..22 on every dataset, after shuffle; 0 = no\n"
     "                          compression (default 1: as small as 3 here, and faster)\n"
     "  --chunk-events K        events per HDF5 chunk; object columns use 4*K (default 65536)\n"

@@ -19,7 +19,7 @@ static const char help[] =
     "\n"
     "  --model FILE       model file (dmpipe train)\n"
     "  --in FILE          store or selection to score (read only)\n"
-    "  --out FILE         score file to write (as FILE.tmp, then renamed)\n"
+    "  --out FILE         score file to write (as FILE.<host>-<pid>.tmp, then renamed)\n"
     "  --set KEY=VALUE    a scoring setting of the model (repeatable). KDE:\n"
     "                       mode=replicated  every rank holds the reference sample\n"
     "                                        and scores its own events (default)\n"

@@ -27,7 +27,7 @@ static const char help[] =
     "                       chan2b met>=50, >=2 leptons pT>15, ht>=50\n"
     "                       chan3  ht>=600, met>=100\n"
     "  --cuts FILE        cuts from an INI file (format: data/cuts/example.ini)\n"
-    "  --out FILE         selected store to write (written as FILE.tmp, then renamed)\n"
+    "  --out FILE         selected store to write (as FILE.<host>-<pid>.tmp, then renamed)\n"
     "  --cutflow FILE     also write the cutflow as JSON\n"
     "  --xsec FILE        process table for SM/BSM totals (default: the shipped\n"
     "                     data/processes.csv); processes missing from it count as\n"
