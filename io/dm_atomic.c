@@ -102,7 +102,10 @@ static void run_tag(char *tag, size_t cap)
 }
 
 /* Is name "BASE.<tag>.tmp" (or the "BASE.tmp" of earlier versions), with
- * <tag> of the form run_tag makes? Only such names are removed. */
+ * <tag> of the form run_tag makes, or a file named after such a temporary by
+ * the MPI-IO layer ("BASE.<tag>.tmp-<job>-<pid>.lock": Open MPI's shared file
+ * pointer lock, left behind when a rank is killed)? Only such names are
+ * removed. */
 static int is_our_temporary(const char *name, const char *base)
 {
   size_t bl = strlen(base), nl = strlen(name);
@@ -111,20 +114,20 @@ static int is_our_temporary(const char *name, const char *base)
   const char *mid = name + bl + 1;
   if (!strcmp(mid, "tmp"))
     return 1;
-  size_t ml = nl - bl - 1;
-  if (ml < 5 || strcmp(name + nl - 4, ".tmp") != 0)
+  /* <tag> = [A-Za-z0-9_]+ "-" [0-9]+, then ".tmp", then nothing or "-..." */
+  const char *p = mid;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+         *p == '_')
+    p++;
+  if (p == mid || *p != '-')
     return 0;
-  ml -= 4;
-  size_t dash = ml;
-  while (dash > 0 && mid[dash - 1] >= '0' && mid[dash - 1] <= '9')
-    dash--;
-  if (dash == ml || dash < 2 || mid[dash - 1] != '-')
+  const char *d = ++p;
+  while (*p >= '0' && *p <= '9')
+    p++;
+  if (p == d || strncmp(p, ".tmp", 4) != 0)
     return 0;
-  for (size_t i = 0; i + 1 < dash; i++)
-    if (!((mid[i] >= 'a' && mid[i] <= 'z') || (mid[i] >= 'A' && mid[i] <= 'Z') ||
-          (mid[i] >= '0' && mid[i] <= '9') || mid[i] == '_'))
-      return 0;
-  return 1;
+  p += 4;
+  return *p == '\0' || *p == '-';
 }
 
 /* With the claim held, no live run writes this output: temporaries of it are

@@ -15,7 +15,7 @@
  * construction and the next run takes it over, on any host, without guessing
  * whether a pid is alive. While it holds the claim a run removes the
  * temporaries of earlier, killed runs of the same output (names of the form
- * above only). On a file system without locks (some parallel file systems
+ * above only, and files the MPI-IO layer named after them). On a file system without locks (some parallel file systems
  * mount without them) the claim is skipped: concurrent runs then both
  * complete, each renaming only its own temporary, and the last rename wins,
  * still never a partial file under the final name.

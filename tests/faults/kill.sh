@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 of one rank in the middle of an ingest, under np 1, 2 and 3: the
 # other ranks exit within the timeout (no hang), nothing is left under the
-# final name (only a temporary and the claim of the killed run may remain),
+# final name (only the killed run's temporary, files named after it, and its
+# claim may remain),
 # and a rerun removes those leftovers and writes the same store as a run that
 # was never disturbed.
 source "$(dirname "$0")/common.sh"
@@ -30,7 +31,9 @@ for np in 1 2 3; do
   set -e
   [[ $rc -ne 0 && $rc -ne 124 ]] || fail "np $np: exit $rc after kill -9 of rank pid $victim"
   [[ ! -e $out ]] || fail "np $np: $out under its final name after the kill"
-  leftovers=$(ls | grep -F "$out" | grep -Ev "^$out\.[A-Za-z0-9_]+-[0-9]+\.tmp$|^$out\.lock$" || true)
+  # The run's temporary, its claim, and what the MPI-IO layer named after the
+  # temporary (Open MPI's shared file pointer lock, TMP-<job>-<pid>.lock).
+  leftovers=$(ls | grep -F "$out" | grep -Ev "^$out\.[A-Za-z0-9_]+-[0-9]+\.tmp(-[0-9]+-[0-9]+\.lock)?$|^$out\.lock$" || true)
   [[ -z $leftovers ]] || fail "np $np: unexpected files after the kill: $leftovers"
   # The rerun takes over the dead run's claim and removes its temporary.
   run "$np" ingest --out "$out" arch/*.csv > /dev/null

@@ -80,14 +80,15 @@ static void test_second_claim_refused(void **state)
 static void test_leftovers_removed(void **state)
 {
   (void)state;
-  char fin[512], old[600], run[600], other[600], lock[600];
+  char fin[512], old[600], run[600], other[600], lock[600], mpiio[600];
   path_in(fin, sizeof fin, "lo.h5");
+  snprintf(mpiio, sizeof mpiio, "%s.node_7-4242.tmp-553582593-4242.lock", fin);
   snprintf(old, sizeof old, "%s.tmp", fin);
   snprintf(run, sizeof run, "%s.node_7-4242.tmp", fin);
   snprintf(other, sizeof other, "%s.notes.tmp", fin); /* not a dmpipe name: kept */
   snprintf(lock, sizeof lock, "%s.lock", fin);
-  const char *mk[] = {old, run, other, lock};
-  for (int i = 0; i < 4; i++) {
+  const char *mk[] = {old, run, other, lock, mpiio};
+  for (int i = 0; i < 5; i++) {
     FILE *f = fopen(mk[i], "w");
     fputs("x", f);
     fclose(f);
@@ -96,6 +97,7 @@ static void test_leftovers_removed(void **state)
   assert_int_equal(dm_atomic_begin(&a, fin), DM_OK); /* the stale claim is taken over */
   assert_false(exists(old));
   assert_false(exists(run));
+  assert_false(exists(mpiio));
   assert_true(exists(other));
   dm_atomic_abort(&a);
   assert_false(exists(lock));
