@@ -14,6 +14,7 @@ pkgs=(build-essential cmake pkg-config git
       libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py)
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-sklearn python3-scipy python3-torch python3-pandas slurm-wlm munge)
+  pkgs+=(procps)  # pgrep: tests/faults finds the rank it kills
 fi
 
 missing=()
