@@ -1,6 +1,7 @@
 /* Columns written as whole, rank-compressed chunks (dm_chunk_writer.h). */
 #include "dm_chunk_writer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,9 @@ struct dm_chunkw {
   hid_t file;
   MPI_File fh;
   int fh_open, flushed;
-  char final_path[DM_PATH_MAX], tmp_path[DM_PATH_MAX];
+  int vfd_err; /* rank 0: errno of the first failed metadata write (dm_h5_vfd.h) */
+  char tmp_path[DM_PATH_MAX]; /* the same on every rank */
+  dm_atomic at;               /* rank 0: the claim and the temporary */
   int ncol;
   cw_col col[DM_CHUNKW_MAX_COLS];
   int64_t *all_n;    /* size x ncol: this round's counts of every rank */
@@ -105,25 +108,26 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   w->rank = dm_rank(comm);
   w->size = dm_size(comm);
   w->file = H5I_INVALID_HID;
-  dm_status s = DM_OK;
-  if (snprintf(w->final_path, sizeof w->final_path, "%s", final_path) >= DM_PATH_MAX ||
-      snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", final_path) >= DM_PATH_MAX)
-    s = dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
-  if (s == DM_OK)
-    s = dm_zstd_filter_register();
+  w->at.claim_fd = -1;
+  dm_status s = dm_zstd_filter_register();
   w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
   w->starts = malloc(((size_t)w->size + 1) * DM_CHUNKW_MAX_COLS * sizeof *w->starts);
   w->packer = dm_chunk_packer_new();
   if (s == DM_OK && (!w->all_n || !w->starts || !w->packer))
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
-  if (s == DM_OK && w->rank == 0)
-    s = dm_h5_tmp_create(w->tmp_path);
-  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = dm_atomic_begin_all(&w->at, final_path, comm);
+  if (s != DM_OK) { /* agreed; nothing begun */
+    w->at.tmp_path[0] = '\0';
+    dm_chunkw_finish(w, s);
+    return s;
+  }
+  snprintf(w->tmp_path, sizeof w->tmp_path, "%s", w->at.tmp_path);
   if (s == DM_OK) {
     hid_t fapl = H5I_INVALID_HID;
     if (w->rank == 0) {
-      fapl = dm_h5_vfd_fapl();
+      fapl = dm_h5_vfd_fapl(&w->vfd_err);
     } else {
       fapl = H5Pcreate(H5P_FILE_ACCESS);
       if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
@@ -145,10 +149,14 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   if (s == DM_OK) {
     /* Rank 0 created the file above; the agreement ordered it before this. */
     int e = MPI_File_open(comm, w->tmp_path, MPI_MODE_WRONLY, MPI_INFO_NULL, &w->fh);
-    w->fh_open = e == MPI_SUCCESS;
-    if (!w->fh_open)
-      s = dm_error(DM_ERR_MPI, "cannot open %s for MPI-IO", w->tmp_path);
+    if (e != MPI_SUCCESS)
+      s = dm_error(DM_ERR_IO, "cannot open %s for MPI-IO: %s", w->tmp_path,
+                   dm_strerror_io(dm_mpi_errno(e)));
     s = dm_agree(s, comm);
+    /* MPI_File_close is collective: the flag that guards it must be the same
+     * on every rank. A handle that opened on some ranks only is left open
+     * there (closing it on a subset would hang). */
+    w->fh_open = s == DM_OK;
   }
   if (s != DM_OK) {
     dm_chunkw_finish(w, s);
@@ -217,26 +225,48 @@ static dm_status compress_all(dm_chunkw *w)
 
 /* ---- writes ------------------------------------------------------------------- */
 
-/* Wait for the writes from buffer b and check each wrote all its bytes. */
+/* Complete one non-blocking MPI-IO write without MPI_Wait: Open MPI 4.1
+ * (ompio) crashes in MPI_Wait/MPI_Waitall/MPI_Test when such a request failed
+ * (ompi_errhandler_request_invoke finds no file object behind it: SIGSEGV on
+ * a full disk). MPI_Request_get_status drives progress like a wait, reports
+ * the request's own error in the status without calling an error handler,
+ * and leaves the request to be freed here. A write always ends (written or
+ * failed); nothing is left pending. 1 if it wrote all `len` bytes. */
+static int finish_write(MPI_Request *req, int len, int *err)
+{
+  MPI_Status st;
+  int done = 0;
+  memset(&st, 0, sizeof st);
+  while (!done)
+    if (MPI_Request_get_status(*req, &done, &st) != MPI_SUCCESS) {
+      *err = EIO;
+      break;
+    }
+  if (*req != MPI_REQUEST_NULL)
+    MPI_Request_free(req);
+  *req = MPI_REQUEST_NULL;
+  int got = -1;
+  if (done && st.MPI_ERROR == MPI_SUCCESS && MPI_Get_count(&st, MPI_BYTE, &got) == MPI_SUCCESS &&
+      got == len)
+    return 1;
+  if (done && st.MPI_ERROR != MPI_SUCCESS)
+    *err = dm_mpi_errno(st.MPI_ERROR);
+  return 0;
+}
+
+/* Complete every write from buffer b, failed or not, and check each wrote all
+ * its bytes. */
 static dm_status wait_writes(dm_chunkw *w, int b)
 {
-  int n = w->nwreq[b];
-  if (n == 0)
-    return DM_OK;
-  MPI_Status *st = malloc((size_t)n * sizeof *st);
-  int e = MPI_Waitall(n, w->wreq[b], st ? st : MPI_STATUSES_IGNORE);
-  dm_status s = DM_OK;
-  if (e != MPI_SUCCESS || !st)
-    s = dm_error(DM_ERR_IO, "writing to %s failed (disk full?)", w->tmp_path);
-  for (int i = 0; i < n && s == DM_OK; i++) {
-    int got = 0;
-    if (MPI_Get_count(&st[i], MPI_BYTE, &got) != MPI_SUCCESS || got != w->wlen[b][i])
-      s = dm_error(DM_ERR_IO, "writing %d bytes to %s failed (disk full?)", w->wlen[b][i],
-                   w->tmp_path);
-  }
-  free(st);
+  int n = w->nwreq[b], bad = -1, err = 0;
+  for (int i = 0; i < n; i++)
+    if (!finish_write(&w->wreq[b][i], w->wlen[b][i], &err) && bad < 0)
+      bad = i;
   w->nwreq[b] = 0;
-  return s;
+  if (bad < 0)
+    return DM_OK;
+  return dm_error(DM_ERR_IO, "writing %d bytes to %s failed: %s", w->wlen[b][bad], w->tmp_path,
+                  err ? dm_strerror_io(err) : "short write (disk full?)");
 }
 
 static dm_status start_writes(dm_chunkw *w, int b, const uint64_t *addr)
@@ -256,10 +286,11 @@ static dm_status start_writes(dm_chunkw *w, int b, const uint64_t *addr)
   for (int i = 0; i < n; i++) {
     cw_job *j = &w->jobs[i];
     w->wlen[b][i] = (int)j->size;
-    if (MPI_File_iwrite_at(w->fh, (MPI_Offset)addr[i], w->outb[b] + j->slot, (int)j->size,
-                           MPI_BYTE, &w->wreq[b][w->nwreq[b]]) != MPI_SUCCESS)
-      return dm_error(DM_ERR_IO, "cannot write %lld bytes to %s", (long long)j->size,
-                      w->tmp_path);
+    int e = MPI_File_iwrite_at(w->fh, (MPI_Offset)addr[i], w->outb[b] + j->slot, (int)j->size,
+                               MPI_BYTE, &w->wreq[b][w->nwreq[b]]);
+    if (e != MPI_SUCCESS)
+      return dm_error(DM_ERR_IO, "cannot write %lld bytes to %s: %s", (long long)j->size,
+                      w->tmp_path, dm_strerror_io(dm_mpi_errno(e)));
     w->nwreq[b]++;
   }
   return DM_OK;
@@ -525,6 +556,9 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
     }
     if (w->file >= 0)
       dm_h5_vfd_discard_raw(w->file, 0);
+    if (s == DM_OK && w->vfd_err)
+      s = dm_error(DM_ERR_IO, "writing to %s failed: %s", w->tmp_path,
+                   dm_strerror_io(w->vfd_err));
     free(next);
   }
   /* The addresses go back even after a failure (the agreement follows), so
@@ -667,7 +701,9 @@ dm_status dm_chunkw_flush(dm_chunkw *w, dm_status local)
      * metadata and cuts the file at its end of allocation. */
     int e = MPI_File_close(&w->fh);
     w->fh_open = 0;
-    dm_status c = e == MPI_SUCCESS ? DM_OK : dm_error(DM_ERR_IO, "closing %s failed", w->tmp_path);
+    dm_status c = e == MPI_SUCCESS ? DM_OK
+                                   : dm_error(DM_ERR_IO, "closing %s failed: %s", w->tmp_path,
+                                              dm_strerror_io(dm_mpi_errno(e)));
     c = dm_agree(c, w->comm);
     if (s == DM_OK)
       s = c;
@@ -699,9 +735,21 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
     free(cc->asmb[0]);
     free(cc->asmb[1]);
   }
-  /* Closing writes rank 0's metadata: a full disk shows up there. */
-  dm_status r = dm_h5_settle(w->file, s, w->tmp_path, w->final_path, w->comm);
-  w->file = H5I_INVALID_HID;
+  /* Closing writes rank 0's metadata: a full disk shows up there, in the
+   * driver's error slot (the close itself then still succeeds). */
+  if (w->file >= 0) {
+    dm_status c = DM_OK;
+    if (H5Fclose(w->file) < 0)
+      c = dm_error(DM_ERR_IO, "closing %s failed", w->tmp_path);
+    else if (w->vfd_err)
+      c = dm_error(DM_ERR_IO, "writing to %s failed: %s", w->tmp_path,
+                   dm_strerror_io(w->vfd_err));
+    w->file = H5I_INVALID_HID;
+    c = dm_agree(c, w->comm);
+    if (s == DM_OK)
+      s = c;
+  }
+  dm_status r = dm_h5_settle(H5I_INVALID_HID, NULL, s, &w->at, w->comm);
   dm_chunk_packer_free(w->packer);
   free(w->pk);
   free(w->zero);

@@ -38,7 +38,7 @@
 
 typedef struct dm_chunkw dm_chunkw;
 
-/* COLLECTIVE. Start "<final_path>.tmp" (truncating a leftover). */
+/* COLLECTIVE, agreed. Claim final_path and start its temporary (dm_atomic.h). */
 dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **w);
 
 /* LOCAL. The HDF5 file: the real one on rank 0, the scratch one elsewhere.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dm_comm.h"
+#include "dm_mpiio_guard.h"
 #include "dm_zstd_filter.h"
 
 void dm_h5_quiet(void)
@@ -17,29 +18,42 @@ void dm_h5_quiet(void)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+/* After a collective write: did the file system refuse bytes of this file
+ * (dm_mpiio_guard.h)? The caller agrees on it before the next collective. */
+static dm_status written(hid_t obj)
+{
+  int err = dm_mpiio_error_of(obj);
+  if (!err)
+    return DM_OK;
+  char name[DM_PATH_MAX] = "";
+  H5Fget_name(obj, name, sizeof name);
+  return dm_error(DM_ERR_IO, "writing %s failed: %s", name, dm_strerror_io(err));
+}
+
 static hid_t mpio_fapl(MPI_Comm comm)
 {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl < 0)
     return fapl;
-  if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) {
+  /* Metadata reads and writes collective: one rank reads, all get it. This
+   * keeps 1000 ranks from hammering the file system for the same header.
+   * Newest file format: compact links and faster extendible datasets. */
+  if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 || H5Pset_all_coll_metadata_ops(fapl, 1) < 0 ||
+      H5Pset_coll_metadata_write(fapl, 1) < 0 ||
+      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0) {
     H5Pclose(fapl);
     return H5I_INVALID_HID;
   }
-  /* Metadata reads and writes collective: one rank reads, all get it. This
-   * keeps 1000 ranks from hammering the file system for the same header. */
-  H5Pset_all_coll_metadata_ops(fapl, 1);
-  H5Pset_coll_metadata_write(fapl, 1);
-  /* Newest file format: compact links and faster extendible datasets. */
-  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
   return fapl;
 }
 
 static hid_t coll_dxpl(void)
 {
   hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-  if (dxpl >= 0)
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  if (dxpl >= 0 && H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0) {
+    H5Pclose(dxpl);
+    return H5I_INVALID_HID;
+  }
   return dxpl;
 }
 
@@ -62,74 +76,56 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
   memset(out, 0, sizeof *out);
   out->file = H5I_INVALID_HID;
   out->comm = comm;
-  if (snprintf(out->final_path, sizeof out->final_path, "%s", final_path) >= DM_PATH_MAX ||
-      snprintf(out->tmp_path, sizeof out->tmp_path, "%s.tmp", final_path) >= DM_PATH_MAX)
-    return dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
   dm_status s = dm_zstd_filter_register();
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    return s;
-  s = dm_rank(comm) == 0 ? dm_h5_tmp_create(out->tmp_path) : DM_OK;
-  s = dm_agree(s, comm);
-  if (s != DM_OK)
-    return s;
+  DM_FORWARD_AGREED(s, comm);
+  DM_FORWARD(dm_atomic_begin_all(&out->at, final_path, comm));
+  snprintf(out->final_path, sizeof out->final_path, "%s", out->at.final_path);
+  snprintf(out->tmp_path, sizeof out->tmp_path, "%s", out->at.tmp_path);
   hid_t fapl = mpio_fapl(comm);
   hid_t file = fapl >= 0 ? H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
   if (fapl >= 0)
     H5Pclose(fapl);
-  if (!dm_alltrue(file >= 0, comm)) {
-    if (file >= 0)
-      H5Fclose(file);
-    if (dm_rank(comm) == 0)
-      unlink(out->tmp_path);
-    return dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", out->tmp_path);
+  s = file >= 0 ? dm_mpiio_guard(file, &out->guard)
+                : dm_error(DM_ERR_HDF5, "cannot create HDF5 file %s", out->tmp_path);
+  s = dm_agree(s, comm);
+  if (s != DM_OK) {
+    void *g = out->guard;
+    out->guard = NULL;
+    return dm_h5_settle(file, g, s, &out->at, comm);
   }
   out->file = file;
   return DM_OK;
 }
 
-dm_status dm_h5_tmp_create(const char *tmp_path)
-{
-  if (unlink(tmp_path) != 0 && errno != ENOENT)
-    return dm_error(DM_ERR_IO, "cannot remove the leftover %s: %s", tmp_path, strerror(errno));
-  int fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0666);
-  if (fd < 0)
-    return dm_error(DM_ERR_IO, "cannot create %s: %s", tmp_path, strerror(errno));
-  close(fd);
-  return DM_OK;
-}
-
-dm_status dm_h5_settle(hid_t file, dm_status agreed, const char *tmp_path,
-                       const char *final_path, MPI_Comm comm)
+dm_status dm_h5_settle(hid_t file, void *guard, dm_status agreed, dm_atomic *a, MPI_Comm comm)
 {
   dm_status s = agreed;
   if (file >= 0) {
-    /* H5Fclose flushes: a full disk shows up here, so its result counts. */
+    /* H5Fclose flushes: a full disk shows up here, recorded by the guard. */
     herr_t e = H5Fclose(file);
-    dm_status c = e < 0 ? dm_error(DM_ERR_IO, "closing %s failed (disk full?)", tmp_path)
-                        : DM_OK;
+    int err = dm_mpiio_unguard(guard);
+    dm_status c = DM_OK;
+    if (err)
+      c = dm_error(DM_ERR_IO, "writing %s failed: %s", a->tmp_path, dm_strerror_io(err));
+    else if (e < 0)
+      c = dm_error(DM_ERR_IO, "closing %s failed", a->tmp_path);
     c = dm_agree(c, comm);
     if (s == DM_OK)
       s = c;
+  } else {
+    dm_mpiio_unguard(guard);
   }
-  dm_status r = DM_OK;
-  if (dm_rank(comm) == 0 && tmp_path[0]) {
-    if (s == DM_OK && rename(tmp_path, final_path) != 0)
-      r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp_path, final_path,
-                   strerror(errno));
-    if (s != DM_OK || r != DM_OK)
-      unlink(tmp_path);
-  }
-  r = dm_agree(r, comm);
-  return s != DM_OK ? s : r;
+  return dm_atomic_settle_all(a, s, comm);
 }
 
 dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local)
 {
   dm_status s = dm_agree(local, out->comm);
   hid_t file = out->file;
+  void *g = out->guard;
   out->file = H5I_INVALID_HID;
-  return dm_h5_settle(file, s, out->tmp_path, out->final_path, out->comm);
+  out->guard = NULL;
+  return dm_h5_settle(file, g, s, &out->at, out->comm);
 }
 
 dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file)
@@ -232,19 +228,21 @@ dm_status dm_h5_col_create(hid_t loc, const char *path, hid_t type, const dm_h5_
   hid_t space = H5Screate_simple(1, &zero, &unlimited);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  H5Pset_chunk(dcpl, 1, &chunk);
+  dm_status s = DM_OK;
+  if (space < 0 || dcpl < 0 || lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+      H5Pset_chunk(dcpl, 1, &chunk) < 0)
+    s = dm_error(DM_ERR_HDF5, "cannot set up the layout of dataset %s", path);
   /* Parallel HDF5 requires early allocation for filtered datasets? No: it
    * needs incremental allocation to be consistent; the default (incremental
    * for chunked) is what collective filtered writes expect. Fill values are
    * never read (every element is written), so skip writing them. */
-  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-  dm_status s = DM_OK;
-  if (layout->zstd_level > 0) {
+  if (s == DM_OK && H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0)
+    s = dm_error(DM_ERR_HDF5, "cannot set the fill time of dataset %s", path);
+  if (s == DM_OK && layout->zstd_level > 0) {
     unsigned int level = (unsigned int)layout->zstd_level;
-    if (H5Tget_size(type) > 1)
-      H5Pset_shuffle(dcpl);
-    if (H5Pset_filter(dcpl, DM_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, &level) < 0)
+    if (H5Tget_size(type) > 1 && H5Pset_shuffle(dcpl) < 0)
+      s = dm_error(DM_ERR_HDF5, "cannot set the shuffle filter on %s", path);
+    else if (H5Pset_filter(dcpl, DM_ZSTD_FILTER_ID, H5Z_FLAG_MANDATORY, 1, &level) < 0)
       s = dm_error(DM_ERR_HDF5, "cannot set the zstd filter on %s", path);
   }
   if (s == DM_OK) {
@@ -252,9 +250,12 @@ dm_status dm_h5_col_create(hid_t loc, const char *path, hid_t type, const dm_h5_
     if (*dset < 0)
       s = dm_error(DM_ERR_HDF5, "cannot create dataset %s", path);
   }
-  H5Pclose(lcpl);
-  H5Pclose(dcpl);
-  H5Sclose(space);
+  if (lcpl >= 0)
+    H5Pclose(lcpl);
+  if (dcpl >= 0)
+    H5Pclose(dcpl);
+  if (space >= 0)
+    H5Sclose(space);
   return s;
 }
 
@@ -263,32 +264,51 @@ dm_status dm_h5_col_resize(hid_t dset, int64_t length)
   hsize_t n = (hsize_t)length;
   if (H5Dset_extent(dset, &n) < 0)
     return dm_error(DM_ERR_HDF5, "cannot extend a dataset to %lld elements", (long long)length);
-  return DM_OK;
+  return written(dset);
+}
+
+/* Select [off, off + n) of fspace (all of mspace), or nothing when n == 0.
+ * On failure both select nothing, so the rank still takes part in the
+ * collective transfer that follows (a rank that skipped it would leave the
+ * others waiting); the caller reports the failure after the transfer. */
+static int select_range(hid_t fspace, hid_t mspace, int64_t offset, int64_t n)
+{
+  hsize_t cnt = (hsize_t)n, off = (hsize_t)offset;
+  if (fspace >= 0 && mspace >= 0 &&
+      (n > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &cnt, NULL) >= 0
+             : H5Sselect_none(fspace) >= 0 && H5Sselect_none(mspace) >= 0))
+    return 1;
+  if (fspace >= 0)
+    H5Sselect_none(fspace);
+  if (mspace >= 0)
+    H5Sselect_none(mspace);
+  return 0;
 }
 
 dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_t offset,
                              int64_t n)
 {
   hid_t fspace = H5Dget_space(dset);
-  hsize_t cnt = (hsize_t)n, off = (hsize_t)offset;
+  hsize_t cnt = (hsize_t)n;
   hid_t mspace = H5Screate_simple(1, &cnt, NULL);
-  if (n > 0) {
-    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
-  } else {
-    H5Sselect_none(fspace);
-    H5Sselect_none(mspace);
-  }
+  int sel = select_range(fspace, mspace, offset, n);
   hid_t dxpl = dxpl_for(dset);
   /* HDF5 wants a non-NULL buffer even for an empty selection. */
   static const char dummy[16];
-  herr_t e = H5Dwrite(dset, mem_type, mspace, fspace, dxpl, n > 0 ? buf : dummy);
-  H5Pclose(dxpl);
-  H5Sclose(mspace);
-  H5Sclose(fspace);
+  herr_t e = H5Dwrite(dset, mem_type, mspace, fspace, dxpl, n > 0 && sel ? buf : dummy);
+  if (dxpl >= 0)
+    H5Pclose(dxpl);
+  if (mspace >= 0)
+    H5Sclose(mspace);
+  if (fspace >= 0)
+    H5Sclose(fspace);
+  if (!sel)
+    return dm_error(DM_ERR_HDF5, "cannot select %lld elements at %lld of a dataset",
+                    (long long)n, (long long)offset);
   if (e < 0)
     return dm_error(DM_ERR_IO, "writing %lld elements at %lld failed (disk full?)", (long long)n,
                     (long long)offset);
-  return DM_OK;
+  return written(dset);
 }
 
 dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t local_n,
@@ -298,13 +318,17 @@ dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t 
   dm_exscan_i64(local_n, comm, &prefix, &total);
   hid_t space = H5Dget_space(dset);
   hsize_t cur = 0;
-  H5Sget_simple_extent_dims(space, &cur, NULL);
-  H5Sclose(space);
+  dm_status s = space >= 0 && H5Sget_simple_extent_dims(space, &cur, NULL) == 1
+                    ? DM_OK
+                    : dm_error(DM_ERR_HDF5, "cannot read the length of a column");
+  if (space >= 0)
+    H5Sclose(space);
+  DM_FORWARD_AGREED(s, comm);
   if (first)
     *first = (int64_t)cur + prefix;
   if (total == 0)
     return DM_OK;
-  dm_status s = dm_h5_col_resize(dset, (int64_t)cur + total);
+  s = dm_h5_col_resize(dset, (int64_t)cur + total);
   s = dm_agree(s, comm);
   if (s != DM_OK)
     return s;
@@ -315,20 +339,21 @@ dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t 
 dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, void *buf)
 {
   hid_t fspace = H5Dget_space(dset);
-  hsize_t cnt = (hsize_t)n, off = (hsize_t)begin;
+  hsize_t cnt = (hsize_t)n;
   hid_t mspace = H5Screate_simple(1, &cnt, NULL);
-  if (n > 0) {
-    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &off, NULL, &cnt, NULL);
-  } else {
-    H5Sselect_none(fspace);
-    H5Sselect_none(mspace);
-  }
+  int sel = select_range(fspace, mspace, begin, n);
   hid_t dxpl = dxpl_for(dset);
   static char dummy[16];
-  herr_t e = H5Dread(dset, mem_type, mspace, fspace, dxpl, n > 0 ? buf : dummy);
-  H5Pclose(dxpl);
-  H5Sclose(mspace);
-  H5Sclose(fspace);
+  herr_t e = H5Dread(dset, mem_type, mspace, fspace, dxpl, n > 0 && sel ? buf : dummy);
+  if (dxpl >= 0)
+    H5Pclose(dxpl);
+  if (mspace >= 0)
+    H5Sclose(mspace);
+  if (fspace >= 0)
+    H5Sclose(fspace);
+  if (!sel)
+    return dm_error(DM_ERR_HDF5, "cannot select %lld elements at %lld of a dataset (past its "
+                    "end?)", (long long)n, (long long)begin);
   if (e < 0)
     return dm_error(DM_ERR_HDF5, "reading %lld elements at %lld failed", (long long)n,
                     (long long)begin);
@@ -354,11 +379,15 @@ dm_status dm_h5_col_length(hid_t loc, const char *path, int64_t *length)
   if (d < 0)
     return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
   hid_t space = H5Dget_space(d);
-  int nd = H5Sget_simple_extent_ndims(space);
+  int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
   hsize_t dims[8] = {0};
-  H5Sget_simple_extent_dims(space, dims, NULL);
-  H5Sclose(space);
+  if (nd >= 0 && nd <= 8 && H5Sget_simple_extent_dims(space, dims, NULL) < 0)
+    nd = -1;
+  if (space >= 0)
+    H5Sclose(space);
   H5Dclose(d);
+  if (nd < 0)
+    return dm_error(DM_ERR_HDF5, "cannot read the shape of dataset %s", path);
   if (nd != 1)
     return dm_error(DM_ERR_SCHEMA, "dataset %s is not one-dimensional", path);
   *length = (int64_t)dims[0];
@@ -382,7 +411,7 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   H5Pclose(lcpl);
   if (d < 0) {
     H5Sclose(space);
-    return dm_error(DM_ERR_HDF5, "cannot create dataset %s", path);
+    return dm_agree(dm_error(DM_ERR_HDF5, "cannot create dataset %s", path), comm);
   }
   hsize_t total = 1;
   for (int i = 0; i < ndims; i++)
@@ -406,9 +435,10 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   H5Sclose(mspace);
   H5Sclose(space);
   H5Dclose(d);
-  if (e < 0)
-    return dm_error(DM_ERR_IO, "writing dataset %s failed", path);
-  return DM_OK;
+  dm_status st = e < 0 ? dm_error(DM_ERR_IO, "writing dataset %s failed", path) : written(loc);
+  /* Only rank 0 transfers data, so only rank 0 learns of a refused write:
+   * agreed here, or the next collective call would find rank 0 missing. */
+  return dm_agree(st, comm);
 }
 
 dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,
@@ -419,10 +449,12 @@ dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndi
   if (d < 0)
     return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
   hid_t space = H5Dget_space(d);
-  int nd = H5Sget_simple_extent_ndims(space);
+  int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
   hsize_t hd[8] = {0};
-  H5Sget_simple_extent_dims(space, hd, NULL);
-  H5Sclose(space);
+  if (nd >= 0 && nd <= 4 && H5Sget_simple_extent_dims(space, hd, NULL) < 0)
+    nd = -1;
+  if (space >= 0)
+    H5Sclose(space);
   if (nd > 4 || nd < 0) {
     H5Dclose(d);
     return dm_error(DM_ERR_SCHEMA, "dataset %s has rank %d", path, nd);

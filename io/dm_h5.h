@@ -9,7 +9,11 @@
  *  - writes to compressed datasets must be collective transfers; a rank with
  *    nothing to write still takes part with an empty selection;
  *  - the memory type must equal the file type for collective writes.
- * Every function returns a dm_status; none aborts.
+ * Every function returns a dm_status; none aborts. "agreed": the status is
+ * the same on every rank on return. "not agreed": agree on it (dm_agree,
+ * DM_FORWARD_AGREED) before the next collective call. Writes that the file
+ * system refuses are reported by the write call that made them, on the rank
+ * that made them (dm_mpiio_guard.h).
  */
 #ifndef DM_H5_H
 #define DM_H5_H
@@ -18,50 +22,44 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "dm_atomic.h"
 #include "dm_status.h"
-
-#define DM_PATH_MAX 4096
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* An output in progress: HDF5 file open at tmp_path, renamed to final_path by
+/* An output in progress: HDF5 file open at a temporary name unique to the
+ * run (dm_atomic.h: claimed, synced, renamed), renamed to final_path by
  * dm_h5_out_finish when every rank agrees the write succeeded. */
 typedef struct {
   hid_t file;
   MPI_Comm comm;
   char final_path[DM_PATH_MAX];
-  char tmp_path[DM_PATH_MAX];
+  char tmp_path[DM_PATH_MAX]; /* the same on every rank */
+  dm_atomic at;               /* rank 0: the claim and the temporary */
+  void *guard;                /* failed MPI-IO writes under HDF5 (dm_mpiio_guard.h) */
 } dm_h5_out;
 
-/* LOCAL (one rank calls it for all). The start of every output written under
- * a temporary name: remove a leftover tmp_path and create it empty and new,
- * never by truncation (ext4 writes back at close any file truncated to zero
- * and rewritten: 0.1 s per 340 MB store here). The error names the path;
- * HDF5's own for a missing folder does not. */
-dm_status dm_h5_tmp_create(const char *tmp_path);
-
-/* COLLECTIVE. Create "<final_path>.tmp" (replacing an earlier leftover, see
- * dm_h5_tmp_create) with the MPI-IO driver. On failure no file handle is
- * open. */
+/* COLLECTIVE. Claim final_path and create its temporary (dm_atomic_begin_all)
+ * with the MPI-IO driver. On failure no file handle is open, no claim held
+ * and nothing left on disk; the status is agreed. */
 dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm);
 
 /* COLLECTIVE. Agree on `local` over the communicator; close the file; if all
- * ranks are ok, rank 0 renames it to the final name (and the rename result is
- * agreed too), otherwise rank 0 removes the temporary file. Returns the
- * agreed status, so every rank returns the same way. */
+ * ranks are ok, rank 0 commits it under its final name (synced, renamed; the
+ * result is agreed too), otherwise rank 0 removes the temporary file.
+ * Returns the agreed status, so every rank returns the same way. */
 dm_status dm_h5_out_finish(dm_h5_out *out, dm_status local);
 
-/* COLLECTIVE. The end of every output written under a temporary name: close
- * `file` (if valid; its result counts, since a full disk shows up at the
- * final flush), agree on the status, then rank 0 renames tmp_path to
- * final_path on success or removes tmp_path on failure, and the rename's
- * result is agreed too. `agreed` must already be the same on every rank.
+/* COLLECTIVE. The end of every HDF5 output: close `file` (if valid; its
+ * result counts, since a full disk shows up at the final flush, and so do
+ * MPI-IO failures recorded under `guard`, which may be NULL), agree on the
+ * status, then settle `a` (dm_atomic_settle_all: commit on success, remove
+ * the temporary otherwise). `agreed` must already be the same on every rank.
  * Returns the agreed status. dm_h5_out_finish and the chunk writer use it. */
-dm_status dm_h5_settle(hid_t file, dm_status agreed, const char *tmp_path,
-                       const char *final_path, MPI_Comm comm);
+dm_status dm_h5_settle(hid_t file, void *guard, dm_status agreed, dm_atomic *a, MPI_Comm comm);
 
-/* COLLECTIVE. Open an existing file through MPI-IO, read-only or read-write.
- * A missing or non-HDF5 file is DM_ERR_IO naming the path. */
+/* COLLECTIVE, agreed. Open an existing file through MPI-IO, read-only or
+ * read-write. A missing or non-HDF5 file is DM_ERR_IO naming the path. */
 dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file);
 
 /* COLLECTIVE. Close a file opened by dm_h5_open (accepts H5I_INVALID_HID). */
@@ -78,27 +76,27 @@ typedef struct {
   int64_t chunk;   /* elements per chunk (> 0) */
 } dm_h5_layout;
 
-/* COLLECTIVE. Create an extendible 1-D dataset of `type` at `path` (parent
+/* COLLECTIVE, not agreed. Create an extendible 1-D dataset of `type` at `path` (parent
  * groups are created), length 0, chunked per `layout`. */
 dm_status dm_h5_col_create(hid_t loc, const char *path, hid_t type, const dm_h5_layout *layout,
                            hid_t *dset);
 
-/* COLLECTIVE. Append each rank's local_n elements in rank order: rank r's
+/* COLLECTIVE, agreed. Append each rank's local_n elements in rank order: rank r's
  * elements follow those of ranks < r. The dataset is extended once for all.
  * mem_type must equal the dataset's type. *first (may be NULL) receives this
  * rank's global index of its first element. */
 dm_status dm_h5_col_append(hid_t dset, hid_t mem_type, const void *buf, int64_t local_n,
                            MPI_Comm comm, int64_t *first);
 
-/* COLLECTIVE. Set the length of a 1-D dataset (same value on every rank). */
+/* COLLECTIVE, not agreed. Set the length of a 1-D dataset (same value on every rank). */
 dm_status dm_h5_col_resize(hid_t dset, int64_t length);
 
-/* COLLECTIVE. Write n elements at global index `offset` (each rank its own
+/* COLLECTIVE, not agreed. Write n elements at global index `offset` (each rank its own
  * disjoint range, n may be 0). The dataset must be long enough. */
 dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_t offset,
                              int64_t n);
 
-/* COLLECTIVE (every rank calls, n may be 0). Read elements [begin, begin+n)
+/* COLLECTIVE (every rank calls, n may be 0), not agreed. Read elements [begin, begin+n)
  * of the 1-D dataset at `path` under `loc` into buf, converting to mem_type. */
 dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t begin, int64_t n,
                          void *buf);
@@ -115,26 +113,26 @@ int dm_h5_exists(hid_t loc, const char *path);
 
 /* ---- small arrays, identical on every rank --------------------------------- */
 
-/* COLLECTIVE. Write an N-d array (ndims <= 4) that every rank holds identically;
+/* COLLECTIVE, agreed. Write an N-d array (ndims <= 4) that every rank holds identically;
  * only rank 0's data is transferred. Contiguous, uncompressed (small data). */
 dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
                             const int64_t *dims, const void *buf, MPI_Comm comm);
 
-/* COLLECTIVE. Read a whole array (any shape) as mem_type into a malloc'ed
+/* COLLECTIVE, not agreed. Read a whole array (any shape) as mem_type into a malloc'ed
  * buffer; dims (capacity 4) and *ndims receive the shape, *count the number of
  * elements. Free with free(). */
 dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,
                            int64_t *dims, int64_t *count, void **buf);
 
-/* COLLECTIVE. Fixed-width string table (names); width includes no NUL. */
+/* COLLECTIVE, agreed. Fixed-width string table (names); width includes no NUL. */
 dm_status dm_h5_strings_write(hid_t loc, const char *path, const char *const *strs, int64_t n,
                               MPI_Comm comm);
-/* COLLECTIVE. Read a string table; *strs is one malloc'ed block (array of
+/* COLLECTIVE, not agreed. Read a string table; *strs is one malloc'ed block (array of
  * pointers followed by the text): free(*strs) frees all. */
 dm_status dm_h5_strings_read(hid_t loc, const char *path, char ***strs, int64_t *n);
 
 /* ---- attributes (COLLECTIVE on a file open for writing: same value on every
- * rank; LOCAL to read) ------------------------------------------------------- */
+ * rank, not agreed; LOCAL to read) ------------------------------------------------------- */
 dm_status dm_h5_attr_set_str(hid_t obj, const char *name, const char *value);
 dm_status dm_h5_attr_set_i64(hid_t obj, const char *name, int64_t value);
 dm_status dm_h5_attr_set_f64(hid_t obj, const char *name, double value);
@@ -146,7 +144,7 @@ dm_status dm_h5_attr_get_f64(hid_t obj, const char *name, double *value);
 dm_status dm_h5_attr_set_str_at(hid_t loc, const char *path, const char *name, const char *value);
 
 /* ---- groups ------------------------------------------------------------------ */
-/* COLLECTIVE. Create the group and any missing parents; ok if it exists. */
+/* COLLECTIVE, not agreed. Create the group and any missing parents; ok if it exists. */
 dm_status dm_h5_group_ensure(hid_t loc, const char *path);
 
 /* LOCAL. Quiet HDF5's own error stack printing (we print our own messages).

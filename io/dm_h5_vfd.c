@@ -20,11 +20,25 @@ typedef struct {
   dev_t dev;
   ino_t ino;
   int discard_raw;
+  int failed;
+  int *errp; /* where the first failed write's errno goes (the caller's) */
 } vfd_file;
+
+/* A failed write or truncation is recorded, and every later write of the
+ * file is dropped while HDF5 is told it succeeded. Why: when the metadata
+ * flush at H5Fclose fails, HDF5 1.10 leaves a half-destroyed file behind its
+ * identifier, and its clean-up at MPI_Finalize then crashes on it (SIGSEGV in
+ * H5F__close_cb on a full disk). A failed file is removed anyway, so its
+ * remaining bytes do not matter; the caller learns of the failure from *errp. */
+static void vfd_fail(vfd_file *f, int err)
+{
+  if (f->errp && *f->errp == 0)
+    *f->errp = err ? err : EIO;
+  f->failed = 1;
+}
 
 static H5FD_t *vfd_open(const char *name, unsigned flags, hid_t fapl, haddr_t maxaddr)
 {
-  (void)fapl;
   if (!name || !*name || maxaddr == 0 || maxaddr > VFD_MAXADDR)
     return NULL;
   int o = (flags & H5F_ACC_RDWR) ? O_RDWR : O_RDONLY;
@@ -54,6 +68,8 @@ static H5FD_t *vfd_open(const char *name, unsigned flags, hid_t fapl, haddr_t ma
   }
   f->magic = VFD_MAGIC;
   f->fd = fd;
+  int *const *info = H5Pget_driver_info(fapl);
+  f->errp = info ? *info : NULL;
   f->eof = (haddr_t)st.st_size;
   f->dev = st.st_dev;
   f->ino = st.st_ino;
@@ -143,14 +159,16 @@ static herr_t vfd_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr,
   (void)dxpl;
   vfd_file *f = (vfd_file *)file;
   haddr_t end = addr + size;
-  if (!(f->discard_raw && type == H5FD_MEM_DRAW)) {
+  if (!f->failed && !(f->discard_raw && type == H5FD_MEM_DRAW)) {
     const char *p = buf;
     while (size > 0) {
       ssize_t n = pwrite(f->fd, p, size, (off_t)addr);
       if (n < 0 && errno == EINTR)
         continue;
-      if (n <= 0)
-        return -1;
+      if (n <= 0) {
+        vfd_fail(f, n < 0 ? errno : ENOSPC);
+        break;
+      }
       p += n;
       addr += (haddr_t)n;
       size -= (size_t)n;
@@ -169,10 +187,10 @@ static herr_t vfd_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
   /* The real size, not f->eof: other processes wrote chunk data. Every
    * allocated byte lies below the EOA, so the file ends exactly there. */
   struct stat st;
-  if (fstat(f->fd, &st) != 0)
-    return -1;
-  if ((haddr_t)st.st_size != f->eoa && ftruncate(f->fd, (off_t)f->eoa) != 0)
-    return -1;
+  if (!f->failed && fstat(f->fd, &st) != 0)
+    vfd_fail(f, errno);
+  if (!f->failed && (haddr_t)st.st_size != f->eoa && ftruncate(f->fd, (off_t)f->eoa) != 0)
+    vfd_fail(f, errno);
   f->eof = f->eoa;
   return 0;
 }
@@ -185,7 +203,7 @@ static const H5FD_class_t vfd_class = {
     NULL, /* sb_size: no driver info block, so any driver reads the file */
     NULL,
     NULL,
-    0, /* fapl_size */
+    sizeof(int *), /* fapl_size: the driver info is the caller's errno slot */
     NULL,
     NULL,
     NULL,
@@ -214,7 +232,7 @@ static const H5FD_class_t vfd_class = {
 
 static hid_t vfd_id = H5I_INVALID_HID;
 
-hid_t dm_h5_vfd_fapl(void)
+hid_t dm_h5_vfd_fapl(int *err)
 {
   if (vfd_id < 0 || H5Iis_valid(vfd_id) <= 0)
     vfd_id = H5FDregister(&vfd_class);
@@ -224,7 +242,7 @@ hid_t dm_h5_vfd_fapl(void)
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl < 0)
     return fapl;
-  if (H5Pset_driver(fapl, id, NULL) < 0) {
+  if (H5Pset_driver(fapl, id, &err) < 0) {
     H5Pclose(fapl);
     return H5I_INVALID_HID;
   }

@@ -26,8 +26,14 @@
 #include "dm_status.h"
 
 /* A file access property list using the driver (registered on first use).
- * Close it with H5Pclose. H5I_INVALID_HID on failure. */
-hid_t dm_h5_vfd_fapl(void);
+ * Close it with H5Pclose. H5I_INVALID_HID on failure.
+ * Writes never fail towards HDF5: the first failed write or truncation of a
+ * file stores its errno in *err (set it to 0 first; it must outlive the
+ * file), and the file's later writes are dropped, so H5Fclose still succeeds
+ * and the caller, seeing *err != 0, discards the file (dm_chunk_writer.c).
+ * HDF5 1.10 cannot close a file whose final flush failed: it leaves a broken
+ * identifier that crashes its clean-up at exit. */
+hid_t dm_h5_vfd_fapl(int *err);
 
 /* Switch raw-data writes of an open file (created with that fapl) off
  * (discard = 1) or on again. DM_ERR_HDF5 if the file uses another driver. */

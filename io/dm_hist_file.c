@@ -318,25 +318,27 @@ static dm_status write_one(hid_t f, const dm_hist *h, MPI_Comm comm)
 {
   char g[192], p[256];
   snprintf(g, sizeof g, "histograms/%s/%s", h->channel, h->variable);
-  DM_FORWARD(dm_h5_group_ensure(f, g));
+  DM_FORWARD_AGREED(dm_h5_group_ensure(f, g), comm);
   int64_t de[1] = {h->n_bins + 1};
   snprintf(p, sizeof p, "%s/edges", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 1, de, h->edges, comm));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 1, de, h->edges, comm), comm);
   snprintf(p, sizeof p, "%s/process_names", g);
-  DM_FORWARD(dm_h5_strings_write(f, p, (const char *const *)h->proc_names, h->n_proc, comm));
+  DM_FORWARD_AGREED(
+      dm_h5_strings_write(f, p, (const char *const *)h->proc_names, h->n_proc, comm), comm);
   int64_t d2[2] = {h->n_proc, h->n_bins + 2};
   snprintf(p, sizeof p, "%s/count", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_INT64, 2, d2, h->count, comm));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_INT64, 2, d2, h->count, comm), comm);
   snprintf(p, sizeof p, "%s/sumw", g);
-  DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw, comm));
+  DM_FORWARD_AGREED(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw, comm), comm);
   snprintf(p, sizeof p, "%s/sumw2", g);
   DM_FORWARD(dm_h5_array_write(f, p, H5T_NATIVE_DOUBLE, 2, d2, h->sumw2, comm));
   size_t cells = n_cells(h);
   int64_t *ex = malloc((cells > 0 ? cells : 1) * XCELL * sizeof(int64_t));
-  if (!ex)
-    return dm_error(DM_ERR_NOMEM, "no memory writing the histogram of %s", h->variable);
+  /* Agreed: a rank short of memory must not skip the collective writes. */
+  dm_status s = dm_agree(
+      ex ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory writing the histogram of %s", h->variable),
+      comm);
   int64_t d3[3] = {h->n_proc, h->n_bins + 2, XCELL};
-  dm_status s = DM_OK;
   const dm_xsum *src[2] = {h->xsumw, h->xsumw2};
   const char *name[2] = {"sumw_exact", "sumw2_exact"};
   for (int k = 0; s == DM_OK && k < 2; k++) {
@@ -346,17 +348,17 @@ static dm_status write_one(hid_t f, const dm_hist *h, MPI_Comm comm)
   }
   free(ex);
   DM_FORWARD(s);
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "channel", h->channel));
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "variable", h->variable));
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "binning", h->binning));
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "subset", h->subset));
-  DM_FORWARD(dm_h5_attr_set_str_at(f, g, "weights", h->weights));
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "channel", h->channel), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "variable", h->variable), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "binning", h->binning), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "subset", h->subset), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str_at(f, g, "weights", h->weights), comm);
   hid_t go = H5Gopen2(f, g, H5P_DEFAULT);
-  if (go < 0)
-    return dm_error(DM_ERR_HDF5, "cannot open group %s", g);
-  s = dm_h5_attr_set_i64(go, "log_scale", h->log_scale);
-  H5Gclose(go);
-  return s;
+  s = go < 0 ? dm_error(DM_ERR_HDF5, "cannot open group %s", g)
+             : dm_h5_attr_set_i64(go, "log_scale", h->log_scale);
+  if (go >= 0)
+    H5Gclose(go);
+  return dm_agree(s, comm);
 }
 
 dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Comm comm,
@@ -392,10 +394,12 @@ dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Com
   return dm_h5_out_finish(&out, s);
 }
 
-/* One histogram at group g; version 1 groups have no exact sums, no
+/* COLLECTIVE, agreed: each read is a collective transfer, agreed before the
+ * next (a rank short of memory must not skip one the others make). One
+ * histogram at group g; version 1 groups have no exact sums, no
  * channel/variable attributes (the variable is "score"). */
 static dm_status read_one(hid_t f, const char *path, const char *g, const char *channel,
-                          const char *variable, int version, dm_hist *h)
+                          const char *variable, int version, dm_hist *h, MPI_Comm comm)
 {
   char p[256];
   int nd = 0;
@@ -409,10 +413,11 @@ static dm_status read_one(hid_t f, const char *path, const char *g, const char *
   s = dm_h5_array_read(f, p, H5T_NATIVE_DOUBLE, &nd, dims, &cnt, (void **)&edges);
   if (s == DM_OK && (nd != 1 || cnt < 2))
     s = dm_error(DM_ERR_SCHEMA, "%s has %lld entries; at least 2 needed", p, (long long)cnt);
+  s = dm_agree(s, comm);
   int64_t n_bins = cnt - 1;
   if (s == DM_OK) {
     snprintf(p, sizeof p, "%s/process_names", g);
-    s = dm_h5_strings_read(f, p, &names, &n_names);
+    s = dm_agree(dm_h5_strings_read(f, p, &names, &n_names), comm);
   }
   const char *cols[5] = {"count", "sumw", "sumw2", "sumw_exact", "sumw2_exact"};
   void **bufs[5] = {&count, &sumw, &sumw2, &ex, &ex2};
@@ -427,6 +432,7 @@ static dm_status read_one(hid_t f, const char *path, const char *g, const char *
       s = dm_error(DM_ERR_SCHEMA, "%s has shape [%lld, %lld%s]; expected [%lld, %lld%s]", p,
                    (long long)dims[0], (long long)dims[1], nd == 3 ? ", ..." : "",
                    (long long)n_names, (long long)(n_bins + 2), c >= 3 ? ", 15" : "");
+    s = dm_agree(s, comm);
   }
   if (s == DM_OK)
     s = dm_hist_init(h, channel, variable, (int)n_names, (const char *const *)names, (int)n_bins,
@@ -487,13 +493,15 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
   hid_t f;
   DM_FORWARD(dm_h5_open(path, comm, 0, &f));
   int version = 0;
-  dm_status s = dm_prov_check(f, path, DM_FORMAT_HIST, DM_HIST_VERSION, &version);
+  dm_status s =
+      dm_agree(dm_prov_check(f, path, DM_FORMAT_HIST, DM_HIST_VERSION, &version), comm);
   char **keys = NULL;
   int64_t n = 0;
   if (s == DM_OK) {
     s = dm_h5_strings_read(f, version >= 2 ? "histogram_names" : "channel_names", &keys, &n);
     if (s != DM_OK)
       dm_error_context("%s", path);
+    s = dm_agree(s, comm);
   }
   dm_hist *hs = NULL;
   if (s == DM_OK) {
@@ -518,7 +526,7 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
       snprintf(var, sizeof var, "score");
       snprintf(g, sizeof g, "channels/%s", keys[i]);
     }
-    s = read_one(f, path, g, chan, var, version, &hs[i]);
+    s = read_one(f, path, g, chan, var, version, &hs[i], comm);
   }
   free(keys);
   /* Every rank read the same bytes; agree anyway so all leave together. */

@@ -116,7 +116,7 @@ dm_status dm_hist_merge(dm_hist *into, const dm_hist *add);
 dm_status dm_hist_merge_set(dm_hist **into, int *n_into, const dm_hist *add, int n_add);
 
 /* COLLECTIVE. Write a set that every rank holds identically to `path`
- * (written as path.tmp, renamed when every rank succeeded). */
+ * (written under a temporary name, renamed when every rank succeeded). */
 dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Comm comm,
                              const char *command_line, const char *inputs);
 

@@ -8,17 +8,17 @@
 
 static dm_status write_header(hid_t file, const dm_model_file_header *hdr, MPI_Comm comm)
 {
-  DM_FORWARD(dm_h5_group_ensure(file, DM_MODEL_GROUP_FEATURES));
-  DM_FORWARD(dm_h5_group_ensure(file, DM_MODEL_GROUP_BACKEND));
-  DM_FORWARD(dm_h5_attr_set_str(file, "backend", hdr->backend));
-  DM_FORWARD(dm_h5_attr_set_i64(file, "backend_version", hdr->backend_version));
-  DM_FORWARD(dm_h5_attr_set_str(file, "training", hdr->training));
-  DM_FORWARD(dm_h5_attr_set_i64(file, "n_train", hdr->n_train));
-  DM_FORWARD(dm_h5_attr_set_i64(file, "n_train_pool", hdr->n_train_pool));
+  DM_FORWARD_AGREED(dm_h5_group_ensure(file, DM_MODEL_GROUP_FEATURES), comm);
+  DM_FORWARD_AGREED(dm_h5_group_ensure(file, DM_MODEL_GROUP_BACKEND), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str(file, "backend", hdr->backend), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(file, "backend_version", hdr->backend_version), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str(file, "training", hdr->training), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(file, "n_train", hdr->n_train), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(file, "n_train_pool", hdr->n_train_pool), comm);
   /* Seeds are unsigned 64-bit; the attribute keeps the bit pattern. */
   int64_t seed_bits;
   memcpy(&seed_bits, &hdr->seed, sizeof seed_bits);
-  DM_FORWARD(dm_h5_attr_set_i64(file, "seed", seed_bits));
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(file, "seed", seed_bits), comm);
   return DM_OK;
 }
 

@@ -42,7 +42,7 @@ typedef struct {
   uint64_t seed;
 } dm_model_file_header;
 
-/* COLLECTIVE. Create path.tmp with the groups /features and /model and the
+/* COLLECTIVE. Create a temporary of path (dm_atomic.h) with the groups /features and /model and the
  * header attributes written. */
 dm_status dm_model_file_create(dm_h5_out *out, const char *path,
                                const dm_model_file_header *hdr, MPI_Comm comm);

@@ -176,9 +176,15 @@ static dm_status read_meta(dm_scores *sc)
   const char *p = sc->path;
   DM_FORWARD(dm_prov_check(f, p, DM_FORMAT_SCORES, DM_SCORES_VERSION, NULL));
   int64_t la = 0, lb = 0, lc = 0;
-  DM_FORWARD(dm_h5_col_length(f, COL_EVENT_ID, &la));
-  DM_FORWARD(dm_h5_col_length(f, COL_PROCESS, &lb));
-  DM_FORWARD(dm_h5_col_length(f, COL_SCORE, &lc));
+  dm_status ls = dm_h5_col_length(f, COL_EVENT_ID, &la);
+  if (ls == DM_OK)
+    ls = dm_h5_col_length(f, COL_PROCESS, &lb);
+  if (ls == DM_OK)
+    ls = dm_h5_col_length(f, COL_SCORE, &lc);
+  if (ls != DM_OK) { /* the message names the dataset; say which file */
+    dm_error_context("%s", p);
+    return ls;
+  }
   if (la != lb || la != lc)
     return dm_error(DM_ERR_SCHEMA,
                     "%s: /scores columns differ in length (event_id %lld, process %lld, "

@@ -59,7 +59,7 @@ typedef struct {
 
 typedef struct dm_scores_writer dm_scores_writer;
 
-/* COLLECTIVE. Start a score file at `path` (written to path.tmp until
+/* COLLECTIVE. Start a score file at `path` (written to a temporary of the run until
  * finished). layout may be NULL: zstd level 3, 65536 scores per chunk. */
 dm_status dm_scores_writer_create(const char *path, const dm_scores_meta *meta,
                                   const dm_h5_layout *layout, MPI_Comm comm,

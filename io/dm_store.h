@@ -147,7 +147,7 @@ typedef struct {
 
 typedef struct dm_store_writer dm_store_writer;
 
-/* COLLECTIVE. Start a store at `path` (written to path.tmp until finished). */
+/* COLLECTIVE. Start a store at `path` (written to a temporary of the run until finished; dm_atomic.h). */
 dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout, MPI_Comm comm,
                                  dm_store_writer **w);
 

@@ -19,6 +19,7 @@ if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(chromium python3-websocket python3-pil)
   # The sanitizer build and the libFuzzer harnesses (tests/sanitize.sh).
   pkgs+=(clang libclang-rt-14-dev libomp-dev)
+  pkgs+=(procps)  # pgrep: tests/faults finds the rank it kills
 fi
 
 SUDO_INSTALL=""

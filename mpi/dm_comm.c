@@ -1,5 +1,6 @@
 #include "dm_comm.h"
 
+#include <errno.h>
 #include <limits.h>
 
 int dm_rank(MPI_Comm comm)
@@ -117,4 +118,22 @@ void dm_partition(int64_t n, int rank, int size, int64_t *begin, int64_t *end)
   int64_t b = rank * base + (rank < extra ? rank : extra);
   *begin = b;
   *end = b + base + (rank < extra ? 1 : 0);
+}
+
+int dm_mpi_errno(int mpi_err)
+{
+  int cls = MPI_ERR_OTHER;
+  if (MPI_Error_class(mpi_err, &cls) != MPI_SUCCESS)
+    return EIO;
+  if (cls == MPI_ERR_NO_SPACE)
+    return ENOSPC;
+  if (cls == MPI_ERR_QUOTA)
+    return EDQUOT;
+  if (cls == MPI_ERR_ACCESS)
+    return EACCES;
+  if (cls == MPI_ERR_NO_SUCH_FILE)
+    return ENOENT;
+  if (cls == MPI_ERR_READ_ONLY)
+    return EROFS;
+  return EIO;
 }

@@ -6,6 +6,15 @@
  *     dm_status s = local_work();
  *     s = dm_agree(s, comm);          // every rank now holds the same status
  *     if (s != DM_OK) goto fail;      // so every rank takes the same branch
+ *
+ * The one rule for statuses. Every header says, per COLLECTIVE call, whether
+ * its status is "agreed" (the same on every rank when it returns) or "not
+ * agreed" (a rank may fail alone: a refused write, a read past the end). A
+ * status that decides whether the next collective call is made must be
+ * agreed first: DM_FORWARD_AGREED(expr, comm) below, or dm_agree. Plain
+ * DM_FORWARD (dm_status.h) forwards only statuses that are already agreed or
+ * that no collective call follows. A rank never returns alone from a chain
+ * of collective calls.
  */
 #ifndef DM_COMM_H
 #define DM_COMM_H
@@ -23,6 +32,18 @@ int dm_alltrue(int ok, MPI_Comm comm);
  * smallest failing status code with the message "failed on rank R" naming
  * the lowest failing rank (whose own message is on its stderr). */
 dm_status dm_agree(dm_status local, MPI_Comm comm);
+
+/* COLLECTIVE. The forwarding rule for collective calls: agree on the status
+ * of expr over comm and return it, on every rank alike, unless it is DM_OK.
+ * Use it wherever a status decides whether the next collective call is made;
+ * plain DM_FORWARD (dm_status.h) only where the status is already agreed
+ * (the callee says "agreed") or no collective call follows. */
+#define DM_FORWARD_AGREED(expr, comm)                    \
+  do {                                                   \
+    dm_status dm_fwa_s_ = dm_agree((expr), (comm));      \
+    if (dm_fwa_s_ != DM_OK)                              \
+      return dm_fwa_s_;                                  \
+  } while (0)
 
 /* COLLECTIVE. Exclusive prefix sum (rank 0 gets 0) and total of v. */
 void dm_exscan_i64(int64_t v, MPI_Comm comm, int64_t *prefix, int64_t *total);
@@ -42,6 +63,11 @@ dm_status dm_allsum_f64_array(double *v, int64_t n, MPI_Comm comm);
 /* LOCAL. Block partition of n items over size ranks: [*begin, *end) for rank;
  * the first n % size ranks get one more item. */
 void dm_partition(int64_t n, int rank, int size, int64_t *begin, int64_t *end);
+
+/* LOCAL. The errno value behind an MPI error code from a file operation
+ * (MPI_ERR_NO_SPACE -> ENOSPC, MPI_ERR_QUOTA -> EDQUOT, ...; EIO when the
+ * class says no more), for dm_strerror_io. */
+int dm_mpi_errno(int mpi_err);
 
 /* LOCAL. Rank and size of comm (never fail for a valid comm). */
 int dm_rank(MPI_Comm comm);

@@ -1,5 +1,6 @@
 #include "dm_status.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,4 +69,22 @@ void dm_error_clear(void)
 {
   dm_msg[0] = '\0';
   dm_remote = 0;
+}
+
+int dm_errno_is_nospace(int errnum)
+{
+  return errnum == ENOSPC || errnum == EDQUOT || errnum == EFBIG;
+}
+
+const char *dm_strerror_io(int errnum)
+{
+  static _Thread_local char buf[160];
+  if (errnum == DM_ESHORT)
+    return "short write (out of space?)";
+  const char *why = errnum == ENOSPC   ? " (out of space: the file system is full)"
+                    : errnum == EDQUOT ? " (out of space: the disk quota is used up)"
+                    : errnum == EFBIG  ? " (out of space: the file-size limit, ulimit -f)"
+                                       : "";
+  snprintf(buf, sizeof buf, "%s%s", strerror(errnum), why);
+  return buf;
 }

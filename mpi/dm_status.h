@@ -47,6 +47,20 @@ const char *dm_error_message(void);
 /* Prefix the current message with context ("reading X: <old message>"). */
 void dm_error_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The text for an errno value from a file operation. Out of space in any of
+ * its forms (ENOSPC full file system, EDQUOT quota, EFBIG file-size limit as
+ * set by `ulimit -f`) says so, since the three look unrelated in strerror.
+ * Thread-local buffer, valid until the next call on this thread. */
+const char *dm_strerror_io(int errnum);
+
+/* Stands for an errno in dm_strerror_io: a write that wrote fewer bytes than
+ * asked without saying why (what a full disk looks like through some MPI-IO
+ * layers). */
+#define DM_ESHORT (-1)
+
+/* 1 if errnum is one of the out-of-space errors above. */
+int dm_errno_is_nospace(int errnum);
+
 /* Clear the message (start of a command). */
 void dm_error_clear(void);
 

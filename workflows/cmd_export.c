@@ -12,7 +12,7 @@ static const char usage[] =
     "\n"
     "Write an event store back in the Dark Machines CSV format, one line per event in\n"
     "store order (energies in MeV). Runs alone or under mpirun -np N; every rank formats\n"
-    "its own blocks and writes them at their byte offsets into FILE.csv.tmp, renamed to\n"
+    "its own blocks and writes them at their byte offsets into FILE.csv.<host>-<pid>.tmp, renamed to\n"
     "FILE.csv when every rank succeeded. Single-precision stores print 6 significant\n"
     "digits (for archive inputs, the same numbers as the input); double-precision stores\n"
     "print the shortest text that reads back to the stored value.\n"
@@ -66,6 +66,9 @@ int dm_cmd_export(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("export", comm, "--in STORE.h5 and --out FILE.csv are required");
   if (optind < argc)
     return dm_cli_usage_error("export", comm, "unexpected argument '%s'", argv[optind]);
+  dm_status out_ok = dm_cli_check_outputs(comm, "--out", o.out, NULL);
+  if (out_ok != DM_OK)
+    return dm_cli_finish("export", out_ok, comm);
   dm_export_report rep;
   memset(&rep, 0, sizeof rep);
   dm_status s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);

@@ -21,7 +21,7 @@ static const char help_text[] =
     "with MeV units, %g numbers (6 significant digits), pT-ordered objects (at most\n"
     "20), event IDs 1..N_lines per file, the archive's object acceptance, storage\n"
     "trigger and generator-level cuts, and plausible physics per process (see the\n"
-    "README). Files are written as DIR/<process>.csv.tmp and renamed when every\n"
+    "README). Files are written as DIR/<process>.csv.<host>-<pid>.tmp and renamed when every\n"
     "rank has succeeded.\n"
     "\n"
     "options:\n"
@@ -94,27 +94,8 @@ static dm_status write_json(const char *path, const dm_generate_opts *o,
                             const dm_generate_report *r)
 {
   cJSON *j = report_json(o, r);
-  char *text = j ? cJSON_Print(j) : NULL;
+  dm_status st = j ? dm_cli_write_json(path, j) : dm_error(DM_ERR_NOMEM, "--json: out of memory");
   cJSON_Delete(j);
-  if (!text)
-    return dm_error(DM_ERR_NOMEM, "--json: out of memory");
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  dm_status st = DM_OK;
-  FILE *f = fopen(tmp, "w");
-  if (!f)
-    st = dm_error(DM_ERR_IO, "--json %s: %s", tmp, strerror(errno));
-  else {
-    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok)
-      st = dm_error(DM_ERR_IO, "--json %s: write failed", tmp);
-    else if (rename(tmp, path) != 0)
-      st = dm_error(DM_ERR_IO, "--json: renaming %s: %s", tmp, strerror(errno));
-    if (st != DM_OK)
-      remove(tmp);
-  }
-  free(text);
   return st;
 }
 

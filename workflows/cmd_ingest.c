@@ -20,7 +20,7 @@ static const char usage[] =
     "checksums are of the files as given, and rejects name them with the CSV line.\n"
     "\n"
     "options:\n"
-    "  --out FILE              the store to write (written as FILE.tmp, renamed on success)\n"
+    "  --out FILE              the store to write (written as FILE.<host>-<pid>.tmp, renamed on success)\n"
     "  --zstd-level L          zstd level 1..22 on every dataset, after shuffle; 0 = no\n"
     "                          compression (default 1: as small as 3 here, and faster)\n"
     "  --chunk-events K        events per HDF5 chunk; object columns use 4*K (default 65536)\n"
@@ -102,15 +102,8 @@ static dm_status write_json(const char *path, const dm_ingest_report *r, const d
   cJSON_AddNumberToObject(t, "parse", r->t_parse);
   cJSON_AddNumberToObject(t, "write", r->t_write);
   cJSON_AddNumberToObject(t, "exchange", r->t_exchange);
-  char *text = cJSON_Print(j);
+  dm_status s = dm_cli_write_json(path, j);
   cJSON_Delete(j);
-  dm_status s = DM_OK;
-  FILE *f = text ? fopen(path, "w") : NULL;
-  if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF)
-    s = dm_error(DM_ERR_IO, "cannot write %s", path);
-  if (f && fclose(f) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "cannot write %s", path);
-  free(text);
   return s;
 }
 
@@ -185,6 +178,9 @@ int dm_cmd_ingest(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("ingest", comm, "--stripe-kb: %lld is not below 1024 or a "
                               "multiple of 1024", (long long)o.stripe_kb);
 
+  s = dm_cli_check_outputs(comm, "--out", o.out, "--rejects", o.rejects, "--json", json, NULL);
+  if (s != DM_OK)
+    return dm_cli_finish("ingest", s, comm);
   dm_ingest_report rep;
   memset(&rep, 0, sizeof rep);
   s = dm_cli_run_setup(&run, comm, &o.progress, &o.progress_interval);

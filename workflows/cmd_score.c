@@ -29,7 +29,7 @@ static const char help[] =
     "\n"
     "  --model FILE       model file (dmpipe train)\n"
     "  --in FILE          store or selection to score (read only)\n"
-    "  --out FILE         score file to write (as FILE.tmp, then renamed)\n"
+    "  --out FILE         score file to write (as FILE.<host>-<pid>.tmp, then renamed)\n"
     "  --set KEY=VALUE    a scoring setting of the model (repeatable). KDE:\n"
     "                       mode=replicated  every rank holds the reference sample\n"
     "                                        and scores its own events (default)\n"
@@ -129,6 +129,9 @@ int dm_cmd_score(int argc, char **argv, MPI_Comm comm)
     return dm_cli_usage_error("score", comm, "unexpected argument '%s'", argv[optind]);
   if (!o.model_path || !o.in_path || !o.out_path)
     return dm_cli_usage_error("score", comm, "--model, --in and --out are required");
+  dm_status out_ok = dm_cli_check_outputs(comm, "--out", o.out_path, "--json", json, NULL);
+  if (out_ok != DM_OK)
+    return dm_cli_finish("score", out_ok, comm);
   o.command_line = dm_cli_command_line();
   dm_score_report rep;
   memset(&rep, 0, sizeof rep);

@@ -31,7 +31,7 @@ static const char help[] =
     "                       chan2b met>=50, >=2 leptons pT>15, ht>=50\n"
     "                       chan3  ht>=600, met>=100\n"
     "  --cuts FILE        cuts from an INI file (format: data/cuts/example.ini)\n"
-    "  --out FILE         selected store to write (written as FILE.tmp, then renamed)\n"
+    "  --out FILE         selected store to write (as FILE.<host>-<pid>.tmp, then renamed)\n"
     "  --cutflow FILE     also write the cutflow as JSON\n"
     "  --xsec FILE        process table for SM/BSM totals (default: the shipped\n"
     "                     data/processes.csv); processes missing from it count as\n"
@@ -121,6 +121,11 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
     if (s == DM_OK)
       s = dm_agree(dm_cuts_parse(text, cuts_file, &cs), comm);
     free(text);
+    if (s != DM_OK)
+      return dm_cli_finish("select", s, comm);
+  }
+  if (!print_cuts) {
+    s = dm_cli_check_outputs(comm, "--out", o.out_path, "--cutflow", o.cutflow_path, NULL);
     if (s != DM_OK)
       return dm_cli_finish("select", s, comm);
   }

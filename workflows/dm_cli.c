@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dm_atomic.h"
 #include "dm_comm.h"
 
 dm_status dm_cli_i64(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
@@ -193,25 +194,36 @@ int dm_cli_help(const char *text, MPI_Comm comm)
   return 0;
 }
 
+dm_status dm_cli_check_outputs(MPI_Comm comm, ...)
+{
+  dm_status s = DM_OK;
+  if (dm_rank(comm) == 0) {
+    va_list ap;
+    va_start(ap, comm);
+    const char *flag;
+    while (s == DM_OK && (flag = va_arg(ap, const char *)) != NULL) {
+      const char *path = va_arg(ap, const char *);
+      if (path)
+        s = dm_atomic_check(path, flag);
+    }
+    va_end(ap);
+  }
+  return dm_agree(s, comm);
+}
+
 dm_status dm_cli_write_json(const char *path, const cJSON *j)
 {
-  char tmp[4200];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-    return dm_error(DM_ERR_ARG, "--json %s: path too long", path);
   char *text = j ? cJSON_Print(j) : NULL;
-  if (!text)
+  size_t len = text ? strlen(text) : 0;
+  char *t2 = text ? realloc(text, len + 2) : NULL;
+  if (!t2) {
+    free(text);
     return dm_error(DM_ERR_NOMEM, "no memory for the JSON report %s", path);
-  dm_status s = DM_OK;
-  FILE *f = fopen(tmp, "w");
-  if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF)
-    s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  if (f && fclose(f) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  if (s == DM_OK && rename(tmp, path) != 0)
-    s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-  if (s != DM_OK)
-    remove(tmp);
-  free(text);
+  }
+  memcpy(t2 + len, "\n", 2);
+  /* The one atomic write path (io/dm_atomic.h): synced, then renamed. */
+  dm_status s = dm_atomic_write_text(path, t2);
+  free(t2);
   return s;
 }
 

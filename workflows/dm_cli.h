@@ -44,6 +44,12 @@ int dm_cli_finish(const char *cmd, dm_status local, MPI_Comm comm);
 int dm_cli_usage_error(const char *cmd, MPI_Comm comm, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* COLLECTIVE, agreed. Before any work: each (flag, path) pair, ending with a
+ * NULL flag, whose path is not NULL must be able to become an output (not a
+ * folder, in an existing folder this process may write in; dm_atomic_check).
+ * Checked on rank 0 for all ranks. */
+dm_status dm_cli_check_outputs(MPI_Comm comm, ...);
+
 /* LOCAL. Print help text on rank 0 and return 0. */
 int dm_cli_help(const char *text, MPI_Comm comm);
 

@@ -87,7 +87,8 @@ int dm_cli_train_check_args(const char *cmd, int argc, char **argv, const dm_tra
     return dm_cli_usage_error(cmd, comm, "unexpected argument '%s'", argv[optind]);
   if (!o->in_path || !o->out_path)
     return dm_cli_usage_error(cmd, comm, "--in and --out are required");
-  return 0;
+  dm_status s = dm_cli_check_outputs(comm, "--out", o->out_path, NULL);
+  return s == DM_OK ? 0 : dm_cli_finish(cmd, s, comm);
 }
 
 void dm_cli_train_print_head(const dm_train_opts *o, const dm_train_report *r, int width)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dm_atomic.h"
 #include "dm_comm.h"
 #include "dm_csv.h"
 #include "dm_h5.h"
@@ -65,7 +66,7 @@ static dm_status write_all(int fd, const char *p, int64_t n, int64_t off, const 
       continue;
     if (w <= 0)
       return dm_error(DM_ERR_IO, "writing %s at byte %lld: %s", path, (long long)off,
-                      w < 0 ? strerror(errno) : "no progress");
+                      w < 0 ? dm_strerror_io(errno) : "no progress");
     p += w;
     off += w;
     n -= w;
@@ -85,19 +86,10 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
     return dm_error(DM_ERR_ARG, "block of events must be positive");
   dm_store *st = NULL;
   DM_FORWARD(dm_store_open(o->in, comm, 0, &st));
-  char tmp[DM_PATH_MAX];
-  dm_status s = DM_OK;
-  if (snprintf(tmp, sizeof tmp, "%s.tmp", o->out) >= (int)sizeof tmp)
-    s = dm_error(DM_ERR_ARG, "output path too long: %s", o->out);
-  /* Rank 0 creates (and truncates) the file before anyone opens it. */
-  if (s == DM_OK && rank == 0) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-      s = dm_error(DM_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    else
-      close(fd);
-  }
-  s = dm_agree(s, comm);
+  /* Claimed, under a temporary name of this run, committed by rank 0. */
+  dm_atomic at;
+  dm_status s = dm_atomic_begin_all(&at, o->out, comm);
+  const char *tmp = at.tmp_path;
   int fd = -1;
   if (s == DM_OK) {
     fd = open(tmp, O_WRONLY);
@@ -130,15 +122,9 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
   }
   dm_progress_finish(pr);
   if (fd >= 0 && close(fd) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "closing %s: %s (disk full?)", tmp, strerror(errno));
+    s = dm_error(DM_ERR_IO, "closing %s: %s", tmp, dm_strerror_io(errno));
   s = dm_agree(s, comm);
-  if (rank == 0) {
-    if (s == DM_OK && rename(tmp, o->out) != 0)
-      s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, o->out, strerror(errno));
-    if (s != DM_OK)
-      unlink(tmp);
-  }
-  s = dm_agree(s, comm);
+  s = dm_atomic_settle_all(&at, s, comm);
   dm_events_free(&ev);
   free(buf);
   rep->n_events = s == DM_OK ? n : 0;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dm_atomic.h"
 #include "dm_comm.h"
 #include "dm_gen_format.h"
 #include "dm_gen_model.h"
@@ -161,7 +162,8 @@ typedef struct {
   size_t cap[2];
   int cur;       /* which of the two format_block fills */
   MPI_File *fh;
-  int *fh_open;
+  int *fh_open;  /* agreed: MPI_File_close is collective */
+  dm_atomic *at; /* per file: claim and run-unique temporary (dm_atomic.h) */
 } gen_ctx;
 
 static dm_status grow(gen_ctx *c, size_t need)
@@ -315,9 +317,7 @@ static int finish_round(gen_ctx *c, const dm_generate_opts *o, gen_round *rd, co
     int rc = MPI_File_write_at(c->fh[fi], (MPI_Offset)(off + (int64_t)done), buf + done, chunk,
                                MPI_BYTE, &ms);
     if (rc != MPI_SUCCESS) {
-      char path[4200];
-      file_path(path, sizeof path, o->out_dir, c->files[fi].p->name, ".tmp");
-      *st = mpi_err(rc, "writing", path);
+      *st = mpi_err(rc, "writing", c->at[fi].tmp_path);
     }
     done += (size_t)chunk;
   }
@@ -519,17 +519,21 @@ dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_
 
   c.fh = calloc((size_t)c.nf, sizeof *c.fh);
   c.fh_open = calloc((size_t)c.nf, sizeof *c.fh_open);
-  st = dm_agree(c.fh && c.fh_open ? DM_OK : dm_error(DM_ERR_NOMEM, "out of memory"), comm);
+  c.at = calloc((size_t)c.nf, sizeof *c.at);
+  st = dm_agree(c.fh && c.fh_open && c.at ? DM_OK : dm_error(DM_ERR_NOMEM, "out of memory"),
+                comm);
+  int n_begun = 0;
   for (int i = 0; i < c.nf && st == DM_OK; i++) {
     char path[4200];
-    file_path(path, sizeof path, o->out_dir, c.files[i].p->name, ".tmp");
-    int rc = MPI_File_open(comm, path, MPI_MODE_WRONLY | MPI_MODE_CREATE, MPI_INFO_NULL, &c.fh[i]);
-    if (rc == MPI_SUCCESS) {
-      c.fh_open[i] = 1;
-      /* A stale .tmp of an earlier run must not leave bytes past our end. */
-      rc = MPI_File_set_size(c.fh[i], 0);
-    }
-    st = dm_agree(rc == MPI_SUCCESS ? DM_OK : mpi_err(rc, "creating", path), comm);
+    file_path(path, sizeof path, o->out_dir, c.files[i].p->name, "");
+    /* Claimed, and created new under a name of this run (rank 0). */
+    st = dm_atomic_begin_all(&c.at[i], path, comm);
+    if (st != DM_OK)
+      break;
+    n_begun = i + 1;
+    int rc = MPI_File_open(comm, c.at[i].tmp_path, MPI_MODE_WRONLY, MPI_INFO_NULL, &c.fh[i]);
+    st = dm_agree(rc == MPI_SUCCESS ? DM_OK : mpi_err(rc, "creating", c.at[i].tmp_path), comm);
+    c.fh_open[i] = st == DM_OK;
   }
   if (st == DM_OK) {
     dm_progress *prog = dm_progress_start(comm, "generate", 0, o->progress, o->progress_interval);
@@ -542,33 +546,21 @@ dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_
       MPI_File_close(&c.fh[i]);
   st = dm_agree(st, comm);
 
-  /* Rank 0 checks the sizes and renames (or removes) every .tmp file. */
-  if (rank == 0 && c.files) {
-    dm_status st0 = DM_OK;
-    for (int i = 0; i < c.nf; i++) {
-      char tmp[4200], fin[4200];
-      file_path(tmp, sizeof tmp, o->out_dir, c.files[i].p->name, ".tmp");
-      file_path(fin, sizeof fin, o->out_dir, c.files[i].p->name, "");
-      if (st != DM_OK || st0 != DM_OK) {
-        unlink(tmp);
-        continue;
-      }
-      struct stat sb;
-      if (stat(tmp, &sb) != 0 || (int64_t)sb.st_size != rep->proc[i].bytes)
-        st0 = dm_error(DM_ERR_IO, "%s: expected %lld bytes after writing, found %lld", tmp,
-                       (long long)rep->proc[i].bytes, (long long)sb.st_size);
-    }
+  /* Rank 0 checks the sizes; then every temporary is committed (synced,
+   * renamed) or removed. */
+  if (rank == 0 && c.files && st == DM_OK) {
     for (int i = 0; i < c.nf && st == DM_OK; i++) {
-      char tmp[4200], fin[4200];
-      file_path(tmp, sizeof tmp, o->out_dir, c.files[i].p->name, ".tmp");
-      file_path(fin, sizeof fin, o->out_dir, c.files[i].p->name, "");
-      if (st0 != DM_OK)
-        unlink(tmp);
-      else if (rename(tmp, fin) != 0)
-        st0 = dm_error(DM_ERR_IO, "renaming %s to %s: %s", tmp, fin, strerror(errno));
+      struct stat sb;
+      if (stat(c.at[i].tmp_path, &sb) != 0 || (int64_t)sb.st_size != rep->proc[i].bytes)
+        st = dm_error(DM_ERR_IO, "%s: expected %lld bytes after writing, found %lld",
+                      c.at[i].tmp_path, (long long)rep->proc[i].bytes, (long long)sb.st_size);
     }
+  }
+  st = dm_agree(st, comm);
+  for (int i = 0; i < n_begun; i++) {
+    dm_status r = dm_atomic_settle_all(&c.at[i], st, comm);
     if (st == DM_OK)
-      st = st0;
+      st = r;
   }
   st = dm_agree(st, comm);
   if (st == DM_OK) {
@@ -595,6 +587,7 @@ done:
   free(c.buf[1]);
   free(c.fh);
   free(c.fh_open);
+  free(c.at);
   dm_proctable_free(t);
   if (rep == &local_rep)
     dm_generate_report_free(rep);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "dm_atomic.h"
 #include "dm_comm.h"
 #include "dm_h5.h"
 #include "dm_ingest_stripe.h"
@@ -412,7 +413,7 @@ static dm_status merge_names(const plan *pl, dm_piece *global, dm_piece *piece, 
 
 typedef struct {
   FILE *f;              /* rank 0, NULL if no rejects file */
-  char tmp[DM_PATH_MAX];
+  dm_atomic at;         /* its claim and temporary (rank 0) */
   int failed;           /* a write failed (rank 0) */
   char *buf;
   int64_t cap;
@@ -486,7 +487,7 @@ static dm_status rejects_round(rejects_out *ro, int enabled, const plan *pl,
       }
     }
     if (ro->failed && s == DM_OK)
-      s = dm_error(DM_ERR_IO, "writing the rejects file %s failed (disk full?)", ro->tmp);
+      s = dm_error(DM_ERR_IO, "writing the rejects file %s failed (disk full?)", ro->at.tmp_path);
   } else if (my > 0) {
     for (int64_t off = 0; off < my;) {
       int chunk = my - off > (1 << 30) ? (1 << 30) : (int)(my - off);
@@ -617,10 +618,9 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
       s = dm_error(DM_ERR_NOMEM, "no memory for checksums");
   }
   if (s == DM_OK && pl.rank == 0 && o->rejects) {
-    snprintf(ro.tmp, sizeof ro.tmp, "%s.tmp", o->rejects);
-    ro.f = fopen(ro.tmp, "w");
-    if (!ro.f)
-      s = dm_error(DM_ERR_IO, "cannot create the rejects file %s: %s", ro.tmp, strerror(errno));
+    s = dm_atomic_fopen(&ro.at, o->rejects, &ro.f);
+    if (s != DM_OK)
+      dm_error_context("the rejects file");
     else
       fputs("# input\tline\treason\ttext\n", ro.f);
   }
@@ -814,14 +814,13 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   /* The rejects file: renamed when the run succeeded or failed only for too
    * many bad lines (it explains the failure); removed otherwise. */
   if (pl.rank == 0 && ro.f) {
-    dm_status r = DM_OK;
-    if (fclose(ro.f) != 0 || ro.failed)
-      r = dm_error(DM_ERR_IO, "writing the rejects file %s failed (disk full?)", ro.tmp);
-    int keep = r == DM_OK && (s == DM_OK || (bad_fraction && s == DM_ERR_BAD_FRACTION));
-    if (keep && rename(ro.tmp, o->rejects) != 0)
-      r = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", ro.tmp, o->rejects, strerror(errno));
-    if (!keep || r != DM_OK)
-      unlink(ro.tmp);
+    int keep = s == DM_OK || (bad_fraction && s == DM_ERR_BAD_FRACTION);
+    dm_status r = ro.failed ? dm_error(DM_ERR_IO, "writing the rejects file %s failed (disk "
+                                       "full?)", ro.at.tmp_path)
+                            : DM_OK;
+    /* Committed (synced, renamed) when kept, removed otherwise. */
+    r = dm_atomic_fclose(&ro.at, ro.f, keep ? r : s);
+    ro.f = NULL;
     if (s == DM_OK)
       s = r;
   }

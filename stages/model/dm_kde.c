@@ -547,20 +547,20 @@ static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
 {
   const dm_kde *k = state;
   int64_t dims[2] = {k->n, k->d}, d1[1] = {k->n}, dg[1] = {k->cv_grid};
-  DM_FORWARD(dm_h5_attr_set_f64(g, "bandwidth", k->h));
-  DM_FORWARD(dm_h5_attr_set_str(g, "bandwidth_rule", k->rule));
-  DM_FORWARD(dm_h5_attr_set_i64(g, "n_ref", k->n));
-  DM_FORWARD(dm_h5_attr_set_i64(g, "dim", k->d));
-  DM_FORWARD(dm_h5_attr_set_i64(g, "cv_folds", k->cv_folds));
-  DM_FORWARD(dm_h5_attr_set_i64(g, "cv_rows", k->cv_rows));
-  DM_FORWARD(dm_h5_array_write(g, "reference", H5T_NATIVE_FLOAT, 2, dims, k->ref, comm));
+  DM_FORWARD_AGREED(dm_h5_attr_set_f64(g, "bandwidth", k->h), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_str(g, "bandwidth_rule", k->rule), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "n_ref", k->n), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "dim", k->d), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_folds", k->cv_folds), comm);
+  DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_rows", k->cv_rows), comm);
+  DM_FORWARD_AGREED(dm_h5_array_write(g, "reference", H5T_NATIVE_FLOAT, 2, dims, k->ref, comm), comm);
   if (k->row)
-    DM_FORWARD(dm_h5_array_write(g, "reference_row", H5T_NATIVE_INT64, 1, d1, k->row, comm));
+    DM_FORWARD_AGREED(dm_h5_array_write(g, "reference_row", H5T_NATIVE_INT64, 1, d1, k->row, comm), comm);
   if (k->w)
-    DM_FORWARD(dm_h5_array_write(g, "reference_weight", H5T_NATIVE_DOUBLE, 1, d1, k->w, comm));
+    DM_FORWARD_AGREED(dm_h5_array_write(g, "reference_weight", H5T_NATIVE_DOUBLE, 1, d1, k->w, comm), comm);
   if (k->cv_grid > 0) {
-    DM_FORWARD(dm_h5_array_write(g, "cv_factor", H5T_NATIVE_DOUBLE, 1, dg, k->cv_factor, comm));
-    DM_FORWARD(dm_h5_array_write(g, "cv_loglik", H5T_NATIVE_DOUBLE, 1, dg, k->cv_loglik, comm));
+    DM_FORWARD_AGREED(dm_h5_array_write(g, "cv_factor", H5T_NATIVE_DOUBLE, 1, dg, k->cv_factor, comm), comm);
+    DM_FORWARD_AGREED(dm_h5_array_write(g, "cv_loglik", H5T_NATIVE_DOUBLE, 1, dg, k->cv_loglik, comm), comm);
   }
   return DM_OK;
 }
@@ -583,7 +583,8 @@ static dm_status kde_load(hid_t g, int version, MPI_Comm comm, void **state)
   int nd = 0;
   int64_t dims[4] = {0}, count = 0;
   void *buf = NULL;
-  DM_FORWARD(dm_h5_array_read(g, "reference", H5T_NATIVE_FLOAT, &nd, dims, &count, &buf));
+  DM_FORWARD_AGREED(dm_h5_array_read(g, "reference", H5T_NATIVE_FLOAT, &nd, dims, &count, &buf),
+                    comm);
   dm_status s = DM_OK;
   if (nd != 2 || dims[0] != n || dims[1] != d || n < 1 || d < 1)
     s = dm_error(DM_ERR_SCHEMA, "dataset reference has shape %lld x %lld, attributes say %lld x %lld",

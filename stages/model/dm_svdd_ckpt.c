@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dm_atomic.h"
 #include "dm_comm.h"
 
 static const char dm_svdd_magic[8] = {'D', 'M', 'S', 'V', 'D', 'D', 'C', '1'};
@@ -106,25 +107,14 @@ static dm_status ckpt_write_rank0(const dm_svdd_state *s, const char *path)
   if (!buf)
     return dm_error(DM_ERR_NOMEM, "%s: checkpoint of %zu bytes", path, n);
   ckpt_pack(s, buf);
-  char tmp[DM_SVDD_CKPT_PATH_MAX + 8];
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  dm_status st = DM_OK;
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    st = dm_error(DM_ERR_IO, "%s: %s", tmp, strerror(errno));
-  } else {
-    int ok = fwrite(buf, 1, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-      ok = 0;
-      err = errno;
-    }
-    if (!ok)
-      st = dm_error(DM_ERR_IO, "%s: writing checkpoint: %s", tmp, strerror(err));
-    else if (rename(tmp, path) != 0)
-      st = dm_error(DM_ERR_IO, "%s: renaming checkpoint into place: %s", path, strerror(errno));
-    if (st != DM_OK)
-      remove(tmp);
+  /* The one atomic write path (io/dm_atomic.h): claimed, synced, renamed. */
+  dm_atomic at;
+  FILE *f = NULL;
+  dm_status st = dm_atomic_fopen(&at, path, &f);
+  if (st == DM_OK) {
+    if (fwrite(buf, 1, n, f) != n)
+      st = dm_error(DM_ERR_IO, "%s: writing checkpoint: %s", at.tmp_path, dm_strerror_io(errno));
+    st = dm_atomic_fclose(&at, f, st);
   }
   free(buf);
   return st;

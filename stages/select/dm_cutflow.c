@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dm_comm.h"
+#include "dm_atomic.h"
 #include "dm_select.h"
 
 static const char *const kind_names[DM_KIND_COUNT] = {"sm", "bsm", "other", "all"};
@@ -120,25 +121,18 @@ dm_status dm_cutflow_write(const dm_select_report *rep, const char *in_path, con
 {
   dm_status s = DM_OK;
   if (dm_rank(comm) == 0) {
-    char tmp[4200];
     char *text = dm_cutflow_json(rep, in_path);
     if (!text)
       s = dm_error(DM_ERR_NOMEM, "no memory for the cutflow JSON");
-    else if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-      s = dm_error(DM_ERR_ARG, "path too long: %s", path);
     if (s == DM_OK) {
-      FILE *f = fopen(tmp, "w");
-      if (!f) {
-        s = dm_error(DM_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+      size_t len = strlen(text);
+      char *t2 = realloc(text, len + 2);
+      if (t2) {
+        text = t2;
+        memcpy(text + len, "\n", 2);
+        s = dm_atomic_write_text(path, text);
       } else {
-        int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-        bad |= fclose(f) != 0;
-        if (bad)
-          s = dm_error(DM_ERR_IO, "writing %s failed (disk full?)", tmp);
-        else if (rename(tmp, path) != 0)
-          s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        if (s != DM_OK)
-          unlink(tmp);
+        s = dm_error(DM_ERR_NOMEM, "no memory for the cutflow JSON");
       }
     }
     free(text);

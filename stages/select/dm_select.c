@@ -239,11 +239,13 @@ static dm_status stream(run_state *rs, const dm_select_opts *o, int64_t batch, i
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;
     dm_physics_round(n, batch, k, rank, size, &begin, &count);
-    s = dm_store_read(rs->st, begin, count, dbl, &rs->ev);
+    /* Each read is collective and its status not agreed: agree before the
+     * next one, or a rank that failed would skip a read the others make. */
+    s = dm_agree(dm_store_read(rs->st, begin, count, dbl, &rs->ev), comm);
     if (s == DM_OK && use_derived_w)
-      s = dm_derived_read(rs->pd, "weight", begin, count, rs->wbuf);
+      s = dm_agree(dm_derived_read(rs->pd, "weight", begin, count, rs->wbuf), comm);
     for (int j = 0; s == DM_OK && j < rs->n_extra; j++)
-      s = dm_derived_read_raw(rs->pd, rs->extra[j], begin, count, rs->ebuf[j]);
+      s = dm_agree(dm_derived_read_raw(rs->pd, rs->extra[j], begin, count, rs->ebuf[j]), comm);
     if (s == DM_OK)
       s = select_batch(rs, o, begin, count, R, P, dbl, use_derived_w);
     s = dm_agree(s, comm);
@@ -307,29 +309,30 @@ static dm_status finish_outputs(run_state *rs, const dm_select_opts *o, dm_selec
     sel[p] = rep->rows[(size_t)p * R + R - 1].count;
     names[p] = rep->proc_names[p];
   }
-  /* Cutflow first, then the derived columns, then the store: each later failure
-   * removes what the earlier steps committed, so a failed run leaves none
-   * of the outputs. */
-  int cutflow_done = 0, side_done = 0;
-  if (s == DM_OK && o->cutflow_path) {
-    s = dm_cutflow_write(rep, o->in_path, o->cutflow_path, comm);
-    cutflow_done = s == DM_OK;
-  }
+  /* The derived columns first (their files carry the new store's identity,
+   * so nothing reaches them before the store takes its name), then the store,
+   * then the cutflow, which never takes its final name before the store it
+   * describes is complete under its own. A later failure removes what the
+   * earlier steps committed, so a failed run leaves none of the outputs. */
   s = dm_derived_writer_finish(rs->dw, s);
   rs->dw = NULL;
-  side_done = s == DM_OK;
+  int side_done = s == DM_OK;
   char id[DM_STORE_ID_LEN];
   snprintf(id, sizeof id, "%s", dm_store_writer_id(rs->w));
   char inputs[DM_PATH_MAX + 128];
-  snprintf(inputs, sizeof inputs, "%s\t%lld\t%s", o->in_path, (long long)size, hex);
+  snprintf(inputs, sizeof inputs, "%s\t%lld\t" DM_TREE_ALGO ":%s", o->in_path, (long long)size,
+           hex);
   s = dm_store_writer_finish(rs->w, s, names, sel, P, o->command_line ? o->command_line : "",
                              inputs);
   rs->w = NULL;
+  int store_done = s == DM_OK;
+  if (s == DM_OK && o->cutflow_path)
+    s = dm_cutflow_write(rep, o->in_path, o->cutflow_path, comm);
   if (s != DM_OK && dm_rank(comm) == 0) {
     if (side_done)
       dm_derived_remove_new(o->out_path, id);
-    if (cutflow_done)
-      unlink(o->cutflow_path);
+    if (store_done)
+      unlink(o->out_path);
   }
   free(sel);
   free(names);
