@@ -24,6 +24,8 @@ static const struct {
     {"score", dm_cmd_score, "score every event of a store with a model"},
     {"metrics", dm_cmd_metrics, "challenge metrics (AUC, eps_S, SI, TI) and significance"},
     {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
+    {"dataset", dm_cmd_dataset, "hackathon and blinded secret datasets from a store"},
+    {"evaluate", dm_cmd_evaluate, "score a submission against sealed labels"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
