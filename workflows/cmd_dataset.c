@@ -66,7 +66,8 @@ static const char help_hackathon[] =
     "  --xsec FILE          process table telling SM from BSM (default: the shipped\n"
     "                       data/processes.csv); every process of the store must be in it\n"
     "  --weight-lumi L      luminosity of /events/weight (default 10, the archive's)\n"
-    "  --batch N            events per rank per round (default 65536): bounds memory\n"
+    "  --batch N            events per rank per round of output (default 65536):\n"
+    "                       bounds the memory of the exchange\n"
     "  --keep-selections    keep DIR/selection_<chan>.h5 (removed by default)\n"
     "  --quiet              do not print the table\n"
     "  --help               this text\n";
@@ -120,7 +121,7 @@ static dm_status make_dir(const char *dir, MPI_Comm comm)
 
 /* The channel's selection, with its cutflow kept beside the dataset. */
 static dm_status select_channel(const char *in, const char *dir, const char *chan,
-                                const char *xsec, int64_t batch, char *sel_path, MPI_Comm comm)
+                                const char *xsec, char *sel_path, MPI_Comm comm)
 {
   dm_cutset cs;
   DM_FORWARD(dm_cuts_channel(chan, &cs));
@@ -136,7 +137,6 @@ static dm_status select_channel(const char *in, const char *dir, const char *cha
   so.cuts = &cs;
   so.xsec_path = xsec;
   so.command_line = dm_cli_command_line();
-  so.batch_events = batch;
   dm_select_report sr;
   dm_status s = dm_select_run(&so, comm, &sr);
   dm_select_report_free(&sr);
@@ -235,8 +235,7 @@ static int cmd_hackathon(int argc, char **argv, MPI_Comm comm)
   memset(sel, 0, sizeof sel);
   dm_status s = make_dir(o.out_dir, comm);
   for (int k = 0; s == DM_OK && k < o.n_channels; k++) {
-    s = select_channel(in, o.out_dir, o.channels[k].name, o.xsec_path, o.batch_events, sel[k],
-                       comm);
+    s = select_channel(in, o.out_dir, o.channels[k].name, o.xsec_path, sel[k], comm);
     o.channels[k].selection = sel[k];
   }
   dm_dataset_report rep;
@@ -358,7 +357,7 @@ static int cmd_secret(int argc, char **argv, MPI_Comm comm)
   if (s == DM_OK)
     s = make_dir(o.out_dir, comm);
   if (s == DM_OK)
-    s = select_channel(in, o.out_dir, chan, o.xsec_path, o.batch_events, sel, comm);
+    s = select_channel(in, o.out_dir, chan, o.xsec_path, sel, comm);
   o.channel.selection = sel;
   dm_dataset_report rep;
   memset(&rep, 0, sizeof rep);

@@ -126,6 +126,8 @@ dm_status dm_dataset_hackathon_run(const dm_dataset_hackathon_opts *o, MPI_Comm 
       }
       if (lumi == 0)
         s = dm_ds_lumi_max(rate, one, sel.n_sel, use, np, &lumi, &limiting);
+      if (s != DM_OK)
+        dm_error_context("%s", chan);
       if (s == DM_OK)
         s = dm_ds_check_counts(&sel, chan, rate, one, sel.n_sel, use, lumi, want);
       s = dm_agree(s, comm);

@@ -60,7 +60,8 @@ dm_status dm_ds_lumi_max(const double *rate, const double *scale, const int64_t 
     }
   }
   if (*limiting < 0 || !isfinite(bound))
-    return dm_error(DM_ERR_ARG, "no process with events constrains the luminosity");
+    return dm_error(DM_ERR_ARG, "no background process has selected events: the background "
+                    "would be empty at any luminosity");
   /* The largest m 10^e (m = 100..999) below the bound; checked against the
    * exact rule, stepping down a unit while it fails (float rounding). */
   int e = (int)floor(log10(bound)) - 2;

@@ -291,6 +291,8 @@ dm_status dm_dataset_secret_run(const dm_dataset_secret_opts *o, MPI_Comm comm,
   if (s == DM_OK) {
     if (lumi == 0)
       s = dm_ds_lumi_max(rate, scale, avail, use, np, &lumi, &limiting);
+    if (s != DM_OK)
+      dm_error_context("%s", chan);
     if (s == DM_OK)
       s = dm_ds_check_counts(&sel, chan, rate, scale, avail, use, lumi, want);
     s = dm_agree(s, comm);
