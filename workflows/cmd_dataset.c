@@ -232,11 +232,14 @@ static int cmd_hackathon(int argc, char **argv, MPI_Comm comm)
   o.parent_path = in;
   o.command_line = dm_cli_command_line();
   static char sel[DM_DATASET_MAX_CHANNELS][DM_PATH_MAX];
+  static char what[DM_DATASET_MAX_CHANNELS][DM_PATH_MAX + 64];
   memset(sel, 0, sizeof sel);
   dm_status s = make_dir(o.out_dir, comm);
   for (int k = 0; s == DM_OK && k < o.n_channels; k++) {
     s = select_channel(in, o.out_dir, o.channels[k].name, o.xsec_path, sel[k], comm);
     o.channels[k].selection = sel[k];
+    snprintf(what[k], sizeof what[k], "the %s selection of %s", o.channels[k].name, in);
+    o.channels[k].what = what[k];
   }
   dm_dataset_report rep;
   memset(&rep, 0, sizeof rep);
@@ -359,6 +362,9 @@ static int cmd_secret(int argc, char **argv, MPI_Comm comm)
   if (s == DM_OK)
     s = select_channel(in, o.out_dir, chan, o.xsec_path, sel, comm);
   o.channel.selection = sel;
+  static char what[DM_PATH_MAX + 64];
+  snprintf(what, sizeof what, "the %s selection of %s", chan, in);
+  o.channel.what = what;
   dm_dataset_report rep;
   memset(&rep, 0, sizeof rep);
   if (s == DM_OK)

@@ -81,6 +81,8 @@
 typedef struct {
   char name[DM_DATASET_NAME_MAX]; /* channel name: in file names and the manifest */
   const char *selection;          /* its selected store (dmpipe select) */
+  const char *what;               /* how messages name it ("the chan3 selection of
+                                     store.h5"); NULL = the selection's path */
 } dm_dataset_channel;
 
 typedef struct {

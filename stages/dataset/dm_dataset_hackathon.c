@@ -46,7 +46,7 @@ static dm_status pick_signals(const dm_ds_sel *sel, const char *spec, int *is_si
       return dm_error(DM_ERR_ARG, "--signals: empty name in '%s'", spec);
     if (found < 0)
       return dm_error(DM_ERR_UNKNOWN, "--signals: unknown signal '%.*s': not a process of %s",
-                      (int)n, q, sel->path);
+                      (int)n, q, sel->what);
     if (sel->kind[found] != 1)
       return dm_error(DM_ERR_ARG, "--signals: '%.*s' is an SM process (background), not a signal",
                       (int)n, q);
@@ -93,7 +93,8 @@ dm_status dm_dataset_hackathon_run(const dm_dataset_hackathon_opts *o, MPI_Comm 
     rep->n_channels = ci + 1;
     snprintf(cr->name, sizeof cr->name, "%s", chan);
     dm_ds_sel sel;
-    s = dm_ds_sel_load(o->channels[ci].selection, o->xsec_path, o->weight_lumi, comm, &sel);
+    s = dm_ds_sel_load(o->channels[ci].selection, o->channels[ci].what, o->xsec_path,
+                       o->weight_lumi, comm, &sel);
     if (s != DM_OK) {
       dm_ds_sel_free(&sel);
       break;
@@ -103,7 +104,7 @@ dm_status dm_dataset_hackathon_run(const dm_dataset_hackathon_opts *o, MPI_Comm 
       snprintf(rep->parent_checksum, sizeof rep->parent_checksum, "%s", sel.parent_checksum);
     else if (strcmp(rep->parent_checksum, sel.parent_checksum))
       s = dm_error(DM_ERR_ARG, "%s selects from a different store than the first channel's",
-                   sel.path);
+                   sel.what);
     int *is_sig = calloc((size_t)np, sizeof(int)), *use = calloc((size_t)np, sizeof(int));
     double *rate = calloc((size_t)np, sizeof(double)), *one = calloc((size_t)np, sizeof(double));
     int64_t *want = calloc((size_t)np, sizeof(int64_t));

@@ -32,11 +32,12 @@ const char *const *dm_ds_names(const dm_ds_sel *sel, const char **buf)
   return buf;
 }
 
-dm_status dm_ds_sel_load(const char *path, const char *xsec_path, double weight_lumi,
-                         MPI_Comm comm, dm_ds_sel *sel)
+dm_status dm_ds_sel_load(const char *path, const char *what, const char *xsec_path,
+                         double weight_lumi, MPI_Comm comm, dm_ds_sel *sel)
 {
   memset(sel, 0, sizeof *sel);
   snprintf(sel->path, sizeof sel->path, "%s", path);
+  snprintf(sel->what, sizeof sel->what, "%s", what ? what : path);
   DM_FORWARD(dm_store_open(path, comm, 0, &sel->st));
   dm_store *st = sel->st;
   sel->dbl = dm_store_is_double(st);

@@ -25,7 +25,7 @@ dm_status dm_ds_check_counts(const dm_ds_sel *sel, const char *chan, const doubl
                       "rounding), %lld available in %s; %s allows below %.6g fb^-1 "
                       "(--lumi max takes the largest luminosity every process allows)",
                       chan, dm_store_process_name(sel->st, p), mu, lumi, (long long)want[p],
-                      (long long)avail[p], sel->path, dm_store_process_name(sel->st, p), lmax);
+                      (long long)avail[p], sel->what, dm_store_process_name(sel->st, p), lmax);
     }
   }
   return DM_OK;

@@ -19,6 +19,7 @@ enum { DM_DS_TAG_DRAW = 1, DM_DS_TAG_SHUFFLE = 2, DM_DS_TAG_DECOY = 3 };
  * plus per-process totals every rank holds alike. */
 typedef struct {
   char path[DM_PATH_MAX];
+  char what[DM_PATH_MAX + 64]; /* its name in messages */
   dm_store *st;
   int dbl;                  /* double-precision store */
   int n_proc;
@@ -38,8 +39,8 @@ typedef struct {
 /* COLLECTIVE. Open the selection, read this rank's block and its weights,
  * count and sum per process, take the kinds from the process table (a
  * process the table lacks is DM_ERR_UNKNOWN naming it). */
-dm_status dm_ds_sel_load(const char *path, const char *xsec_path, double weight_lumi,
-                         MPI_Comm comm, dm_ds_sel *sel);
+dm_status dm_ds_sel_load(const char *path, const char *what, const char *xsec_path,
+                         double weight_lumi, MPI_Comm comm, dm_ds_sel *sel);
 /* COLLECTIVE. Close and free; accepts a zeroed struct. */
 void dm_ds_sel_free(dm_ds_sel *sel);
 

@@ -58,7 +58,7 @@ static dm_status read_exclusions(const char *manifest, const dm_ds_sel *sel, MPI
                  manifest);
   else if (strcmp(pc->valuestring, sel->parent_checksum))
     s = dm_error(DM_ERR_ARG, "%s was built from another store (parent checksum %s) than %s "
-                 "(%s): its events cannot be excluded", manifest, pc->valuestring, sel->path,
+                 "(%s): its events cannot be excluded", manifest, pc->valuestring, sel->what,
                  sel->parent_checksum);
   /* The same text on every rank: the same outcome. */
   char dir[DM_PATH_MAX];
@@ -210,7 +210,8 @@ dm_status dm_dataset_secret_run(const dm_dataset_secret_opts *o, MPI_Comm comm,
   rep->n_channels = 1;
   snprintf(cr->name, sizeof cr->name, "%s", chan);
   dm_ds_sel sel;
-  dm_status s = dm_ds_sel_load(o->channel.selection, o->xsec_path, o->weight_lumi, comm, &sel);
+  dm_status s = dm_ds_sel_load(o->channel.selection, o->channel.what, o->xsec_path,
+                               o->weight_lumi, comm, &sel);
   if (s != DM_OK) {
     dm_ds_sel_free(&sel);
     return s;
@@ -241,7 +242,7 @@ dm_status dm_dataset_secret_run(const dm_dataset_secret_opts *o, MPI_Comm comm,
         found = p;
     if (found < 0)
       s = dm_error(DM_ERR_UNKNOWN, "--inject: unknown signal '%s': not a process of %s",
-                   o->inject[k].name, sel.path);
+                   o->inject[k].name, sel.what);
     else if (sel.kind[found] != 1)
       s = dm_error(DM_ERR_ARG, "--inject: '%s' is an SM process (background), not a signal",
                    o->inject[k].name);

@@ -30,3 +30,8 @@ expect_fail() {
   fi
   grep -q -- "$pat" "$log" || { echo "FAIL: no '$pat' in:"; cat "$log"; exit 1; }
 }
+# set_run N: the array `run` becomes the command prefix for N ranks; one rank
+# runs without mpiexec (a singleton), as users do.
+set_run() {
+  if [[ $1 -eq 1 ]]; then run=("$DMPIPE"); else run=("$MPIEXEC" -n "$1" "$DMPIPE"); fi
+}

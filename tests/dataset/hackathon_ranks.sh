@@ -10,7 +10,8 @@ make_store
 # records it; rounds of 50 events per rank cut every file into many pieces.
 for np in 1 2 3; do
   mkdir -p "r$np"
-  (cd "r$np" && timeout 300 "$MPIEXEC" -n $np "$DMPIPE" dataset hackathon --in ../store.h5 \
+  set_run $np
+  (cd "r$np" && timeout 300 "${run[@]}" dataset hackathon --in ../store.h5 \
      --out ds --channels chan1,chan2b,chan3 --seed 42 --quiet --batch 50)
 done
 timeout 300 "$MPIEXEC" -n 2 "$DMPIPE" dataset hackathon --in store.h5 --out big \

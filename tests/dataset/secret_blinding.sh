@@ -12,7 +12,8 @@ make_store
 inject=gluino_03=1000,stop_02=3
 for np in 1 2 3; do
   mkdir -p "r$np"
-  (cd "r$np" && timeout 300 "$MPIEXEC" -n $np "$DMPIPE" dataset secret --in ../store.h5 \
+  set_run $np
+  (cd "r$np" && timeout 300 "${run[@]}" dataset secret --in ../store.h5 \
      --out sec --channel chan2b --lumi 0.04 --inject $inject --decoys 0.3 --seed 9 \
      --quiet --batch 50)
 done
