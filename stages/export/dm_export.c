@@ -1,17 +1,15 @@
 /* The export stage (dm_export.h). */
 #include "dm_export.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dm_comm.h"
 #include "dm_csv.h"
 #include "dm_h5.h"
 #include "dm_store.h"
+#include "dm_text_out.h"
 
 void dm_export_opts_default(dm_export_opts *o)
 {
@@ -56,22 +54,6 @@ static dm_status format_batch(const dm_store *st, const dm_events *ev, int dbl, 
   return DM_OK;
 }
 
-static dm_status write_all(int fd, const char *p, int64_t n, int64_t off, const char *path)
-{
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, (size_t)(n > (1 << 30) ? (1 << 30) : n), (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return dm_error(DM_ERR_IO, "writing %s at byte %lld: %s", path, (long long)off,
-                      w < 0 ? strerror(errno) : "no progress");
-    p += w;
-    off += w;
-    n -= w;
-  }
-  return DM_OK;
-}
-
 dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report *rep)
 {
   double t0 = MPI_Wtime();
@@ -84,28 +66,11 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
     return dm_error(DM_ERR_ARG, "block of events must be positive");
   dm_store *st = NULL;
   DM_FORWARD(dm_store_open(o->in, comm, 0, &st));
-  char tmp[DM_PATH_MAX];
-  dm_status s = DM_OK;
-  if (snprintf(tmp, sizeof tmp, "%s.tmp", o->out) >= (int)sizeof tmp)
-    s = dm_error(DM_ERR_ARG, "output path too long: %s", o->out);
-  /* Rank 0 creates (and truncates) the file before anyone opens it. */
-  if (s == DM_OK && rank == 0) {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-      s = dm_error(DM_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    else
-      close(fd);
-  }
-  s = dm_agree(s, comm);
-  int fd = -1;
-  if (s == DM_OK) {
-    fd = open(tmp, O_WRONLY);
-    if (fd < 0)
-      s = dm_error(DM_ERR_IO, "cannot open %s: %s", tmp, strerror(errno));
-    s = dm_agree(s, comm);
-  }
+  /* One ordered text output: each round's pieces land in rank order. */
+  dm_text_out *out = NULL;
+  dm_status s = dm_text_out_create(o->out, comm, &out);
   int dbl = dm_store_is_double(st);
-  int64_t n = dm_store_n_events(st), per_round = o->block_events * size, base = 0;
+  int64_t n = dm_store_n_events(st), per_round = o->block_events * size;
   dm_events ev = {0};
   char *buf = NULL;
   int64_t cap = 0;
@@ -115,24 +80,13 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
     s = dm_store_read(st, r0 + b, e - b, dbl, &ev);
     if (s != DM_OK)
       break;
-    int64_t len = 0, prefix = 0, total = 0;
+    int64_t len = 0;
     s = dm_agree(format_batch(st, &ev, dbl, o->trailing_semicolon, &buf, &cap, &len), comm);
-    if (s != DM_OK)
-      break;
-    dm_exscan_i64(len, comm, &prefix, &total);
-    s = dm_agree(write_all(fd, buf, len, base + prefix, tmp), comm);
-    base += total;
+    if (s == DM_OK)
+      s = dm_text_out_append(out, buf, len);
   }
-  if (fd >= 0 && close(fd) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "closing %s: %s (disk full?)", tmp, strerror(errno));
-  s = dm_agree(s, comm);
-  if (rank == 0) {
-    if (s == DM_OK && rename(tmp, o->out) != 0)
-      s = dm_error(DM_ERR_IO, "cannot rename %s to %s: %s", tmp, o->out, strerror(errno));
-    if (s != DM_OK)
-      unlink(tmp);
-  }
-  s = dm_agree(s, comm);
+  int64_t base = out ? dm_text_out_bytes(out) : 0;
+  s = dm_text_out_finish(out, dm_agree(s, comm));
   dm_events_free(&ev);
   free(buf);
   rep->n_events = s == DM_OK ? n : 0;
