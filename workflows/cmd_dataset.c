@@ -31,7 +31,8 @@ static const char help_top[] =
     "dataset secret --help document each.\n";
 
 static const char help_hackathon[] =
-    "usage: dmpipe dataset hackathon --in STORE.h5 --out DIR [--channels chan1,chan2a,chan2b,chan3]\n"
+    "usage: dmpipe dataset hackathon --in STORE.h5 --out DIR\n"
+    "                                [--channels chan1,chan2a,chan2b,chan3]\n"
     "                                [--lumi L|max] [--signals bsm|NAMES] [--train-fraction 0.9]\n"
     "                                [--seed S] [--xsec FILE] [options]\n"
     "\n"
@@ -168,7 +169,8 @@ static int cmd_hackathon(int argc, char **argv, MPI_Comm comm)
   static const struct option longopts[] = {
       {"in", required_argument, NULL, 'i'},          {"out", required_argument, NULL, 'o'},
       {"channels", required_argument, NULL, 'c'},    {"lumi", required_argument, NULL, 'l'},
-      {"signals", required_argument, NULL, 's'},     {"train-fraction", required_argument, NULL, 'f'},
+      {"signals", required_argument, NULL, 's'},
+      {"train-fraction", required_argument, NULL, 'f'},
       {"seed", required_argument, NULL, 'S'},        {"xsec", required_argument, NULL, 'x'},
       {"weight-lumi", required_argument, NULL, 'w'}, {"batch", required_argument, NULL, 'b'},
       {"keep-selections", no_argument, NULL, 'k'},   {"quiet", no_argument, NULL, 'q'},

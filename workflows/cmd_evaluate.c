@@ -98,6 +98,7 @@ int dm_cmd_evaluate(int argc, char **argv, MPI_Comm comm)
       cJSON_AddNumberToObject(j, "decoys", (double)rep.n_decoy);
       cJSON *rows = cJSON_AddArrayToObject(j, "signals");
       static const char *const eps[3] = {"1e-2", "1e-3", "1e-4"};
+      static const double k_eps_b[3] = {1e-2, 1e-3, 1e-4};
       for (int i = 0; i < rep.n_rows; i++) {
         cJSON *r = cJSON_CreateObject();
         cJSON_AddStringToObject(r, "signal", rep.rows[i].signal);
@@ -110,7 +111,7 @@ int dm_cmd_evaluate(int argc, char **argv, MPI_Comm comm)
          * it is not resolved by this background. */
         cJSON *res = cJSON_AddObjectToObject(r, "background_events_above_cut");
         for (int k = 0; k < 3; k++)
-          cJSON_AddNumberToObject(res, eps[k], (double)rep.n_background * (k == 0 ? 1e-2 : k == 1 ? 1e-3 : 1e-4));
+          cJSON_AddNumberToObject(res, eps[k], (double)rep.n_background * k_eps_b[k]);
         cJSON_AddItemToArray(rows, r);
       }
     }

@@ -161,7 +161,7 @@ dm_status dm_dataset_hackathon_run(const dm_dataset_hackathon_opts *o, MPI_Comm 
       int p = sel.ev.process[i];
       int64_t c = want[p] > 0 ? plan.item_of[plan.avail_off[p] + sel.pk[i]] : -1;
       if (c >= 0)
-        s = dm_ds_items_push(&items, i, plan.dest[c], 1.0, 0);
+        s = dm_ds_items_push(&items, i, plan.dest[c], 1.0);
     }
     s = dm_agree(s, comm);
     dm_ds_items_sort(&items);
@@ -227,7 +227,7 @@ dm_status dm_dataset_hackathon_run(const dm_dataset_hackathon_opts *o, MPI_Comm 
         continue;
       for (int64_t i = 0; s == DM_OK && i < sel.n_block; i++)
         if (sel.ev.process[i] == p)
-          s = dm_ds_items_push(&items, i, sel.pk[i], sel.w[i] / (1000.0 * sel.weight_lumi), 1);
+          s = dm_ds_items_push(&items, i, sel.pk[i], sel.w[i] / (1000.0 * sel.weight_lumi));
       s = dm_agree(s, comm);
       int64_t *cnt = calloc((size_t)np, sizeof(int64_t));
       s = dm_agree(s == DM_OK && !cnt ? dm_error(DM_ERR_NOMEM, "no memory") : s, comm);

@@ -159,88 +159,36 @@ dm_status dm_ds_sel_load(const char *path, const char *what, const char *xsec_pa
 
 /* ---- items ------------------------------------------------------------------ */
 
-dm_status dm_ds_items_push(dm_ds_items *it, int64_t src, int64_t pos, double weight, uint8_t kind)
+dm_status dm_ds_items_push(dm_ds_items *it, int64_t src, int64_t pos, double weight)
 {
   if (it->n == it->cap) {
     int64_t c = it->cap ? it->cap * 2 : 1024;
-    int64_t *a = realloc(it->src, sizeof(int64_t) * (size_t)c);
-    if (a)
-      it->src = a;
-    int64_t *b = realloc(it->pos, sizeof(int64_t) * (size_t)c);
-    if (b)
-      it->pos = b;
-    double *w = realloc(it->weight, sizeof(double) * (size_t)c);
-    if (w)
-      it->weight = w;
-    uint8_t *k = realloc(it->kind, (size_t)c);
-    if (k)
-      it->kind = k;
-    if (!a || !b || !w || !k)
+    dm_ds_item *v = realloc(it->v, sizeof *v * (size_t)c);
+    if (!v)
       return dm_error(DM_ERR_NOMEM, "no memory for %lld output events", (long long)c);
+    it->v = v;
     it->cap = c;
   }
-  it->src[it->n] = src;
-  it->pos[it->n] = pos;
-  it->weight[it->n] = weight;
-  it->kind[it->n] = kind;
-  it->n++;
+  it->v[it->n++] = (dm_ds_item){src, pos, weight};
   return DM_OK;
 }
 
 void dm_ds_items_free(dm_ds_items *it)
 {
-  free(it->src);
-  free(it->pos);
-  free(it->weight);
-  free(it->kind);
+  free(it->v);
   memset(it, 0, sizeof *it);
 }
 
-/* Sort by position: positions are distinct, a radix of the index suffices
- * but qsort on a permutation is simple and not the bottleneck. */
-static const int64_t *g_sort_pos;
-static int cmp_pos(const void *a, const void *b)
+static int cmp_item_pos(const void *a, const void *b)
 {
-  int64_t x = g_sort_pos[*(const int64_t *)a], y = g_sort_pos[*(const int64_t *)b];
+  int64_t x = ((const dm_ds_item *)a)->pos, y = ((const dm_ds_item *)b)->pos;
   return (x > y) - (x < y);
 }
 
 void dm_ds_items_sort(dm_ds_items *it)
 {
-  int64_t n = it->n;
-  int64_t *idx = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-  int64_t *t64 = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-  double *tw = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-  uint8_t *tk = malloc((size_t)(n > 0 ? n : 1));
-  if (!idx || !t64 || !tw || !tk) {
-    /* Fall back to an in-place insertion sort (never expected). */
-    for (int64_t i = 1; i < n; i++)
-      for (int64_t j = i; j > 0 && it->pos[j - 1] > it->pos[j]; j--) {
-        int64_t a = it->pos[j], b = it->src[j];
-        double w = it->weight[j];
-        uint8_t k = it->kind[j];
-        it->pos[j] = it->pos[j - 1], it->src[j] = it->src[j - 1];
-        it->weight[j] = it->weight[j - 1], it->kind[j] = it->kind[j - 1];
-        it->pos[j - 1] = a, it->src[j - 1] = b, it->weight[j - 1] = w, it->kind[j - 1] = k;
-      }
-  } else {
-    for (int64_t i = 0; i < n; i++)
-      idx[i] = i;
-    g_sort_pos = it->pos;
-    qsort(idx, (size_t)n, sizeof *idx, cmp_pos);
-    for (int64_t i = 0; i < n; i++) t64[i] = it->pos[idx[i]];
-    memcpy(it->pos, t64, sizeof(int64_t) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) t64[i] = it->src[idx[i]];
-    memcpy(it->src, t64, sizeof(int64_t) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) tw[i] = it->weight[idx[i]];
-    memcpy(it->weight, tw, sizeof(double) * (size_t)n);
-    for (int64_t i = 0; i < n; i++) tk[i] = it->kind[idx[i]];
-    memcpy(it->kind, tk, (size_t)n);
-  }
-  free(idx);
-  free(t64);
-  free(tw);
-  free(tk);
+  if (it->n > 1)
+    qsort(it->v, (size_t)it->n, sizeof *it->v, cmp_item_pos);
 }
 
 /* ---- ordered parts ---------------------------------------------------------- */
@@ -379,15 +327,15 @@ dm_status dm_ds_write_range(const dm_ds_sel *sel, const dm_ds_items *it, int64_t
   int64_t window = batch * size;
   /* Items before lo are skipped; the items are sorted by position. */
   int64_t i0 = 0;
-  while (i0 < it->n && it->pos[i0] < lo)
+  while (i0 < it->n && it->v[i0].pos < lo)
     i0++;
   for (int64_t w0 = lo; s == DM_OK && w0 < hi; w0 += window) {
     int64_t w1 = hi - w0 < window ? hi : w0 + window, m = w1 - w0;
     /* Pack this rank's items of the window, grouped by owner (positions
      * ascend, so owners do too). */
     int64_t i1 = i0, bytes = 0;
-    while (i1 < it->n && it->pos[i1] < w1) {
-      int64_t e = it->src[i1];
+    while (i1 < it->n && it->v[i1].pos < w1) {
+      int64_t e = it->v[i1].src;
       bytes += (int64_t)rec_size(ev->obj_offset[e + 1] - ev->obj_offset[e], fsz);
       i1++;
     }
@@ -401,12 +349,12 @@ dm_status dm_ds_write_range(const dm_ds_sel *sel, const dm_ds_items *it, int64_t
     memset(b.scount, 0, sizeof(int) * (size_t)size);
     char *p = b.send;
     for (int64_t i = i0; i < i1; i++) {
-      int64_t off = it->pos[i] - w0;
+      int64_t off = it->v[i].pos - w0;
       /* Owner under dm_partition(m): the first m % size ranks hold q + 1. */
       int64_t q = m / size, r = m % size, owner;
       owner = off < r * (q + 1) ? off / (q + 1) : r + (off - r * (q + 1)) / (q > 0 ? q : 1);
       char *p0 = p;
-      p = pack(p, ev, it->src[i], it->pos[i], it->weight[i], dbl);
+      p = pack(p, ev, it->v[i].src, it->v[i].pos, it->v[i].weight, dbl);
       b.scount[owner] += (int)(p - p0);
     }
     i0 = i1;

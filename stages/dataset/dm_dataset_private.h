@@ -89,17 +89,20 @@ dm_status dm_ds_plan_make(uint64_t seed, const char *channel, int n_proc,
                           int64_t n_decoy, dm_ds_plan *pl);
 void dm_ds_plan_free(dm_ds_plan *pl);
 
-/* Events a rank contributes to an ordered output: index into the
- * selection's ev, global output position, weight to print. Sorted by pos
- * before writing. */
+/* An event a rank contributes to an ordered output: its index in the
+ * selection's ev, its global output position, the weight to print. */
+typedef struct {
+  int64_t src, pos;
+  double weight;
+} dm_ds_item;
+
+/* A rank's items, sorted by position before writing. */
 typedef struct {
   int64_t n, cap;
-  int64_t *src, *pos;
-  double *weight;
-  uint8_t *kind;
+  dm_ds_item *v;
 } dm_ds_items;
 
-dm_status dm_ds_items_push(dm_ds_items *it, int64_t src, int64_t pos, double weight, uint8_t kind);
+dm_status dm_ds_items_push(dm_ds_items *it, int64_t src, int64_t pos, double weight);
 void dm_ds_items_sort(dm_ds_items *it);
 void dm_ds_items_free(dm_ds_items *it);
 

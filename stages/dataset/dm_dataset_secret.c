@@ -102,8 +102,9 @@ static dm_status read_exclusions(const char *manifest, const dm_ds_sel *sel, MPI
       *keys = k2;
     s = dm_agree(!id || !pr || !k2 ? dm_error(DM_ERR_NOMEM, "no memory") : DM_OK, comm);
     if (s == DM_OK) {
-      dm_status r1 = dm_h5_col_read(dm_store_file(st), "events/event_id", H5T_NATIVE_INT64, 0, n, id);
-      dm_status r2 = dm_h5_col_read(dm_store_file(st), "events/process", H5T_NATIVE_UINT16, 0, n, pr);
+      hid_t sf = dm_store_file(st);
+      dm_status r1 = dm_h5_col_read(sf, "events/event_id", H5T_NATIVE_INT64, 0, n, id);
+      dm_status r2 = dm_h5_col_read(sf, "events/process", H5T_NATIVE_UINT16, 0, n, pr);
       s = dm_agree(r1 != DM_OK ? r1 : r2, comm);
     }
     for (int64_t i = 0; s == DM_OK && i < n; i++)
@@ -319,8 +320,7 @@ dm_status dm_dataset_secret_run(const dm_dataset_secret_opts *o, MPI_Comm comm,
     int64_t c = (ak[i] >= 0 && want[p] > 0) ? plan.item_of[plan.avail_off[p] + ak[i]] : -1;
     if (c < 0)
       continue;
-    s = dm_ds_items_push(&items, i, plan.dest[c], 1.0,
-                         injected[p] ? DM_LABEL_SIGNAL : DM_LABEL_BACKGROUND);
+    s = dm_ds_items_push(&items, i, plan.dest[c], 1.0);
     mine[n_mine++] = (item_src){c, i};
   }
   s = dm_agree(s, comm);
@@ -339,7 +339,7 @@ dm_status dm_dataset_secret_run(const dm_dataset_secret_opts *o, MPI_Comm comm,
       int64_t at = sel.ev.n_events;
       s = append_decoy(&sel, hit->i, &r);
       if (s == DM_OK)
-        s = dm_ds_items_push(&items, at, plan.dest[plan.n_real + j], 1.0, DM_LABEL_DECOY);
+        s = dm_ds_items_push(&items, at, plan.dest[plan.n_real + j], 1.0);
     }
     s = dm_agree(s, comm);
   }
