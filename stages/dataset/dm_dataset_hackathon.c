@@ -185,6 +185,12 @@ dm_status dm_dataset_hackathon_run(const dm_dataset_hackathon_opts *o, MPI_Comm 
       for (int p = 0; p < np; p++)
         if (use[p] && cr->proc[p].expected > 0)
           cJSON_AddNumberToObject(ex, cr->proc[p].name, cr->proc[p].expected);
+      /* What each signal's weights say it contributes at L (its file holds
+       * every selected event, weighted). */
+      cJSON *sx = cJSON_AddObjectToObject(cj, "signal_expected");
+      for (int p = 0; p < np; p++)
+        if (is_sig[p] && sel.n_sel[p] > 0)
+          cJSON_AddNumberToObject(sx, cr->proc[p].name, rate[p] * lumi);
       cJSON_AddItemToObject(chans, chan, cj);
     } else if (cj) {
       cJSON_Delete(cj);

@@ -207,10 +207,8 @@ static char *put(char *p, const void *v, size_t n)
   return p + n;
 }
 
-static char *put_f(char *p, const dm_events *ev, const float *f, const double *d, int64_t i,
-                   int dbl)
+static char *put_f(char *p, const float *f, const double *d, int64_t i, int dbl)
 {
-  (void)ev;
   if (dbl)
     return put(p, &d[i], 8);
   return put(p, &f[i], 4);
@@ -225,14 +223,14 @@ static char *pack(char *p, const dm_events *ev, int64_t i, int64_t pos, double w
   p = put(p, &w, 8);
   p = put(p, &proc, 2);
   p = put(p, &nob, 2);
-  p = put_f(p, ev, ev->met, ev->met_d, i, dbl);
-  p = put_f(p, ev, ev->met_phi, ev->met_phi_d, i, dbl);
+  p = put_f(p, ev->met, ev->met_d, i, dbl);
+  p = put_f(p, ev->met_phi, ev->met_phi_d, i, dbl);
   for (int64_t k = o0; k < o0 + no; k++) {
     p = put(p, &ev->type[k], 1);
-    p = put_f(p, ev, ev->e, ev->e_d, k, dbl);
-    p = put_f(p, ev, ev->pt, ev->pt_d, k, dbl);
-    p = put_f(p, ev, ev->eta, ev->eta_d, k, dbl);
-    p = put_f(p, ev, ev->phi, ev->phi_d, k, dbl);
+    p = put_f(p, ev->e, ev->e_d, k, dbl);
+    p = put_f(p, ev->pt, ev->pt_d, k, dbl);
+    p = put_f(p, ev->eta, ev->eta_d, k, dbl);
+    p = put_f(p, ev->phi, ev->phi_d, k, dbl);
   }
   return p;
 }

@@ -46,6 +46,8 @@ static dm_status commitment_from_file(const char *path, char out[65], MPI_Comm c
   if (dm_rank(comm) == 0) {
     hid_t f = H5I_INVALID_HID;
     s = dm_h5_open_serial(path, 0, &f);
+    if (s != DM_OK)
+      dm_error_context("the commitment");
     if (s == DM_OK) {
       if (dm_h5_attr_get_str(f, "labels_sha256", out, 65) != DM_OK || !is_hex64(out))
         s = dm_error(DM_ERR_SCHEMA, "%s has no labels_sha256 attribute: not an unlabeled store "
@@ -372,7 +374,8 @@ dm_status dm_evaluate_run(const dm_evaluate_opts *o, MPI_Comm comm, dm_evaluate_
     FILE *f = fopen(o->submission, "rb");
     unsigned char sig[8] = {0};
     if (!f)
-      s = dm_error(DM_ERR_IO, "cannot open %s: %s", o->submission, strerror(errno));
+      s = dm_error(DM_ERR_IO, "cannot open the submission %s: %s", o->submission,
+                   strerror(errno));
     else {
       is_h5 = fread(sig, 1, 8, f) == 8 && !memcmp(sig, "\x89HDF\r\n\x1a\n", 8);
       fclose(f);
@@ -400,8 +403,8 @@ dm_status dm_evaluate_run(const dm_evaluate_opts *o, MPI_Comm comm, dm_evaluate_
   s = resolve_commitment(o, sc, comm, commit, rep->commitment_source,
                          sizeof rep->commitment_source);
   if (s == DM_OK) {
-    if (rank == 0)
-      s = dm_sha256_file(o->labels, rep->labels_sha256);
+    if (rank == 0 && (s = dm_sha256_file(o->labels, rep->labels_sha256)) != DM_OK)
+      dm_error_context("the labels");
     s = dm_agree(s, comm);
     if (s == DM_OK)
       MPI_Bcast(rep->labels_sha256, 65, MPI_CHAR, 0, comm);
