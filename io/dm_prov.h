@@ -33,11 +33,6 @@ dm_status dm_prov_check(hid_t file, const char *path, const char *format, int ma
 /* LOCAL. XXH3-128 of a whole file, streamed, as 32 hex digits; size too. */
 dm_status dm_checksum_file(const char *path, char hex[33], int64_t *size);
 
-/* LOCAL. SHA-256 of a whole file (nettle), streamed, as 64 lowercase hex
- * digits. For commitments that must resist deliberate forgery (the sealed
- * labels of a secret dataset); XXH3 only detects accidents. */
-dm_status dm_sha256_file(const char *path, char hex[65]);
-
 /* LOCAL. XXH3-128 of a buffer as 32 hex digits. */
 void dm_checksum_buf(const void *buf, size_t n, char hex[33]);
 

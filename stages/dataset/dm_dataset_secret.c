@@ -14,6 +14,7 @@
 #include "dm_labels_file.h"
 #include "dm_prov.h"
 #include "dm_rng.h"
+#include "dm_sha256.h"
 #include "dm_text.h"
 
 #define BLIND_NAME "unlabeled"

@@ -17,6 +17,7 @@
 #include "dm_prov.h"
 #include "dm_roc.h"
 #include "dm_scores_file.h"
+#include "dm_sha256.h"
 #include "dm_text.h"
 
 #define N_EXAMPLES 5
