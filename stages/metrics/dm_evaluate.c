@@ -80,20 +80,29 @@ static dm_status resolve_commitment(const dm_evaluate_opts *o, const dm_scores *
     return dm_error(DM_ERR_ARG, "a CSV submission needs --commitment: the unlabeled store (or "
                     "its labels_sha256) that the participants were given");
   const dm_scores_meta *m = dm_scores_get_meta(sc);
-  /* The attribute must be the scored store's: check it is that file. */
+  /* The attribute must be the scored store's: check it is that file, with
+   * the checksum the score stage records. */
   dm_status s = DM_OK;
-  if (dm_rank(comm) == 0) {
-    char hex[33];
-    s = dm_checksum_file(m->store_path, hex, NULL);
+  char hex[33] = "";
+  if (m->store_checksum[0]) {
+#ifdef DM_TREE_BLOCK /* provenance checksums are per-block trees (dm_prov.h) */
+    s = dm_checksum_file_tree(m->store_path, comm, hex, NULL);
+#else
+    if (dm_rank(comm) == 0)
+      s = dm_checksum_file(m->store_path, hex, NULL);
+    s = dm_agree(s, comm);
+    MPI_Bcast(hex, 33, MPI_CHAR, 0, comm);
+#endif
     if (s != DM_OK)
       s = dm_error(DM_ERR_ARG, "the scored store %s named by %s cannot be read (%s): give "
                    "--commitment", m->store_path, dm_scores_path(sc), dm_error_message());
-    else if (m->store_checksum[0] && strcmp(hex, m->store_checksum))
+    else if (strcmp(hex, m->store_checksum))
       s = dm_error(DM_ERR_ARG, "%s is not the store %s scored (checksum %s, scored %s): give "
                    "--commitment", m->store_path, dm_scores_path(sc), hex, m->store_checksum);
   }
   DM_FORWARD(dm_agree(s, comm));
-  snprintf(src, src_cap, "scored store %.80s", m->store_path);
+  snprintf(src, src_cap, "scored store %.60s%s", m->store_path,
+           m->store_checksum[0] ? "" : ", unchecked: no store checksum recorded");
   return commitment_from_file(m->store_path, out, comm);
 }
 

@@ -11,8 +11,9 @@
  *     unlabeled file. Either 64 hex digits, or a file carrying it as its
  *     "labels_sha256" attribute (the unlabeled store), or, for a score file
  *     submission and no commitment given, the scored store the score file
- *     names (its "store_path", whose XXH3-128 must equal the score file's
- *     "store_checksum", so the attribute read is that of the store scored).
+ *     names (its "store_path", whose checksum must equal the score file's
+ *     "store_checksum" when it records one, so the attribute read is that of
+ *     the store scored).
  *     The labels file's own SHA-256 must equal the commitment: labels changed
  *     after publication are refused.
  * Every event ID of the labels must be scored exactly once: missing,
@@ -54,7 +55,7 @@ typedef struct {
   char model[160];
   char submission_kind[16];      /* "csv" or "scores" */
   char labels_sha256[65];
-  char commitment_source[96];    /* "hex", "file <path>", "scored store <path>" */
+  char commitment_source[160];   /* "hex", "file <path>", "scored store <path>" */
   int64_t n_events, n_background, n_signal, n_decoy;
   int n_rows;
   dm_evaluate_row *rows;
