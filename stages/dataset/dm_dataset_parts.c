@@ -19,13 +19,18 @@ dm_status dm_ds_check_counts(const dm_ds_sel *sel, const char *chan, const doubl
     double mu = scale[p] * rate[p] * lumi;
     want[p] = use[p] ? dm_ds_round(mu) : 0;
     if (want[p] > avail[p]) {
+      const char *name = dm_store_process_name(sel->st, p);
       double lmax = ((double)avail[p] + 0.5) / (scale[p] * rate[p]);
+      char excl[96] = "";
+      if (avail[p] < sel->n_sel[p])
+        snprintf(excl, sizeof excl, " (%lld of its %lld selected events are excluded)",
+                 (long long)(sel->n_sel[p] - avail[p]), (long long)sel->n_sel[p]);
       return dm_error(DM_ERR_ARG,
                       "%s: too few events of %s: %.6g expected at %g fb^-1 (%lld after "
-                      "rounding), %lld available in %s; %s allows below %.6g fb^-1 "
+                      "rounding), %lld available in %s%s; %s allows below %.6g fb^-1 "
                       "(--lumi max takes the largest luminosity every process allows)",
-                      chan, dm_store_process_name(sel->st, p), mu, lumi, (long long)want[p],
-                      (long long)avail[p], sel->what, dm_store_process_name(sel->st, p), lmax);
+                      chan, name, mu, lumi, (long long)want[p], (long long)avail[p], sel->what,
+                      excl, name, lmax);
     }
   }
   return DM_OK;
