@@ -24,10 +24,12 @@
  *     named ones) as <s>_<chan>.csv plus <s>_<chan>.h5: all its selected
  *     events in store order, weight w / (1000 L_w) pb, which is the archive's
  *     sigma / N_lines (N_lines: the process's events in the parent store).
- *   - DIR/manifest.json: every file with its role (train, test, signal),
- *     channel, luminosity, events per process, size and XXH3-128 checksum;
- *     per channel the luminosity, its limiting process, the weight source;
- *     the seed, the parent store's checksum and the command line.
+ *   - DIR/manifest.json: every file with its role (background for the CSV,
+ *     train, test, signal), channel, luminosity, events per process, size
+ *     and XXH3-128 checksum; per channel the luminosity, its limiting
+ *     process, the weight source, the expected events of each background
+ *     process and signal; the seed, the parent store's checksum and the
+ *     command line.
  *
  * Secret set (dm_dataset_secret_run), one channel:
  *   - background drawn as above (rates from every selected event, draws from
