@@ -203,8 +203,9 @@ void dm_dataset_report_print(FILE *f, const dm_dataset_report *rep, int secret)
                 (long long)r->selected, r->expected, (long long)r->drawn, (long long)r->n_train,
                 (long long)r->n_test);
       else
-        fprintf(f, "  %-34s %4s %10lld %12s %10lld %10s %10s\n", r->name, "bsm",
-                (long long)r->selected, "-", (long long)r->drawn, "signal", "file");
+        fprintf(f, "  %-34s %4s %10lld %12s %10lld %21s\n", r->name, "bsm",
+                (long long)r->selected, "-", (long long)r->drawn,
+                r->drawn ? "signal file" : "not a signal here");
     }
     if (secret)
       fprintf(f, "  background %lld, decoys %lld, excluded %lld\n", (long long)cr->n_background,
