@@ -21,6 +21,8 @@ if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(clang libclang-rt-14-dev libomp-dev)
   pkgs+=(procps)  # pgrep: tests/faults finds the rank it kills
 fi
+# SHA-256 of sealed labels (dmpipe dataset secret, evaluate).
+pkgs+=(nettle-dev)
 
 SUDO_INSTALL=""
 [[ $(id -u) -eq 0 ]] || SUDO_INSTALL="sudo -n"

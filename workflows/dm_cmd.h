@@ -21,5 +21,7 @@ int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_hist(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_report(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_dataset(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_evaluate(int argc, char **argv, MPI_Comm comm);
 
 #endif

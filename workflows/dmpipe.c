@@ -28,6 +28,8 @@ static const struct {
     {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
     {"hist", dm_cmd_hist, "weighted per-process histograms of variables and scores"},
     {"report", dm_cmd_report, "an HTML report with figures from a run's outputs"},
+    {"dataset", dm_cmd_dataset, "hackathon and blinded secret datasets from a store"},
+    {"evaluate", dm_cmd_evaluate, "score a submission against sealed labels"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,19 +1,16 @@
 /* The export stage (dm_export.h). */
 #include "dm_export.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "dm_atomic.h"
 #include "dm_comm.h"
 #include "dm_csv.h"
 #include "dm_h5.h"
 #include "dm_progress.h"
 #include "dm_store.h"
+#include "dm_text_out.h"
 
 void dm_export_opts_default(dm_export_opts *o)
 {
@@ -58,22 +55,6 @@ static dm_status format_batch(const dm_store *st, const dm_events *ev, int dbl, 
   return DM_OK;
 }
 
-static dm_status write_all(int fd, const char *p, int64_t n, int64_t off, const char *path)
-{
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, (size_t)(n > (1 << 30) ? (1 << 30) : n), (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return dm_error(DM_ERR_IO, "writing %s at byte %lld: %s", path, (long long)off,
-                      w < 0 ? dm_strerror_io(errno) : "no progress");
-    p += w;
-    off += w;
-    n -= w;
-  }
-  return DM_OK;
-}
-
 dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report *rep)
 {
   double t0 = MPI_Wtime();
@@ -86,19 +67,11 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
     return dm_error(DM_ERR_ARG, "block of events must be positive");
   dm_store *st = NULL;
   DM_FORWARD(dm_store_open(o->in, comm, 0, &st));
-  /* Claimed, under a temporary name of this run, committed by rank 0. */
-  dm_atomic at;
-  dm_status s = dm_atomic_begin_all(&at, o->out, comm);
-  const char *tmp = at.tmp_path;
-  int fd = -1;
-  if (s == DM_OK) {
-    fd = open(tmp, O_WRONLY);
-    if (fd < 0)
-      s = dm_error(DM_ERR_IO, "cannot open %s: %s", tmp, strerror(errno));
-    s = dm_agree(s, comm);
-  }
+  /* One ordered text output: each round's pieces land in rank order. */
+  dm_text_out *out = NULL;
+  dm_status s = dm_text_out_create(o->out, comm, &out);
   int dbl = dm_store_is_double(st);
-  int64_t n = dm_store_n_events(st), per_round = o->block_events * size, base = 0;
+  int64_t n = dm_store_n_events(st), per_round = o->block_events * size;
   dm_events ev = {0};
   char *buf = NULL;
   int64_t cap = 0;
@@ -110,21 +83,18 @@ dm_status dm_export_run(const dm_export_opts *o, MPI_Comm comm, dm_export_report
     s = dm_store_read(st, r0 + b, e - b, dbl, &ev);
     if (s != DM_OK)
       break;
-    int64_t len = 0, prefix = 0, total = 0;
+    int64_t len = 0;
     s = dm_agree(format_batch(st, &ev, dbl, o->trailing_semicolon, &buf, &cap, &len), comm);
+    if (s == DM_OK)
+      s = dm_text_out_append(out, buf, len);
     if (s != DM_OK)
       break;
-    dm_exscan_i64(len, comm, &prefix, &total);
-    s = dm_agree(write_all(fd, buf, len, base + prefix, tmp), comm);
-    base += total;
     dm_progress_add(pr, e - b, len);
     dm_progress_tick(pr);
   }
   dm_progress_finish(pr);
-  if (fd >= 0 && close(fd) != 0 && s == DM_OK)
-    s = dm_error(DM_ERR_IO, "closing %s: %s", tmp, dm_strerror_io(errno));
-  s = dm_agree(s, comm);
-  s = dm_atomic_settle_all(&at, s, comm);
+  int64_t base = out ? dm_text_out_bytes(out) : 0;
+  s = dm_text_out_finish(out, dm_agree(s, comm));
   dm_events_free(&ev);
   free(buf);
   rep->n_events = s == DM_OK ? n : 0;
