@@ -334,8 +334,12 @@ def h5_datasets(path):
 
 
 def cmd_same(a, b, ignore_cl=False):
-    fa = sorted(os.path.basename(x) for x in glob.glob(os.path.join(a, "*")))
-    fb = sorted(os.path.basename(x) for x in glob.glob(os.path.join(b, "*")))
+    # A store's derived-column index carries the store's random identity in its
+    # name (STEM.derived-ID.h5): the same file under another name per run.
+    def names(d):
+        return sorted(n for n in (os.path.basename(x) for x in glob.glob(os.path.join(d, "*")))
+                      if ".derived-" not in n)
+    fa, fb = names(a), names(b)
     if fa != fb:
         fail(f"different file lists: {set(fa) ^ set(fb)}")
     for n in fa:

@@ -10,12 +10,14 @@ make_inputs 6000
 run 1 train kde --in store.h5 --out model.h5 > /dev/null
 nospace='out of space|short write'
 
-# The six commands, writing into folder $1 (weight writes the sidecar next
-# to the store it is given, so it gets a copy of the store there).
+# The six commands, writing into folder $1 (weight writes derived columns
+# next to the store it is given, so it gets a copy of the store and its side
+# files there; after a failure those must be exactly the ones copied, the
+# index unchanged). A final name with * is a glob: nothing may match it.
 commands() {
   local d=$1
   echo "ingest --out $d/s.h5 arch/*.csv|$d/s.h5"
-  echo "select --in store.h5 --channel chan3 --out $d/sel.h5 --cutflow $d/cf.json --quiet|$d/sel.h5 $d/sel.derived.h5 $d/cf.json"
+  echo "select --in store.h5 --channel chan3 --out $d/sel.h5 --cutflow $d/cf.json --quiet|$d/sel.h5 $d/sel.derived-* $d/cf.json"
   echo "score --model model.h5 --in store.h5 --out $d/sc.h5 --quiet|$d/sc.h5"
   echo "weight --in $d/w.h5 --lumi 10 --quiet|$d/w.derived.h5"
   echo "export --in store.h5 --out $d/x.csv|$d/x.csv"
@@ -34,6 +36,13 @@ check_all() { # folder prefix-command...
       set -e
       # shellcheck disable=SC2086
       expect_clean_failure "$rc" out.txt "$nospace" $finals
+      if [[ $args == weight* ]]; then
+        for f in store.derived-*; do
+          cmp -s "$f" "$d/$f" || fail "np $np weight: $d/$f changed or missing"
+        done
+        [[ "$(cd "$d" && ls store.derived-*)" == "$(ls store.derived-*)" ]] ||
+          fail "np $np weight: side files left behind: $(cd "$d" && ls store.derived-*)"
+      fi
       echo "ok: np $np ${args%% *}: $(grep -Em1 "$nospace" out.txt)"
     done < <(commands "$d")
   done
@@ -47,6 +56,7 @@ if mount -t tmpfs -o size=2m tmpfs "$mnt" 2> /dev/null; then
   fill() {
     rm -rf "${mnt:?}"/*
     cp store.h5 "$mnt/w.h5"
+    cp store.derived-* "$mnt/"
     dd if=/dev/zero of="$mnt/filler" bs=4k 2> /dev/null || true
   }
   full_run() { fill; local np=$1; shift; run "$np" "$@"; }
@@ -65,6 +75,7 @@ mkdir -p "$lim"
 limited_run() {
   rm -rf "${lim:?}"/*
   cp store.h5 "$lim/w.h5"
+  cp store.derived-* "$lim/"
   local np=$1; shift
   OMPI_MCA_btl=self,tcp timeout -k 5 90 "$MPIEXEC" -n "$np" \
     sh -c 'ulimit -f 4; exec "$0" "$@"' "$DMPIPE" "$@"
