@@ -19,5 +19,10 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_score(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm);
+/* Pipeline drivers (workflows/pipeline): one process, no MPI; comm is
+ * MPI_COMM_NULL (dm_cmd_is_driver). */
+int dm_cmd_run(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_status(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_is_driver(const char *name);
 
 #endif

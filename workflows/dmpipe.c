@@ -24,6 +24,8 @@ static const struct {
     {"score", dm_cmd_score, "score every event of a store with a model"},
     {"metrics", dm_cmd_metrics, "challenge metrics (AUC, eps_S, SI, TI) and significance"},
     {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
+    {"run", dm_cmd_run, "run a pipeline file's graph of steps, skipping the up-to-date ones"},
+    {"status", dm_cmd_status, "what dmpipe run would do (up to date, stale), without running"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -42,6 +44,13 @@ int main(int argc, char **argv)
   /* FUNNELED: OpenMP threads compute, only the main thread calls MPI and HDF5
    * (HDF5 is not thread-safe). */
   int provided = 0;
+  /* Pipeline drivers start MPI programs (mpirun, srun) and are not one. */
+  if (argc > 1 && dm_cmd_is_driver(argv[1]))
+    for (size_t i = 0; i < N_COMMANDS; i++)
+      if (!strcmp(argv[1], commands[i].name)) {
+        dm_cli_set_command_line(argc, argv);
+        return commands[i].run(argc - 1, argv + 1, MPI_COMM_NULL);
+      }
   /* Helper threads (ingest's read-ahead, MPI-IO's writes) share their rank's
    * core, to which mpirun binds it: a rank waiting in MPI must yield the core
    * to them instead of spinning (Open MPI's setting; the user's own value,
