@@ -19,6 +19,8 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_score(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_bumphunt(int argc, char **argv, MPI_Comm comm);
+/* Joins per-sample stores into one (workflows/pipeline, an MPI command). */
+int dm_cmd_catalog(int argc, char **argv, MPI_Comm comm);
 /* Pipeline drivers (workflows/pipeline): one process, no MPI; comm is
  * MPI_COMM_NULL (dm_cmd_is_driver). */
 int dm_cmd_run(int argc, char **argv, MPI_Comm comm);

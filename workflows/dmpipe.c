@@ -24,6 +24,7 @@ static const struct {
     {"score", dm_cmd_score, "score every event of a store with a model"},
     {"metrics", dm_cmd_metrics, "challenge metrics (AUC, eps_S, SI, TI) and significance"},
     {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
+    {"catalog", dm_cmd_catalog, "join per-sample stores into one store (nightly's catalog)"},
     {"run", dm_cmd_run, "run a pipeline file's graph of steps, skipping the up-to-date ones"},
     {"status", dm_cmd_status, "what dmpipe run would do (up to date, stale), without running"},
 };
