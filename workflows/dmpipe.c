@@ -26,6 +26,7 @@ static const struct {
     {"bumphunt", dm_cmd_bumphunt, "BumpHunter scan with global significance"},
     {"catalog", dm_cmd_catalog, "join per-sample stores into one store (nightly's catalog)"},
     {"run", dm_cmd_run, "run a pipeline file's graph of steps, skipping the up-to-date ones"},
+    {"nightly", dm_cmd_nightly, "incremental reprocessing of a growing archive (cron, scrontab)"},
     {"status", dm_cmd_status, "what dmpipe run would do (up to date, stale), without running"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -185,7 +185,8 @@ static int run_or_status(int argc, char **argv, int run)
   char exe[PATH_MAX];
   if (dm_pipe_cli_load(cmd, path, workdir, &p, exe, sizeof exe))
     return 1;
-  dm_pipe_exec_opts o = {.run = run, .only = only, .quiet = quiet || json, .exe = exe};
+  dm_pipe_exec_opts o = {.run = run, .only = only, .quiet = quiet || json, .exe = exe,
+                         .cmd = cmd};
   cJSON *rep = NULL;
   int failed = 0;
   dm_status s = dm_pipe_execute(p, &o, &rep, &failed);

@@ -84,6 +84,10 @@ typedef struct {
   dm_pipe_channel *channels;
   int n_models;
   dm_pipe_model *models;
+  /* Set by the caller, not the file: dmpipe nightly ingests each archive
+   * file into WORKDIR/samples/NAME.h5 (step ingest.NAME) and joins them
+   * (step catalog) into WORKDIR/store.h5, which the later steps read. */
+  int per_sample;
 } dm_pipe;
 
 /* LOCAL. Parses and checks a pipeline file. Unknown keys, wrong types and
@@ -101,7 +105,7 @@ typedef struct {
   dm_pipe_res res;
   int argc;
   char **argv;           /* the dmpipe command and its flags (no program name) */
-  int n_deps, deps[64];  /* indices of earlier steps */
+  int n_deps, *deps;     /* indices of earlier steps */
   int n_in;              /* input files (their checksums decide reruns) */
   char **in;             /* archive inputs are listed when the step is evaluated */
   int n_out;
@@ -115,7 +119,8 @@ typedef struct {
  * are the archive's files as found now (after a generate step, call
  * dm_pipe_step_refresh). */
 dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n);
-/* LOCAL. Re-lists the archive inputs of an ingest step (after generate ran). */
+/* LOCAL. Re-lists the archive inputs of an ingest step (after generate ran;
+ * not in per_sample mode, where the graph is built after generate ran). */
 dm_status dm_pipe_step_refresh(const dm_pipe *p, dm_pipe_step *s);
 void dm_pipe_steps_free(dm_pipe_step *steps, int n);
 
@@ -145,6 +150,7 @@ typedef struct {
   const char *only;  /* run only the step of this name (a Slurm job); NULL: all */
   int quiet;         /* no line per step on stdout */
   const char *exe;   /* the dmpipe program the steps run */
+  const char *cmd;   /* "run", "nightly": names the command in messages */
 } dm_pipe_exec_opts;
 
 /* LOCAL. Evaluates every step (and runs the stale ones when opts->run): a

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -415,6 +417,12 @@ static int spawn(const dm_pipe *p, const dm_pipe_step *st, const char *exe, char
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+      /* A driver killed (even by kill -9) takes its step with it, so no
+       * orphan keeps writing while the next run starts. SIGTERM lets mpirun
+       * stop its ranks. */
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() == 1)
+        _exit(128 + SIGTERM);
       setenv("OMP_NUM_THREADS", nt, 1);
       dup2(logfd, 1);
       dup2(logfd, 2);
@@ -423,7 +431,7 @@ static int spawn(const dm_pipe *p, const dm_pipe_step *st, const char *exe, char
       if (devnull >= 0)
         dup2(devnull, 0);
       execvp(v[0], v);
-      fprintf(stderr, "dmpipe run: cannot start %s: %s\n", v[0], strerror(errno));
+      fprintf(stderr, "dmpipe: cannot start %s: %s\n", v[0], strerror(errno));
       _exit(127);
     }
     close(logfd);
@@ -710,7 +718,7 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
         printf("%-8s %-28s %s\n", dm_step_state_name(e->state), st->name, e->reason);
       continue;
     }
-    if (st->kind == DM_PIPE_INGEST && p->generate)
+    if (st->kind == DM_PIPE_INGEST && p->generate && !p->per_sample)
       s = dm_pipe_step_refresh(p, st);
     int missing = -1;
     if (s == DM_OK)
@@ -779,7 +787,8 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
       }
     }
     if (e->state == DM_STEP_FAILED) {
-      fprintf(stderr, "dmpipe run: step %s failed: %s\n", st->name, e->reason);
+      fprintf(stderr, "dmpipe %s: step %s failed: %s\n", o->cmd ? o->cmd : "run", st->name,
+              e->reason);
       print_log_excerpt(st->log);
     } else if (!o->quiet && e->state != DM_STEP_RAN) {
       printf("%-8s %-28s %s\n", dm_step_state_name(e->state), st->name, e->reason);

@@ -321,7 +321,7 @@ static dm_status build_ingest(const dm_pipe *p, dm_pipe_step *st, builder *b)
 
 dm_status dm_pipe_step_refresh(const dm_pipe *p, dm_pipe_step *st)
 {
-  if (st->kind != DM_PIPE_INGEST)
+  if (st->kind != DM_PIPE_INGEST || p->per_sample)
     return DM_OK;
   builder b = {0};
   b.s = DM_OK;
@@ -341,10 +341,29 @@ dm_status dm_pipe_step_refresh(const dm_pipe *p, dm_pipe_step *st)
 
 dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
 {
-  int max = 4 + p->n_channels * (1 + 2 * p->n_models) + p->n_models;
+  char **samples = NULL;
+  int n_samples = 0;
+  if (p->per_sample) {
+    dm_status ls = dm_pipe_archive_files(p, &samples, &n_samples);
+    /* Before a generate step ran there are no samples yet. */
+    if (ls != DM_OK && p->generate)
+      dm_error_clear();
+    else
+      DM_FORWARD(ls);
+  }
+  int max = 5 + n_samples + p->n_channels * (1 + 2 * p->n_models) + p->n_models;
+  int dep_cap = 4 + n_samples + p->n_channels;
   dm_pipe_step *v = calloc(max, sizeof *v);
-  if (!v)
+  int *dep_mem = calloc((size_t)max * dep_cap, sizeof *dep_mem);
+  if (!v || !dep_mem) {
+    free(v);
+    free(dep_mem);
+    dm_pipe_strv_free(samples, n_samples);
     return dm_error(DM_ERR_NOMEM, "no memory");
+  }
+  /* One block holds every step's dependency list (freed with step 0's). */
+  for (int i = 0; i < max; i++)
+    v[i].deps = dep_mem + (size_t)i * dep_cap;
   int cnt = 0;
   dm_status s = DM_OK;
   const char *w = p->workdir;
@@ -379,7 +398,54 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     s = finish(st, &b, p);
     i_gen = cnt - 1;
   }
-  if (s == DM_OK) {
+  if (s == DM_OK && p->per_sample) {
+    /* One store per sample, then the catalog of them all. */
+    int first = cnt;
+    for (int i = 0; i < n_samples && s == DM_OK; i++) {
+      const char *base = strrchr(samples[i], '/') ? strrchr(samples[i], '/') + 1 : samples[i];
+      size_t bl = strlen(base);
+      if (bl > 4 && !strcmp(base + bl - 4, ".csv"))
+        bl -= 4;
+      for (int j = first; j < cnt && s == DM_OK; j++)
+        if (!strncmp(v[j].name + 7, base, bl) && v[j].name[7 + bl] == 0)
+          s = dm_error(DM_ERR_ARG, "archive: two samples named %.*s (%s and %s)", (int)bl,
+                       base, v[j].in[0], samples[i]);
+      if (s != DM_OK)
+        break;
+      NEW_STEP(DM_PIPE_INGEST, "ingest.%.*s", (int)bl, base);
+      char *out_h5 = dm_pipe_fmt("%s/samples/%.*s.h5", w, (int)bl, base);
+      char *rej = dm_pipe_fmt("%s/samples/%.*s.rejects.txt", w, (int)bl, base);
+      char *js = dm_pipe_fmt("%s/samples/%.*s.ingest.json", w, (int)bl, base);
+      arg(&b, "ingest");
+      arg2(&b, "--out", out_h5);
+      arg2(&b, "--rejects", rej);
+      arg2(&b, "--json", js);
+      flags(&b, &st->res.flags);
+      arg(&b, samples[i]);
+      in(&b, samples[i]);
+      out(&b, out_h5);
+      out(&b, js);
+      if (i_gen >= 0)
+        st->deps[st->n_deps++] = i_gen;
+      free(out_h5);
+      free(rej);
+      free(js);
+      s = finish(st, &b, p);
+    }
+    if (s == DM_OK) {
+      NEW_STEP(DM_PIPE_INGEST, "catalog");
+      arg(&b, "catalog");
+      arg2(&b, "--out", store);
+      arg(&b, "--quiet");
+      for (int j = first; j < cnt - 1; j++) {
+        arg(&b, v[j].out[0]);
+        in(&b, v[j].out[0]);
+        st->deps[st->n_deps++] = j;
+      }
+      out(&b, store);
+      s = finish(st, &b, p);
+    }
+  } else if (s == DM_OK) {
     NEW_STEP(DM_PIPE_INGEST, "ingest");
     build_ingest(p, st, &b);
     if (i_gen >= 0)
@@ -547,6 +613,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
   free(i_score);
   free(store);
   free(store_side);
+  dm_pipe_strv_free(samples, n_samples);
   if (s != DM_OK) {
     dm_pipe_steps_free(v, cnt);
     return s;
@@ -568,5 +635,6 @@ void dm_pipe_steps_free(dm_pipe_step *steps, int n)
     free(steps[i].log);
     free(steps[i].checkpoint);
   }
+  free(steps[0].deps);
   free(steps);
 }
