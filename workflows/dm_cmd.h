@@ -26,6 +26,7 @@ int dm_cmd_catalog(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_run(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_status(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_nightly(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_submit(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_is_driver(const char *name);
 
 #endif

@@ -27,6 +27,7 @@ static const struct {
     {"catalog", dm_cmd_catalog, "join per-sample stores into one store (nightly's catalog)"},
     {"run", dm_cmd_run, "run a pipeline file's graph of steps, skipping the up-to-date ones"},
     {"nightly", dm_cmd_nightly, "incremental reprocessing of a growing archive (cron, scrontab)"},
+    {"submit", dm_cmd_submit, "submit a pipeline file's graph as Slurm jobs (arrays, afterok)"},
     {"status", dm_cmd_status, "what dmpipe run would do (up to date, stale), without running"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -64,7 +64,9 @@ static const char run_help[] =
     "(outputs are identical for any rank count). Checksums (XXH3-128) of unchanged files\n"
     "(same path, size, mtime) come from WORKDIR/.dmpipe/checksums.tsv. A failing step stops\n"
     "the steps that depend on it; the others go on; the exit status is then 1 and the\n"
-    "failed step and its log are named.\n"
+    "failed step and its log are named. SIGTERM and SIGINT are passed to the running step\n"
+    "(a Deep SVDD training stops after its next epoch's checkpoint). A training's\n"
+    "checkpoint is resumed only by a step with the same command and inputs.\n"
     "\n"
     "WORKDIR/run.json (rewritten atomically after every step): each step's name, kind,\n"
     "state (ran, skipped, failed, blocked), reason, seconds, ranks, threads, command, log,\n"
@@ -76,7 +78,9 @@ static const char run_help[] =
     "\n"
     "  --workdir DIR    instead of the file's workdir:\n"
     "  --step NAME      run only this step (if stale), e.g. select.chan3; run.json is\n"
-    "                   left alone (the Slurm jobs of dmpipe submit use this)\n"
+    "                   left alone (the Slurm jobs of dmpipe submit use this). A failed\n"
+    "                   step's own exit status is returned (75: a training stopped by\n"
+    "                   SIGTERM with its checkpoint; the same command resumes it)\n"
     "  --quiet          no line per step\n"
     "  --help           this text\n"
     "\n";
@@ -225,6 +229,15 @@ static int run_or_status(int argc, char **argv, int run)
     }
     if (failed) {
       rc = 1;
+      /* One step (a Slurm job): its own exit status, so a training stopped
+       * by SIGTERM with its checkpoint (75) is told from a failure. */
+      const cJSON *one;
+      cJSON_ArrayForEach(one, cJSON_GetObjectItemCaseSensitive(rep, "steps"))
+      {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(one, "exit_status");
+        if (only && cJSON_IsNumber(x) && x->valueint > 0 && x->valueint < 256)
+          rc = x->valueint;
+      }
       const cJSON *st;
       cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(rep, "steps"))
       {

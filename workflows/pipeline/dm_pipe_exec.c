@@ -163,6 +163,7 @@ static dm_status cache_sum(cache *c, const char *path, char sum[33], long long *
 /* ---- one step's evaluation ---- */
 typedef struct {
   dm_step_state state;
+  int exit_code; /* of a step that ran and failed */
   char reason[600];
   double seconds;
   char key[33];
@@ -391,6 +392,17 @@ static double now_s(void)
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* SIGTERM or SIGINT to the driver (Slurm's preemption and time-limit
+ * signal, Ctrl-C) goes to the running step, and the driver waits for it: a
+ * training step saves its checkpoint and exits, and the exit status says so
+ * (75 from dmpipe train svdd). */
+static volatile sig_atomic_t running_child;
+static void forward_signal(int sig)
+{
+  if (running_child > 0)
+    kill((pid_t)running_child, sig);
+}
+
 /* Runs the step with stdout and stderr in its log; the exit status. */
 static int spawn(const dm_pipe *p, const dm_pipe_step *st, const char *exe, char **cmdline)
 {
@@ -436,9 +448,19 @@ static int spawn(const dm_pipe *p, const dm_pipe_step *st, const char *exe, char
     }
     close(logfd);
     if (pid > 0) {
-      int ws;
+      struct sigaction sa, old_term, old_int;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = forward_signal;
+      sigemptyset(&sa.sa_mask);
+      running_child = pid;
+      sigaction(SIGTERM, &sa, &old_term);
+      sigaction(SIGINT, &sa, &old_int);
+      int ws = 0;
       while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
         ;
+      running_child = 0;
+      sigaction(SIGTERM, &old_term, NULL);
+      sigaction(SIGINT, &old_int, NULL);
       rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
     }
   }
@@ -644,6 +666,34 @@ static cJSON *report_json(const dm_pipe *p, const dm_pipe_step *steps, int n,
   return j;
 }
 
+/* A training checkpoint is resumed only by the run that made it: the step's
+ * key (command, inputs, dmpipe) is kept beside it, and a checkpoint of
+ * another key (options or data changed) is removed before the step starts.
+ * So a requeued Slurm job resumes, and a changed pipeline starts afresh. */
+static dm_status keep_checkpoint(const dm_pipe *p, const dm_pipe_step *st, const step_eval *e)
+{
+  char *kf = dm_pipe_fmt("%s/.dmpipe/steps/%s.ckpt-key", p->workdir, st->name);
+  if (!kf)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  char old[64] = "";
+  FILE *f = fopen(kf, "r");
+  if (f) {
+    if (!fgets(old, sizeof old, f))
+      old[0] = 0;
+    fclose(f);
+  }
+  old[strcspn(old, "\n")] = 0;
+  dm_status s = DM_OK;
+  if (strcmp(old, e->key)) {
+    unlink(st->checkpoint);
+    char line[40];
+    int n = snprintf(line, sizeof line, "%s\n", e->key);
+    s = dm_pipe_write_atomic(kf, line, (size_t)n);
+  }
+  free(kf);
+  return s;
+}
+
 static void remove_matching(const char *pattern)
 {
   glob_t g;
@@ -745,8 +795,8 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
       if (rp)
         unlink(rp);
       free(rp);
-      if (st->checkpoint)
-        unlink(st->checkpoint);
+      if (st->checkpoint && (s = keep_checkpoint(p, st, e)) != DM_OK)
+        break;
       if (st->out_glob)
         remove_matching(st->out_glob);
       for (int k = 0; k < st->n_out; k++) {
@@ -771,6 +821,7 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
       free(cmdline);
       if (rc != 0) {
         e->state = DM_STEP_FAILED;
+        e->exit_code = rc;
         snprintf(e->reason, sizeof e->reason, "exit status %d; log: %s", rc, st->log);
       } else {
         dm_status cs = collect_outputs(&c, st, e);
