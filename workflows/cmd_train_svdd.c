@@ -59,7 +59,8 @@ static const char help[] =
     "                        if not): ends with the same weights as an uninterrupted\n"
     "                        run on the same number of ranks and threads. Only\n"
     "                        --epochs may differ from the interrupted run. On\n"
-    "                        SIGTERM (Slurm preemption or time limit) training stops\n"
+    "                        SIGTERM or SIGUSR1 (Slurm preemption, time limit,\n"
+    "                        dmpipe run passing either on) training stops\n"
     "                        after the current epoch's checkpoint (all ranks agree)\n"
     "                        and exits with status 75; --resume continues it\n"
     "  --strict              fail when a network has collapsed (training scores\n"
@@ -153,8 +154,10 @@ static dm_status parse_milestones(const char *text, dm_svdd_opts *so)
   return DM_OK;
 }
 
-/* SIGTERM (Slurm's preemption and time-limit signal, mpirun's stop) asks
- * training to stop at the next epoch boundary with its checkpoint written. */
+/* SIGTERM (Slurm's preemption and time-limit signal, mpirun's stop) or
+ * SIGUSR1 (which srun and mpirun pass on to their tasks unchanged, while srun
+ * turns SIGTERM into a kill) asks training to stop at the next epoch boundary
+ * with its checkpoint written. */
 static volatile sig_atomic_t svdd_stop;
 static void svdd_on_term(int sig)
 {
@@ -268,6 +271,7 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
     sa.sa_handler = svdd_on_term;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     so.stop = &svdd_stop;
   }
   dm_status s = dm_train_run(&o, comm, &rep);

@@ -110,6 +110,9 @@ static char *script_text(const dm_pipe *p, const char *exe, const char *pipe_abs
   else
     fprintf(f, "#SBATCH --output=%s/logs/slurm-%s-%%j.out\n", p->workdir, g->name);
   fprintf(f, "#SBATCH --open-mode=append\n");
+  /* A failed step cancels the jobs waiting on it instead of leaving them
+   * pending forever. */
+  fprintf(f, "#SBATCH --kill-on-invalid-dep=yes\n");
   if (g->n > 1)
     fprintf(f, "#SBATCH --array=0-%d\n", g->n - 1);
   if (partition)

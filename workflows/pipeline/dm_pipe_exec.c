@@ -393,14 +393,18 @@ static double now_s(void)
 }
 
 /* SIGTERM or SIGINT to the driver (Slurm's preemption and time-limit
- * signal, Ctrl-C) goes to the running step, and the driver waits for it: a
+ * signal, Ctrl-C) goes to the running step (SIGTERM as SIGUSR1, see
+ * forward_signal), and the driver waits for it: a
  * training step saves its checkpoint and exits, and the exit status says so
  * (75 from dmpipe train svdd). */
 static volatile sig_atomic_t running_child;
 static void forward_signal(int sig)
 {
+  /* As SIGUSR1: srun would turn SIGTERM into a kill of its tasks, while it
+   * passes SIGUSR1 on unchanged (so does mpirun); dmpipe train svdd stops at
+   * the next epoch on either, other commands end on both. */
   if (running_child > 0)
-    kill((pid_t)running_child, sig);
+    kill((pid_t)running_child, sig == SIGTERM ? SIGUSR1 : sig);
 }
 
 /* Runs the step with stdout and stderr in its log; the exit status. */
@@ -585,6 +589,8 @@ static cJSON *step_json(const dm_pipe *p, const dm_pipe_step *steps, int i, cons
     cJSON_AddStringToObject(o, "model", p->models[st->model].name);
   cJSON_AddStringToObject(o, "state", dm_step_state_name(ev->state));
   cJSON_AddStringToObject(o, "reason", ev->reason);
+  if (ev->state == DM_STEP_FAILED && ev->exit_code)
+    cJSON_AddNumberToObject(o, "exit_status", ev->exit_code);
   if (ev->state == DM_STEP_RAN || ev->state == DM_STEP_FAILED)
     cJSON_AddNumberToObject(o, "seconds", round(ev->seconds * 1000) / 1000);
   else
