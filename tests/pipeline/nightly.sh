@@ -72,24 +72,27 @@ cmp work ref3 kde
 
 # The lock: a live holder makes a second nightly exit at once (75), naming it.
 sleep 300 & holder=$!
-echo "$holder $(hostname) 2026-01-01T00:00:00Z" > work/.dmpipe/nightly.lock
+echo "$holder $(hostname) 2026-01-01T00:00:00Z" > work/.dmpipe/lock
 rc=0; timeout 20 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
 kill $holder; wait $holder 2>/dev/null || true
 expect_eq "busy: exit" "$rc" 75
-grep -q "another nightly holds .*nightly.lock (process $holder on $(hostname)" err.txt || fail "busy message: $(cat err.txt)"
+grep -q "another run or nightly holds .*lock (process $holder on $(hostname)" err.txt || fail "busy message: $(cat err.txt)"
 # ... and once that process is gone, its lock is stale and taken over.
 rc=0; timeout 120 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
 expect_eq "stale lock: exit" "$rc" 0
 grep -q "taking over the lock of process $holder" err.txt || fail "stale message: $(cat err.txt)"
-[[ ! -e work/.dmpipe/nightly.lock ]] || fail "lock left behind"
+[[ ! -e work/.dmpipe/lock ]] || fail "lock left behind"
 # A real second nightly while one runs.
 cp gen/z_jets.csv archive/
 "$DMPIPE" nightly pipe.yaml --quiet >n6.txt 2>&1 & first=$!
-for _ in $(seq 100); do [[ -e work/.dmpipe/nightly.lock ]] && break; sleep 0.05; done
+for _ in $(seq 100); do [[ -e work/.dmpipe/lock ]] && break; sleep 0.05; done
 rc=0; timeout 20 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
+rc2=0; timeout 20 "$DMPIPE" run pipe.yaml >out2.txt 2>err2.txt || rc2=$?
 wait $first || { cat n6.txt; fail "the first of two nightlies"; }
 expect_eq "concurrent: exit" "$rc" 75
 grep -q "process $first on" err.txt || fail "concurrent message: $(cat err.txt)"
+expect_eq "run during a nightly: exit" "$rc2" 75
+grep -q "dmpipe run: .* is busy: .*process $first on" err2.txt || fail "run during a nightly: $(cat err2.txt)"
 
 # kill -9 in the middle of a run (during the catalog or later steps).
 cp gen2/gluino_01.csv archive/gluino_01.csv
@@ -106,7 +109,7 @@ import h5py, json
 h5py.File("work/store.h5", "r")["events/event_id"][:10]
 json.load(open("work/kde.metrics.json"))["summary"]' || fail "previous results unreadable after kill -9"
 timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n8.txt || { cat n8.txt; fail "nightly after kill -9"; }
-[[ ! -e work/.dmpipe/nightly.lock ]] || fail "lock left behind after the rerun"
+[[ ! -e work/.dmpipe/lock ]] || fail "lock left behind after the rerun"
 reference 4
 cmp work ref4 kde
 timeout 120 "$DMPIPE" nightly pipe.yaml --quiet >n9.txt

@@ -20,9 +20,6 @@
 #include "dm_pipe_cli.h"
 #include "dm_prov.h"
 
-/* Exit status when another nightly holds the lock (sysexits' EX_TEMPFAIL:
- * cron and scrontab wrappers can tell "busy" from "failed"). */
-#define NIGHTLY_BUSY 75
 
 static const char help[] =
     "usage: dmpipe nightly PIPELINE.yaml [--workdir DIR] [--json] [--quiet]\n"
@@ -38,7 +35,7 @@ static const char help[] =
     "    ingest of all the samples (file name order);\n"
     "  - weight, select, train, score and metrics rerun only where their inputs changed\n"
     "    (the rules of dmpipe run; see dmpipe run --help);\n"
-    "  - a lock (WORKDIR/.dmpipe/nightly.lock: pid, host, start): a second nightly on the\n"
+    "  - a lock (WORKDIR/.dmpipe/lock: pid, host, start): a second nightly on the\n"
     "    same work folder exits at once with status 75 naming the holder; the lock of a\n"
     "    process that no longer runs on this host is taken over;\n"
     "  - every output and record is written under a temporary name and renamed, and a\n"
@@ -56,59 +53,6 @@ static const char help[] =
     "Exit status: 0 done (or nothing to do), 1 a step failed (named, with its log),\n"
     "75 another nightly holds the lock, 2 usage.\n"
     "\n";
-
-/* ---- the lock ---- */
-static int lock_take(const char *path, char *holder, size_t cap)
-{
-  char host[256] = "";
-  gethostname(host, sizeof host - 1);
-  for (int attempt = 0; attempt < 3; attempt++) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd >= 0) {
-      char when[32];
-      dm_prov_now(when);
-      dprintf(fd, "%ld %s %s\n", (long)getpid(), host, when);
-      fsync(fd);
-      close(fd);
-      return 0;
-    }
-    if (errno != EEXIST) {
-      snprintf(holder, cap, "cannot create %s: %s", path, strerror(errno));
-      return -1;
-    }
-    FILE *f = fopen(path, "r");
-    long pid = 0;
-    char h[256] = "", since[64] = "";
-    int got = f ? fscanf(f, "%ld %255s %63s", &pid, h, since) : 0;
-    if (f)
-      fclose(f);
-    if (got < 2) {
-      /* Being written this very moment, or damaged: look again shortly. */
-      usleep(200000);
-      if (attempt == 2) {
-        snprintf(holder, cap, "%s exists but names no process (remove it if no nightly runs)",
-                 path);
-        return 1;
-      }
-      continue;
-    }
-    int dead = !strcmp(h, host) && pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-    if (!dead) {
-      snprintf(holder, cap, "process %ld on %s since %s", pid, h, since);
-      return 1;
-    }
-    fprintf(stderr, "dmpipe nightly: taking over the lock of process %ld on %s (no longer "
-                    "running) from %s\n",
-            pid, h, since);
-    /* Rename first: of two takers only one unlinks this stale file. */
-    char *stale = dm_pipe_fmt("%s.stale.%ld", path, (long)getpid());
-    if (stale && rename(path, stale) == 0)
-      unlink(stale);
-    free(stale);
-  }
-  snprintf(holder, cap, "could not take %s", path);
-  return 1;
-}
 
 /* ---- the manifest ---- */
 static cJSON *read_json_file(const char *path)
@@ -209,7 +153,7 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
 {
   char *dmdir = dm_pipe_fmt("%s/.dmpipe", p->workdir);
   char *ndir = dm_pipe_fmt("%s/nightly", p->workdir);
-  char *lock = dm_pipe_fmt("%s/.dmpipe/nightly.lock", p->workdir);
+  char *lock = dm_pipe_fmt("%s/.dmpipe/lock", p->workdir);
   char *mpath = dm_pipe_fmt("%s/nightly/manifest.json", p->workdir);
   char *sjson = dm_pipe_fmt("%s/nightly/summary.json", p->workdir);
   char *stxt = dm_pipe_fmt("%s/nightly/summary.txt", p->workdir);
@@ -222,11 +166,11 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
     fprintf(stderr, "dmpipe nightly: %s\n", dm_error_message());
     goto out;
   }
-  int l = lock_take(lock, holder, sizeof holder);
+  int l = dm_pipe_lock_take(lock, holder, sizeof holder);
   if (l != 0) {
-    fprintf(stderr, "dmpipe nightly: %s is busy: another nightly holds %s (%s)\n", p->workdir,
-            lock, holder);
-    rc = l > 0 ? NIGHTLY_BUSY : 1;
+    fprintf(stderr, "dmpipe nightly: %s is busy: another run or nightly holds %s (%s)\n",
+            p->workdir, lock, holder);
+    rc = l > 0 ? DM_PIPE_BUSY : 1;
     goto out;
   }
   char started[32];

@@ -68,6 +68,9 @@ static const char run_help[] =
     "(a Deep SVDD training stops after its next epoch's checkpoint). A training's\n"
     "checkpoint is resumed only by a step with the same command and inputs.\n"
     "\n"
+    "One dmpipe run or nightly at a time per work folder (WORKDIR/.dmpipe/lock; a second\n"
+    "exits with status 75 naming the holder), one process per step (a Slurm job of it).\n"
+    "\n"
     "WORKDIR/run.json (rewritten atomically after every step): each step's name, kind,\n"
     "state (ran, skipped, failed, blocked), reason, seconds, ranks, threads, command, log,\n"
     "depends, inputs (path, checksum) and outputs (path, size, checksum), the counts per\n"
@@ -191,9 +194,31 @@ static int run_or_status(int argc, char **argv, int run)
     return 1;
   dm_pipe_exec_opts o = {.run = run, .only = only, .quiet = quiet || json, .exe = exe,
                          .cmd = cmd};
+  /* The whole graph: one run or nightly per work folder at a time (a single
+   * step, as a Slurm job runs it, locks only that step). */
+  char *lock = NULL;
+  if (run && !only) {
+    char *dmdir = dm_pipe_fmt("%s/.dmpipe", p->workdir);
+    lock = dm_pipe_fmt("%s/.dmpipe/lock", p->workdir);
+    char holder[600];
+    int l = (dmdir && lock && dm_pipe_mkdirs(dmdir) == DM_OK)
+                ? dm_pipe_lock_take(lock, holder, sizeof holder)
+                : (snprintf(holder, sizeof holder, "%s", dm_error_message()), -1);
+    free(dmdir);
+    if (l != 0) {
+      fprintf(stderr, "dmpipe run: %s is busy: another run or nightly holds %s (%s)\n",
+              p->workdir, lock ? lock : "", holder);
+      free(lock);
+      dm_pipe_free(p);
+      return l > 0 ? DM_PIPE_BUSY : 1;
+    }
+  }
   cJSON *rep = NULL;
   int failed = 0;
   dm_status s = dm_pipe_execute(p, &o, &rep, &failed);
+  if (lock)
+    unlink(lock);
+  free(lock);
   int rc = 0;
   if (s != DM_OK) {
     fprintf(stderr, "dmpipe %s: %s\n", cmd, dm_error_message());

@@ -167,6 +167,16 @@ struct cJSON;
 dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *opts,
                           struct cJSON **report, int *n_failed);
 
+/* Exit status of a command that found its work folder locked (sysexits'
+ * EX_TEMPFAIL: cron and scrontab wrappers tell "busy" from "failed"). */
+#define DM_PIPE_BUSY 75
+
+/* LOCAL. Takes the lock file `path` (created exclusively, holding "pid host
+ * start"). 0: taken; 1: held by a running process (holder describes it);
+ * -1: cannot create it (holder says why). A lock whose process no longer
+ * runs on this host is stale and taken over (with a message). */
+int dm_pipe_lock_take(const char *path, char *holder, size_t cap);
+
 /* LOCAL. Small helpers shared by the pipeline files. */
 char *dm_pipe_strdup(const char *s);
 char *dm_pipe_join(const char *dir, const char *rel); /* rel if absolute */

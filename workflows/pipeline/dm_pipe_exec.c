@@ -820,12 +820,24 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
         printf("%-8s %-28s %s\n", "run", st->name, e->reason);
         fflush(stdout);
       }
+      /* One process per step: a Slurm job of this step and a dmpipe run
+       * here never write the same outputs at once. */
+      char *slock = dm_pipe_fmt("%s/.dmpipe/steps/%s.lock", p->workdir, st->name);
+      char holder[400];
+      int lk = slock ? dm_pipe_lock_take(slock, holder, sizeof holder) : -1;
       char *cmdline = NULL;
       double t = now_s();
-      int rc = spawn(p, st, o->exe, &cmdline);
+      int rc = lk == 0 ? spawn(p, st, o->exe, &cmdline) : -1;
       e->seconds = now_s() - t;
       free(cmdline);
-      if (rc != 0) {
+      if (lk == 0)
+        unlink(slock);
+      free(slock);
+      if (lk != 0) {
+        e->state = DM_STEP_FAILED;
+        e->exit_code = lk > 0 ? DM_PIPE_BUSY : 0;
+        snprintf(e->reason, sizeof e->reason, "busy: %s", holder);
+      } else if (rc != 0) {
         e->state = DM_STEP_FAILED;
         e->exit_code = rc;
         snprintf(e->reason, sizeof e->reason, "exit status %d; log: %s", rc, st->log);
