@@ -122,7 +122,8 @@ dm_status dm_catalog_run(const dm_catalog_opts *o, MPI_Comm comm, dm_catalog_rep
           inputs[ilen++] = '\n';
       }
     }
-    dm_error_clear();
+    if (s == DM_OK)
+      dm_error_clear(); /* a sample without these attributes is fine */
     s = dm_agree(s, comm);
     /* Rounds of size x batch events; rank r takes the r-th slice, and the
      * writer appends the slices in rank order: the sample's order. */
