@@ -89,7 +89,7 @@ static const char run_help[] =
     "\n";
 
 static const char status_help[] =
-    "usage: dmpipe status PIPELINE.yaml [--workdir DIR] [--json]\n"
+    "usage: dmpipe status PIPELINE.yaml [--workdir DIR] [--json] [--nightly]\n"
     "\n"
     "What dmpipe run would do, without running anything: each step up-to-date, stale (with\n"
     "the reason: never ran, input changed: FILE, its command changed, output missing, dmpipe\n"
@@ -99,6 +99,7 @@ static const char status_help[] =
     "\n"
     "  --workdir DIR    instead of the file's workdir:\n"
     "  --json           JSON on stdout\n"
+    "  --nightly        the graph of dmpipe nightly (a store per sample, the catalog)\n"
     "  --help           this text\n"
     "\n";
 
@@ -161,7 +162,7 @@ static int run_or_status(int argc, char **argv, int run)
   const char *cmd = run ? "run" : "status";
   const char *help = run ? run_help : status_help;
   const char *path = NULL, *workdir = NULL, *only = NULL;
-  int json = 0, quiet = 0;
+  int json = 0, quiet = 0, nightly = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -176,6 +177,8 @@ static int run_or_status(int argc, char **argv, int run)
       quiet = 1;
     } else if (!run && !strcmp(a, "--json")) {
       json = 1;
+    } else if (!run && !strcmp(a, "--nightly")) {
+      nightly = 1;
     } else if (a[0] == '-') {
       return usage(cmd, help, "unknown flag or missing value: %s", a);
     } else if (path) {
@@ -192,6 +195,7 @@ static int run_or_status(int argc, char **argv, int run)
   char exe[PATH_MAX];
   if (dm_pipe_cli_load(cmd, path, workdir, &p, exe, sizeof exe))
     return 1;
+  p->per_sample = nightly;
   dm_pipe_exec_opts o = {.run = run, .only = only, .quiet = quiet || json, .exe = exe,
                          .cmd = cmd};
   /* The whole graph: one run or nightly per work folder at a time (a single

@@ -316,11 +316,16 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
   fin->ranks = 1;
   fin->threads = 1;
   fin->minutes = 10;
+  if (ng > 64) {
+    fprintf(stderr, "dmpipe submit: %d job groups (at most 64): use fewer distinct ranks, "
+                    "threads and times per step kind\n", ng);
+    rc = 1;
+    goto out;
+  }
   for (int j = 0; j < ng; j++) {
     if (g[j].ranks > fin->ranks)
       fin->ranks = g[j].ranks;
-    if (fin->n_deps < 64)
-      fin->deps[fin->n_deps++] = j;
+    fin->deps[fin->n_deps++] = j;
   }
   /* Groups in an order where each follows the groups it depends on. */
   int *order = calloc((size_t)ng + 1, sizeof *order), *placed = calloc((size_t)ng + 1, sizeof(int));

@@ -451,7 +451,7 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
   const yaml_node_t *models = NULL;
   int have_archive = 0, have_channels = 0;
   dm_pipe_res defaults = {1, 1, 60.0, {0, NULL, NULL}};
-  int set_ranks = 0, set_threads = 0, set_time = 0;
+  const yaml_node_t *launcher = NULL;
   if (root->type != YAML_MAPPING_NODE)
     return bad(c, root, "pipeline", "expected a mapping of keys (workdir:, archive:, ...)");
   MAP_EACH(c, root, k, kn, v)
@@ -464,9 +464,6 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
     if (s != DM_OK)
       break;
     if (used) {
-      set_ranks |= tmp.ranks != defaults.ranks;
-      set_threads |= tmp.threads != defaults.threads;
-      set_time |= tmp.minutes != defaults.minutes;
       defaults.ranks = tmp.ranks;
       defaults.threads = tmp.threads;
       defaults.minutes = tmp.minutes;
@@ -487,6 +484,7 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
       s = want_num(c, v, k, 1e-9, 1e12, &p->lumi);
     } else if (!strcmp(k, "launcher")) {
       const char *t = NULL;
+      launcher = v;
       s = want_scalar(c, v, k, &t);
       if (s == DM_OK) {
         if (!strcmp(t, "auto"))
@@ -546,9 +544,18 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
     if (!r->minutes)
       r->minutes = p->res[DM_PIPE_TRAIN].minutes;
   }
-  (void)set_ranks;
-  (void)set_threads;
-  (void)set_time;
+  if (p->launch == DM_LAUNCH_DIRECT) {
+    int many = 0;
+    for (int i = 0; i < DM_PIPE_KINDS; i++)
+      many |= p->res[i].ranks > 1;
+    for (int i = 0; i < p->n_models; i++)
+      many |= p->models[i].res.ranks > 1;
+    if (many)
+      return bad(c, launcher, "launcher", "direct starts one process per step: set ranks: 1 "
+                 "or use auto, mpirun or srun");
+  }
+  if (p->n_channels > 256)
+    return bad(c, root, "channels", "at most 256");
   return DM_OK;
 }
 
