@@ -33,6 +33,10 @@ printf 'workdir: work\narchive: [archive, nothere/*.csv]\nchannels: [chan3]\nmod
 expect_error noarchive.yaml "archive: nothing matches"
 printf 'workdir: work\narchive: archive\nchannels: [chan3\n' > notyaml.yaml
 expect_error notyaml.yaml "notyaml.yaml:4: not valid YAML"
+printf '%s\nlumi: 10\nlumi: 140\n' "$base" > twice.yaml
+expect_error twice.yaml "twice.yaml:7: lumi: appears twice (first on line 6)"
+printf 'workdir: work\narchive: archive\nlaunch: mpirun\nchannels: [chan3]\nmodels: {kde: {kind: kde}}\n' > typo.yaml
+expect_error typo.yaml "typo.yaml:3: launch: unknown key"
 printf 'archive: archive\nchannels: [chan3]\nmodels: {kde: {kind: kde}}\n' > noworkdir.yaml
 expect_error noworkdir.yaml "workdir: is required"
 

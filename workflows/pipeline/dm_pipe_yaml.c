@@ -443,8 +443,33 @@ static dm_status parse_step(ctx *c, dm_pipe *p, dm_pipe_kind kind, const yaml_no
   return DM_OK;
 }
 
+/* YAML allows a key twice in a mapping and the parser keeps both: one of
+ * them would be ignored silently, so every mapping is checked first. */
+static dm_status no_duplicates(ctx *c, const yaml_node_t *n, int depth)
+{
+  if (depth > 64)
+    return bad(c, n, "pipeline", "nested too deeply");
+  if (n->type == YAML_SEQUENCE_NODE) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++)
+      DM_FORWARD(no_duplicates(c, yaml_document_get_node(c->doc, *it), depth + 1));
+  } else if (n->type == YAML_MAPPING_NODE) {
+    for (yaml_node_pair_t *a = n->data.mapping.pairs.start; a < n->data.mapping.pairs.top; a++) {
+      const yaml_node_t *ka = yaml_document_get_node(c->doc, a->key);
+      for (yaml_node_pair_t *b = n->data.mapping.pairs.start; b < a; b++) {
+        const yaml_node_t *kb = yaml_document_get_node(c->doc, b->key);
+        if (scalar(ka) && scalar(kb) && !strcmp(scalar(ka), scalar(kb)))
+          return bad(c, ka, scalar(ka), "appears twice (first on line %d)", line_of(kb));
+      }
+      DM_FORWARD(no_duplicates(c, yaml_document_get_node(c->doc, a->value), depth + 1));
+    }
+  }
+  return DM_OK;
+}
+
 static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const char *exe)
 {
+  DM_FORWARD(no_duplicates(c, root, 0));
   help_cache hc[16];
   int nhc = 0;
   dm_status s = DM_OK;
