@@ -81,6 +81,15 @@ for a in sorted(glob.glob("work/*/*.model.h5")):
         assert np.array_equal(fa[n][()], fb[n][()]), (a, n)
 print("models equal")
 PY
+# The nightly graph as jobs: one array task per sample, the catalog, a final
+# dmpipe nightly; the same results again.
+timeout 60 "$DMPIPE" submit pipe.yaml --nightly --workdir nwork >submit4.txt || { cat submit4.txt; fail "submit --nightly"; }
+grep -q -- "-ingest .*ingest.Zp_01,ingest.gluino_01," submit4.txt && grep -q -- "-catalog .*(afterok:" submit4.txt ||
+  fail "submit --nightly graph: $(cat submit4.txt)"
+for _ in $(seq 900); do [[ -z "$(squeue -h)" ]] && break; sleep 0.2; done
+[[ -z "$(squeue -h)" ]] || fail "nightly jobs left: $(squeue)"
+grep -q "^added     9:" nwork/nightly/summary.txt || fail "nightly summary: $(cat nwork/nightly/summary.txt)"
+"$PYTHON" "$DM_SOURCE_DIR/tests/pipeline/compare_runs.py" nwork ref kde svdd || fail "submit --nightly and run differ"
 # Everything done: a resubmission submits nothing.
 timeout 60 "$DMPIPE" submit pipe.yaml >submit3.txt
 grep -q "nothing to submit" submit3.txt || fail "submit after completion: $(cat submit3.txt)"

@@ -245,7 +245,8 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   const cJSON *counts = cJSON_GetObjectItemCaseSensitive(rep, "counts");
   const cJSON *ran = cJSON_GetObjectItemCaseSensitive(counts, "ran");
   int n_ran = cJSON_IsNumber(ran) ? ran->valueint : 0;
-  int nothing = n_ran == 0 && !failed && cJSON_GetArraySize(removed) == 0;
+  int nothing = n_ran == 0 && !failed && cJSON_GetArraySize(removed) == 0 &&
+                cJSON_GetArraySize(added) == 0 && cJSON_GetArraySize(changed) == 0;
 
   cJSON *sum = cJSON_CreateObject();
   char when[32];

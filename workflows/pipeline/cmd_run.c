@@ -48,7 +48,7 @@ const char dm_pipe_keys_help[] =
     "--scores, --checkpoint, ...) cannot be given as options.\n";
 
 static const char run_help[] =
-    "usage: dmpipe run PIPELINE.yaml [--workdir DIR] [--step NAME] [--quiet]\n"
+    "usage: dmpipe run PIPELINE.yaml [--workdir DIR] [--step NAME] [--quiet] [--nightly]\n"
     "\n"
     "Runs a pipeline's graph on this machine: [generate ->] ingest -> weight -> select per\n"
     "channel -> train per channel and model -> score -> metrics per model across the\n"
@@ -85,6 +85,8 @@ static const char run_help[] =
     "                   step's own exit status is returned (75: a training stopped by\n"
     "                   SIGTERM with its checkpoint; the same command resumes it)\n"
     "  --quiet          no line per step\n"
+    "  --nightly        the graph of dmpipe nightly (a store per sample and the catalog;\n"
+    "                   no manifest or summary: dmpipe nightly writes those)\n"
     "  --help           this text\n"
     "\n";
 
@@ -177,7 +179,7 @@ static int run_or_status(int argc, char **argv, int run)
       quiet = 1;
     } else if (!run && !strcmp(a, "--json")) {
       json = 1;
-    } else if (!run && !strcmp(a, "--nightly")) {
+    } else if (!strcmp(a, "--nightly")) {
       nightly = 1;
     } else if (a[0] == '-') {
       return usage(cmd, help, "unknown flag or missing value: %s", a);

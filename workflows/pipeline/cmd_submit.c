@@ -21,7 +21,7 @@
 
 static const char help[] =
     "usage: dmpipe submit PIPELINE.yaml [--dry-run] [--partition P] [--account A]\n"
-    "                     [--time-scale X] [--workdir DIR]\n"
+    "                     [--time-scale X] [--workdir DIR] [--nightly]\n"
     "\n"
     "Submits the pipeline's steps that are not up to date (dmpipe status) as Slurm jobs:\n"
     "  - steps of one kind and the same ranks, threads and time form one job array (one\n"
@@ -43,6 +43,10 @@ static const char help[] =
     "Scripts are kept in WORKDIR/slurm/.\n"
     "\n"
     "  --dry-run        print the graph and the scripts; submit nothing\n"
+    "  --nightly        the graph of dmpipe nightly: one array task per archive sample\n"
+    "                   (ingest.NAME), the catalog, the later steps, and a final\n"
+    "                   dmpipe nightly (manifest and summary). With a generate: archive,\n"
+    "                   its samples must exist first (dmpipe run --step generate)\n"
     "  --partition P    sbatch --partition\n"
     "  --account A      sbatch --account\n"
     "  --time-scale X   multiply every step's time: (default 1)\n"
@@ -52,6 +56,7 @@ static const char help[] =
 
 typedef struct {
   char name[64];
+  char base[32]; /* the step names' first part: ingest, catalog, select, ... */
   int kind;
   int ranks, threads;
   double minutes;
@@ -89,7 +94,8 @@ static char *shq(const char *s)
 
 static char *script_text(const dm_pipe *p, const char *exe, const char *pipe_abs,
                          const group *g, const cJSON *steps, const char *job_name,
-                         const char *partition, const char *account, double scale, int final)
+                         const char *partition, const char *account, double scale, int final,
+                         int nightly)
 {
   char *text = NULL;
   size_t len = 0;
@@ -131,7 +137,7 @@ static char *script_text(const dm_pipe *p, const char *exe, const char *pipe_abs
   }
   fprintf(f, "# dmpipe submit of %s: %s\n", p->path, final ? "the final job" : g->name);
   if (final) {
-    fprintf(f, "exec %s run %s --workdir %s\n", qexe, qpipe, qwork);
+    fprintf(f, "exec %s %s %s --workdir %s\n", qexe, nightly ? "nightly" : "run", qpipe, qwork);
   } else {
     fprintf(f, "steps=(");
     for (int i = 0; i < g->n; i++) {
@@ -140,7 +146,8 @@ static char *script_text(const dm_pipe *p, const char *exe, const char *pipe_abs
     }
     fprintf(f, ")\nstep=${steps[${SLURM_ARRAY_TASK_ID:-0}]}\n");
     fprintf(f, "export OMP_NUM_THREADS=%d\n", g->threads);
-    fprintf(f, "%s run %s --workdir %s --step \"$step\" &\nchild=$!\n", qexe, qpipe, qwork);
+    fprintf(f, "%s run %s --workdir %s%s --step \"$step\" &\nchild=$!\n", qexe, qpipe, qwork,
+            nightly ? " --nightly" : "");
     if (g->requeue) {
       fprintf(f,
               "# Preemption or the time limit: the training stops after its next epoch's\n"
@@ -228,6 +235,17 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
     fprintf(stderr, "dmpipe submit: %s\n", dm_error_message());
     return 1;
   }
+  if (p->per_sample && p->generate) {
+    const cJSON *g0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rep, "steps"), 0);
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(g0, "state");
+    if (!cJSON_IsString(gs) || strcmp(gs->valuestring, "up-to-date")) {
+      fprintf(stderr, "dmpipe submit: --nightly: the samples of a generated archive are known "
+                      "only after it is made: run `dmpipe run %s --step generate` first\n",
+              path);
+      cJSON_Delete(rep);
+      return 1;
+    }
+  }
   char *pipe_abs = realpath(path, NULL);
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive(rep, "steps");
   int n = cJSON_GetArraySize(steps);
@@ -257,13 +275,19 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
         minutes = p->models[m].res.minutes;
         requeue = !strcmp(p->models[m].kind, "svdd");
       }
+    /* The group: the name's first part (so per-sample ingests and the
+     * catalog that needs them are never one array) and the resources. */
+    char base[32];
+    const char *nm = cJSON_GetObjectItemCaseSensitive(st, "name")->valuestring;
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(nm, "."), nm);
     int gi = -1;
     for (int j = 0; j < ng && gi < 0; j++)
-      if (g[j].kind == k && g[j].ranks == ranks && g[j].threads == threads &&
+      if (!strcmp(g[j].base, base) && g[j].ranks == ranks && g[j].threads == threads &&
           g[j].minutes == minutes && g[j].requeue == requeue)
         gi = j;
     if (gi < 0) {
       gi = ng++;
+      snprintf(g[gi].base, sizeof g[gi].base, "%s", base);
       g[gi].kind = k;
       g[gi].ranks = ranks;
       g[gi].threads = threads;
@@ -272,11 +296,11 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
       g[gi].steps = calloc((size_t)n, sizeof(int));
       int same = 0;
       for (int j = 0; j < gi; j++)
-        same += g[j].kind == k;
+        same += !strcmp(g[j].base, base);
       if (same)
-        snprintf(g[gi].name, sizeof g[gi].name, "%s-%d", kind, same + 1);
+        snprintf(g[gi].name, sizeof g[gi].name, "%s-%d", base, same + 1);
       else
-        snprintf(g[gi].name, sizeof g[gi].name, "%s", kind);
+        snprintf(g[gi].name, sizeof g[gi].name, "%s", base);
     }
     g[gi].steps[g[gi].n++] = i;
     group_of[i] = gi;
@@ -363,7 +387,7 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
     char job_name[128];
     snprintf(job_name, sizeof job_name, "dmpipe-%s-%s", id8, x->name);
     char *text = script_text(p, exe, pipe_abs ? pipe_abs : path, x, steps, job_name, partition,
-                             account, scale, j == ng);
+                             account, scale, j == ng, p->per_sample);
     char *spath = dm_pipe_fmt("%s/%s.sh", sdir, x->name);
     if (!text || !spath) {
       fprintf(stderr, "dmpipe submit: no memory\n");
@@ -400,7 +424,7 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
       printf("%-10s %-24s %-8d %-7d %-6d ", x->job, job_name, x->ranks, x->threads,
              (int)ceil(x->minutes * scale));
       if (j == ng)
-        printf("dmpipe run (run.json)");
+        printf(p->per_sample ? "dmpipe nightly (summary, run.json)" : "dmpipe run (run.json)");
       for (int q = 0; q < x->n; q++)
         printf("%s%s", q ? "," : "",
                cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(steps, x->steps[q]), "name")
@@ -446,7 +470,7 @@ int dm_cmd_submit(int argc, char **argv, MPI_Comm comm)
 {
   (void)comm;
   const char *path = NULL, *workdir = NULL, *partition = NULL, *account = NULL;
-  int dry = 0;
+  int dry = 0, nightly = 0;
   double scale = 1.0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -456,6 +480,8 @@ int dm_cmd_submit(int argc, char **argv, MPI_Comm comm)
       return 0;
     } else if (!strcmp(a, "--dry-run")) {
       dry = 1;
+    } else if (!strcmp(a, "--nightly")) {
+      nightly = 1;
     } else if (!strcmp(a, "--workdir") && i + 1 < argc) {
       workdir = argv[++i];
     } else if (!strcmp(a, "--partition") && i + 1 < argc) {
@@ -492,6 +518,7 @@ int dm_cmd_submit(int argc, char **argv, MPI_Comm comm)
   char exe[PATH_MAX];
   if (dm_pipe_cli_load("submit", path, workdir, &p, exe, sizeof exe))
     return 1;
+  p->per_sample = nightly;
   if (strchr(p->workdir, '\'')) {
     fprintf(stderr, "dmpipe submit: the work folder's name may not contain a quote\n");
     dm_pipe_free(p);
