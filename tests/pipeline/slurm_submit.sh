@@ -50,7 +50,11 @@ for _ in $(seq 600); do [[ -s $ckpt ]] && break; sleep 0.1; done
 scancel --signal=USR1 --batch "${train_job}_0"
 # Slurm holds a requeued job back for a while (a begin time in the future):
 # release it as soon as it is back in the queue.
+# (Only once the first run has ended: a start while its batch script is still
+# finishing would be charged with that script's end.)
 for _ in $(seq 300); do grep -qs "requeueing" work/logs/slurm-train-2-${train_job}_0.out && break; sleep 0.1; done
+for _ in $(seq 300); do [[ $(squeue -h -j "${train_job}_0" -o %T) == PENDING ]] && break; sleep 0.1; done
+sleep 3
 for _ in $(seq 50); do scontrol update JobId="${train_job}_0" StartTime=now >/dev/null 2>&1 && break; sleep 0.1; done
 for _ in $(seq 900); do [[ -z "$(squeue -h --name="$(jobname final)")" ]] && break; sleep 0.2; done
 [[ -z "$(squeue -h)" ]] || fail "jobs left: $(squeue)"
