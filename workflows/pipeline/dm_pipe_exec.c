@@ -850,8 +850,7 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
           snprintf(e->reason, sizeof e->reason, "%s", dm_error_message());
           dm_error_clear();
         } else {
-          e->state = DM_STEP_RAN;
-          snprintf(e->reason, sizeof e->reason, "%.1f s", e->seconds);
+          e->state = DM_STEP_RAN; /* the reason stays: why it ran */
         }
       }
     }
@@ -862,7 +861,7 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
     } else if (!o->quiet && e->state != DM_STEP_RAN) {
       printf("%-8s %-28s %s\n", dm_step_state_name(e->state), st->name, e->reason);
     } else if (!o->quiet) {
-      printf("%-8s %-28s %s\n", "ran", st->name, e->reason);
+      printf("%-8s %-28s %.1f s\n", "ran", st->name, e->seconds);
     }
     fflush(stdout);
     if (o->run) {
