@@ -11,7 +11,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(build-essential cmake pkg-config git
       openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       libzstd-dev zstd libcjson-dev libxxhash-dev libgsl-dev libinih-dev
-      libopenblas-openmp-dev libcmocka-dev libyaml-dev python3 python3-numpy python3-h5py)
+      libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py)
+# Pipeline files (dmpipe run, submit, nightly) are YAML, read with libyaml.
+pkgs+=(libyaml-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-sklearn python3-scipy python3-torch python3-pandas slurm-wlm munge)
 fi
