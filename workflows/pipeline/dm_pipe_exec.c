@@ -299,8 +299,11 @@ static dm_status check_record(cache *c, const dm_pipe *p, const dm_pipe_step *st
     const cJSON *rin = cJSON_GetObjectItemCaseSensitive(r, "inputs");
     snprintf(ev->reason, sizeof ev->reason, "an input changed");
     const cJSON *now;
+    int named = 0; /* the first input that differs is named */
     cJSON_ArrayForEach(now, ev->inputs)
     {
+      if (named)
+        break;
       const char *path = jstr(now, "path"), *sum = jstr(now, "checksum");
       const cJSON *old;
       int found = 0;
@@ -309,12 +312,16 @@ static dm_status check_record(cache *c, const dm_pipe *p, const dm_pipe_step *st
         const char *op = jstr(old, "path"), *os = jstr(old, "checksum");
         if (op && os && !strcmp(op, path)) {
           found = 1;
-          if (strcmp(os, sum))
+          if (strcmp(os, sum)) {
             snprintf(ev->reason, sizeof ev->reason, "input changed: %s", path);
+            named = 1;
+          }
         }
       }
-      if (!found)
+      if (!found) {
         snprintf(ev->reason, sizeof ev->reason, "new input: %s", path);
+        named = 1;
+      }
     }
   } else {
     const cJSON *o;
