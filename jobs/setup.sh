@@ -13,6 +13,8 @@ pkgs=(build-essential cmake pkg-config git
       libzstd-dev zstd zlib1g-dev liblzma-dev libcjson-dev libxxhash-dev libgsl-dev libinih-dev
       libopenblas-openmp-dev libcmocka-dev python3 python3-numpy python3-h5py python3-xxhash
       python3-matplotlib python3-yaml)
+# Pipeline files (dmpipe run, submit, nightly) are YAML, read with libyaml.
+pkgs+=(libyaml-dev)
 if [[ "${1:-}" == "--peers" ]]; then
   pkgs+=(python3-sklearn python3-scipy python3-torch python3-pandas slurm-wlm munge)
   # The report test opens the page in headless Chromium over the DevTools protocol.

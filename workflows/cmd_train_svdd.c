@@ -3,6 +3,7 @@
  * run the train stage, print the report. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,7 +60,11 @@ static const char help[] =
     "  --resume              continue from the checkpoint if it exists (start afresh\n"
     "                        if not): ends with the same weights as an uninterrupted\n"
     "                        run on the same number of ranks and threads. Only\n"
-    "                        --epochs may differ from the interrupted run\n"
+    "                        --epochs may differ from the interrupted run. On\n"
+    "                        SIGTERM or SIGUSR1 (Slurm preemption, time limit,\n"
+    "                        dmpipe run passing either on) training stops\n"
+    "                        after the current epoch's checkpoint (all ranks agree)\n"
+    "                        and exits with status 75; --resume continues it\n"
     "  --strict              fail when a network has collapsed (training scores\n"
     "                        nearly constant); without it a warning is printed\n"
     "  --max-train M         fit on at most M training-pool events (0 = all; default 0)\n"
@@ -150,6 +155,21 @@ static dm_status parse_milestones(const char *text, dm_svdd_opts *so)
   so->n_milestones = n;
   return DM_OK;
 }
+
+/* SIGTERM (Slurm's preemption and time-limit signal, mpirun's stop) or
+ * SIGUSR1 (which srun and mpirun pass on to their tasks unchanged, while srun
+ * turns SIGTERM into a kill) asks training to stop at the next epoch boundary
+ * with its checkpoint written. */
+static volatile sig_atomic_t svdd_stop;
+static void svdd_on_term(int sig)
+{
+  (void)sig;
+  svdd_stop = 1;
+}
+
+/* Exit status of a training stopped by SIGTERM with its state saved (sysexits'
+ * EX_TEMPFAIL): a batch script requeues the job, which resumes. */
+#define SVDD_EXIT_STOPPED 75
 
 int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
 {
@@ -247,6 +267,15 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
   o.command_line = dm_cli_command_line();
   dm_train_report rep;
   memset(&rep, 0, sizeof rep);
+  if (so.checkpoint[0]) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = svdd_on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    so.stop = &svdd_stop;
+  }
   dm_status s = dm_cli_run_setup(&com.run, comm, &o.progress, &o.progress_interval);
   /* The fit's progress is one line per epoch, no more often than the
    * progress interval (the reading phase reports through the train stage). */
@@ -263,5 +292,8 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
       s = write_json(com.json, &o, &so, &rep);
   }
   dm_train_report_free(&rep);
-  return dm_cli_finish(cmd, s, comm);
+  int stopped = 0, mine = s != DM_OK && svdd_stop;
+  MPI_Allreduce(&mine, &stopped, 1, MPI_INT, MPI_MAX, comm);
+  int rc = dm_cli_finish(cmd, s, comm);
+  return stopped && rc ? SVDD_EXIT_STOPPED : rc;
 }

@@ -23,5 +23,14 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_report(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_dataset(int argc, char **argv, MPI_Comm comm);
 int dm_cmd_evaluate(int argc, char **argv, MPI_Comm comm);
+/* Joins per-sample stores into one (workflows/pipeline, an MPI command). */
+int dm_cmd_catalog(int argc, char **argv, MPI_Comm comm);
+/* Pipeline drivers (workflows/pipeline): one process, no MPI; comm is
+ * MPI_COMM_NULL (dm_cmd_is_driver). */
+int dm_cmd_run(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_status(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_nightly(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_submit(int argc, char **argv, MPI_Comm comm);
+int dm_cmd_is_driver(const char *name);
 
 #endif

@@ -30,6 +30,11 @@ static const struct {
     {"report", dm_cmd_report, "an HTML report with figures from a run's outputs"},
     {"dataset", dm_cmd_dataset, "hackathon and blinded secret datasets from a store"},
     {"evaluate", dm_cmd_evaluate, "score a submission against sealed labels"},
+    {"catalog", dm_cmd_catalog, "join per-sample stores into one store (nightly's catalog)"},
+    {"run", dm_cmd_run, "run a pipeline file's graph of steps, skipping the up-to-date ones"},
+    {"nightly", dm_cmd_nightly, "incremental reprocessing of a growing archive (cron, scrontab)"},
+    {"submit", dm_cmd_submit, "submit a pipeline file's graph as Slurm jobs (arrays, afterok)"},
+    {"status", dm_cmd_status, "what dmpipe run would do (up to date, stale), without running"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -48,6 +53,13 @@ int main(int argc, char **argv)
   /* FUNNELED: OpenMP threads compute, only the main thread calls MPI and HDF5
    * (HDF5 is not thread-safe). */
   int provided = 0;
+  /* Pipeline drivers start MPI programs (mpirun, srun) and are not one. */
+  if (argc > 1 && dm_cmd_is_driver(argv[1]))
+    for (size_t i = 0; i < N_COMMANDS; i++)
+      if (!strcmp(argv[1], commands[i].name)) {
+        dm_cli_set_command_line(argc, argv);
+        return commands[i].run(argc - 1, argv + 1, MPI_COMM_NULL);
+      }
   /* Helper threads (ingest's read-ahead, MPI-IO's writes) share their rank's
    * core, to which mpirun binds it: a rank waiting in MPI must yield the core
    * to them instead of spinning (Open MPI's setting; the user's own value,

@@ -57,6 +57,8 @@
 #include <stdio.h>
 
 #include "dm_model.h"
+#include <signal.h>
+
 #include "dm_svdd_net.h"
 
 #define DM_SVDD_BACKEND_VERSION 1
@@ -87,6 +89,12 @@ typedef struct {
                                        * many seconds passed since the last (progress
                                        * in logs); only rank 0 prints, so ranks may
                                        * differ here */
+  /* When *stop becomes non-zero on any rank (a SIGTERM handler of the
+   * program: Slurm's preemption and time-limit signal), training stops after
+   * the current epoch's checkpoint, agreed over the ranks, and the fit fails
+   * saying so; the same command with --resume continues to the same weights.
+   * Only with a checkpoint; NULL = never. */
+  const volatile sig_atomic_t *stop;
 } dm_svdd_opts;
 
 /* LOCAL. Defaults: hidden 256,128, out_dim 13 (the challenge's Deep SVDD

@@ -397,6 +397,16 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
     st->last_loss[k] = loss;
     if (o->checkpoint[0])
       DM_FORWARD(dm_svdd_ckpt_write(st, o->checkpoint, comm));
+    /* A stop request: decided together at this epoch boundary, after the
+     * checkpoint, so every rank leaves with the state on disk. */
+    if (o->stop && o->checkpoint[0]) {
+      int mine = *o->stop != 0, any = 0;
+      MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, comm);
+      if (any && (e + 1 < o->epochs || k + 1 < o->ensemble))
+        return dm_error(DM_ERR_IO, "svdd: stopped by a signal after epoch %d of %d (member %d); "
+                        "%s holds the training state: the same command with --resume "
+                        "continues it", e + 1, o->epochs, k, o->checkpoint);
+    }
     int due = o->progress_interval > 0 && t1 - last_line >= o->progress_interval;
     if ((o->verbose || due) && rank == 0) {
       last_line = t1;

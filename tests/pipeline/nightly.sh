@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# dmpipe nightly on a growing archive: the first run ingests every sample; a
+# second does nothing and says so; a new sample is the only one ingested and
+# the catalog, metrics and histograms equal a from-scratch dmpipe run; a
+# changed sample is re-ingested, a removed one dropped; a second nightly on
+# the same folder is refused (a stale lock is taken over); a kill -9 mid-run
+# leaves the previous results readable and the next run ends with the same
+# results as an uninterrupted one.
+source "$(dirname "$0")/common.sh"
+cmp() { "$PYTHON" "$DM_SOURCE_DIR/tests/pipeline/compare_runs.py" "$@" >/dev/null || fail "results differ: $*"; }
+summary() { "$PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(" ".join(j[sys.argv[2]]) if isinstance(j[sys.argv[2]], list) else j[sys.argv[2]])' work/nightly/summary.json "$1"; }
+"$DMPIPE" generate --out gen --events 30000 --seed 21 --processes ttbar,w_jets,z_jets,njets,gluino_01,stop_02 >/dev/null
+"$DMPIPE" generate --out gen2 --events 30000 --seed 22 --processes ttbar,w_jets,z_jets,njets,gluino_01,stop_02 >/dev/null
+mkdir archive
+cp gen/ttbar.csv gen/w_jets.csv gen/njets.csv gen/gluino_01.csv archive/
+cat > pipe.yaml <<'YAML'
+workdir: work
+archive: archive
+ranks: 2
+channels: [chan2b, chan3]
+models:
+  kde: {kind: kde, options: {max-train: 3000}}
+metrics: {histograms: true}
+YAML
+# reference RUN: dmpipe run from scratch on the archive as it is now
+reference() { rm -rf "ref$1"; timeout 300 "$DMPIPE" run pipe.yaml --workdir "ref$1" --quiet >/dev/null || fail "reference run $1"; }
+
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n1.txt || { cat n1.txt; fail "first nightly"; }
+expect_eq "first: ingested" "$(summary ingested)" "gluino_01 njets ttbar w_jets"
+reference 1
+cmp work ref1 kde
+
+timeout 120 "$DMPIPE" nightly pipe.yaml --quiet >n2.txt
+grep -q "^nothing new: 4 samples unchanged" n2.txt || fail "second nightly: $(cat n2.txt)"
+expect_eq "second: nothing_new" "$(summary nothing_new)" "True"
+expect_eq "second: steps ran" "$(summary steps_ran)" ""
+
+# A new sample: only it is ingested; results equal a from-scratch run.
+cp gen/stop_02.csv archive/
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n3.txt || { cat n3.txt; fail "nightly after a new sample"; }
+expect_eq "new sample: added" "$(summary added)" "stop_02"
+expect_eq "new sample: ingested" "$(summary ingested)" "stop_02"
+"$PYTHON" - <<'PY' || fail "run.json after a new sample"
+import json
+r = json.load(open("work/run.json"))
+st = {s["name"]: s["state"] for s in r["steps"]}
+assert [n for n in st if n.startswith("ingest.") and st[n] == "ran"] == ["ingest.stop_02"], st
+assert all(st[n] == "skipped" for n in st if n.startswith("ingest.") and n != "ingest.stop_02"), st
+assert st["catalog"] == "ran" and st["metrics.kde"] == "ran", st
+m = json.load(open("work/nightly/manifest.json"))
+assert sorted(s["name"] for s in m["samples"]) == ["gluino_01", "njets", "ruleout"][:0] or \
+       sorted(s["name"] for s in m["samples"]) == ["gluino_01", "njets", "stop_02", "ttbar", "w_jets"], m
+assert all(len(s["checksum"]) == 32 and s["size"] > 0 and s["mtime"] for s in m["samples"]), m
+PY
+reference 2
+cmp work ref2 kde
+
+# A changed sample (same name, other events) is re-ingested.
+cp gen2/njets.csv archive/njets.csv
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n4.txt || { cat n4.txt; fail "nightly after a change"; }
+expect_eq "changed: changed" "$(summary changed)" "njets"
+expect_eq "changed: ingested" "$(summary ingested)" "njets"
+
+# A removed sample leaves the catalog and its store goes.
+rm archive/w_jets.csv
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n5.txt || { cat n5.txt; fail "nightly after a removal"; }
+expect_eq "removed: removed" "$(summary removed)" "w_jets"
+expect_eq "removed: ingested" "$(summary ingested)" ""
+[[ ! -e work/samples/w_jets.h5 ]] || fail "the removed sample's store is still there"
+reference 3
+cmp work ref3 kde
+
+# The lock: a live holder makes a second nightly exit at once (75), naming it.
+sleep 300 & holder=$!
+echo "$holder $(hostname) 2026-01-01T00:00:00Z" > work/.dmpipe/lock
+rc=0; timeout 20 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
+kill $holder; wait $holder 2>/dev/null || true
+expect_eq "busy: exit" "$rc" 75
+grep -q "another run or nightly holds .*lock (process $holder on $(hostname)" err.txt || fail "busy message: $(cat err.txt)"
+# ... and once that process is gone, its lock is stale and taken over.
+rc=0; timeout 120 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
+expect_eq "stale lock: exit" "$rc" 0
+grep -q "taking over the lock of process $holder" err.txt || fail "stale message: $(cat err.txt)"
+[[ ! -e work/.dmpipe/lock ]] || fail "lock left behind"
+# A real second nightly while one runs.
+cp gen/z_jets.csv archive/
+"$DMPIPE" nightly pipe.yaml --quiet >n6.txt 2>&1 & first=$!
+for _ in $(seq 100); do [[ -e work/.dmpipe/lock ]] && break; sleep 0.05; done
+rc=0; timeout 20 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
+rc2=0; timeout 20 "$DMPIPE" run pipe.yaml >out2.txt 2>err2.txt || rc2=$?
+wait $first || { cat n6.txt; fail "the first of two nightlies"; }
+expect_eq "concurrent: exit" "$rc" 75
+grep -q "process $first on" err.txt || fail "concurrent message: $(cat err.txt)"
+expect_eq "run during a nightly: exit" "$rc2" 75
+grep -q "dmpipe run: .* is busy: .*process $first on" err2.txt || fail "run during a nightly: $(cat err2.txt)"
+
+# kill -9 in the middle of a run (during the catalog or later steps).
+cp gen2/gluino_01.csv archive/gluino_01.csv
+cp gen2/stop_02.csv archive/stop_03.csv
+"$DMPIPE" nightly pipe.yaml --quiet >n7.txt 2>&1 & victim=$!
+for _ in $(seq 600); do [[ work/logs/catalog.log -nt archive/stop_03.csv ]] && break; sleep 0.05; done
+[[ work/logs/catalog.log -nt archive/stop_03.csv ]] || fail "the catalog step never started"
+sleep 0.3
+kill -9 $victim; wait $victim 2>/dev/null || true
+sleep 1
+# The previous catalog and results are still readable.
+"$PYTHON" -c '
+import h5py, json
+h5py.File("work/store.h5", "r")["events/event_id"][:10]
+json.load(open("work/kde.metrics.json"))["summary"]' || fail "previous results unreadable after kill -9"
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n8.txt || { cat n8.txt; fail "nightly after kill -9"; }
+[[ ! -e work/.dmpipe/lock ]] || fail "lock left behind after the rerun"
+reference 4
+cmp work ref4 kde
+timeout 120 "$DMPIPE" nightly pipe.yaml --quiet >n9.txt
+grep -q "^nothing new" n9.txt || fail "last nightly: $(cat n9.txt)"
+echo "nightly ok"
