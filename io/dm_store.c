@@ -276,7 +276,8 @@ dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
   dm_exscan_i64(ne, c, NULL, &total_ev);
   int64_t first_obj = w->n_objects + obj_prefix;
   int64_t *off = w->scratch;
-  uint16_t *nobj = (uint16_t *)(w->scratch + ne);
+  /* No arithmetic on a NULL scratch (a rank with no events this batch). */
+  uint16_t *nobj = w->scratch ? (uint16_t *)(w->scratch + ne) : NULL;
   for (int64_t i = 0; i < ne; i++) {
     int64_t k = ev->obj_offset[i + 1] - ev->obj_offset[i];
     nobj[i] = (uint16_t)(k > 65535 ? 65535 : k);

@@ -6,7 +6,7 @@
 # (label "fuzz", tests/fuzz), and a short demo chain on 2 ranks:
 #   generate -> ingest -> weight -> select -> train kde -> score -> metrics
 # (train kde on --features objects too, where UBSan once found a shift of a
-# negative value). Exit status: 0 when all of it passed.
+# negative value), with hist and dataset hackathon on the way. Exit status: 0 when all of it passed.
 #   bash tests/sanitize.sh [EXTRA CTEST ARGS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +37,9 @@ chain() {
   mpiexec -n $np "$dmpipe" weight --in "$work/store.h5" --lumi 10 --quiet &&
   mpiexec -n $np "$dmpipe" select --in "$work/store.h5" --channel chan3 \
     --out "$work/chan3.h5" --quiet &&
+  mpiexec -n $np "$dmpipe" hist --in "$work/chan3.h5" --out "$work/chan3.hist.h5" --quiet &&
+  mpiexec -n $np "$dmpipe" dataset hackathon --in "$work/store.h5" --out "$work/hack" \
+    --channels chan3 --seed 1 > /dev/null &&
   mpiexec -n $np "$dmpipe" train kde --in "$work/store.h5" --out "$work/kde.h5" --quiet &&
   mpiexec -n $np "$dmpipe" train kde --in "$work/store.h5" --out "$work/kde_obj.h5" \
     --features objects --k-objects 4 --max-train 2000 --quiet &&
