@@ -297,12 +297,7 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(sum, "total_improvement"))
     {
-      const cJSON *a = cJSON_GetObjectItemCaseSensitive(m, "min_ti"),
-                  *b = cJSON_GetObjectItemCaseSensitive(m, "median_ti"),
-                  *c = cJSON_GetObjectItemCaseSensitive(m, "max_ti");
-      if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && cJSON_IsNumber(c))
-        fprintf(mf, "TI %-12s min %.4g  median %.4g  max %.4g\n", m->string, a->valuedouble,
-                b->valuedouble, c->valuedouble);
+      dm_pipe_ti_line(mf, m);
     }
     fclose(mf);
   }

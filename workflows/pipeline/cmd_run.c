@@ -76,7 +76,7 @@ static const char run_help[] =
     "depends, inputs (path, checksum) and outputs (path, size, checksum), the counts per\n"
     "state, and each model's min/median/max TI.\n"
     "\n"
-    "Outputs: WORKDIR/store.h5 (+ store.derived.h5 with the weights), WORKDIR/CHANNEL/\n"
+    "Outputs: WORKDIR/store.h5 (+ store.derived-ID*.h5, its derived columns), WORKDIR/CHANNEL/\n"
     "{sel.h5, cutflow.json, MODEL.model.h5, MODEL.scores.h5}, WORKDIR/MODEL.metrics.json.\n"
     "\n"
     "  --workdir DIR    instead of the file's workdir:\n"
@@ -242,12 +242,7 @@ static int run_or_status(int argc, char **argv, int run)
       const cJSON *m;
       cJSON_ArrayForEach(m, ti)
       {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(m, "min_ti"),
-                    *b = cJSON_GetObjectItemCaseSensitive(m, "median_ti"),
-                    *c = cJSON_GetObjectItemCaseSensitive(m, "max_ti");
-        if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && cJSON_IsNumber(c))
-          printf("TI %-12s min %.4g  median %.4g  max %.4g\n", m->string, a->valuedouble,
-                 b->valuedouble, c->valuedouble);
+        dm_pipe_ti_line(stdout, m);
       }
     }
     if (!json && !quiet) {

@@ -19,6 +19,8 @@
 #ifndef DM_PIPE_H
 #define DM_PIPE_H
 
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "dm_status.h"
@@ -184,6 +186,14 @@ char *dm_pipe_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dm_pipe_strv_free(char **v, int n);
 /* mkdir -p */
 dm_status dm_pipe_mkdirs(const char *dir);
+/* LOCAL. One line "TI MODEL min .. median .. max .." from a metrics JSON
+ * summary m (named by m->string), or says that no TI was quoted and why. */
+void dm_pipe_ti_line(FILE *out, const cJSON *m);
+
+/* A step input or output "STORE.h5" DM_PIPE_DERIVED stands for the derived
+ * columns of that store (checksummed through the store's index file). */
+#define DM_PIPE_DERIVED "#derived"
+
 /* LOCAL. Writes buf to PATH through the one atomic write path (io/dm_atomic.h:
  * claim, temporary unique to this process, fsync, rename, folder fsync). */
 dm_status dm_pipe_write_atomic(const char *path, const char *buf, size_t len);

@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "dm_derived.h"
+#include "dm_h5.h"
 #include "dm_pipe.h"
 #include "dm_prov.h"
 #include "dm_version.h"
@@ -120,9 +122,40 @@ static void cache_free(cache *c)
 }
 
 /* Checksum of a file; *exists 0 when it is missing (not an error). */
+/* A store's derived columns, named in the graph as "STORE.h5" DM_PIPE_DERIVED:
+ * the file that stands for them is the store's index (io/dm_derived.h), whose
+ * name carries the store's identity and which every update replaces (its
+ * column files are new with each update, and the index names them). Sets
+ * out to that path, or to "" when the store or its identity is missing. */
+static void derived_index(const char *path, char *out, size_t cap)
+{
+  out[0] = '\0';
+  size_t n = strlen(path), m = strlen(DM_PIPE_DERIVED);
+  char store[DM_PATH_MAX], id[DM_STORE_ID_LEN + 8] = "";
+  if (n - m >= sizeof store)
+    return;
+  memcpy(store, path, n - m);
+  store[n - m] = '\0';
+  hid_t f;
+  if (access(store, R_OK) != 0 || dm_h5_open_serial(store, 0, &f) != DM_OK) {
+    dm_error_clear();
+    return;
+  }
+  if (dm_h5_attr_get_str(f, "store_id", id, sizeof id) == DM_OK)
+    dm_derived_index_path(store, id, out, cap);
+  H5Fclose(f);
+  dm_error_clear();
+}
+
 static dm_status cache_sum(cache *c, const char *path, char sum[33], long long *size,
                            int *exists)
 {
+  size_t n = strlen(path), m = strlen(DM_PIPE_DERIVED);
+  char idx[DM_PATH_MAX];
+  if (n > m && !strcmp(path + n - m, DM_PIPE_DERIVED)) {
+    derived_index(path, idx, sizeof idx);
+    path = idx;
+  }
   struct stat st;
   if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
     *exists = 0;
@@ -632,6 +665,21 @@ static cJSON *step_json(const dm_pipe *p, const dm_pipe_step *steps, int i, cons
 }
 
 /* min/median/max TI of each model, from the metrics steps' JSON. */
+void dm_pipe_ti_line(FILE *out, const cJSON *m)
+{
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(m, "min_ti"),
+              *b = cJSON_GetObjectItemCaseSensitive(m, "median_ti"),
+              *c = cJSON_GetObjectItemCaseSensitive(m, "max_ti"),
+              *u = cJSON_GetObjectItemCaseSensitive(m, "signals_unresolved");
+  if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && cJSON_IsNumber(c))
+    fprintf(out, "TI %-12s min %.4g  median %.4g  max %.4g\n", m->string, a->valuedouble,
+            b->valuedouble, c->valuedouble);
+  else
+    fprintf(out, "TI %-12s none quoted: %d signal(s) without a resolved working point (too "
+            "little test background; see the metrics output)\n",
+            m->string, cJSON_IsNumber(u) ? u->valueint : 0);
+}
+
 static cJSON *ti_summary(const dm_pipe *p)
 {
   cJSON *all = cJSON_CreateObject();

@@ -332,7 +332,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
   dm_status s = DM_OK;
   const char *w = p->workdir;
   char *store = dm_pipe_fmt("%s/store.h5", w);
-  char *store_side = dm_pipe_fmt("%s/store.derived.h5", w);
+  char *store_side = dm_pipe_fmt("%s/store.h5" DM_PIPE_DERIVED, w);
 #define NEW_STEP(K, ...)                                                   \
   dm_pipe_step *st = &v[cnt++];                                            \
   builder b = {0};                                                         \
@@ -445,7 +445,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     const dm_pipe_channel *ch = &p->channels[c];
     char *cdir = dm_pipe_fmt("%s/%s", w, ch->name);
     char *sel = dm_pipe_fmt("%s/sel.h5", cdir);
-    char *side = dm_pipe_fmt("%s/sel.derived.h5", cdir);
+    char *side = dm_pipe_fmt("%s/sel.h5" DM_PIPE_DERIVED, cdir);
     {
       NEW_STEP(DM_PIPE_SELECT, "select.%s", ch->name);
       st->channel = c;
@@ -548,7 +548,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
       char *sc = dm_pipe_fmt("%s/%s/%s.scores.h5", w, cn, md->name);
       char *sa = dm_pipe_fmt("%s=%s", cn, sc);
       char *sel = dm_pipe_fmt("%s/%s/sel.h5", w, cn);
-      char *side = dm_pipe_fmt("%s/%s/sel.derived.h5", w, cn);
+      char *side = dm_pipe_fmt("%s/%s/sel.h5" DM_PIPE_DERIVED, w, cn);
       arg2(&b, "--scores", sa);
       in(&b, sc);
       /* The weights come from the scored stores. */
