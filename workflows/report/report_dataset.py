@@ -15,7 +15,7 @@ esc = P.esc
 SCORE_BINS = 60
 
 
-def merged_hists(page, plan, ch):
+def merged_hists(plan, ch):
     """The parts' histograms added per variable and process. Background parts
     have unit weight (events at the set's luminosity); signal weights are pb
     per event, scaled by 1000 L (L in fb^-1) to events at the same L."""
@@ -151,7 +151,7 @@ def section(page, plan, ch, roc_max):
     for par in plan.get("parents", []):
         page.note(f"Drawn from the store <code>{esc(os.path.relpath(par['path'], wd))}</code> "
                   f"({par['n_events']} events; its distributions are not drawn here).")
-    hists, signals, skipped = merged_hists(page, plan, ch)
+    hists, signals, skipped = merged_hists(plan, ch)
     page.note("Distributions: the whole background of the set, training and test parts "
               "added (unit weight: events at the set's luminosity); the signals at the same "
               f"luminosity, weight sigma/N<sub>lines</sub> [pb] &times; 1000 &times; {esc(str(lumi))} "
@@ -159,8 +159,9 @@ def section(page, plan, ch, roc_max):
               + (f" Not included: {esc(', '.join(skipped))}." if skipped else ""))
     P.distributions(page, ch, hists, signals)
     P.cutflow(page, ch, plan["cutflows"])
-    page.note(f"The cutflow is the channel's selection of the parent store, before the set was "
-              f"drawn (weights of the parent store).")
+    if any(c["data"].get("selection") == ch["selection"] for c in plan["cutflows"]):
+        page.note("The cutflow is the channel's selection of the parent store, before the set "
+                  "was drawn (weights of the parent store).")
     models = {}
     for sc in ch["scores"]:
         models.setdefault((sc["model_kind"], sc["model_path"]), []).append(sc)
