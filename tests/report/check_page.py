@@ -5,13 +5,16 @@
   - the page logs no console error, throws no exception, and requests
     nothing but file: and data: URLs (a report must read offline);
   - a full-page screenshot is not a single colour;
-  - optional: the page text contains each --expect string.
+  - optional: the page text contains each --expect string and no --reject
+    string; each --section-image ID=TEXT: the section under <h2 id=ID> (up to
+    the next h2) holds a loaded image whose src contains TEXT.
 
 Chromium (Debian's `chromium`) runs with --remote-debugging-port=0 in a fresh
 --user-data-dir; this script reads the port from DevToolsActivePort and
 drives the page over the DevTools protocol with python3-websocket.
 
 usage: check_page.py INDEX.html SCREENSHOT.png [--min-images N] [--expect TEXT ...]
+                    [--reject TEXT ...] [--section-image ID=TEXT ...]
 """
 import argparse
 import base64
@@ -73,6 +76,8 @@ def main():
     ap.add_argument("screenshot")
     ap.add_argument("--min-images", type=int, default=1)
     ap.add_argument("--expect", action="append", default=[])
+    ap.add_argument("--reject", action="append", default=[])
+    ap.add_argument("--section-image", action="append", default=[])
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     a = ap.parse_args()
     url = "file://" + os.path.abspath(a.page)
@@ -121,6 +126,23 @@ def main():
         for e in a.expect:
             if e not in text:
                 failures.append(f"page text lacks {e!r}")
+        for e in a.reject:
+            if e in text:
+                failures.append(f"page text has {e!r}")
+        for want in a.section_image:
+            sec, _, sub = want.partition("=")
+            r = cdp.call("Runtime.evaluate", returnByValue=True, expression=(
+                f"(() => {{ const h = document.getElementById({json.dumps(sec)}); if (!h) return null;"
+                " const out = []; for (let n = h.nextElementSibling; n && n.tagName !== 'H2';"
+                " n = n.nextElementSibling) n.querySelectorAll('img').forEach(i =>"
+                " out.push([i.getAttribute('src'), i.complete && i.naturalWidth > 0]));"
+                " return out; })()"))
+            got = r["result"].get("value")
+            if got is None:
+                failures.append(f"no section with id {sec!r}")
+            elif not any(sub in src and ok for src, ok in got):
+                failures.append(f"section {sec!r}: no loaded image whose name has {sub!r} "
+                                f"(images: {[s for s, _ in got]})")
         metrics = cdp.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         shot = cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,

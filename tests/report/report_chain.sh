@@ -79,7 +79,7 @@ grep -q "pipeline.yaml" "$DM_TEST_TMP/ry/index.html" || fail "pipeline file not 
 
 # Missing pieces are said in the page: a folder with the store only.
 mkdir -p "$DM_TEST_TMP/bare"
-cp "$W/store.h5" "$W"/store.derived-* "$DM_TEST_TMP/bare/"  # with its side files
+cp "$W/store.h5" "$W"/store.derived-*.h5 "$DM_TEST_TMP/bare/"  # a store travels with its side files
 mpi 2 report --in "$DM_TEST_TMP/bare" --out "$DM_TEST_TMP/rb" >/dev/null
 "$PYTHON" "$here/check_page.py" "$DM_TEST_TMP/rb/index.html" "$DM_TEST_TMP/shot_bare.png" \
     --min-images 9 --expect "Channel all" --expect "No metrics JSON found" \

@@ -61,6 +61,8 @@ def json_kind(d):
         return "bumphunt"
     if "steps" in d:
         return "run"
+    if d.get("format") == "dmpipe-dataset-manifest":
+        return "manifest"
     return None
 
 
@@ -147,16 +149,63 @@ def pair_scores(score_info, stores, workdir):
     return None
 
 
+def dataset_channels(manifests, stores, staging, first_hist):
+    """One channel per (manifest, channel) of a `dmpipe dataset` set: its
+    stores by role (train, test, signal), found beside the manifest and
+    checked by event count. Returns the channels, the store paths they own
+    and the parent stores (paths) the sets were drawn from."""
+    chans, owned, parents = [], set(), set()
+    for m in manifests:
+        d, mdir = m["data"], os.path.dirname(m["path"])
+        par = str(d.get("parent", "") or "")
+        for s in stores:
+            if par and (_same_file(s["path"], os.path.join(mdir, par)) or
+                        _same_file(s["path"], os.path.join(os.path.dirname(mdir), par)) or
+                        os.path.basename(s["path"]) == os.path.basename(par)):
+                parents.add(s["path"])
+        for cname, cinfo in sorted((d.get("channels") or {}).items()):
+            parts = []
+            for f in d.get("files", []):
+                if f.get("channel") != cname or f.get("role") not in ("train", "test", "signal"):
+                    continue
+                st = next((s for s in stores
+                           if _same_file(s["path"], os.path.join(mdir, str(f.get("file", ""))))),
+                          None)
+                if st is None or st.get("n_events") != f.get("events"):
+                    continue
+                k = first_hist + len(owned)
+                parts.append({"role": f["role"], "store": st["path"], "n_events": st["n_events"],
+                              "processes": f.get("processes", {}),
+                              "hist_channel": f"{cname}_part{k}"[:63],
+                              "hist": os.path.join(staging, "data", f"hist_{k}.h5")})
+                owned.add(st["path"])
+            if not parts:
+                continue
+            chans.append({"name": str(cname).replace("/", "_")[:63], "kind": "dataset",
+                          "selection": cname, "manifest": m["path"],
+                          "dataset_kind": d.get("kind", ""), "parent": par,
+                          "lumi_fb": cinfo.get("lumi_fb"), "info": cinfo, "parts": parts,
+                          "scores": [], "store": parts[0]["store"],
+                          "n_events": sum(p["n_events"] for p in parts)})
+    return chans, owned, parents
+
+
 def plan(input_path, out_dir, staging):
     workdir, yaml_path = resolve_input(input_path)
     skip = {os.path.abspath(out_dir), os.path.abspath(staging)}
     h5, js = scan(workdir, skip)
     stores = [i for i in h5 if i["format"] == "dmpipe-store"]
-    sels = [s for s in stores if s["attrs"].get("selection_name")]
     missing = []
+    # Sets of `dmpipe dataset` (a manifest lists their stores by role): one
+    # channel each, their stores and the parent store not shown again alone.
+    dsets, owned, parents = dataset_channels([j for j in js if j["kind"] == "manifest"],
+                                             stores, staging, 1000)
+    rest = [s for s in stores if s["path"] not in owned and
+            not (dsets and s["path"] in parents)]
+    sels = [s for s in rest if s["attrs"].get("selection_name")]
     # Channels: the selections; a run without selections shows its stores.
-    chan_stores = sels if sels else stores
-    channels, used = [], set()
+    chan_stores = sels if sels else rest
+    channels, used = [], {c["name"] for c in dsets}
     for s in chan_stores:
         name = s["attrs"].get("selection_name") or "all"
         if name in used:  # two selections of one channel: tell them apart
@@ -168,6 +217,18 @@ def plan(input_path, out_dir, staging):
                          "hist": os.path.join(staging, "data", f"hist_{len(channels)}.h5")})
     for sc in (i for i in h5 if i["format"] == "dmpipe-scores"):
         st = pair_scores(sc, stores, workdir)
+        ds = next((c for c in dsets for p in c["parts"] if st and p["store"] == st["path"]),
+                  None)
+        if ds is not None:
+            part = next(p for p in ds["parts"] if p["store"] == st["path"])
+            ds["scores"].append({"path": sc["path"], "role": part["role"],
+                                 "model_kind": str(sc["attrs"].get("model_kind") or "model"),
+                                 "model_path": str(sc["attrs"].get("model_path", "") or ""),
+                                 "model_checksum": str(sc["attrs"].get("model_checksum", "")
+                                                       or ""),
+                                 "has_train": bool(sc.get("has_train")),
+                                 "n_events": sc.get("n_events", 0)})
+            continue
         ch = next((c for c in channels if st and c["store"] == st["path"]), None)
         if ch is None:
             missing.append(f"{os.path.relpath(sc['path'], workdir)}: scores of a store that is "
@@ -188,6 +249,9 @@ def plan(input_path, out_dir, staging):
     jobs = [{"in": c["store"], "out": c["hist"], "channel": c["name"],
              "scores": [{"name": s["var"], "path": s["path"]} for s in c["scores"]]}
             for c in channels]
+    jobs += [{"in": p["store"], "out": p["hist"], "channel": p["hist_channel"], "scores": []}
+             for c in dsets for p in c["parts"]]
+    channels = dsets + channels
     return {
         "input": os.path.abspath(input_path), "pipeline": yaml_path, "workdir": workdir,
         "out": os.path.abspath(out_dir), "staging": os.path.abspath(staging),
@@ -196,6 +260,8 @@ def plan(input_path, out_dir, staging):
         "metrics": [j for j in js if j["kind"] == "metrics"],
         "bumphunts": [j for j in js if j["kind"] == "bumphunt"],
         "runs": [j for j in js if j["kind"] == "run"],
+        "parents": [{"path": s["path"], "n_events": s.get("n_events", 0)} for s in stores
+                    if dsets and s["path"] in parents],
         "files": [{"path": i["path"], "format": i["format"], "attrs": i["attrs"]} for i in h5],
         "missing": missing,
     }

@@ -61,6 +61,8 @@ def is_signal(name):
 
 
 def fmt(x, digits=3):
+    if isinstance(x, str):  # "unresolved" working points of the metrics JSON
+        return esc(x)
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "n/a"
     if x == 0:
@@ -108,7 +110,7 @@ def read_hist_file(path, channel):
     return out
 
 
-def distributions(page, ch, hists):
+def distributions(page, ch, hists, signals=None):
     page.add("<h3>Distributions</h3>")
     page.note("Background processes stacked (sum of weights per bin, log scale) with the "
               "statistical error &radic;&Sigma;w&sup2; of the total as a hatched band; signal "
@@ -127,7 +129,7 @@ def distributions(page, ch, hists):
             if not np.all(np.isfinite(w)):
                 undefined.append(p)
                 continue
-            (sig if is_signal(p) else bkg).append((p, w[inner], w2[inner], w.sum()))
+            (sig if (p in signals if signals is not None else is_signal(p)) else bkg).append((p, w[inner], w2[inner], w.sum()))
         bkg.sort(key=lambda t: t[3])
         sig.sort(key=lambda t: -t[3])
         n_more = max(0, len(sig) - MAX_SIGNALS_DRAWN)
@@ -150,7 +152,7 @@ def distributions(page, ch, hists):
         drawn += 1
     if not drawn:
         page.note("No distributions: the channel's histograms hold no variables.")
-    elif wsrc:
+    elif wsrc and ch.get("hist"):
         page.note(f"Weights: {esc(wsrc)}. Binning and raw histograms: "
                   f"<code>data/{esc(os.path.basename(ch['hist']))}</code> "
                   f"(format dmpipe-hist, histograms/{esc(ch['name'])}/&lt;variable&gt;).")
@@ -290,9 +292,21 @@ def scores_section(page, ch, hists, sc, metrics, roc_max):
                 "<sub>B</sub> against &epsilon;<sub>B</sub>; dashed: the challenge's working "
                 "points 10<sup>-2</sup>, 10<sup>-3</sup>, 10<sup>-4</sup>.")
     # The metrics stage's exact numbers for this scores file, when present.
+    metrics_tables(page, metrics, {os.path.basename(sc["path"])})
+
+
+def score_names(c):
+    """Base names of the scores files a metrics channel read (one name, or a
+    list when the channel's events came in parts)."""
+    x = c.get("scores", "")
+    return {os.path.basename(str(v)) for v in (x if isinstance(x, list) else [x])}
+
+
+def metrics_tables(page, metrics, files):
+    """The table of the first metrics JSON whose channel read one of `files`
+    (base names of scores files)."""
     for m in metrics:
-        chans = [c for c in m["data"].get("channels", [])
-                 if os.path.basename(str(c.get("scores", ""))) == os.path.basename(sc["path"])]
+        chans = [c for c in m["data"].get("channels", []) if files & score_names(c)]
         if not chans:
             continue
         res = [r for r in m["data"].get("results", []) if r.get("channel") == chans[0]["name"]]
@@ -307,10 +321,16 @@ def scores_section(page, ch, hists, sc, metrics, roc_max):
                  "<th>&epsilon;<sub>S</sub>(10<sup>-2</sup>)</th><th>&epsilon;<sub>S</sub>"
                  "(10<sup>-3</sup>)</th><th>&epsilon;<sub>S</sub>(10<sup>-4</sup>)</th>"
                  f"<th>best SI</th></tr>{rows}</table></div>")
+        nb = chans[0].get("background_events")
         page.note(f"From <code>{esc(os.path.basename(m['path']))}</code> (dmpipe metrics, "
                   f"{'weighted' if m['data'].get('weighted') else 'unweighted'}; exact, "
-                  f"all events of the scores file unless it marks a training split).")
-        break
+                  f"all events of its scores files except a marked training split"
+                  + (f"; {nb} background events" if nb is not None else "")
+                  + "; a working point is \"unresolved\" where fewer than "
+                  f"{m['data'].get('min_bkg_per_wp', 10)}/&epsilon;<sub>B</sub> background "
+                  "events remain).")
+        return True
+    return False
 
 
 # ---- total improvement -----------------------------------------------------------
@@ -342,7 +362,7 @@ def ti_section(page, plan):
         for c in chans:
             for ch in plan["channels"]:
                 for sc in ch["scores"]:
-                    if os.path.basename(sc["path"]) == os.path.basename(str(c.get("scores", ""))):
+                    if os.path.basename(sc["path"]) in score_names(c):
                         kinds.add(sc["model_kind"])
         label = (f"this run: {'/'.join(sorted(kinds)) or 'model'} "
                  f"({', '.join(c.get('name', '?') for c in chans)})")
@@ -493,9 +513,14 @@ def write(plan, staging, roc_max):
         page.add('<div class="missing"><b>Not in this report:</b><ul>'
                  + "".join(f"<li>{esc(m)}</li>" for m in missing) + "</ul></div>")
     for ch in plan["channels"]:
-        page.add(f'<h2 id="ch-{esc(ch["name"])}">Channel {esc(ch["name"])}</h2>'
-                 f"<p class=\"note\"><code>{esc(os.path.relpath(ch['store'], plan['workdir']))}"
-                 f"</code>, {ch['n_events']} events.</p>")
+        page.add(f'<h2 id="ch-{esc(ch["name"])}">Channel {esc(ch["name"])}</h2>')
+        if ch.get("kind") != "dataset":
+            page.add(f"<p class=\"note\"><code>{esc(os.path.relpath(ch['store'], plan['workdir']))}"
+                     f"</code>, {ch['n_events']} events.</p>")
+        else:
+            import report_dataset  # it uses this module's helpers
+            report_dataset.section(page, plan, ch, roc_max)
+            continue
         hists = {}
         if ch["name"] not in plan.get("hist_errors", {}) and os.path.exists(ch["hist"]):
             hists = read_hist_file(ch["hist"], ch["name"])

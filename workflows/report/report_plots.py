@@ -162,3 +162,30 @@ def bump(path, lo, hi, obs, exp, win, text, title, xlabel):
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
     ax.legend(loc="upper right", frameon=False)
     _save(fig, path)
+
+
+def score_procs(path, edges, bkg, sig, title, xlabel):
+    """Score distributions per process, each normalised to unit area:
+    bkg and sig are lists of (name, counts); background processes thin
+    lines, the total background filled grey, signals thick lines."""
+    fig, ax = plt.subplots(figsize=(8.6, 4.6))
+    tot = sum((c for _, c in bkg), np.zeros(len(edges) - 1))
+    if tot.sum() > 0:
+        ax.stairs(tot / tot.sum(), edges, fill=True, alpha=0.3, color="grey",
+                  label="background (all processes)")
+    thin = plt.get_cmap("tab20")
+    for i, (name, c) in enumerate(bkg):
+        if c.sum() > 0:
+            ax.stairs(c / c.sum(), edges, color=thin(i % 20), linewidth=0.8, linestyle="--",
+                      label=name)
+    lines = plt.get_cmap("Set1")
+    for i, (name, c) in enumerate(sig):
+        if c.sum() > 0:
+            ax.stairs(c / c.sum(), edges, color=lines(i % 9), linewidth=1.8,
+                      label=name + " (signal)")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of events per bin")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _save(fig, path)
