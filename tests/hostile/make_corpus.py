@@ -11,7 +11,7 @@ index outside its table, an enum value no writer makes, a file of another
 format or a newer version. Needs h5py and the zstd plugin (HDF5_PLUGIN_PATH)
 to rewrite compressed datasets.
 """
-import glob
+import hashlib
 import os
 import shutil
 import sys
@@ -23,13 +23,20 @@ import numpy as np
 def copy(good, out, name):
     path = os.path.join(out, name + ".h5")
     shutil.copyfile(good, path)
-    # A store travels with its derived-column files (STEM.derived-ID*): every
-    # copy names the good store's, so they go beside the copies once.
-    stem = os.path.splitext(good)[0]
-    for side in glob.glob(glob.escape(stem) + ".derived-*"):
-        dst = os.path.join(out, os.path.basename(side))
-        if not os.path.exists(dst):
-            shutil.copyfile(side, dst)
+    # Each damaged copy is a store of its own, with its own identity and
+    # derived-column index (STEM.derived-ID.h5): the cases run at the same
+    # time, and copies sharing one index would contend for its updates.
+    with h5py.File(good, "r") as g:
+        src_index = os.path.join(os.path.dirname(good), g.get("derived", getlink=True).filename)
+    new_id = hashlib.md5(name.encode()).hexdigest()
+    index = f"{name}.derived-{new_id[:16]}.h5"
+    shutil.copyfile(src_index, os.path.join(out, index))
+    with h5py.File(os.path.join(out, index), "r+") as x:
+        x.attrs["store_id"] = np.bytes_(new_id)
+    with h5py.File(path, "r+") as f:
+        f.attrs["store_id"] = np.bytes_(new_id)
+        del f["derived"]
+        f["derived"] = h5py.ExternalLink(index, "/derived")
     return path
 
 
