@@ -55,37 +55,13 @@ static const char help[] =
     "\n";
 
 /* ---- the manifest ---- */
-static cJSON *read_json_file(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  cJSON *j = NULL;
-  if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-    buf[n] = 0;
-    j = cJSON_Parse(buf);
-  }
-  free(buf);
-  fclose(f);
-  return j;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-  const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(x) ? x->valuestring : NULL;
-}
 
 static const cJSON *find_sample(const cJSON *arr, const char *name)
 {
   const cJSON *x;
   cJSON_ArrayForEach(x, arr)
   {
-    const char *n = jstr(x, "name");
+    const char *n = dm_pipe_jstr(x, "name");
     if (n && !strcmp(n, name))
       return x;
   }
@@ -111,12 +87,12 @@ static cJSON *manifest_now(const cJSON *rep)
   const cJSON *st;
   cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(rep, "steps"))
   {
-    const char *name = jstr(st, "name");
+    const char *name = dm_pipe_jstr(st, "name");
     if (!name || strncmp(name, "ingest.", 7))
       continue;
     const cJSON *in = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "inputs"), 0);
-    const char *path = in ? jstr(in, "path") : NULL;
-    const char *sum = in ? jstr(in, "checksum") : NULL;
+    const char *path = in ? dm_pipe_jstr(in, "path") : NULL;
+    const char *sum = in ? dm_pipe_jstr(in, "checksum") : NULL;
     if (!path || !sum)
       continue;
     struct stat sb;
@@ -132,7 +108,7 @@ static cJSON *manifest_now(const cJSON *rep)
       cJSON_AddStringToObject(o, "mtime", when);
     }
     cJSON_AddStringToObject(o, "checksum", sum);
-    cJSON_AddStringToObject(o, "state", jstr(st, "state") ? jstr(st, "state") : "");
+    cJSON_AddStringToObject(o, "state", dm_pipe_jstr(st, "state") ? dm_pipe_jstr(st, "state") : "");
     cJSON_AddItemToArray(m, o);
   }
   return m;
@@ -175,7 +151,7 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   }
   char started[32];
   dm_prov_now(started);
-  cJSON *old = read_json_file(mpath);
+  cJSON *old = dm_pipe_read_json(mpath);
   const cJSON *old_samples = old ? cJSON_GetObjectItemCaseSensitive(old, "samples") : NULL;
   cJSON *rep = NULL;
   int failed = 0;
@@ -212,18 +188,18 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   const cJSON *x;
   cJSON_ArrayForEach(x, now)
   {
-    const char *name = jstr(x, "name");
+    const char *name = dm_pipe_jstr(x, "name");
     const cJSON *was = find_sample(old_samples, name);
     if (!was)
       list_add(added, name);
-    else if (strcmp(jstr(was, "checksum") ? jstr(was, "checksum") : "", jstr(x, "checksum")))
+    else if (strcmp(dm_pipe_jstr(was, "checksum") ? dm_pipe_jstr(was, "checksum") : "", dm_pipe_jstr(x, "checksum")))
       list_add(changed, name);
-    if (!strcmp(jstr(x, "state"), "ran"))
+    if (!strcmp(dm_pipe_jstr(x, "state"), "ran"))
       list_add(reingested, name);
   }
   cJSON_ArrayForEach(x, old_samples)
   {
-    const char *name = jstr(x, "name");
+    const char *name = dm_pipe_jstr(x, "name");
     if (name && !find_sample(now, name)) {
       list_add(removed, name);
       /* Out of the catalog now (it was rebuilt without it): drop its store. */
@@ -267,11 +243,11 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   cJSON *sf = cJSON_AddArrayToObject(sum, "steps_not_done");
   cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(rep, "steps"))
   {
-    const char *st = jstr(x, "state");
+    const char *st = dm_pipe_jstr(x, "state");
     if (st && !strcmp(st, "ran"))
-      list_add(sr, jstr(x, "name"));
+      list_add(sr, dm_pipe_jstr(x, "name"));
     if (st && (!strcmp(st, "failed") || !strcmp(st, "blocked")))
-      list_add(sf, jstr(x, "name"));
+      list_add(sf, dm_pipe_jstr(x, "name"));
   }
   cJSON_AddItemToObject(sum, "counts", cJSON_Duplicate(counts, 1));
   cJSON_AddItemToObject(
@@ -328,10 +304,10 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   if (failed)
     cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(rep, "steps"))
     {
-      const char *st = jstr(x, "state");
+      const char *st = dm_pipe_jstr(x, "state");
       if (st && !strcmp(st, "failed"))
-        fprintf(stderr, "dmpipe nightly: step %s failed; log: %s\n", jstr(x, "name"),
-                jstr(x, "log"));
+        fprintf(stderr, "dmpipe nightly: step %s failed; log: %s\n", dm_pipe_jstr(x, "name"),
+                dm_pipe_jstr(x, "log"));
     }
   rc = (s == DM_OK && !failed) ? 0 : 1;
   free(text);

@@ -186,6 +186,12 @@ char *dm_pipe_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dm_pipe_strv_free(char **v, int n);
 /* mkdir -p */
 dm_status dm_pipe_mkdirs(const char *dir);
+/* LOCAL. The JSON file at path, parsed (free with cJSON_Delete), or NULL when
+ * it is missing, unreadable or not JSON. */
+cJSON *dm_pipe_read_json(const char *path);
+/* LOCAL. The string member k of o, or NULL. */
+const char *dm_pipe_jstr(const cJSON *o, const char *k);
+
 /* LOCAL. One line "TI MODEL min .. median .. max .." from a metrics JSON
  * summary m (named by m->string), or says that no TI was quoted and why. */
 void dm_pipe_ti_line(FILE *out, const cJSON *m);

@@ -211,30 +211,6 @@ static char *record_path(const dm_pipe *p, const dm_pipe_step *st)
   return dm_pipe_fmt("%s/.dmpipe/steps/%s.json", p->workdir, st->name);
 }
 
-static cJSON *read_json(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  cJSON *j = NULL;
-  if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-    buf[n] = 0;
-    j = cJSON_Parse(buf);
-  }
-  free(buf);
-  fclose(f);
-  return j;
-}
-
-static const char *jstr(const cJSON *o, const char *k)
-{
-  const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(x) ? x->valuestring : NULL;
-}
 
 static char *command_text(const dm_pipe_step *st)
 {
@@ -303,7 +279,7 @@ static dm_status check_record(cache *c, const dm_pipe *p, const dm_pipe_step *st
                               step_eval *ev)
 {
   char *rp = record_path(p, st);
-  cJSON *r = rp ? read_json(rp) : NULL;
+  cJSON *r = rp ? dm_pipe_read_json(rp) : NULL;
   free(rp);
   dm_status s = DM_OK;
   if (!r) {
@@ -313,13 +289,13 @@ static dm_status check_record(cache *c, const dm_pipe *p, const dm_pipe_step *st
   ev->had_record = 1;
   const cJSON *secs = cJSON_GetObjectItemCaseSensitive(r, "seconds");
   ev->last_seconds = cJSON_IsNumber(secs) ? secs->valuedouble : 0;
-  const char *fin = jstr(r, "finished");
+  const char *fin = dm_pipe_jstr(r, "finished");
   snprintf(ev->last_finished, sizeof ev->last_finished, "%s", fin ? fin : "");
-  const char *key = jstr(r, "key");
-  const char *ver = jstr(r, "dmpipe_version");
-  const char *rev = jstr(r, "git_revision");
+  const char *key = dm_pipe_jstr(r, "key");
+  const char *ver = dm_pipe_jstr(r, "dmpipe_version");
+  const char *rev = dm_pipe_jstr(r, "git_revision");
   char *cmd = command_text(st);
-  const char *rcmd = jstr(r, "command");
+  const char *rcmd = dm_pipe_jstr(r, "command");
   if (!key || !ver || !rev || !rcmd) {
     snprintf(ev->reason, sizeof ev->reason, "its record is damaged");
   } else if (strcmp(ver, DM_VERSION) || strcmp(rev, DM_GIT_REV)) {
@@ -337,12 +313,12 @@ static dm_status check_record(cache *c, const dm_pipe *p, const dm_pipe_step *st
     {
       if (named)
         break;
-      const char *path = jstr(now, "path"), *sum = jstr(now, "checksum");
+      const char *path = dm_pipe_jstr(now, "path"), *sum = dm_pipe_jstr(now, "checksum");
       const cJSON *old;
       int found = 0;
       cJSON_ArrayForEach(old, rin)
       {
-        const char *op = jstr(old, "path"), *os = jstr(old, "checksum");
+        const char *op = dm_pipe_jstr(old, "path"), *os = dm_pipe_jstr(old, "checksum");
         if (op && os && !strcmp(op, path)) {
           found = 1;
           if (strcmp(os, sum)) {
@@ -360,7 +336,7 @@ static dm_status check_record(cache *c, const dm_pipe *p, const dm_pipe_step *st
     const cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(r, "outputs"))
     {
-      const char *path = jstr(o, "path"), *sum = jstr(o, "checksum");
+      const char *path = dm_pipe_jstr(o, "path"), *sum = dm_pipe_jstr(o, "checksum");
       if (!path || !sum || *ev->reason)
         continue;
       char now[33];
@@ -685,7 +661,7 @@ static cJSON *ti_summary(const dm_pipe *p)
   cJSON *all = cJSON_CreateObject();
   for (int m = 0; m < p->n_models; m++) {
     char *path = dm_pipe_fmt("%s/%s.metrics.json", p->workdir, p->models[m].name);
-    cJSON *j = path ? read_json(path) : NULL;
+    cJSON *j = path ? dm_pipe_read_json(path) : NULL;
     const cJSON *sum = j ? cJSON_GetObjectItemCaseSensitive(j, "summary") : NULL;
     if (sum)
       cJSON_AddItemToObject(all, p->models[m].name, cJSON_Duplicate(sum, 1));

@@ -16,6 +16,7 @@
 #include "dm_atomic.h"
 #include "dm_pipe.h"
 #include "dm_proctable.h"
+#include "dm_text.h"
 
 const char *dm_pipe_kind_name(dm_pipe_kind k)
 {
@@ -85,6 +86,26 @@ dm_status dm_pipe_mkdirs(const char *dir)
   }
   free(d);
   return DM_OK;
+}
+
+cJSON *dm_pipe_read_json(const char *path)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  /* Records and manifests are small; a missing or unreadable one is "none". */
+  if (dm_text_read_file(path, NULL, (size_t)1 << 30, &buf, &len) != DM_OK) {
+    dm_error_clear();
+    return NULL;
+  }
+  cJSON *j = cJSON_ParseWithLength(buf, len);
+  free(buf);
+  return j;
+}
+
+const char *dm_pipe_jstr(const cJSON *o, const char *k)
+{
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(x) ? x->valuestring : NULL;
 }
 
 dm_status dm_pipe_write_atomic(const char *path, const char *buf, size_t len)
