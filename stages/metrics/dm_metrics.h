@@ -5,7 +5,7 @@
  * Per channel, every rank reads a contiguous block of the score file. The
  * background and each signal become distributed sorted samples (dm_osel);
  * ROC quantities are exact (dm_roc.h): the same numbers as scikit-learn on
- * the gathered scores, for any number of ranks.
+ * all the scores together, for any number of ranks, without gathering them.
  *
  * Histograms: edges are exact quantiles of the background scores (dm_osel):
  * 1 % steps of background efficiency in the bulk, then `per_decade` steps per

@@ -26,7 +26,7 @@ double dm_osel_value(uint64_t key)
  * byte is the same for every key are skipped. Stable, so equal keys keep
  * their input order (which does not matter: their weights are summed
  * exactly). */
-static int radix_sort(uint64_t *k, double *w, int64_t n)
+int dm_osel_sort(uint64_t *k, double *w, int64_t n)
 {
   if (n < 2)
     return 1;
@@ -98,7 +98,7 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
       set->key[i] = dm_osel_key(v[i]);
     if (w)
       memcpy(set->weight, w, (size_t)n * sizeof(double));
-    ok = radix_sort(set->key, set->weight, n);
+    ok = dm_osel_sort(set->key, set->weight, n);
   }
   dm_status s = ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to sort %lld scores", (long long)n);
   s = dm_agree(s, comm);
@@ -159,86 +159,97 @@ void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int6
   }
 }
 
-dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Comm comm,
-                        dm_osel_result *res)
+/* The radix descent behind every query. For each of n_q queries: the largest
+ * key v of the union of the n_sets sets whose mass at or above v passes the
+ * query's test, mass / w_total > f[q] (f given) or count >= need[q] (need
+ * given; counts, weights ignored). Each round counts the union's mass in 256
+ * buckets below every query's prefix found so far and reduces the counts of
+ * the distinct prefixes only: queries given in monotone order that still
+ * share a prefix (all of them in the first round) share one set of buckets,
+ * so a round reduces 256 cells per distinct prefix. */
+static dm_status descend(const dm_osel_set *sets, int n_sets, int weighted, double w_total,
+                         const double *f, const int64_t *need, int n_q, MPI_Comm comm,
+                         dm_osel_result *res)
 {
-  const int weighted = set->weight != NULL;
-  size_t cells = (size_t)(n_q > 0 ? n_q : 1) * 256;
-  uint64_t *prefix = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(uint64_t));
-  int64_t *above_n = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(int64_t));
-  dm_xsum *above_w = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(dm_xsum));
-  int *alive = calloc((size_t)(n_q > 0 ? n_q : 1), sizeof(int));
+  size_t nq1 = (size_t)(n_q > 0 ? n_q : 1), cells = nq1 * 256;
+  uint64_t *prefix = calloc(nq1, sizeof(uint64_t));
+  int64_t *above_n = calloc(nq1, sizeof(int64_t));
+  dm_xsum *above_w = calloc(nq1, sizeof(dm_xsum));
+  int *alive = calloc(nq1, sizeof(int)), *slot = calloc(nq1, sizeof(int));
   int64_t *cnt = weighted ? NULL : malloc(cells * sizeof(int64_t));
   dm_xsum *wb = weighted ? malloc(cells * sizeof(dm_xsum)) : NULL;
-  int ok = prefix && above_n && above_w && alive && (weighted ? wb != NULL : cnt != NULL);
+  int ok = prefix && above_n && above_w && alive && slot && (weighted ? wb != NULL : cnt != NULL);
   dm_status s = ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %d quantiles", n_q);
   s = dm_agree(s, comm);
+  int64_t n_total = 0;
+  for (int k = 0; k < n_sets; k++)
+    n_total += sets[k].n_total;
   for (int q = 0; s == DM_OK && q < n_q; q++) {
     memset(&res[q], 0, sizeof res[q]);
-    alive[q] = set->n_total > 0 && set->w_total > 0;
+    alive[q] = n_total > 0 && (need || w_total > 0);
   }
   for (int round = 0; s == DM_OK && round < 8; round++) {
     int shift = 56 - 8 * round;
     uint64_t low_mask = shift + 8 >= 64 ? UINT64_MAX : ((UINT64_C(1) << (shift + 8)) - 1);
-    if (weighted) {
-      for (size_t c = 0; c < cells; c++)
-        dm_xsum_clear(&wb[c]);
-    } else {
-      memset(cnt, 0, cells * sizeof(int64_t));
-    }
+    int n_slots = 0, last = -1;
     for (int q = 0; q < n_q; q++) {
       if (!alive[q])
         continue;
       uint64_t base = prefix[q] & ~low_mask;
-      /* Queries still in the same range share the bucket masses (always so
-       * in the first round): count once. */
-      int twin = -1;
-      for (int p = 0; p < q && twin < 0; p++)
-        if (alive[p] && (prefix[p] & ~low_mask) == base)
-          twin = p;
-      if (twin >= 0) {
-        if (weighted)
-          memcpy(&wb[(size_t)q * 256], &wb[(size_t)twin * 256], 256 * sizeof(dm_xsum));
-        else
-          memcpy(&cnt[(size_t)q * 256], &cnt[(size_t)twin * 256], 256 * sizeof(int64_t));
+      if (last >= 0 && (prefix[last] & ~low_mask) == base) {
+        slot[q] = slot[last];
+        last = q;
         continue;
       }
-      int64_t i0 = lower_bound(set->key, set->n, base);
-      for (int b = 0; b < 256; b++) {
-        uint64_t lo = base | ((uint64_t)b << shift);
-        int64_t i1 = b == 255 ? (base + low_mask == UINT64_MAX
-                                     ? set->n
-                                     : lower_bound(set->key, set->n, base + low_mask + 1))
-                              : lower_bound(set->key, set->n, lo + (UINT64_C(1) << shift));
-        if (weighted) {
-          for (int64_t i = i0; i < i1; i++)
-            dm_xsum_add(&wb[(size_t)q * 256 + b], set->weight[i]);
-        } else {
-          cnt[(size_t)q * 256 + b] = i1 - i0;
+      last = q;
+      int u = slot[q] = n_slots++;
+      if (weighted) {
+        for (int b = 0; b < 256; b++)
+          dm_xsum_clear(&wb[(size_t)u * 256 + b]);
+      } else {
+        memset(&cnt[(size_t)u * 256], 0, 256 * sizeof(int64_t));
+      }
+      for (int k = 0; k < n_sets; k++) {
+        const dm_osel_set *set = &sets[k];
+        int64_t i0 = lower_bound(set->key, set->n, base);
+        for (int b = 0; b < 256; b++) {
+          uint64_t lo = base | ((uint64_t)b << shift);
+          int64_t i1 = b == 255 ? (base + low_mask == UINT64_MAX
+                                       ? set->n
+                                       : lower_bound(set->key, set->n, base + low_mask + 1))
+                                : lower_bound(set->key, set->n, lo + (UINT64_C(1) << shift));
+          if (weighted) {
+            for (int64_t i = i0; i < i1; i++)
+              dm_xsum_add(&wb[(size_t)u * 256 + b], set->weight[i]);
+          } else {
+            cnt[(size_t)u * 256 + b] += i1 - i0;
+          }
+          i0 = i1;
         }
-        i0 = i1;
       }
     }
+    if (n_slots == 0)
+      break; /* no query left: the same on every rank */
     if (weighted) {
-      s = dm_xsum_allreduce(wb, (int64_t)cells, comm);
+      s = dm_xsum_allreduce(wb, (int64_t)n_slots * 256, comm);
       if (s == DM_OK)
-        s = dm_xsum_check(wb, (int64_t)cells, "weights above a quantile");
+        s = dm_xsum_check(wb, (int64_t)n_slots * 256, "weights above a quantile");
     } else {
-      s = dm_allsum_i64_array(cnt, (int64_t)cells, comm);
+      s = dm_allsum_i64_array(cnt, (int64_t)n_slots * 256, comm);
     }
     if (s != DM_OK)
       break;
     for (int q = 0; q < n_q; q++) {
       if (!alive[q])
         continue;
+      size_t c0 = (size_t)slot[q] * 256;
       int chosen = -1;
       for (int b = 255; b >= 0; b--) {
-        double m_ge;
         if (weighted) {
           dm_xsum t = above_w[q];
-          dm_xsum_merge(&t, &wb[(size_t)q * 256 + b]);
-          m_ge = dm_xsum_value(&t);
-          if (m_ge / set->w_total > f[q]) {
+          dm_xsum_merge(&t, &wb[c0 + b]);
+          double m_ge = dm_xsum_value(&t);
+          if (m_ge / w_total > f[q]) {
             chosen = b;
             res[q].mass_gt = dm_xsum_value(&above_w[q]);
             res[q].mass_ge = m_ge;
@@ -246,19 +257,18 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
           }
           above_w[q] = t;
         } else {
-          int64_t t = above_n[q] + cnt[(size_t)q * 256 + b];
-          m_ge = (double)t;
-          if (m_ge / set->w_total > f[q]) {
+          int64_t t = above_n[q] + cnt[c0 + b];
+          if (need ? t >= need[q] : (double)t / w_total > f[q]) {
             chosen = b;
             res[q].mass_gt = (double)above_n[q];
-            res[q].mass_ge = m_ge;
+            res[q].mass_ge = (double)t;
             break;
           }
           above_n[q] = t;
         }
       }
       if (chosen < 0) {
-        alive[q] = 0; /* f >= 1: no value qualifies */
+        alive[q] = 0; /* f >= 1 (or need > n_total): no value qualifies */
         continue;
       }
       prefix[q] = (prefix[q] & ~low_mask) | ((uint64_t)chosen << shift);
@@ -273,7 +283,45 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
   free(above_n);
   free(above_w);
   free(alive);
+  free(slot);
   free(cnt);
   free(wb);
+  return s;
+}
+
+dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Comm comm,
+                        dm_osel_result *res)
+{
+  return descend(set, 1, set->weight != NULL, set->w_total, f, NULL, n_q, comm, res);
+}
+
+dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_t *pos, int n_q,
+                               MPI_Comm comm, uint64_t *key, int64_t *n_below)
+{
+  int64_t n_total = 0;
+  for (int k = 0; k < n_sets; k++)
+    n_total += sets[k].n_total;
+  for (int q = 0; q < n_q; q++)
+    if (pos[q] < 0 || pos[q] >= n_total)
+      return dm_error(DM_ERR_INTERNAL, "position %lld of a union of %lld entries",
+                      (long long)pos[q], (long long)n_total);
+  size_t nq1 = (size_t)(n_q > 0 ? n_q : 1);
+  int64_t *need = malloc(nq1 * sizeof *need);
+  dm_osel_result *res = malloc(nq1 * sizeof *res);
+  dm_status s = need && res ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %d splitters", n_q);
+  s = dm_agree(s, comm);
+  if (s == DM_OK) {
+    /* The entry at ascending position p is the largest key with at least
+     * n_total - p entries at or above it. */
+    for (int q = 0; q < n_q; q++)
+      need[q] = n_total - pos[q];
+    s = descend(sets, n_sets, 0, (double)n_total, NULL, need, n_q, comm, res);
+  }
+  for (int q = 0; s == DM_OK && q < n_q; q++) {
+    key[q] = res[q].key;
+    n_below[q] = n_total - (int64_t)res[q].mass_ge;
+  }
+  free(need);
+  free(res);
   return s;
 }

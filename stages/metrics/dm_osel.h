@@ -38,6 +38,10 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
 /* LOCAL. */
 void dm_osel_free(dm_osel_set *set);
 
+/* LOCAL. Sort n keys ascending, carrying their weights (w may be NULL): a
+ * linear-time radix sort. Returns 0 when out of memory (nothing changed). */
+int dm_osel_sort(uint64_t *k, double *w, int64_t n);
+
 /* Result of a query: the value v and the mass strictly above it and at or
  * above it (counts when unweighted, exact weight sums when weighted). */
 typedef struct {
@@ -51,9 +55,37 @@ typedef struct {
  * value v of the set with mass(>= v) / w_total > f[i]. With f = k / N this
  * is the first ROC point beyond background efficiency f, exactly as a
  * descending scan would find it; with f = (c - 0.5) / n_total (unweighted)
- * it is the c-th largest value. */
+ * it is the c-th largest value.
+ * Cost: at most 8 rounds, each one MPI_Allreduce of 256 cells (int64, or
+ * dm_xsum of 128 bytes weighted) per distinct prefix still searched; targets
+ * in monotone order that share a prefix share the cells (one prefix in the
+ * first round, at most 256 in the second, at most n_q after). */
 dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Comm comm,
                         dm_osel_result *res);
+
+/* COLLECTIVE. Splitters by position of the union of n_sets sets (same
+ * n_sets on every rank; weights ignored): for each of n_q positions pos[q]
+ * (0 <= pos[q] < the union's n_total, the same on every rank), key[q] is the
+ * key at ascending position pos[q] of the sorted union and n_below[q] the
+ * number of union entries with a smaller key. Positions in ascending order
+ * share counting (see dm_osel_upper's cost). Status agreed. */
+dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_t *pos, int n_q,
+                               MPI_Comm comm, uint64_t *key, int64_t *n_below);
+
+/* COLLECTIVE. Spread the union of n_sets sets (1 or 2, all weighted or all
+ * unweighted) evenly over the ranks in key order, without any rank holding
+ * more than its share: rank r receives the entries at ascending positions
+ * [b_r, e_r) of the sorted union, dm_partition(union n_total, r, P), as
+ * out[k] (its entries of set k, sorted; n_total and w_total copied from
+ * in[k]). Equal keys count in position order: source rank, then set, then
+ * local order; so a run of equal keys may continue on the next ranks, and
+ * ranks' key ranges follow each other: a rank's smallest key is at least the
+ * previous rank's largest. out must be freed with dm_osel_free (also after
+ * a failure). Status agreed.
+ * Cost per rank: dm_osel_at_positions for P - 1 positions, one MPI_Exscan of
+ * P - 1 int64, one MPI_Alltoall of 2 n_sets int64 per peer, one dm_exchange
+ * of the keys and weights that change rank; memory O(local part + P). */
+dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_osel_set *out);
 
 /* LOCAL. Mass of this rank's entries with key > k and with key >= k, added
  * into counts (unweighted) or exact sums (weighted). */

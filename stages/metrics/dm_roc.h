@@ -21,11 +21,37 @@
 #include "dm_status.h"
 
 /* COLLECTIVE. bkg and sig are this rank's parts (both weighted or both
- * unweighted). eps_b[0..n_eps) are the working points (0 < eps_b < 1).
- * Fills *auc and eps_s[0..n_eps). The signal sample is gathered on every
- * rank for the AUC (at most 2^31 - 1 signal events; DM_ERR_ARG beyond).
- * An empty background or signal is DM_ERR_NUMERIC. */
+ * unweighted), spread over the ranks in any way (a rank may hold none).
+ * eps_b[0..n_eps) are the working points (0 < eps_b < 1, n_eps <= 8).
+ * Fills *auc (dm_roc_auc) and eps_s[0..n_eps). An empty background or
+ * signal (or one without positive weight) is DM_ERR_NUMERIC. Status agreed.
+ *
+ * eps_S: one dm_osel_upper on the background (8 MPI_Allreduce rounds of 256
+ * cells), then one MPI_Allreduce of 2 int64 (or 2 exact sums) per working
+ * point; nothing per event travels. */
 dm_status dm_roc_compute(const dm_osel_set *bkg, const dm_osel_set *sig, const double *eps_b,
                          int n_eps, MPI_Comm comm, double *auc, double *eps_s);
+
+/* COLLECTIVE. The AUC alone, with the same guarantees. Nothing is gathered:
+ *   - what each rank holds: its own parts, plus (P > 1) a slice of the
+ *     sorted union of both sets, (N_b + N_s) / P entries rounded up or down
+ *     (dm_osel_balance; 8 bytes per entry, 16 weighted), a transient second
+ *     copy of that slice while it is sorted, and O(P) counters and edges
+ *     (about 0.4 KB per rank of comm, 2 KB per splitter during the splitter
+ *     search). Ties never pile up on one rank: a run of equal scores
+ *     continues on the next ranks.
+ *   - messages per call (P > 1): the splitter search (dm_osel_at_positions
+ *     for P - 1 positions: at most 8 MPI_Allreduce of 2 KB per distinct
+ *     splitter prefix, 2 KB in the first round), one MPI_Exscan of P - 1
+ *     int64, one MPI_Alltoall of 2 int64 per peer, one MPI_Alltoallw moving
+ *     the keys (and weights) of the entries that change rank (the local part
+ *     at most, 8 or 16 bytes per entry; split into rounds of 1 GiB per pair
+ *     beyond that, dm_exchange.h), one MPI_Allgather of the 408-byte edges of
+ *     each rank, one MPI_Allreduce of 2 int64 (unweighted) or 16 int64
+ *     (weighted), and a few one-integer agreements. P = 1 moves nothing.
+ *   - limits: more than 2^63 signal-background pairs (e.g. 3e9 x 3e9 events)
+ *     is DM_ERR_ARG; event counts are otherwise 64-bit.
+ * Status agreed. */
+dm_status dm_roc_auc(const dm_osel_set *bkg, const dm_osel_set *sig, MPI_Comm comm, double *auc);
 
 #endif
