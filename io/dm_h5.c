@@ -441,6 +441,82 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   return dm_agree(st, comm);
 }
 
+/* Shape of an open dataset of rank <= 4 (-1 when unreadable or larger). */
+static int array_shape(hid_t d, hsize_t hd[4])
+{
+  hid_t space = H5Dget_space(d);
+  int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+  if (nd >= 0 && nd <= 4 && H5Sget_simple_extent_dims(space, hd, NULL) < 0)
+    nd = -1;
+  if (space >= 0)
+    H5Sclose(space);
+  return nd > 4 ? -1 : nd;
+}
+
+dm_status dm_h5_array_dims(hid_t loc, const char *path, int *ndims, int64_t *dims)
+{
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
+  hsize_t hd[4] = {0};
+  int nd = array_shape(d, hd);
+  H5Dclose(d);
+  if (nd < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s has an unreadable shape or rank above 4", path);
+  for (int i = 0; i < nd; i++)
+    dims[i] = (int64_t)hd[i];
+  *ndims = nd;
+  return DM_OK;
+}
+
+dm_status dm_h5_array_read_rows(hid_t loc, const char *path, hid_t mem_type, int64_t begin,
+                                int64_t n, void *buf)
+{
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
+  hsize_t hd[4] = {0}, off[4] = {0}, cnt[4] = {0};
+  int nd = array_shape(d, hd);
+  int ok = nd >= 1 && begin >= 0 && n >= 0 && (hsize_t)(begin + n) <= hd[0];
+  hid_t fspace = H5Dget_space(d), mspace = H5I_INVALID_HID;
+  if (ok) {
+    for (int i = 0; i < nd; i++)
+      cnt[i] = hd[i];
+    off[0] = (hsize_t)begin;
+    cnt[0] = (hsize_t)n;
+    mspace = H5Screate_simple(nd, cnt, NULL);
+    /* An empty share still takes part in the collective read. */
+    ok = fspace >= 0 && mspace >= 0 &&
+         (n > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, off, NULL, cnt, NULL) >= 0
+                : H5Sselect_none(fspace) >= 0 && H5Sselect_none(mspace) >= 0);
+  }
+  if (!ok && fspace >= 0) {
+    /* Still take part in the collective read, with nothing selected. */
+    H5Sselect_none(fspace);
+    if (mspace < 0) {
+      hsize_t one = 1;
+      mspace = H5Screate_simple(1, &one, NULL);
+    }
+    H5Sselect_none(mspace);
+  }
+  hid_t dxpl = dxpl_for(d);
+  static char dummy[16];
+  herr_t e = H5Dread(d, mem_type, mspace, fspace, dxpl, ok && n > 0 ? buf : dummy);
+  H5Pclose(dxpl);
+  if (mspace >= 0)
+    H5Sclose(mspace);
+  if (fspace >= 0)
+    H5Sclose(fspace);
+  H5Dclose(d);
+  if (!ok)
+    return dm_error(DM_ERR_SCHEMA, "dataset %s: cannot select rows %lld..%lld (it has %lld)", path,
+                    (long long)begin, (long long)(begin + n), (long long)(nd >= 1 ? hd[0] : 0));
+  if (e < 0)
+    return dm_error(DM_ERR_HDF5, "reading rows %lld..%lld of dataset %s failed", (long long)begin,
+                    (long long)(begin + n), path);
+  return DM_OK;
+}
+
 dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,
                            int64_t *dims, int64_t *count, void **buf)
 {
@@ -448,14 +524,9 @@ dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndi
   hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
   if (d < 0)
     return dm_error(DM_ERR_SCHEMA, "dataset %s is missing", path);
-  hid_t space = H5Dget_space(d);
-  int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
-  hsize_t hd[8] = {0};
-  if (nd >= 0 && nd <= 4 && H5Sget_simple_extent_dims(space, hd, NULL) < 0)
-    nd = -1;
-  if (space >= 0)
-    H5Sclose(space);
-  if (nd > 4 || nd < 0) {
+  hsize_t hd[4] = {0};
+  int nd = array_shape(d, hd);
+  if (nd < 0) {
     H5Dclose(d);
     return dm_error(DM_ERR_SCHEMA, "dataset %s has rank %d", path, nd);
   }

@@ -124,6 +124,18 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
 dm_status dm_h5_array_read(hid_t loc, const char *path, hid_t mem_type, int *ndims,
                            int64_t *dims, int64_t *count, void **buf);
 
+/* LOCAL (metadata read). Shape of the array at path: *ndims (<= 4) and dims
+ * (capacity 4); DM_ERR_SCHEMA if it is missing. */
+dm_status dm_h5_array_dims(hid_t loc, const char *path, int *ndims, int64_t *dims);
+
+/* COLLECTIVE (every rank calls, n may be 0), not agreed. Rows [begin, begin+n)
+ * of the array at path (its first dimension; the others whole) as mem_type
+ * into buf (the caller's, n times the row size). Rows past the end are
+ * DM_ERR_SCHEMA naming the dataset. For arrays too large to hold whole on
+ * every rank (each rank reads its share). */
+dm_status dm_h5_array_read_rows(hid_t loc, const char *path, hid_t mem_type, int64_t begin,
+                                int64_t n, void *buf);
+
 /* COLLECTIVE, agreed. Fixed-width string table (names); width includes no NUL. */
 dm_status dm_h5_strings_write(hid_t loc, const char *path, const char *const *strs, int64_t n,
                               MPI_Comm comm);

@@ -5,30 +5,63 @@
  * over the n reference rows y_j (d columns, transformed features); the
  * anomaly score is -log p(x). This is exactly what scikit-learn's
  * KernelDensity(kernel="gaussian", bandwidth=h).score_samples computes with
- * rtol = atol = 0, evaluated here without approximation:
- *  - distances in float, in blocks of references held column-major so the
- *    inner loop over references is a SIMD loop; several queries share each
- *    load of a reference block;
- *  - per block, the exponents are shifted by the block's largest one before
- *    exponentiation (no underflow even for queries far from every reference),
- *    the block sum is float, and blocks are merged in double as
- *    (max, sum) pairs: the log-sum-exp stays within ~1e-7 relative of a
- *    double-precision direct sum;
- *  - OpenMP threads split the queries; each query's sum runs in one fixed
- *    order, so results are bit-identical for any number of threads or ranks
- *    (in the default replicated mode).
- * The kernel is compiled for AVX-512, AVX2+FMA and baseline x86-64 and the
- * best the CPU supports is chosen at run time (dm_kde_isa()).
+ * rtol = atol = 0, evaluated here without approximation.
+ *
+ * Accuracy and reproducibility:
+ *  - the reference rows are cut into blocks of DM_KDE_BLOCK rows at fixed
+ *    positions (block b = rows [b B, (b+1) B) of the model), held column-major
+ *    so the inner loop over references is a SIMD loop; several queries share
+ *    each load of a block;
+ *  - per (query, block), distances and the block sum are float, with the
+ *    exponents shifted by the block's largest one (no underflow even for
+ *    queries far from every reference): a pair (e_b, s_b) = log-sum-exp
+ *    e_b + log s_b of the block, ~1e-7 relative;
+ *  - the blocks' s_b exp(e_b) are summed exactly (dm_kde_acc, dm_kde_sum.c:
+ *    an integer accumulator whose scale slides with the largest term), so
+ *    log p is a function of the set of block pairs alone, not of the order
+ *    they are added in: within ~1e-7 relative of a double-precision direct
+ *    sum, and bit-identical for any number of OpenMP threads, any number of
+ *    ranks and in both modes below;
+ *  - the kernel is compiled for AVX-512, AVX2+FMA and baseline x86-64 and the
+ *    best the CPU supports is chosen at run time (dm_kde_isa(); the ranks of
+ *    a run agree on the lowest, dm_kde_isa_agree).
  *
  * Distributed scoring (mode, set by dmpipe score --set mode=...):
  *  replicated (default): every rank holds the whole reference sample and
- *    scores its own queries; no communication.
- *  sharded: rank r evaluates all queries of the call against its slice of
- *    the reference (dm_partition of the rows); the per-query partial
- *    (max, sum) pairs are merged with MPI_Reduce_scatter and a log-sum-exp
- *    operator. Agrees with replicated to the kernel's float accuracy (~1e-7
- *    relative; the reference blocks start at other rows, and the merge order
- *    depends on the rank count), and both are within 1e-6 of the exact sum.
+ *    scores its own queries; no communication. Memory per rank: the
+ *    reference twice (row-major as stored, column-major for the kernel),
+ *    8 d N_ref bytes, plus the queries.
+ *  sharded: the reference is cut into P shards of whole blocks (block
+ *    partition of the ceil(N_ref / B) blocks over the P ranks, dm_kde_shard);
+ *    rank r keeps its own queries and reads only shard r of the model file.
+ *    Per scoring call the shards travel around a ring: at step s = 0..P-1
+ *    rank r evaluates its queries against shard (r + s) mod P while it sends
+ *    that shard to rank r-1 and receives the next one from rank r+1
+ *    (MPI_Isend/MPI_Irecv into the other of two buffers, progressed from
+ *    the kernel's loop, so the transfer overlaps the evaluation; OpenMP
+ *    threads split the queries as in replicated mode). The queries never
+ *    move and the partial sums are not merged across ranks: every query
+ *    meets every block on its own rank. For P >= 3 a P-th transfer brings
+ *    each shard back to its owner, since its buffer is reused on the way.
+ *    Per rank and scoring call (n_q local queries, d_k = d, or d + 1 when
+ *    weighted, C = ceil(ceil(N_ref / B) / P) B rows of the largest shard):
+ *      memory    2 shards of d_k C floats (the own one and one in flight),
+ *                the queries (4 d n_q bytes) and 80 bytes of accumulator
+ *                per query: independent of the total query count, and the
+ *                reference part falls like 1/P;
+ *      messages  P - 1 sends and receives of one shard (P for P >= 3), each
+ *                4 d_k C bytes: about 4 d_k N_ref bytes sent and received
+ *                per rank and call, whatever P and the query count (the
+ *                score stage calls once per round of --batch events per
+ *                rank);
+ *      limits    the ring takes P steps per call, each a kernel pass of n_q
+ *                queries over C rows (n_q C d_k multiply-adds) against one
+ *                shard transfer; when n_q is small (small --batch) or P
+ *                large against N_ref / B (C is at least one block), the
+ *                per-step latency and the empty shards of surplus ranks
+ *                dominate and replicated mode is faster. A shard must hold
+ *                at most INT_MAX rows (one MPI message per column).
+ *    Numbers: validation/README.md, "kde".
  *
  * Weighted fits (train --weighted): every reference row keeps its event
  * weight, log p(x) = log sum_j w_j K_h(x - y_j) - log sum_j w_j (the same as
@@ -89,16 +122,26 @@ dm_status dm_kde_bandwidth_parse(const char *text, dm_kde_opts *o);
 double dm_kde_scott(int64_t n, int d);
 double dm_kde_silverman(int64_t n, int d);
 
-/* The fitted estimator (the backend's state). */
+/* Reference rows per kernel block, and the granularity of the shards. */
+#define DM_KDE_BLOCK 512
+
+/* The fitted estimator (the backend's state). It holds either the whole
+ * reference sample, or (loaded with mode=sharded) one rank's shard of it. */
 typedef struct dm_kde dm_kde;
 
 /* LOCAL. An estimator over n reference rows (copied) with bandwidth h. */
 dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **k);
 void dm_kde_free(dm_kde *k);
 double dm_kde_bandwidth(const dm_kde *k);
+/* LOCAL. Reference rows of the model (all shards together). */
 int64_t dm_kde_n_ref(const dm_kde *k);
 void dm_kde_set_mode(dm_kde *k, dm_kde_mode mode);
 void dm_kde_set_bandwidth(dm_kde *k, double h);
+/* LOCAL. Rows [*begin, *end) of shard `rank` of `size` for n reference rows:
+ * whole blocks of DM_KDE_BLOCK rows, dm_partition of the blocks (so the
+ * first ranks may hold one block more, and ranks beyond the block count
+ * none). */
+void dm_kde_shard(int64_t n, int rank, int size, int64_t *begin, int64_t *end);
 /* LOCAL. Give the reference rows weights w[0..n) (copied; finite, > 0):
  *   log p(x) = log sum_j w_j N(x; y_j, h^2 I) - log sum_j w_j.
  * Implemented as one more kernel column (dm_kde.c), so the exact kernel
@@ -120,12 +163,18 @@ dm_status dm_kde_cv(const float *ref, const int64_t *row, int64_t n, int d,
                     const dm_kde_opts *o, uint64_t seed, MPI_Comm comm, double *h,
                     double *factor, double *loglik, int *best, int64_t *cv_rows_used);
 
-/* LOCAL. log p(x) of n query rows (OpenMP threads over queries). */
+/* LOCAL. log p(x) of n query rows (OpenMP threads over queries). The
+ * estimator must hold the whole reference (not a shard). */
 void dm_kde_logpdf(const dm_kde *k, const float *x, int64_t n, double *logp);
 
-/* COLLECTIVE. The same through the sharded decomposition (see above):
- * every rank calls it, each with its own queries (n may be 0). */
-dm_status dm_kde_logpdf_sharded(const dm_kde *k, const float *x, int64_t n, double *logp,
+/* COLLECTIVE, agreed. The same through the ring of reference shards (see
+ * above): every rank calls it with its own queries (n may be 0 on any
+ * rank) and gets the same bits dm_kde_logpdf gives. k holds the whole
+ * reference (each rank then sends its slice of it, packed into two call
+ * buffers) or the shard of this rank for comm (loaded with mode=sharded; k
+ * lends its shard buffer to the ring and gets the shard back, hence not
+ * const). */
+dm_status dm_kde_logpdf_sharded(dm_kde *k, const float *x, int64_t n, double *logp,
                                 MPI_Comm comm);
 
 /* LOCAL. The instruction set the kernel runs with ("avx512", "avx2",
@@ -139,13 +188,30 @@ const char *dm_kde_isa(void);
  * which rank scored an event. Called by the model's fit and load. */
 void dm_kde_isa_agree(MPI_Comm comm);
 
+/* The exact accumulator of one query's log-sum-exp (dm_kde_sum.c). */
+__extension__ typedef unsigned __int128 dm_kde_u128;
+#define DM_KDE_ACC_BUCKETS 4
+typedef struct {
+  int64_t top; /* largest bucket seen (INT64_MIN: nothing added yet) */
+  int64_t nan; /* 1: a NaN term was offered */
+  dm_kde_u128 b[DM_KDE_ACC_BUCKETS]; /* b[i]: integer sum of bucket top - i */
+} dm_kde_acc;
+
+/* LOCAL. Empty sum (log = -inf). */
+void dm_kde_acc_clear(dm_kde_acc *a);
+/* LOCAL. Add s exp(e), for a block's pair: e finite or -inf (adds
+ * nothing), 1 <= s <= 1024. NaN in e or s makes the sum NaN. */
+void dm_kde_acc_add(dm_kde_acc *a, double e, double s);
+/* LOCAL. log of the sum: -inf when empty, NaN after a NaN term. */
+double dm_kde_acc_log(const dm_kde_acc *a);
+
 /* LOCAL, the kernel itself. For each of the n queries (row-major, d
- * columns), the log-sum-exp of -|x - y_j|^2 * inv2h2 over reference rows
- * j in [r0, r1) of refT (column-major: column c of row j at refT[c*ld + j]),
- * as a pair: max[i] (the largest exponent) and sum[i] (sum of exp(e_j -
- * max[i]), >= 1), so that the log-sum-exp is max + log(sum). Empty range:
- * max = -inf, sum = 0. */
+ * columns), the terms exp(-|x - y_j|^2 * inv2h2) of the reference rows j in
+ * [r0, r1) of refT (column-major: column c of row j at refT[c*ld + j]) are
+ * added to acc[i], one (e_b, s_b) pair per block of DM_KDE_BLOCK rows
+ * starting at r0 (so r0 must sit on a block boundary of the model for the
+ * pairs to be the model's blocks). acc is not cleared. */
 void dm_kde_lse(const float *refT, int64_t ld, int64_t r0, int64_t r1, int d, const float *x,
-                int64_t n, double inv2h2, double *max, double *sum);
+                int64_t n, double inv2h2, dm_kde_acc *acc);
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "dm_kde.h"
 
-#define RB 512 /* references per block: QT x RB floats of distances stay in L1 */
+#define RB DM_KDE_BLOCK /* references per block: QT x RB floats of distances stay in L1 */
 #define QT 4   /* queries per tile */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -48,16 +48,6 @@ ALWAYS_INLINE float exp_nonpos(float x)
   } sc;
   sc.i = ((int32_t)nf + 127) << 23;
   return p * sc.f;
-}
-
-ALWAYS_INLINE void merge(double *M, double *S, double e, double s)
-{
-  if (e > *M) {
-    *S = *S * exp(*M - e) + s;
-    *M = e;
-  } else {
-    *S += s * exp(e - *M);
-  }
 }
 
 /* Squared distances of a tile of QT queries to nb references, for a
@@ -123,18 +113,14 @@ ALWAYS_INLINE void dist_any(const float *restrict yb, int64_t ld, int nb, int d,
 
 ALWAYS_INLINE void lse_body(const float *restrict refT, int64_t ld, int64_t r0, int64_t r1,
                             int d, const float *restrict x, int64_t n, double inv2h2,
-                            double *restrict mx, double *restrict sm)
+                            dm_kde_acc *restrict acc)
 {
   const float inv = (float)inv2h2;
   float dist[QT][RB] __attribute__((aligned(64)));
-  for (int64_t i = 0; i < n; i++) {
-    mx[i] = -INFINITY;
-    sm[i] = 0.0;
-  }
   /* Reference blocks outermost: a block (d x RB floats) stays in L1/L2 while
    * every query of the call visits it, so a large reference sample streams
-   * from memory once per call, not once per query tile. Each query still
-   * merges the blocks in the same order, so results do not depend on n. */
+   * from memory once per call, not once per query tile. The blocks' sums
+   * are exact (dm_kde_acc), so neither n nor the order matters. */
   for (int64_t b0 = r0; b0 < r1; b0 += RB) {
     int nb = r1 - b0 < RB ? (int)(r1 - b0) : RB;
     const float *yb = refT + b0;
@@ -168,34 +154,34 @@ ALWAYS_INLINE void lse_body(const float *restrict refT, int64_t ld, int64_t r0, 
 #pragma omp simd reduction(+ : s)
         for (int j = 0; j < nb; j++)
           s += exp_nonpos((mn - dq[j]) * inv);
-        merge(&mx[i0 + q], &sm[i0 + q], -(double)mn * inv2h2, (double)s);
+        dm_kde_acc_add(&acc[i0 + q], -(double)mn * inv2h2, (double)s);
       }
     }
   }
 }
 
 typedef void (*lse_fn)(const float *, int64_t, int64_t, int64_t, int, const float *, int64_t,
-                       double, double *, double *);
+                       double, dm_kde_acc *);
 
 __attribute__((target("avx512f,avx512vl,avx512dq,avx2,fma,prefer-vector-width=512"))) static void
 lse_avx512(const float *refT, int64_t ld, int64_t r0, int64_t r1, int d, const float *x,
-           int64_t n, double inv2h2, double *mx, double *sm)
+           int64_t n, double inv2h2, dm_kde_acc *acc)
 {
-  lse_body(refT, ld, r0, r1, d, x, n, inv2h2, mx, sm);
+  lse_body(refT, ld, r0, r1, d, x, n, inv2h2, acc);
 }
 
 __attribute__((target("avx2,fma"))) static void lse_avx2(const float *refT, int64_t ld,
                                                          int64_t r0, int64_t r1, int d,
                                                          const float *x, int64_t n,
-                                                         double inv2h2, double *mx, double *sm)
+                                                         double inv2h2, dm_kde_acc *acc)
 {
-  lse_body(refT, ld, r0, r1, d, x, n, inv2h2, mx, sm);
+  lse_body(refT, ld, r0, r1, d, x, n, inv2h2, acc);
 }
 
 static void lse_baseline(const float *refT, int64_t ld, int64_t r0, int64_t r1, int d,
-                         const float *x, int64_t n, double inv2h2, double *mx, double *sm)
+                         const float *x, int64_t n, double inv2h2, dm_kde_acc *acc)
 {
-  lse_body(refT, ld, r0, r1, d, x, n, inv2h2, mx, sm);
+  lse_body(refT, ld, r0, r1, d, x, n, inv2h2, acc);
 }
 
 /* 2 avx512, 1 avx2, 0 baseline; -1 until first asked. */
@@ -238,8 +224,8 @@ const char *dm_kde_isa(void)
 }
 
 void dm_kde_lse(const float *refT, int64_t ld, int64_t r0, int64_t r1, int d, const float *x,
-                int64_t n, double inv2h2, double *max, double *sum)
+                int64_t n, double inv2h2, dm_kde_acc *acc)
 {
   static const lse_fn fns[] = {lse_baseline, lse_avx2, lse_avx512};
-  fns[isa_level()](refT, ld, r0, r1, d, x, n, inv2h2, max, sum);
+  fns[isa_level()](refT, ld, r0, r1, d, x, n, inv2h2, acc);
 }

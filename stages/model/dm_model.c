@@ -82,7 +82,24 @@ dm_status dm_model_save(const dm_model *m, const char *path, const char *trainin
   return dm_model_file_finish(&out, s, command_line, inputs);
 }
 
+/* LOCAL. Check every setting is KEY=VALUE, with key into key (size cap). */
+static dm_status setting_key(const char *set, char *key, size_t cap)
+{
+  const char *eq = strchr(set, '=');
+  if (!eq || eq == set || (size_t)(eq - set) >= cap)
+    return dm_error(DM_ERR_ARG, "--set '%s': expected KEY=VALUE", set);
+  memcpy(key, set, (size_t)(eq - set));
+  key[eq - set] = '\0';
+  return DM_OK;
+}
+
 dm_status dm_model_load(dm_model *m, const char *path, MPI_Comm comm)
+{
+  return dm_model_load_set(m, path, 0, NULL, comm);
+}
+
+dm_status dm_model_load_set(dm_model *m, const char *path, int n_set, const char *const *set,
+                            MPI_Comm comm)
 {
   memset(m, 0, sizeof *m);
   hid_t f = H5I_INVALID_HID;
@@ -113,7 +130,9 @@ dm_status dm_model_load(dm_model *m, const char *path, MPI_Comm comm)
     s = g >= 0 ? DM_OK : dm_error(DM_ERR_SCHEMA, "%s: group /model is missing", path);
     s = dm_agree(s, comm);
     if (s == DM_OK) {
-      s = m->backend->load(g, m->backend_version, comm, &m->state);
+      s = m->backend->load_set
+              ? m->backend->load_set(g, m->backend_version, n_set, set, comm, &m->state)
+              : m->backend->load(g, m->backend_version, comm, &m->state);
       if (s != DM_OK)
         dm_error_context("%s: /model", path);
       s = dm_agree(s, comm);
@@ -123,6 +142,17 @@ dm_status dm_model_load(dm_model *m, const char *path, MPI_Comm comm)
   if (s == DM_OK)
     s = dm_split_load(f, path, comm, &m->split);
   dm_h5_close(f);
+  /* The same settings on every rank: the same answers, no agreement needed
+   * beyond the one below. */
+  for (int i = 0; s == DM_OK && i < n_set; i++) {
+    char key[64];
+    s = setting_key(set[i], key, sizeof key);
+    if (s == DM_OK && !m->backend->set)
+      s = dm_error(DM_ERR_ARG, "--set %s: the %s model has no settings", key, m->backend->name);
+    if (s == DM_OK)
+      s = m->backend->set(m->state, key, strchr(set[i], '=') + 1);
+  }
+  s = dm_agree(s, comm);
   if (s != DM_OK) {
     if (m->backend && m->state)
       m->backend->free(m->state);

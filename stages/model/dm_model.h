@@ -81,6 +81,15 @@ typedef struct dm_model_backend {
    * DM_ERR_SCHEMA naming the dataset or attribute. */
   dm_status (*load)(hid_t group, int version, MPI_Comm comm, void **state);
 
+  /* COLLECTIVE, optional (NULL: load is used). load, told the scoring-time
+   * settings (n_set "KEY=VALUE" strings, as given to dmpipe score --set)
+   * before it reads, so that a backend that shards its parameters reads
+   * only this rank's share (KDE mode=sharded). The settings are applied
+   * through set afterwards all the same: load_set only looks at them and
+   * leaves unknown keys and bad values to set. */
+  dm_status (*load_set)(hid_t group, int version, int n_set, const char *const *set,
+                        MPI_Comm comm, void **state);
+
   /* LOCAL, optional (NULL: the backend has no settings). A scoring-time
    * setting given as key=value (dmpipe score --set KEY=VALUE), for example
    * the KDE's "mode=sharded". Unknown key or bad value: DM_ERR_ARG naming
@@ -125,6 +134,14 @@ dm_status dm_model_save(const dm_model *m, const char *path, const char *trainin
 /* COLLECTIVE. Read a model file; checks format, schema version and backend
  * name and version. On failure m is left empty. */
 dm_status dm_model_load(dm_model *m, const char *path, MPI_Comm comm);
+
+/* COLLECTIVE, agreed. The same, then the backend settings (n_set
+ * "KEY=VALUE" strings, dmpipe score --set) applied in order through the
+ * backend's set; the backend sees them before it reads (load_set), so it
+ * can read only what they ask for. A malformed setting, or a backend
+ * without settings, is DM_ERR_ARG naming it. */
+dm_status dm_model_load_set(dm_model *m, const char *path, int n_set, const char *const *set,
+                            MPI_Comm comm);
 
 /* COLLECTIVE. Transform n raw rows and score them: the one call the score
  * stage makes per block (same call count on every rank, n may be 0).

@@ -31,23 +31,6 @@ static dm_status checksum_opt(const char *path, int enabled, MPI_Comm comm, char
   return enabled ? dm_checksum_file_tree(path, comm, hex, size) : DM_OK;
 }
 
-static dm_status apply_settings(const dm_score_opts *o, dm_model *m)
-{
-  for (int i = 0; i < o->n_set; i++) {
-    char key[64];
-    const char *eq = strchr(o->set[i], '=');
-    if (!eq || eq == o->set[i] || (size_t)(eq - o->set[i]) >= sizeof key)
-      return dm_error(DM_ERR_ARG, "--set '%s': expected KEY=VALUE", o->set[i]);
-    memcpy(key, o->set[i], (size_t)(eq - o->set[i]));
-    key[eq - o->set[i]] = '\0';
-    if (!m->backend->set)
-      return dm_error(DM_ERR_ARG, "--set %s: the %s model has no settings", key,
-                      m->backend->name);
-    DM_FORWARD(m->backend->set(m->state, key, eq + 1));
-  }
-  return DM_OK;
-}
-
 dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *rep)
 {
   memset(rep, 0, sizeof *rep);
@@ -59,13 +42,12 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
     return dm_error(DM_ERR_ARG, "at most %d --set options", DM_SCORE_MAX_SET);
   double t0 = MPI_Wtime();
   dm_model m;
-  DM_FORWARD(dm_model_load(&m, o->model_path, comm));
+  /* Settings go with the load: a sharded backend reads only its share. */
+  DM_FORWARD(dm_model_load_set(&m, o->model_path, o->n_set, o->set, comm));
   snprintf(rep->backend, sizeof rep->backend, "%s", m.backend->name);
   rep->dim = m.transform.dim;
-  dm_status s = dm_agree(apply_settings(o, &m), comm);
   dm_store *st = NULL;
-  if (s == DM_OK)
-    s = dm_store_open(o->in_path, comm, 0, &st);
+  dm_status s = dm_store_open(o->in_path, comm, 0, &st);
   if (s != DM_OK) {
     dm_model_free(&m);
     return s;

@@ -54,6 +54,25 @@ PY
 expect 1 "bandwidth = -1 is not positive" np2 "$DMPIPE" score --model bad1.h5 --in s.h5 --out x.h5
 expect 1 "kde model version 99" np2 "$DMPIPE" score --model bad2.h5 --in s.h5 --out x.h5
 expect 1 "scale is missing" np2 "$DMPIPE" score --model bad3.h5 --in s.h5 --out x.h5
+# Read as shards (--set mode=sharded, each rank reads its slice): a
+# non-finite reference row is named by the rank that holds it, every rank
+# fails, on 1, 2 and 3 ranks, under a timeout (a hang fails).
+cp m.h5 bad4.h5
+ROW=$($PYTHON - <<'PY'
+import h5py, numpy as np
+with h5py.File("bad4.h5", "r+") as f:
+    ref = f["model/reference"]
+    last = ref.shape[0] - 1
+    ref[last, 1] = np.nan
+print(last)
+PY
+)
+for np in 1 2 3; do
+  expect 1 "dataset reference: row $ROW holds a non-finite value" timeout 120 "$MPIEXEC" -n $np \
+    "$DMPIPE" score --model bad4.h5 --in s.h5 --out x.h5 --set mode=sharded
+  expect 1 "mode=diagonal" timeout 120 "$MPIEXEC" -n $np "$DMPIPE" score --model m.h5 \
+    --in s.h5 --out x.h5 --set mode=sharded --set mode=diagonal
+done
 # An output folder that does not exist.
 expect 1 "nodir/x.h5" np2 "$DMPIPE" score --model m.h5 --in s.h5 --out nodir/x.h5
 
