@@ -58,14 +58,27 @@ static hid_t coll_dxpl(void)
 }
 
 /* Is this dataset's file opened through MPI-IO? Serial files use the default
- * transfer property list. */
+ * transfer property list. The answer is kept for the last file asked about:
+ * H5Fget_access_plist duplicates the file's MPI communicator (a collective
+ * agreement on a context id), which made every small read cost a round of
+ * messages; HDF5 never hands out a file id twice in a process. */
 static hid_t dxpl_for(hid_t obj)
 {
+  static hid_t last_file = H5I_INVALID_HID;
+  static int last_mpio;
   hid_t file = H5Iget_file_id(obj);
-  hid_t fapl = file >= 0 ? H5Fget_access_plist(file) : H5I_INVALID_HID;
-  int mpio = fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO;
-  if (fapl >= 0)
-    H5Pclose(fapl);
+  int mpio = 0;
+  if (file >= 0 && file == last_file) {
+    mpio = last_mpio;
+  } else {
+    hid_t fapl = file >= 0 ? H5Fget_access_plist(file) : H5I_INVALID_HID;
+    mpio = fapl >= 0 && H5Pget_driver(fapl) == H5FD_MPIO;
+    if (fapl >= 0) {
+      H5Pclose(fapl);
+      last_file = file;
+      last_mpio = mpio;
+    }
+  }
   if (file >= 0)
     H5Fclose(file);
   return mpio ? coll_dxpl() : H5Pcreate(H5P_DATASET_XFER);

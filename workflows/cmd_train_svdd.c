@@ -5,11 +5,13 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dm_cli_train.h"
 #include "dm_cmd.h"
 #include "dm_comm.h"
+#include "dm_mem.h"
 #include "dm_progress.h"
 #include "dm_svdd.h"
 #include "dm_train.h"
@@ -40,6 +42,13 @@ static const char help[] =
     "  --epochs E            passes over the training events (default 20)\n"
     "  --batch B             events per global batch, over all ranks (default 500)\n"
     "  --lr X                Adam learning rate (default 1e-3)\n"
+    "  --min-rows-per-rank M below M rows per rank per step (B < ranks x M) the\n"
+    "                        global batch becomes ranks x M and the learning rate\n"
+    "                        grows with it (lr x ranks x M / B, reached linearly over\n"
+    "                        --lr-warm-up epochs): fewer, fuller allreduces on many\n"
+    "                        ranks. Printed and recorded in the model; 0 = never\n"
+    "                        (default 8: unchanged up to 62 ranks at B = 500)\n"
+    "  --lr-warm-up E        epochs of that linear warm-up (default 5)\n"
     "  --weight-decay X      L2 weight decay added to the gradient, as PyTorch's\n"
     "                        Adam(weight_decay=X) (default 1e-6)\n"
     "  --milestones A,B,...  epochs at which the learning rate is multiplied by 0.1\n"
@@ -70,13 +79,19 @@ static const char help[] =
     "  --max-train M         fit on at most M training-pool events (0 = all; default 0)\n"
     DM_CLI_TRAIN_HELP_POOL
     "  --read-batch N        events per rank per read (default 65536): bounds memory\n"
+    "  --pool-mb M           memory per rank for the training rows (default 4096).\n"
+    "                        When a rank's share does not fit, the rows stay in the\n"
+    "                        store and every epoch reads them again in windows of\n"
+    "                        fixed blocks of events (block order shuffled per epoch,\n"
+    "                        rows shuffled inside a window); results then differ\n"
+    "                        from the in-memory mode but not with the rank count\n"
     DM_CLI_TRAIN_HELP_JSON
     "  --verbose             one line per epoch on stderr (loss, lr, R, rate)\n"
     DM_CLI_TRAIN_HELP_TAIL;
 
 enum { W = 24 }; /* report label width */
 
-static void print_report(const dm_train_opts *o, const dm_train_report *r)
+static void print_report(const dm_train_opts *o, const dm_svdd_opts *so, const dm_train_report *r)
 {
   dm_cli_train_print_head(o, r, W);
   dm_cli_train_print_features(o, r, W, "network inputs");
@@ -90,6 +105,25 @@ static void print_report(const dm_train_opts *o, const dm_train_report *r)
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "resumed_epochs")));
     printf("  %-*s %.0f per member\n", W, "parameters",
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "parameters")));
+    double be = cJSON_GetNumberValue(cJSON_GetObjectItem(b, "batch_effective"));
+    double le = cJSON_GetNumberValue(cJSON_GetObjectItem(b, "lr_effective"));
+    if (be != so->batch)
+      printf("  %-*s %.0f (asked %d; %.0f ranks x %.0f rows per rank), lr %g (asked %g) after a "
+             "%.0f-epoch warm-up\n", W, "global batch", be, so->batch,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "ranks")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "min_rows_per_rank")), le, so->lr,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "lr_warm_up")));
+    else
+      printf("  %-*s %.0f, lr %g\n", W, "global batch", be, le);
+    if (r->pool_streamed)
+      printf("  %-*s streamed from the store (%.0f MB per rank in memory > --pool-mb %lld): "
+             "windows of %.0f blocks of %.0f events\n", W, "training pool",
+             (double)r->pool_bytes / 1048576.0, (long long)o->pool_mb,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "pool_window_blocks")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "pool_block_events")));
+    else
+      printf("  %-*s in memory (%.1f MB per rank)\n", W, "training pool",
+             (double)r->pool_bytes / 1048576.0);
     printf("  %-*s %.0f events/s, %.1f GFLOP/s (%.2f s)\n", W, "training rate",
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_events_per_s")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "train_gflops")),
@@ -110,7 +144,7 @@ static void print_report(const dm_train_opts *o, const dm_train_report *r)
 }
 
 static dm_status write_json(const char *path, const dm_train_opts *o, const dm_svdd_opts *so,
-                            const dm_train_report *r)
+                            const dm_train_report *r, const int64_t *peak_kb, int size)
 {
   cJSON *j = dm_cli_train_json(o, r);
   if (j) {
@@ -119,6 +153,19 @@ static dm_status write_json(const char *path, const dm_train_opts *o, const dm_s
     cJSON_AddNumberToObject(j, "lr", so->lr);
     cJSON_AddNumberToObject(j, "seconds_total", r->seconds_total);
     cJSON_AddNumberToObject(j, "seconds_fit", r->seconds_fit);
+    cJSON_AddNumberToObject(j, "min_rows_per_rank", so->min_rows_per_rank);
+    cJSON_AddNumberToObject(j, "lr_warm_up", so->lr_warm_up);
+    cJSON_AddNumberToObject(j, "pool_mb", (double)o->pool_mb);
+    cJSON_AddBoolToObject(j, "pool_streamed", r->pool_streamed);
+    cJSON_AddNumberToObject(j, "pool_bytes_in_memory", (double)r->pool_bytes);
+    /* Peak resident memory of each rank (VmHWM), for checks of the budget. */
+    int64_t hi = -1;
+    cJSON *a = cJSON_AddArrayToObject(j, "peak_rss_kb_per_rank");
+    for (int i = 0; i < size; i++) {
+      cJSON_AddItemToArray(a, cJSON_CreateNumber((double)peak_kb[i]));
+      hi = peak_kb[i] > hi ? peak_kb[i] : hi;
+    }
+    cJSON_AddNumberToObject(j, "peak_rss_kb", (double)hi);
     if (r->backend_info)
       cJSON_AddItemToObject(j, "backend", cJSON_Duplicate(r->backend_info, 1));
   }
@@ -191,12 +238,16 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
       {"resume", no_argument, NULL, 'r'},
       {"strict", no_argument, NULL, 'S'},
       {"verbose", no_argument, NULL, 'v'},
+      {"min-rows-per-rank", required_argument, NULL, 'm'},
+      {"lr-warm-up", required_argument, NULL, 'w'},
+      {"pool-mb", required_argument, NULL, 'P'},
       {NULL, 0, NULL, 0}};
   dm_train_opts o;
   dm_cli_train_common com;
   dm_cli_train_defaults(&o, "svdd", &com, "--read-batch");
   o.features.kind = DM_FEATURES_OBJECTS;
   o.max_train = 0;
+  o.pool_mb = 4096;
   dm_svdd_opts so;
   dm_svdd_opts_default(&so);
   const char *ckpt = NULL;
@@ -242,6 +293,15 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
     case 'r': so.resume = 1; break;
     case 'S': so.strict = 1; break;
     case 'v': so.verbose = 1; break;
+    case 'm':
+      s = dm_cli_i64("--min-rows-per-rank", optarg, 0, 1 << 24, &v);
+      so.min_rows_per_rank = (int)v;
+      break;
+    case 'w':
+      s = dm_cli_i64("--lr-warm-up", optarg, 0, 1000000, &v);
+      so.lr_warm_up = (int)v;
+      break;
+    case 'P': s = dm_cli_i64("--pool-mb", optarg, 1, (int64_t)1 << 30, &o.pool_mb); break;
     case DM_CLI_TRAIN_HELP: return dm_cli_help(help, comm);
     default:
       if (!dm_cli_train_is_option(c))
@@ -285,12 +345,22 @@ int dm_cmd_train_svdd(int argc, char **argv, MPI_Comm comm)
                                                            : DM_PROGRESS_TERMINAL_INTERVAL;
   if (s == DM_OK)
     s = dm_train_run(&o, comm, &rep);
+  int size = dm_size(comm);
+  int64_t *peak = calloc((size_t)size, sizeof *peak);
+  if (dm_alltrue(peak != NULL, comm))
+    dm_mem_peak_kb_all(comm, peak);
+  else {
+    free(peak);
+    peak = NULL;
+  }
   if (s == DM_OK && dm_rank(comm) == 0) {
     if (!com.quiet)
-      print_report(&o, &rep);
+      print_report(&o, &so, &rep);
     if (com.json)
-      s = write_json(com.json, &o, &so, &rep);
+      s = peak ? write_json(com.json, &o, &so, &rep, peak, size)
+               : dm_error(DM_ERR_NOMEM, "no memory for the report");
   }
+  free(peak);
   dm_train_report_free(&rep);
   int stopped = 0, mine = s != DM_OK && svdd_stop;
   MPI_Allreduce(&mine, &stopped, 1, MPI_INT, MPI_MAX, comm);

@@ -34,6 +34,27 @@
 #include "dm_split.h"
 #include "dm_status.h"
 
+/* A training set read on demand instead of held in memory (the train stage's
+ * bounded pool, dm_train.h): its rows live in a source of n_units ordered
+ * units (the store's events), each unit holding at most one training row;
+ * the training set is the rows of all units in unit order. */
+typedef struct dm_model_stream {
+  void *ctx;
+  int64_t n_units;
+  int64_t budget;    /* bytes per rank the training rows may take: the source
+                        keeps its own read buffers within budget / 4, the
+                        backend holds the rows it reads in the other 3/4 */
+  int64_t budget_mb; /* the same as the user gave it (for the record) */
+  int weighted;      /* read can deliver event weights */
+  /* COLLECTIVE (every rank calls, each with its own range; count may be 0).
+   * The training rows among units [begin, begin + count), in unit order,
+   * into x (room for count rows of dim columns, transformed), their event
+   * weights into w when w is not NULL (finite and > 0, else an error naming
+   * the event), their number into *n. The same status on every rank. */
+  dm_status (*read)(void *ctx, int64_t begin, int64_t count, float *x, double *w, int64_t *n,
+                    MPI_Comm comm);
+} dm_model_stream;
+
 /* What a backend's fit is given. The training rows of all ranks, taken in
  * rank order, are the training set in store order. */
 typedef struct {
@@ -47,6 +68,10 @@ typedef struct {
   const double *weight;      /* n_local event weights (finite, > 0), or NULL:
                                 unit weights. A backend that cannot use
                                 weights fails with DM_ERR_ARG. */
+  const dm_model_stream *stream; /* NULL: the rows are x. Otherwise x is NULL,
+                                n_local 0, row_id and weight NULL, and the
+                                n_total rows come from the stream (only for a
+                                backend with .streams set) */
 } dm_model_data;
 
 typedef struct dm_model_backend {
@@ -101,6 +126,9 @@ typedef struct dm_model_backend {
 
   /* LOCAL. Free; accepts NULL. */
   void (*free)(void *state);
+
+  /* 1: fit accepts a streamed training set (dm_model_data.stream). */
+  int streams;
 } dm_model_backend;
 
 /* LOCAL. The backend registered under name, or NULL. */

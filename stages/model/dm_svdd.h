@@ -33,6 +33,54 @@
  * thread count a run is bitwise reproducible, and a resumed run bitwise
  * equals an uninterrupted one.
  *
+ * Large rank counts (the global batch rule). With P ranks each step costs
+ * one MPI_Allreduce of the whole gradient: n_params + 1 floats, so
+ * 4 (n_params + 1) bytes, and an epoch of n rows takes ceil(n / B_eff) of
+ * them. A ring or recursive-doubling allreduce of m bytes costs about
+ * 2 log2(P) alpha + 2 m / beta (alpha the latency, beta the bandwidth), so
+ * the latency part of an epoch is ceil(n / B_eff) x 2 log2(P) alpha while a
+ * rank's compute per step shrinks as B_eff / P rows. Hence the rule, with
+ * m = min_rows_per_rank (default 8; 0 = never):
+ *   B >= P m  (the usual case: 1-62 ranks at the default B = 500): B_eff = B,
+ *             the learning rates as given; results are those above, the same
+ *             to rounding for any rank count (bitwise what this code did
+ *             before the rule existed);
+ *   B <  P m: B_eff = P m and the learning rate is scaled linearly,
+ *             lr_eff = lr x B_eff / B (Goyal et al. 2017), reached by a
+ *             linear ramp over the first lr_warm_up epochs (default 5):
+ *             lr(t) = lr_at(e) x (1 + (B_eff / B - 1) min(1, t / lr_warm_up)),
+ *             t = e + (rows of epoch e already stepped) / n. Then the batches
+ *             and the schedule depend on P (another P above the threshold is
+ *             another training run; the same P is bitwise reproducible and
+ *             resumable). A resume under a P that changes B_eff is refused.
+ * The effective batch, lr and warm-up are printed by rank 0, reported, and
+ * recorded in the model group (dm_svdd_schedule).
+ *
+ * Bounded training pool (streamed rows, dm_model_data.stream). When the
+ * train stage cannot hold a rank's pool within its budget (dmpipe train svdd
+ * --pool-mb), the rows stay in the store and each epoch reads them again,
+ * window by window. The store's events are cut into fixed blocks of
+ * block_events consecutive events and blocks are grouped into windows of
+ * window_blocks blocks; both follow from the budget, the row width and
+ * whether the fit is weighted, never from P (dm_svdd_stream_geometry), and
+ * a window holds at most 3/4 of the budget of rows even when one rank holds
+ * all of them (one rank: every row; P ranks: each reads 1/P of every block's
+ * events). Epoch e takes the blocks in the order of a keyed permutation
+ * sigma_e (seed, member, epoch); window w is blocks sigma_e(wW .. wW + W - 1);
+ * its R_w rows, numbered by block (in that order) then store order, are
+ * shuffled by a keyed permutation of [0, R_w) and cut into batches of B_eff
+ * (the last one of each window smaller). The statistical difference from the
+ * in-memory mode: a batch mixes rows of only W blocks (a block-level shuffle,
+ * rows of nearby events share windows), and each window ends with a partial
+ * batch. It is the same for any P below the threshold: results agree across
+ * rank counts to rounding, and a resumed run bitwise equals an uninterrupted
+ * one. The centre and the collapse statistics are streamed passes (exact
+ * sums); the soft-boundary R^2 is then the upper edge of the bin holding the
+ * (1 - nu) order statistic in a histogram of the distances' top 16 bits
+ * (relative precision 2^-7) instead of the exact value; the distinct-score
+ * count of the collapse guard is taken over the first window of rows in
+ * store order (the report says over how many). Which mode ran is recorded.
+ *
  * Checkpoints: after every epoch rank 0 writes the full training state (all
  * members' weights, Adam moments and step, c, R^2, epochs done) to
  * opts->checkpoint (".tmp" then rename, xxh64 checksum). The epoch's batch
@@ -84,6 +132,8 @@ typedef struct {
   int resume;                         /* continue from checkpoint if present */
   char checkpoint[DM_SVDD_CKPT_PATH_MAX]; /* "" = no checkpoints */
   int zero_init;                      /* tests: all weights 0 (collapses) */
+  int min_rows_per_rank;              /* global batch rule (above); 0 = never scale */
+  int lr_warm_up;                     /* epochs of the lr ramp when B_eff > B */
   int verbose;                        /* rank 0 prints a line per epoch */
   double progress_interval;           /* > 0: rank 0 prints an epoch's line when this
                                        * many seconds passed since the last (progress
@@ -99,7 +149,8 @@ typedef struct {
 
 /* LOCAL. Defaults: hidden 256,128, out_dim 13 (the challenge's Deep SVDD
  * shape), 20 epochs, batch 500, lr 1e-3, weight decay 1e-6, no milestones,
- * one-class, nu 0.1, warm_up 10, ensemble 1, no checkpoint. */
+ * one-class, nu 0.1, warm_up 10, ensemble 1, no checkpoint, 8 minimum rows
+ * per rank, 5 lr warm-up epochs. */
 void dm_svdd_opts_default(dm_svdd_opts *o);
 
 /* LOCAL. Check ranges; DM_ERR_ARG naming the option. */
@@ -113,6 +164,30 @@ dm_status dm_svdd_objective_parse(const char *text, dm_svdd_objective *obj);
  * torch.optim.lr_scheduler.MultiStepLR stepped once per epoch. */
 double dm_svdd_lr_at(const dm_svdd_opts *o, int epoch);
 
+/* How a fit was run: the effective batch and learning rate of the global
+ * batch rule and the pool mode (recorded in the model group). */
+typedef struct {
+  int ranks;                 /* P of the fit */
+  int min_rows_per_rank;
+  int64_t batch, batch_eff;  /* B as asked, B_eff as used */
+  double lr, lr_eff;         /* lr as asked; lr x B_eff / B after the warm-up */
+  int lr_warm_up;            /* epochs of the ramp (0 when B_eff == B) */
+  int streamed;              /* 1: rows read from the store every epoch */
+  int64_t pool_mb;           /* streamed: the budget per rank */
+  int64_t block_events, window_blocks; /* streamed: the geometry */
+} dm_svdd_schedule;
+
+/* LOCAL. The schedule of a fit on `ranks` ranks (the pool fields zero).
+ * DM_ERR_ARG naming --min-rows-per-rank when P x m exceeds the largest
+ * batch. */
+dm_status dm_svdd_schedule_make(const dm_svdd_opts *o, int ranks, dm_svdd_schedule *s);
+
+/* LOCAL. The learning rate of a step of epoch e taken after `frac` (in
+ * [0, 1)) of the epoch's rows: dm_svdd_lr_at when B_eff == B, else the
+ * scaled rate on its warm-up ramp (above). */
+double dm_svdd_lr_step(const dm_svdd_opts *o, const dm_svdd_schedule *s, int epoch,
+                       double frac);
+
 /* The fitted model (the backend state): identical on every rank. */
 typedef struct {
   int n_members;
@@ -121,6 +196,8 @@ typedef struct {
   dm_svdd_net *nets; /* n_members, same shape */
   float *c;          /* n_members x out_dim */
   double *r2;        /* n_members: R^2 (0 for one-class) */
+  dm_svdd_schedule sched; /* how it was trained (zero: a file from before
+                             the record) */
 } dm_svdd_model;
 
 /* Training summary (identical on every rank). */
@@ -139,10 +216,14 @@ typedef struct {
   int64_t n_distinct[DM_SVDD_MAX_ENSEMBLE];
   int collapsed[DM_SVDD_MAX_ENSEMBLE];
   int any_collapsed;
+  int64_t distinct_of;     /* rows the distinct counts are over (n_train, or
+                              the first window when streamed) */
+  dm_svdd_schedule sched;
 } dm_svdd_report;
 
 /* COLLECTIVE. Train on the rows of every rank (train->x, n_local rows of
- * dim columns; the training set is the rows of all ranks in rank order).
+ * dim columns; the training set is the rows of all ranks in rank order), or
+ * on the rows of train->stream (read window by window, above).
  * Member k is seeded with train->seed + k. report may be NULL. On success
  * *model is identical on every rank; on failure it is NULL. Every rank
  * returns the same status. */
@@ -162,7 +243,11 @@ void dm_svdd_report_print(const dm_svdd_report *r, FILE *out);
 /* The registry entry (fit's opts is a const dm_svdd_opts *, NULL for the
  * defaults). The model group (/model of the model file) holds:
  *   attributes objective ("one-class"|"soft-boundary"), nu, n_members,
- *              n_layers, dims (n_layers + 1 values, as f64), leak
+ *              n_layers, dims (n_layers + 1 values, as f64), leak;
+ *              the schedule: ranks, batch, batch_effective, lr, lr_effective,
+ *              lr_warm_up, min_rows_per_rank, pool ("memory"|"streamed"),
+ *              pool_mb, pool_block_events, pool_window_blocks (absent from
+ *              files written before they existed)
  *   datasets   weights [n_members, n_params] f32 (layers concatenated, each
  *              out x in row-major), centre [n_members, out_dim] f32,
  *              r2 [n_members] f64 */

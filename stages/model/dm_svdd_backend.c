@@ -114,6 +114,19 @@ static dm_status be_fit(const dm_model_data *train, const void *opts, MPI_Comm c
     add_array(info, "distinct_scores", d, rep.n_members);
     add_array(info, "collapsed", c, rep.n_members);
     cJSON_AddBoolToObject(info, "any_collapsed", rep.any_collapsed);
+    cJSON_AddNumberToObject(info, "distinct_of", (double)rep.distinct_of);
+    const dm_svdd_schedule *sc = &rep.sched;
+    cJSON_AddNumberToObject(info, "ranks", sc->ranks);
+    cJSON_AddNumberToObject(info, "min_rows_per_rank", sc->min_rows_per_rank);
+    cJSON_AddNumberToObject(info, "batch_effective", (double)sc->batch_eff);
+    cJSON_AddNumberToObject(info, "lr_effective", sc->lr_eff);
+    cJSON_AddNumberToObject(info, "lr_warm_up", sc->lr_warm_up);
+    cJSON_AddStringToObject(info, "pool", sc->streamed ? "streamed" : "memory");
+    if (sc->streamed) {
+      cJSON_AddNumberToObject(info, "pool_mb", (double)sc->pool_mb);
+      cJSON_AddNumberToObject(info, "pool_block_events", (double)sc->block_events);
+      cJSON_AddNumberToObject(info, "pool_window_blocks", (double)sc->window_blocks);
+    }
   }
   return DM_OK;
 }
@@ -139,6 +152,18 @@ static dm_status be_save(const void *state, hid_t g, MPI_Comm comm)
   DM_FORWARD(dm_h5_attr_set_i64(g, "n_layers", net->n_layers));
   DM_FORWARD(dm_h5_attr_set_f64_array(g, "dims", dims, net->n_layers + 1));
   DM_FORWARD(dm_h5_attr_set_f64(g, "leak", DM_SVDD_LEAK));
+  const dm_svdd_schedule *sc = &m->sched;
+  DM_FORWARD(dm_h5_attr_set_i64(g, "ranks", sc->ranks));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "batch", sc->batch));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "batch_effective", sc->batch_eff));
+  DM_FORWARD(dm_h5_attr_set_f64(g, "lr", sc->lr));
+  DM_FORWARD(dm_h5_attr_set_f64(g, "lr_effective", sc->lr_eff));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "lr_warm_up", sc->lr_warm_up));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "min_rows_per_rank", sc->min_rows_per_rank));
+  DM_FORWARD(dm_h5_attr_set_str(g, "pool", sc->streamed ? "streamed" : "memory"));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "pool_mb", sc->pool_mb));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "pool_block_events", sc->block_events));
+  DM_FORWARD(dm_h5_attr_set_i64(g, "pool_window_blocks", sc->window_blocks));
   size_t P = (size_t)net->n_params;
   float *w = malloc((size_t)m->n_members * P * sizeof(float));
   dm_status s = w ? DM_OK : dm_error(DM_ERR_NOMEM, "svdd save: weights");
@@ -251,6 +276,36 @@ static dm_status load_checked(hid_t g, dm_svdd_model *m, float **w, float **c, d
   return DM_OK;
 }
 
+/* The schedule attributes, when the file has them (older files do not:
+ * the record stays zero and describe leaves it out). */
+static void load_schedule(hid_t g, dm_svdd_schedule *sc)
+{
+  memset(sc, 0, sizeof *sc);
+  if (H5Aexists(g, "batch_effective") <= 0)
+    return;
+  int64_t v[8] = {0};
+  const char *in[8] = {"ranks", "batch", "batch_effective", "lr_warm_up", "min_rows_per_rank",
+                       "pool_mb", "pool_block_events", "pool_window_blocks"};
+  for (int i = 0; i < 8; i++)
+    if (dm_h5_attr_get_i64(g, in[i], &v[i]) != DM_OK)
+      dm_error_clear();
+  sc->ranks = (int)v[0];
+  sc->batch = v[1];
+  sc->batch_eff = v[2];
+  sc->lr_warm_up = (int)v[3];
+  sc->min_rows_per_rank = (int)v[4];
+  sc->pool_mb = v[5];
+  sc->block_events = v[6];
+  sc->window_blocks = v[7];
+  if (dm_h5_attr_get_f64(g, "lr", &sc->lr) != DM_OK ||
+      dm_h5_attr_get_f64(g, "lr_effective", &sc->lr_eff) != DM_OK)
+    dm_error_clear();
+  char pool[16] = "";
+  if (dm_h5_attr_get_str(g, "pool", pool, sizeof pool) != DM_OK)
+    dm_error_clear();
+  sc->streamed = strcmp(pool, "streamed") == 0;
+}
+
 static dm_status be_load(hid_t g, int version, MPI_Comm comm, void **state)
 {
   (void)version;
@@ -270,6 +325,7 @@ static dm_status be_load(hid_t g, int version, MPI_Comm comm, void **state)
     dm_svdd_model_free(m);
     return s;
   }
+  load_schedule(g, &m->sched);
   *state = m;
   return DM_OK;
 }
@@ -287,6 +343,22 @@ static void be_describe(const void *state, FILE *out)
   if (m->objective == DM_SVDD_SOFT_BOUNDARY)
     fprintf(out, " (nu %g)", m->nu);
   fprintf(out, ", %d member%s\n", m->n_members, m->n_members > 1 ? "s (score = mean)" : "");
+  const dm_svdd_schedule *sc = &m->sched;
+  if (sc->batch_eff > 0) {
+    fprintf(out, "  svdd training:  %d rank%s, batch %lld", sc->ranks, sc->ranks == 1 ? "" : "s",
+            (long long)sc->batch_eff);
+    if (sc->batch_eff != sc->batch)
+      fprintf(out, " (asked %lld; %d rows per rank minimum), lr %g (asked %g, %d-epoch warm-up)",
+              (long long)sc->batch, sc->min_rows_per_rank, sc->lr_eff, sc->lr, sc->lr_warm_up);
+    else
+      fprintf(out, ", lr %g", sc->lr);
+    if (sc->streamed)
+      fprintf(out, "; pool streamed within %lld MB (windows of %lld blocks of %lld events)",
+              (long long)sc->pool_mb, (long long)sc->window_blocks, (long long)sc->block_events);
+    else
+      fprintf(out, "; pool in memory");
+    fprintf(out, "\n");
+  }
   int o = net->dims[net->n_layers];
   for (int k = 0; k < m->n_members; k++) {
     double c2 = 0.0;
@@ -309,4 +381,5 @@ const dm_model_backend dm_model_backend_svdd = {
     .set = NULL,
     .describe = be_describe,
     .free = be_free,
+    .streams = 1,
 };

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dm_svdd.h"
+#include "dm_xsum.h"
 
 /* ---- batch order ------------------------------------------------------------
  * A keyed pseudo-random permutation of [0, n): a 4-round balanced Feistel
@@ -131,5 +132,73 @@ dm_status dm_svdd_centre(const dm_svdd_net *net, dm_svdd_work *ws, const float *
 dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
                            const float *rw, int64_t n_local, int64_t n_total, MPI_Comm comm,
                            float *c);
+/* Its two halves, for rows that arrive in parts: LOCAL, add the (weighted)
+ * outputs of n rows to the out exact column sums acc; COLLECTIVE, sum acc
+ * over the ranks and set c. */
+dm_status dm_svdd_centre_add(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
+                             const float *rw, int64_t n_local, dm_xsum *acc);
+dm_status dm_svdd_centre_finish(dm_xsum *acc, int out, int64_t n_total, MPI_Comm comm, float *c);
+
+/* ---- streamed training set (dm_svdd_stream.c; the scheme is in dm_svdd.h) ---- */
+
+/* Blocks per window (at most), and the block size worth a read (the
+ * store's chunk of events). */
+#define DM_SVDD_WINDOW_BLOCKS 32
+#define DM_SVDD_BLOCK_EVENTS 65536
+
+/* LOCAL. The block geometry for a budget of `budget` bytes and rows of dim
+ * columns: a window of W x E rows (at most 3/4 of the budget with every
+ * buffer a row needs) in W blocks of E events, W = rows / 65536 within
+ * [4, 32]. Depends on nothing else, so not on the rank count. DM_ERR_ARG naming --pool-mb when a window would
+ * hold fewer than `batch` rows. */
+dm_status dm_svdd_stream_geometry(int64_t budget, int dim, int weighted, int64_t batch,
+                                  int64_t *block_events, int64_t *window_blocks);
+
+typedef struct {
+  const dm_model_stream *src;
+  int dim, weighted, size, rank;
+  int64_t n_total, batch;
+  int64_t block_events, window_blocks, n_blocks, n_windows;
+  int64_t cap;          /* rows this rank can hold of one window */
+  double wscale;        /* weighted: n_total / sum of weights (mean 1) */
+  /* the loaded window: this rank's rows and their place in the window */
+  int64_t nl, R;        /* rows here; rows over all ranks */
+  float *x, *rw, *d;    /* cap x dim; cap scaled weights; cap distances */
+  double *w;            /* cap raw weights (weighted) */
+  int64_t *pos, *rows, *start, *scratch;
+  int64_t *cnt;         /* 3 x window_blocks: rows per block here, below, all */
+} dm_svdd_stream;
+
+/* COLLECTIVE. Geometry and buffers for the rows of src (n_total in all). */
+dm_status dm_svdd_stream_open(dm_svdd_stream *s, const dm_model_stream *src, int dim,
+                              int64_t n_total, int64_t batch, int64_t budget, MPI_Comm comm);
+void dm_svdd_stream_close(dm_svdd_stream *s);
+
+/* COLLECTIVE. One pass in store order: the order-free fingerprint of the
+ * rows (and of their weights), and when weighted the scale to mean 1. */
+dm_status dm_svdd_stream_prepass(dm_svdd_stream *s, MPI_Comm comm, uint64_t *fingerprint);
+
+/* COLLECTIVE. The centre of net over every row (dm_svdd_centre_w's sums). */
+dm_status dm_svdd_stream_centre(dm_svdd_stream *s, const dm_svdd_net *net, dm_svdd_work *ws,
+                                MPI_Comm comm, float *c);
+
+/* COLLECTIVE. Epoch e of the member seeded `seed`: every window of the
+ * epoch's block order, its batches stepped through st. *loss_sum receives
+ * sum over batches of loss x rows; r2_hist (65536 counts, or NULL) the
+ * top-16-bit histogram of the rows' distances. */
+dm_status dm_svdd_stream_epoch(dm_svdd_stream *s, dm_svdd_stepper *st, const dm_svdd_opts *o,
+                               const dm_svdd_schedule *sch, uint64_t seed, int epoch,
+                               MPI_Comm comm, double *loss_sum, uint64_t *r2_hist);
+
+/* COLLECTIVE. The k-th smallest (0-based) of the values histogrammed by
+ * dm_svdd_stream_epoch, to its bin: the bin's largest float. */
+dm_status dm_svdd_stream_kth(uint64_t *hist, int64_t k, MPI_Comm comm, float *out);
+
+/* COLLECTIVE. Collapse statistics of the rows through net: mean and
+ * standard deviation of the distances (exact sums), and the distinct
+ * distances over the first window (*sample rows). */
+dm_status dm_svdd_stream_stats(dm_svdd_stream *s, const dm_svdd_net *net, const float *c,
+                               MPI_Comm comm, double *mean, double *sd, int64_t *distinct,
+                               int64_t *sample);
 
 #endif

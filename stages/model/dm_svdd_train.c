@@ -27,6 +27,8 @@ void dm_svdd_opts_default(dm_svdd_opts *o)
   o->nu = 0.1;
   o->warm_up = 10;
   o->ensemble = 1;
+  o->min_rows_per_rank = 8;
+  o->lr_warm_up = 5;
 }
 
 dm_status dm_svdd_opts_check(const dm_svdd_opts *o)
@@ -65,6 +67,11 @@ dm_status dm_svdd_opts_check(const dm_svdd_opts *o)
                     DM_SVDD_MAX_ENSEMBLE);
   if (o->resume && !o->checkpoint[0])
     return dm_error(DM_ERR_ARG, "svdd --resume needs a checkpoint path");
+  if (o->min_rows_per_rank < 0 || o->min_rows_per_rank > (1 << 24))
+    return dm_error(DM_ERR_ARG, "svdd --min-rows-per-rank: %d (allowed 0..%d)",
+                    o->min_rows_per_rank, 1 << 24);
+  if (o->lr_warm_up < 0 || o->lr_warm_up > 1000000)
+    return dm_error(DM_ERR_ARG, "svdd --lr-warm-up: %d (allowed 0..1000000)", o->lr_warm_up);
   return DM_OK;
 }
 
@@ -94,6 +101,36 @@ double dm_svdd_lr_at(const dm_svdd_opts *o, int epoch)
   return lr;
 }
 
+dm_status dm_svdd_schedule_make(const dm_svdd_opts *o, int ranks, dm_svdd_schedule *s)
+{
+  memset(s, 0, sizeof *s);
+  s->ranks = ranks;
+  s->min_rows_per_rank = o->min_rows_per_rank;
+  s->batch = s->batch_eff = o->batch;
+  s->lr = s->lr_eff = o->lr;
+  int64_t need = (int64_t)ranks * o->min_rows_per_rank;
+  if (need > o->batch) {
+    if (need > (1 << 24))
+      return dm_error(DM_ERR_ARG, "svdd --min-rows-per-rank %d x %d ranks = a global batch of "
+                      "%lld rows (at most %d): lower --min-rows-per-rank", o->min_rows_per_rank,
+                      ranks, (long long)need, 1 << 24);
+    s->batch_eff = need;
+    s->lr_eff = o->lr * (double)need / (double)o->batch;
+    s->lr_warm_up = o->lr_warm_up;
+  }
+  return DM_OK;
+}
+
+double dm_svdd_lr_step(const dm_svdd_opts *o, const dm_svdd_schedule *s, int epoch, double frac)
+{
+  double lr = dm_svdd_lr_at(o, epoch);
+  if (s->batch_eff == s->batch)
+    return lr; /* below the threshold: exactly the rate as given */
+  double k = (double)s->batch_eff / (double)s->batch, t = epoch + frac;
+  double ramp = s->lr_warm_up > 0 && t < s->lr_warm_up ? t / s->lr_warm_up : 1.0;
+  return lr * (1.0 + (k - 1.0) * ramp);
+}
+
 /* ---- the centre ------------------------------------------------------- */
 
 static void gather_rows(float *dst, const float *x, int dim, const int64_t *rows, int64_t n)
@@ -113,11 +150,25 @@ dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float
                            const float *rw, int64_t n_local, int64_t n_total, MPI_Comm comm,
                            float *c)
 {
-  int dim = net->dims[0], out = net->dims[net->n_layers];
+  int out = net->dims[net->n_layers];
   /* Exact column sums (dm_xsum): the order of rows and ranks cannot change
    * the centre, so it is the same bits for any rank count. */
   dm_xsum *acc = calloc((size_t)out, sizeof *acc);
   dm_status s = acc ? DM_OK : dm_error(DM_ERR_NOMEM, "svdd centre sums");
+  if (s == DM_OK)
+    s = dm_svdd_centre_add(net, ws, x, rw, n_local, acc);
+  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = dm_svdd_centre_finish(acc, out, n_total, comm, c);
+  free(acc);
+  return s;
+}
+
+dm_status dm_svdd_centre_add(const dm_svdd_net *net, dm_svdd_work *ws, const float *x,
+                             const float *rw, int64_t n_local, dm_xsum *acc)
+{
+  int dim = net->dims[0], out = net->dims[net->n_layers];
+  dm_status s = DM_OK;
   for (int64_t b = 0; s == DM_OK && b < n_local; b += ws->cap) {
     int64_t nb = n_local - b < ws->cap ? n_local - b : ws->cap;
     const float *y = dm_svdd_forward(net, ws, x + b * dim, nb);
@@ -133,9 +184,12 @@ dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float
         dm_xsum_add(&acc[j], rw ? (double)rw[b + i] * v : v);
       }
   }
-  s = dm_agree(s, comm);
-  if (s == DM_OK)
-    s = dm_xsum_allreduce(acc, out, comm);
+  return s;
+}
+
+dm_status dm_svdd_centre_finish(dm_xsum *acc, int out, int64_t n_total, MPI_Comm comm, float *c)
+{
+  dm_status s = dm_xsum_allreduce(acc, out, comm);
   if (s == DM_OK)
     for (int j = 0; j < out; j++) {
       double v = dm_xsum_value(&acc[j]) / (double)n_total;
@@ -145,7 +199,6 @@ dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float
         v = v < 0.0 ? -0.1 : 0.1;
       c[j] = (float)v;
     }
-  free(acc);
   return s;
 }
 
@@ -153,8 +206,9 @@ dm_status dm_svdd_centre_w(const dm_svdd_net *net, dm_svdd_work *ws, const float
 
 /* Everything that shapes the training except the epoch count, the data
  * fingerprint and the seed: a checkpoint is only resumed under the same. */
-static uint64_t config_hash(const dm_svdd_opts *o, const dm_svdd_net *shape, int64_t n_total,
-                            uint64_t fingerprint, uint64_t seed)
+static uint64_t config_hash(const dm_svdd_opts *o, const dm_svdd_schedule *sch,
+                            const dm_svdd_net *shape, int64_t n_total, uint64_t fingerprint,
+                            uint64_t seed)
 {
   double d[4 + 3] = {o->lr, o->weight_decay, o->nu, (double)o->objective, (double)o->batch,
                      (double)o->warm_up, (double)o->ensemble};
@@ -169,6 +223,17 @@ static uint64_t config_hash(const dm_svdd_opts *o, const dm_svdd_net *shape, int
     i[k++] = o->milestones[m];
   uint64_t h = dm_svdd_hash(d, sizeof(d), fingerprint);
   h = dm_svdd_hash(i, sizeof(i), h);
+  /* The scaled batch and the streamed geometry make another run; below the
+   * threshold and in memory the hash is what it always was, so earlier
+   * checkpoints still resume. */
+  if (sch->batch_eff != sch->batch) {
+    int64_t e[2] = {sch->batch_eff, sch->lr_warm_up};
+    h = dm_svdd_hash(e, sizeof(e), h);
+  }
+  if (sch->streamed) {
+    int64_t e[3] = {1, sch->block_events, sch->window_blocks};
+    h = dm_svdd_hash(e, sizeof(e), h);
+  }
   return dm_svdd_hash(&seed, sizeof(seed), h);
 }
 
@@ -242,6 +307,9 @@ typedef struct {
   float *dist;
   float *tw;  /* weighted fits: n_local row weights scaled to mean 1, else NULL */
   int64_t *rows, *start, *scratch;
+  dm_svdd_schedule sch;
+  dm_svdd_stream sr; /* streamed fits (sch.streamed) */
+  uint64_t *hist;    /* streamed soft-boundary: the distances' histogram */
 } fit_buffers;
 
 static void fit_buffers_free(fit_buffers *b)
@@ -256,6 +324,8 @@ static void fit_buffers_free(fit_buffers *b)
   free(b->rows);
   free(b->start);
   free(b->scratch);
+  free(b->hist);
+  dm_svdd_stream_close(&b->sr);
 }
 
 static dm_status fit_alloc(fit_buffers *b, const dm_model_data *t, const dm_svdd_opts *o)
@@ -269,14 +339,19 @@ static dm_status fit_alloc(fit_buffers *b, const dm_model_data *t, const dm_svdd
   DM_FORWARD(dm_svdd_adam_alloc(&b->adam, b->net.n_params, o->weight_decay));
   /* A rank may hold every row of a batch; the centre and the final pass use
    * the same workspace in blocks of this size. */
-  int64_t cap = o->batch;
+  int64_t cap = b->sch.batch_eff;
   DM_FORWARD(dm_svdd_work_alloc(&b->ws, &b->net, cap));
   b->stp.objective = o->objective;
   b->stp.nu = o->nu;
   DM_FORWARD(dm_svdd_stepper_alloc(&b->stp, &b->net, &b->adam, cap));
   DM_FORWARD(dm_svdd_state_alloc(&b->st, o->ensemble, b->net.n_params, o->out_dim));
   int64_t nl = t->n_local > 0 ? t->n_local : 1;
-  int64_t n_batches = (t->n_total + o->batch - 1) / o->batch;
+  int64_t n_batches = t->stream ? 0 : (t->n_total + cap - 1) / cap;
+  if (t->stream && o->objective == DM_SVDD_SOFT_BOUNDARY) {
+    b->hist = calloc(65536, sizeof(uint64_t));
+    if (!b->hist)
+      return dm_error(DM_ERR_NOMEM, "svdd: no memory for the radius histogram");
+  }
   b->dist = malloc((size_t)nl * sizeof(float));
   b->rows = malloc((size_t)nl * sizeof(int64_t));
   b->scratch = malloc((size_t)nl * sizeof(int64_t));
@@ -330,7 +405,11 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
       memset(b->net.w, 0, (size_t)P * sizeof(float));
     else
       dm_svdd_net_init_uniform(&b->net, seed);
-    DM_FORWARD(dm_svdd_centre_w(&b->net, &b->ws, t->x, b->tw, t->n_local, t->n_total, comm, c));
+    if (b->sch.streamed)
+      DM_FORWARD(dm_svdd_stream_centre(&b->sr, &b->net, &b->ws, comm, c));
+    else
+      DM_FORWARD(dm_svdd_centre_w(&b->net, &b->ws, t->x, b->tw, t->n_local, t->n_total, comm,
+                                  c));
     memset(b->adam.m, 0, (size_t)P * sizeof(float));
     memset(b->adam.v, 0, (size_t)P * sizeof(float));
     b->adam.step = 0;
@@ -349,29 +428,39 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
   }
   dm_svdd_stepper *stp = &b->stp;
   stp->c = c;
-  int64_t n_batches = (t->n_total + o->batch - 1) / o->batch;
+  int64_t B = b->sch.batch_eff;
+  int64_t n_batches = (t->n_total + B - 1) / B;
   int dim = t->dim;
   double last_line = MPI_Wtime(); /* progress lines: rank 0's clock only */
   for (int e = st->epochs_done[k]; e < o->epochs; e++) {
     double t0 = MPI_Wtime();
-    dm_svdd_epoch_batches(dm_rng_hash(seed, DM_SVDD_STREAM_PERM, (uint64_t)e), t->n_total, first,
-                          t->n_local, o->batch, b->rows, b->start, b->scratch);
-    double lr = dm_svdd_lr_at(o, e), loss_sum = 0.0;
+    double loss_sum = 0.0;
     stp->r2 = st->r2[k];
-    for (int64_t bi = 0; bi < n_batches && s == DM_OK; bi++) {
-      int64_t bg = t->n_total - bi * o->batch < o->batch ? t->n_total - bi * o->batch : o->batch;
-      const int64_t *rows = b->rows + b->start[bi];
-      int64_t nb = b->start[bi + 1] - b->start[bi];
-      gather_rows(stp->x, t->x, dim, rows, nb);
-      for (int64_t i = 0; stp->rw && i < nb; i++)
-        stp->rw[i] = b->tw[rows[i]];
-      double loss = 0.0;
-      s = dm_svdd_step(stp, nb, bg, lr, comm, &loss);
-      loss_sum += loss * (double)bg;
-      for (int64_t i = 0; i < nb; i++)
-        b->dist[rows[i]] = stp->d2[i];
+    if (b->sch.streamed) {
+      if (b->hist)
+        memset(b->hist, 0, 65536 * sizeof(uint64_t));
+      s = dm_svdd_stream_epoch(&b->sr, stp, o, &b->sch, seed, e, comm, &loss_sum, b->hist);
+    } else {
+      dm_svdd_epoch_batches(dm_rng_hash(seed, DM_SVDD_STREAM_PERM, (uint64_t)e), t->n_total,
+                            first, t->n_local, B, b->rows, b->start, b->scratch);
+      for (int64_t bi = 0; bi < n_batches && s == DM_OK; bi++) {
+        int64_t bg = t->n_total - bi * B < B ? t->n_total - bi * B : B;
+        const int64_t *rows = b->rows + b->start[bi];
+        int64_t nb = b->start[bi + 1] - b->start[bi];
+        gather_rows(stp->x, t->x, dim, rows, nb);
+        for (int64_t i = 0; stp->rw && i < nb; i++)
+          stp->rw[i] = b->tw[rows[i]];
+        double loss = 0.0;
+        /* Below the threshold this is dm_svdd_lr_at(o, e) for every step. */
+        double lr_b = dm_svdd_lr_step(o, &b->sch, e, (double)(bi * B) / (double)t->n_total);
+        s = dm_svdd_step(stp, nb, bg, lr_b, comm, &loss);
+        loss_sum += loss * (double)bg;
+        for (int64_t i = 0; i < nb; i++)
+          b->dist[rows[i]] = stp->d2[i];
+      }
     }
     DM_FORWARD(dm_agree(s, comm));
+    double lr = dm_svdd_lr_step(o, &b->sch, e, 0.0);
     double loss = loss_sum / (double)t->n_total;
     /* loss came through the allreduce: every rank sees the same value. */
     if (!isfinite(loss))
@@ -382,7 +471,10 @@ static dm_status fit_member(fit_buffers *b, const dm_model_data *t, const dm_svd
       if (kth < 0)
         kth = 0;
       float q = 0.0f;
-      DM_FORWARD(dm_svdd_select_kth(b->dist, t->n_local, kth, comm, &q));
+      if (b->sch.streamed)
+        DM_FORWARD(dm_svdd_stream_kth(b->hist, kth, comm, &q));
+      else
+        DM_FORWARD(dm_svdd_select_kth(b->dist, t->n_local, kth, comm, &q));
       st->r2[k] = q;
     }
     rep->resyncs += sync_state(&b->net, &b->adam, comm);
@@ -428,6 +520,7 @@ static dm_status fit_model_out(const fit_buffers *b, const dm_svdd_opts *o,
   if (!m)
     return dm_error(DM_ERR_NOMEM, "svdd model");
   m->n_members = o->ensemble;
+  m->sched = b->sch;
   m->objective = o->objective;
   m->nu = o->nu;
   m->nets = calloc((size_t)o->ensemble, sizeof(dm_svdd_net));
@@ -473,23 +566,60 @@ dm_status dm_svdd_fit(const dm_model_data *t, const dm_svdd_opts *opts, MPI_Comm
   int rank = dm_rank(comm);
   int64_t first = 0, total = 0;
   dm_exscan_i64(t->n_local, comm, &first, &total);
-  if (total != t->n_total)
+  if (!t->stream && total != t->n_total)
     return dm_error(DM_ERR_INTERNAL, "svdd: rows over ranks %lld != n_total %lld",
                     (long long)total, (long long)t->n_total);
   fit_buffers b;
   memset(&b, 0, sizeof(b));
-  dm_status s = dm_agree(fit_alloc(&b, t, opts), comm);
+  dm_status s = dm_svdd_schedule_make(opts, dm_size(comm), &b.sch);
+  if (s == DM_OK && t->stream) {
+    b.sch.streamed = 1;
+    b.sch.pool_mb = t->stream->budget_mb;
+    if (t->stream->weighted && opts->objective != DM_SVDD_ONE_CLASS)
+      s = dm_error(DM_ERR_ARG, "svdd: event weights (--weighted) need --objective one-class");
+    if (s == DM_OK)
+      s = dm_svdd_stream_geometry(t->stream->budget, t->dim, t->stream->weighted,
+                                  b.sch.batch_eff, &b.sch.block_events, &b.sch.window_blocks);
+  }
+  if (s != DM_OK)
+    return s; /* options and sizes only: the same on every rank */
+  if (rank == 0 && b.sch.batch_eff != b.sch.batch)
+    fprintf(stderr, "svdd: %d ranks x %d rows per rank (--min-rows-per-rank) > --batch %lld: "
+            "global batch %lld, learning rate %g -> %g (x %.4g, linear in the batch) over a "
+            "%d-epoch linear warm-up\n", b.sch.ranks, b.sch.min_rows_per_rank,
+            (long long)b.sch.batch, (long long)b.sch.batch_eff, b.sch.lr, b.sch.lr_eff,
+            b.sch.lr_eff / b.sch.lr, b.sch.lr_warm_up);
+  s = dm_agree(fit_alloc(&b, t, opts), comm);
   if (s != DM_OK)
     goto done;
-  if (t->weight) {
-    s = dm_agree(fit_weights(&b, t, opts, comm), comm);
+  uint64_t fp = 0;
+  if (t->stream) {
+    s = dm_svdd_stream_open(&b.sr, t->stream, t->dim, t->n_total, b.sch.batch_eff,
+                            t->stream->budget, comm);
+    if (s == DM_OK && t->stream->weighted) {
+      b.stp.rw = malloc((size_t)(b.stp.cap > 0 ? b.stp.cap : 1) * sizeof(float));
+      s = dm_agree(b.stp.rw ? DM_OK : dm_error(DM_ERR_NOMEM, "svdd: batch weights"), comm);
+    }
+    if (s == DM_OK)
+      s = dm_svdd_stream_prepass(&b.sr, comm, &fp);
+    if (s == DM_OK && rank == 0 && opts->verbose)
+      fprintf(stderr, "svdd: streaming %lld rows from the store: windows of %lld blocks of "
+              "%lld events (--pool-mb %lld)\n", (long long)t->n_total,
+              (long long)b.sch.window_blocks, (long long)b.sch.block_events,
+              (long long)b.sch.pool_mb);
     if (s != DM_OK)
       goto done;
+  } else {
+    if (t->weight) {
+      s = dm_agree(fit_weights(&b, t, opts, comm), comm);
+      if (s != DM_OK)
+        goto done;
+    }
+    fp = data_fingerprint(t->x, t->n_local, t->dim, comm);
+    if (b.tw)
+      fp += data_fingerprint(b.tw, t->n_local, 1, comm); /* other weights: another run */
   }
-  uint64_t fp = data_fingerprint(t->x, t->n_local, t->dim, comm);
-  if (b.tw)
-    fp += data_fingerprint(b.tw, t->n_local, 1, comm); /* other weights: another run */
-  b.st.config_hash = config_hash(opts, &b.net, t->n_total, fp, t->seed);
+  b.st.config_hash = config_hash(opts, &b.sch, &b.net, t->n_total, fp, t->seed);
   if (opts->resume) {
     int found = 0;
     s = dm_svdd_ckpt_read(&b.st, opts->checkpoint, comm, &found);
@@ -510,12 +640,17 @@ dm_status dm_svdd_fit(const dm_model_data *t, const dm_svdd_opts *opts, MPI_Comm
     double c2 = 0.0;
     for (int j = 0; j < opts->out_dim; j++)
       c2 += (double)c[j] * c[j];
-    s = collapse_stats(&b.net, c, t->x, t->n_local, t->n_total, b.dist, comm,
-                       &rep->score_mean[k], &rep->score_std[k], &rep->n_distinct[k]);
+    rep->distinct_of = t->n_total;
+    if (b.sch.streamed)
+      s = dm_svdd_stream_stats(&b.sr, &b.net, c, comm, &rep->score_mean[k], &rep->score_std[k],
+                               &rep->n_distinct[k], &rep->distinct_of);
+    else
+      s = collapse_stats(&b.net, c, t->x, t->n_local, t->n_total, b.dist, comm,
+                         &rep->score_mean[k], &rep->score_std[k], &rep->n_distinct[k]);
     if (s != DM_OK)
       break;
     double ref = rep->score_mean[k] > c2 ? rep->score_mean[k] : c2;
-    int64_t need = t->n_total / 100 > 2 ? t->n_total / 100 : 2;
+    int64_t need = rep->distinct_of / 100 > 2 ? rep->distinct_of / 100 : 2;
     rep->collapsed[k] = rep->score_std[k] < 1e-6 * ref || rep->n_distinct[k] < need;
     rep->any_collapsed |= rep->collapsed[k];
     rep->final_loss[k] = b.st.last_loss[k];
@@ -526,11 +661,12 @@ dm_status dm_svdd_fit(const dm_model_data *t, const dm_svdd_opts *opts, MPI_Comm
               "and %lld distinct values among %lld; the model cannot rank events (check the "
               "inputs for constant columns, lower --lr, or change --seed)\n",
               k, rep->score_std[k], rep->score_mean[k], (long long)rep->n_distinct[k],
-              (long long)t->n_total);
+              (long long)rep->distinct_of);
   }
   if (s != DM_OK)
     goto done;
   rep->n_members = opts->ensemble;
+  rep->sched = b.sch;
   rep->epochs = opts->epochs;
   rep->n_train = t->n_total;
   rep->n_params = b.net.n_params;

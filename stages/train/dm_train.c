@@ -1,6 +1,7 @@
 /* The train stage: scan -> pool and subsample -> transform fit (streamed)
  * -> backend fit -> model file. */
 #include "dm_train.h"
+#include "dm_train_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,49 +84,22 @@ static dm_status background_set(const dm_train_opts *o, dm_store *st, const dm_p
   return DM_OK;
 }
 
-/* Everything the passes share. */
-typedef struct {
-  const dm_train_opts *o;
-  dm_store *st;
-  MPI_Comm comm;
-  int64_t ev0, ev1;      /* this rank's event range */
-  int64_t rounds;        /* reads per pass, same on every rank */
-  unsigned char *is_bg;  /* per store process */
-  int64_t *cls_before;   /* per class: its background events on lower ranks */
-  int64_t *cls_pool;     /* per class: pool rows (the first ones in store order) */
-  int64_t *cls_seen;     /* per class: this rank's events met so far in a pass */
-  int64_t *proc_pool;    /* per store process: pool rows over all ranks */
-  int64_t pool_local;    /* this rank's pool rows */
-  uint64_t *hash;        /* pool_local keys */
-  unsigned char *take;   /* pool_local: in the backend's subsample */
-  int64_t n_take_local;
-  float *sel;            /* n_take_local x dim_in raw rows, then transformed */
-  int64_t *sel_row;      /* their global event indices */
-  double *sel_w;         /* their event weights (weighted runs) */
-  dm_derived *dd;        /* derived columns, when their "weight" is used */
-  int dim_in;
-} train_ctx;
-
 static void batch_range(const train_ctx *c, int64_t k, int64_t *b, int64_t *n)
 {
-  int64_t start = c->ev0 + k * c->o->batch;
+  int64_t start = c->ev0 + k * c->batch;
   *b = start < c->ev1 ? start : c->ev1;
-  *n = start < c->ev1 ? (c->ev1 - start < c->o->batch ? c->ev1 - start : c->o->batch) : 0;
+  *n = start < c->ev1 ? (c->ev1 - start < c->batch ? c->ev1 - start : c->batch) : 0;
 }
 
-/* The pool is taken per class: per background process by default (the
- * first train_fraction of each process, so every process trains even when
- * the store is ordered process by process), or one class for all background
- * (the first train_fraction of all background events in store order). */
-static int pool_class(const train_ctx *c, uint16_t proc)
-{
-  return c->o->split_global ? 0 : proc;
-}
-
+/* The pool is taken per class (dm_train_pool_class): per background process
+ * by default (the first train_fraction of each process, so every process
+ * trains even when the store is ordered process by process), or one class
+ * for all background (the first train_fraction of all background events in
+ * store order). */
 /* Is this background event (met in store order on this rank) a pool row? */
 static int in_pool(train_ctx *c, uint16_t proc)
 {
-  int k = pool_class(c, proc);
+  int k = dm_train_pool_class(c, proc);
   return c->cls_before[k] + c->cls_seen[k]++ < c->cls_pool[k];
 }
 
@@ -152,7 +126,7 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
     s = dm_store_read_process(c->st, b, n, proc);
     for (int64_t i = 0; s == DM_OK && i < n; i++) {
       if (c->is_bg[proc[i]])
-        cnt[pool_class(c, proc[i])]++;
+        cnt[dm_train_pool_class(c, proc[i])]++;
     }
     s = dm_agree(s, c->comm);
   }
@@ -180,7 +154,9 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
                  "(check --background and --train-fraction)",
                  dm_store_path(c->st), (long long)bg_total, (long long)pool);
   rep->n_pool = pool;
-  if (s == DM_OK) {
+  /* Keys only for a subsample: without one every pool row trains. */
+  c->selecting = c->o->max_train > 0 && c->o->max_train < pool;
+  if (s == DM_OK && c->selecting) {
     c->hash = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1) * sizeof *c->hash);
     c->take = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1));
     if (!c->hash || !c->take)
@@ -192,7 +168,8 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
    * column). */
   int64_t seen = 0;
   c->proc_pool = calloc((size_t)np + 1, sizeof *c->proc_pool);
-  if (s == DM_OK && !c->proc_pool)
+  c->cls_cut = calloc((size_t)np + 1, sizeof *c->cls_cut);
+  if (s == DM_OK && (!c->proc_pool || !c->cls_cut))
     s = dm_error(DM_ERR_NOMEM, "no memory");
   s = dm_agree(s, c->comm);
   if (s == DM_OK)
@@ -206,26 +183,39 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
     for (int64_t i = 0; s == DM_OK && i < n && seen < c->pool_local; i++)
       if (c->is_bg[proc[i]] && in_pool(c, proc[i])) {
         c->proc_pool[proc[i]]++;
-        c->hash[seen++] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+        /* The class's last pool row: its pool ends after this event. */
+        int k = dm_train_pool_class(c, proc[i]);
+        if (c->cls_before[k] + c->cls_seen[k] == c->cls_pool[k])
+          c->cls_cut[k] = b + i + 1;
+        if (c->hash)
+          c->hash[seen] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+        seen++;
       }
   }
   free(proc);
   /* What the model file records of the split (dm_split.h). */
   if (s == DM_OK)
     s = dm_allsum_i64_array(c->proc_pool, np, c->comm);
+  /* One rank holds each class's last pool row (the others have 0). */
+  if (s == DM_OK &&
+      MPI_Allreduce(MPI_IN_PLACE, c->cls_cut, np + 1, MPI_INT64_T, MPI_MAX, c->comm) !=
+          MPI_SUCCESS)
+    s = dm_error(DM_ERR_MPI, "MPI_Allreduce of the pool ends failed");
   return s;
 }
 
 /* Event passes: extract raw features of the pool rows; feed them to the
  * transform; on the first pass also keep the subsample rows. */
-static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progress *prog)
+static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progress *prog,
+                              double *sw)
 {
   dm_events ev;
   memset(&ev, 0, sizeof ev);
-  float *raw = malloc((size_t)c->o->batch * c->dim_in * sizeof *raw);
-  float *pool = malloc((size_t)c->o->batch * c->dim_in * sizeof *pool);
-  int want_w = keep && c->o->weighted;
-  double *w = want_w ? malloc((size_t)c->o->batch * sizeof *w) : NULL;
+  float *raw = malloc((size_t)c->batch * c->dim_in * sizeof *raw);
+  float *pool = malloc((size_t)c->batch * c->dim_in * sizeof *pool);
+  /* Streamed: the first pass also reads the weights, for Kish's count. */
+  int want_w = c->o->weighted && (keep || (c->streamed && sw != NULL));
+  double *w = want_w ? malloc((size_t)c->batch * sizeof *w) : NULL;
   dm_status s = raw && pool && (!want_w || w)
                     ? DM_OK
                     : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
@@ -253,7 +243,18 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
       const float *r = raw + i * c->dim_in;
       memcpy(pool + np_rows * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
       np_rows++;
-      if (keep && c->take[seen]) {
+      if (want_w && !keep && dm_train_selected(c, b + i)) {
+        if (!(w[i] > 0 && isfinite(w[i])) && s == DM_OK)
+          s = dm_error(DM_ERR_NUMERIC,
+                       "%s: event %lld (process %s): weight %g from the %s; --weighted needs "
+                       "finite weights > 0",
+                       dm_store_path(c->st), (long long)(b + i),
+                       dm_store_process_name(c->st, ev.process[i]), w[i],
+                       c->dd ? "derived weight column" : "/events/weight column");
+        sw[0] += w[i];
+        sw[1] += w[i] * w[i];
+      }
+      if (keep && (!c->take || c->take[seen])) {
         memcpy(c->sel + kept * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
         if (want_w) {
           if (!(w[i] > 0 && isfinite(w[i])) && s == DM_OK)
@@ -350,10 +351,14 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
     return dm_error(DM_ERR_ARG, "--train-fraction %g outside (0, 1]", o->train_fraction);
   if (o->batch < 1 || o->max_train < 0)
     return dm_error(DM_ERR_ARG, "batch must be >= 1 and --max-train >= 0");
+  if (o->pool_mb < 0 || o->pool_mb > ((int64_t)1 << 30))
+    return dm_error(DM_ERR_ARG, "--pool-mb %lld outside 1..%lld", (long long)o->pool_mb,
+                    (long long)1 << 30);
   train_ctx c;
   memset(&c, 0, sizeof c);
   c.o = o;
   c.comm = comm;
+  c.batch = o->batch;
   dm_model m;
   memset(&m, 0, sizeof m);
   dm_transform *t = &m.transform;
@@ -378,14 +383,33 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   s = dm_agree(s, comm);
   if (s == DM_OK)
     s = scan_pass(&c, rep);
-  if (s == DM_OK)
+  if (s == DM_OK && c.selecting) {
     s = dm_train_select_smallest(c.hash, c.pool_local, o->max_train, comm, c.take,
                                  &rep->n_train);
+    for (int64_t i = 0; s == DM_OK && i < c.pool_local; i++)
+      c.n_take_local += c.take[i];
+  } else if (s == DM_OK) {
+    rep->n_train = rep->n_pool;
+    c.n_take_local = c.pool_local;
+  }
+  /* Hold the fitted rows, or stream them when some rank's share would not
+   * fit the budget (the same decision on every rank). */
+  int dim_fit = o->pca_dim > 0 ? o->pca_dim : c.dim_in;
+  if (s == DM_OK) {
+    rep->pool_bytes = dm_allmax_i64(dm_train_pool_bytes(&c, c.n_take_local, dim_fit), comm);
+    c.streamed = be->streams && o->pool_mb > 0 && rep->pool_bytes > (o->pool_mb << 20);
+    rep->pool_streamed = c.streamed;
+  }
+  if (s == DM_OK && c.streamed) {
+    if (c.selecting)
+      s = dm_train_stream_rule(&c);
+    /* Every later read within the budget, the transform's passes too. */
+    c.batch = dm_train_stream_batch(&c, dim_fit);
+    c.rounds = dm_allmax_i64((c.ev1 - c.ev0 + c.batch - 1) / c.batch, comm);
+  }
   double t1 = MPI_Wtime();
   rep->seconds_scan = t1 - t0;
-  if (s == DM_OK) {
-    for (int64_t i = 0; i < c.pool_local; i++)
-      c.n_take_local += c.take[i];
+  if (s == DM_OK && !c.streamed) {
     c.sel = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * c.dim_in * sizeof(float));
     c.sel_row = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * sizeof(int64_t));
     if (o->weighted)
@@ -411,8 +435,9 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   if (s == DM_OK)
     prog = dm_progress_start(comm, "train: features", 0, o->progress, o->progress_interval);
   int again = 1, first = 1;
+  double sw[2] = {0, 0};
   while (s == DM_OK && again) {
-    s = feature_pass(&c, t, first, prog);
+    s = feature_pass(&c, t, first && !c.streamed, prog, first ? sw : NULL);
     if (s == DM_OK)
       s = dm_transform_end_pass(t, comm, &again);
     first = 0;
@@ -425,30 +450,39 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
     rep->dim_in = t->dim_in;
     rep->dim = t->dim;
     rep->pca_explained = t->pca_explained;
-    x = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * t->dim * sizeof *x);
-    s = x ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for the transformed rows");
-    if (s == DM_OK)
-      dm_transform_apply(t, c.sel, c.n_take_local, x);
+    if (!c.streamed) {
+      x = malloc((size_t)(c.n_take_local > 0 ? c.n_take_local : 1) * t->dim * sizeof *x);
+      s = x ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for the transformed rows");
+      if (s == DM_OK)
+        dm_transform_apply(t, c.sel, c.n_take_local, x);
+    }
     s = dm_agree(s, comm);
   }
   if (s == DM_OK && o->weighted) {
-    /* Kish's effective count of the fitted rows, for the report. */
-    double sw[2] = {0, 0};
-    for (int64_t i = 0; i < c.n_take_local; i++) {
+    /* Kish's effective count of the fitted rows, for the report (streamed:
+     * summed by the first feature pass). */
+    for (int64_t i = 0; !c.streamed && i < c.n_take_local; i++) {
       sw[0] += c.sel_w[i];
       sw[1] += c.sel_w[i] * c.sel_w[i];
     }
     MPI_Allreduce(MPI_IN_PLACE, sw, 2, MPI_DOUBLE, MPI_SUM, comm);
     rep->n_train_eff = sw[1] > 0 ? sw[0] * sw[0] / sw[1] : 0;
   }
+  dm_model_stream src;
+  memset(&src, 0, sizeof src);
+  if (s == DM_OK && c.streamed) {
+    c.tf = t;
+    s = dm_train_stream_source(&c, t->dim, &src);
+  }
   if (s == DM_OK) {
     dm_model_data data = {.x = x,
-                          .n_local = c.n_take_local,
+                          .n_local = c.streamed ? 0 : c.n_take_local,
                           .n_total = rep->n_train,
                           .dim = t->dim,
-                          .row_id = c.sel_row,
+                          .row_id = c.streamed ? NULL : c.sel_row,
                           .seed = o->seed,
-                          .weight = o->weighted ? c.sel_w : NULL};
+                          .weight = o->weighted && !c.streamed ? c.sel_w : NULL,
+                          .stream = c.streamed ? &src : NULL};
     info = cJSON_CreateObject();
     m.backend = be;
     m.backend_version = be->version;
@@ -487,6 +521,8 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   free(c.sel_row);
   free(c.sel_w);
   dm_derived_close(c.dd);
+  dm_train_stream_free(&c);
+  free(c.cls_cut);
   free(c.hash);
   free(c.take);
   free(c.is_bg);

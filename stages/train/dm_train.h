@@ -27,6 +27,20 @@
  * passes, three with PCA), so memory is bounded by the batch plus the
  * max_train rows.
  *
+ * Bounded pool (opts->pool_mb > 0, for a backend that streams: svdd). When
+ * some rank's fitted rows would take more than pool_mb MB in memory (about
+ * 4 x (raw + transformed columns) + 48 bytes a row, + 16 weighted), the rows
+ * are not held: the backend gets a dm_model_stream that reads them from the
+ * store on demand (each call reads, filters and transforms a range of events
+ * in chunks within pool_mb / 4), and the reads of the transform fit use the
+ * same chunks. Which events are training rows is then a rule on (process,
+ * event index) alone: per class, the events before the one that ends its
+ * pool, and with max_train, hash < T or (hash == T and index < a tie cut),
+ * the threshold of the selection above (while the selection runs it holds
+ * 9 bytes per pool row, freed before training). The decision depends on the
+ * rank count (more ranks, smaller shares); the backend records which mode
+ * ran. pool_mb 0 = always in memory.
+ *
  * dm_train_run is COLLECTIVE over comm; every other call is LOCAL.
  */
 #ifndef DM_TRAIN_H
@@ -57,6 +71,7 @@ typedef struct {
   int progress;              /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
   double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
   int weighted;              /* fit with event weights */
+  int64_t pool_mb;           /* memory per rank for the fitted rows; 0 = no limit */
   const char *command_line;  /* for provenance */
 } dm_train_opts;
 
@@ -69,6 +84,8 @@ typedef struct {
   char background[1024];     /* their names, comma-separated (truncated) */
   char weight_source[64];    /* weighted: which column ("" otherwise) */
   double n_train_eff;        /* weighted: Kish count of the fitted rows */
+  int pool_streamed;         /* 1: the fitted rows were streamed (pool_mb) */
+  int64_t pool_bytes;        /* the largest rank's in-memory estimate of them */
   int dim_in, dim;
   double pca_explained;
   double seconds_scan, seconds_features, seconds_fit, seconds_write, seconds_total;

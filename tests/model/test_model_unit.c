@@ -331,7 +331,7 @@ static void test_model_file(void **state)
   m.backend = dm_model_backend_find("kde");
   assert_non_null(m.backend);
   assert_null(dm_model_backend_find("nope"));
-  dm_model_data data = {x + b * 2, e - b, N, 2, ids + b, 3, NULL};
+  dm_model_data data = {x + b * 2, e - b, N, 2, ids + b, 3, NULL, NULL};
   dm_kde_opts ko;
   dm_kde_opts_default(&ko);
   assert_int_equal(m.backend->fit(&data, &ko, W, &m.state, NULL), DM_OK);
