@@ -10,6 +10,7 @@
 #include "dm_chunk_pack.h"
 #include "dm_comm.h"
 #include "dm_h5_vfd.h"
+#include "dm_io_tune.h"
 #include "dm_zstd_filter.h"
 
 typedef struct {
@@ -43,6 +44,7 @@ struct dm_chunkw {
   int vfd_err; /* rank 0: errno of the first failed metadata write (dm_h5_vfd.h) */
   char tmp_path[DM_PATH_MAX]; /* the same on every rank */
   dm_atomic at;               /* rank 0: the claim and the temporary */
+  dm_io_tune tune;            /* DMPIPE_H5_* and DMPIPE_MPIIO_HINTS (dm_io_tune.h) */
   int ncol;
   cw_col col[DM_CHUNKW_MAX_COLS];
   int64_t *all_n;    /* size x ncol: this round's counts of every rank */
@@ -117,6 +119,8 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
   if (s == DM_OK)
+    s = dm_io_tune_get(comm, &w->tune);
+  if (s == DM_OK)
     s = dm_atomic_begin_all(&w->at, final_path, comm);
   if (s != DM_OK) { /* agreed; nothing begun */
     w->at.tmp_path[0] = '\0';
@@ -124,10 +128,17 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
     return s;
   }
   snprintf(w->tmp_path, sizeof w->tmp_path, "%s", w->at.tmp_path);
+  s = dm_io_tune_create(&w->tune, w->tmp_path, comm);
   if (s == DM_OK) {
     hid_t fapl = H5I_INVALID_HID;
     if (w->rank == 0) {
       fapl = dm_h5_vfd_fapl(&w->vfd_err);
+      /* The file's layout (alignment, metadata blocks) is rank 0's alone:
+       * the scratch files elsewhere hold no data. */
+      if (fapl >= 0 && dm_io_tune_fapl(&w->tune, fapl) != DM_OK) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+      }
     } else {
       fapl = H5Pcreate(H5P_FILE_ACCESS);
       if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
@@ -148,7 +159,9 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   s = dm_agree(s, comm);
   if (s == DM_OK) {
     /* Rank 0 created the file above; the agreement ordered it before this. */
-    int e = MPI_File_open(comm, w->tmp_path, MPI_MODE_WRONLY, MPI_INFO_NULL, &w->fh);
+    MPI_Info info = dm_io_tune_info(&w->tune);
+    int e = MPI_File_open(comm, w->tmp_path, MPI_MODE_WRONLY, info, &w->fh);
+    dm_io_tune_info_free(&info);
     if (e != MPI_SUCCESS)
       s = dm_error(DM_ERR_IO, "cannot open %s for MPI-IO: %s", w->tmp_path,
                    dm_strerror_io(dm_mpi_errno(e)));
