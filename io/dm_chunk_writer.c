@@ -10,6 +10,7 @@
 #include "dm_chunk_pack.h"
 #include "dm_comm.h"
 #include "dm_h5_vfd.h"
+#include "dm_io_tune.h"
 #include "dm_zstd_filter.h"
 
 typedef struct {
@@ -43,6 +44,7 @@ struct dm_chunkw {
   int vfd_err; /* rank 0: errno of the first failed metadata write (dm_h5_vfd.h) */
   char tmp_path[DM_PATH_MAX]; /* the same on every rank */
   dm_atomic at;               /* rank 0: the claim and the temporary */
+  dm_io_tune tune;            /* DMPIPE_H5_* and DMPIPE_MPIIO_HINTS (dm_io_tune.h) */
   int ncol;
   cw_col col[DM_CHUNKW_MAX_COLS];
   int64_t *all_n;    /* size x ncol: this round's counts of every rank */
@@ -67,6 +69,10 @@ struct dm_chunkw {
   char *zero; /* rank 0: stands in for chunk bytes it does not hold */
   int64_t zero_cap;
   double t_comp, t_alloc, t_write;
+  /* Chunk placement: rank 0's HDF5 calls (resize, H5Dwrite_chunk) and
+   * every rank's wait from sending its sizes to holding the addresses. */
+  double t_resize, t_wchunk, t_addr;
+  int64_t n_placed;
 };
 
 hid_t dm_chunkw_file(const dm_chunkw *w) { return w->file; }
@@ -74,11 +80,16 @@ int64_t dm_chunkw_length(const dm_chunkw *w, int c)
 {
   return w->col[c].written + w->col[c].n_carry;
 }
-void dm_chunkw_times(const dm_chunkw *w, double *compress, double *allocate, double *write)
+void dm_chunkw_get_stats(const dm_chunkw *w, dm_chunkw_stats *st)
 {
-  *compress = w->t_comp;
-  *allocate = w->t_alloc;
-  *write = w->t_write;
+  st->compress = w->t_comp;
+  st->allocate = w->t_alloc;
+  st->write = w->t_write;
+  st->place = w->t_resize + w->t_wchunk;
+  st->place_resize = w->t_resize;
+  st->place_write_chunk = w->t_wchunk;
+  st->chunks = w->n_placed;
+  st->addr_wait = w->t_addr;
 }
 
 static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
@@ -117,6 +128,8 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
   if (s == DM_OK)
+    s = dm_io_tune_get(comm, &w->tune);
+  if (s == DM_OK)
     s = dm_atomic_begin_all(&w->at, final_path, comm);
   if (s != DM_OK) { /* agreed; nothing begun */
     w->at.tmp_path[0] = '\0';
@@ -124,10 +137,17 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
     return s;
   }
   snprintf(w->tmp_path, sizeof w->tmp_path, "%s", w->at.tmp_path);
+  s = dm_io_tune_create(&w->tune, w->tmp_path, comm);
   if (s == DM_OK) {
     hid_t fapl = H5I_INVALID_HID;
     if (w->rank == 0) {
       fapl = dm_h5_vfd_fapl(&w->vfd_err);
+      /* The file's layout (alignment, metadata blocks) is rank 0's alone:
+       * the scratch files elsewhere hold no data. */
+      if (fapl >= 0 && dm_io_tune_fapl(&w->tune, fapl) != DM_OK) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+      }
     } else {
       fapl = H5Pcreate(H5P_FILE_ACCESS);
       if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
@@ -148,7 +168,9 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   s = dm_agree(s, comm);
   if (s == DM_OK) {
     /* Rank 0 created the file above; the agreement ordered it before this. */
-    int e = MPI_File_open(comm, w->tmp_path, MPI_MODE_WRONLY, MPI_INFO_NULL, &w->fh);
+    MPI_Info info = dm_io_tune_info(&w->tune);
+    int e = MPI_File_open(comm, w->tmp_path, MPI_MODE_WRONLY, info, &w->fh);
+    dm_io_tune_info_free(&info);
     if (e != MPI_SUCCESS)
       s = dm_error(DM_ERR_IO, "cannot open %s for MPI-IO: %s", w->tmp_path,
                    dm_strerror_io(dm_mpi_errno(e)));
@@ -515,6 +537,7 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
   }
   for (int i = 0; i < n; i++)
     mine[i] = w->jobs[i].size;
+  double ta = MPI_Wtime();
   MPI_Gatherv(mine, n, MPI_INT64_T, sizes, cnt, displ, MPI_INT64_T, 0, w->comm);
   if (w->rank == 0) {
     int64_t zneed = 0;
@@ -533,26 +556,35 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
       s = dm_error(DM_ERR_NOMEM, "no memory");
     if (s == DM_OK)
       s = dm_h5_vfd_discard_raw(w->file, 1);
+    /* Each chunk's address is where HDF5 wrote it (dm_h5_vfd.h). */
+    const dm_h5_vfd_raw *rec = s == DM_OK ? dm_h5_vfd_raw_record(w->file) : NULL;
     for (int c = 0; c < w->ncol && s == DM_OK; c++) {
       cw_col *cc = &w->col[c];
       if (cut[c] <= cc->written)
         continue;
+      double t0 = MPI_Wtime();
       s = dm_h5_col_resize(cc->dset, cut[c]);
+      double t1 = MPI_Wtime(), t_wc = 0;
+      w->t_resize += t1 - t0;
       for (int64_t pb = cc->written; s == DM_OK && pb < cut[c]; pb += cc->chunk) {
         int o = holder(w, cc, pb);
         int64_t i = displ[o] + next[o]++;
-        hsize_t off = (hsize_t)pb, got = 0;
-        haddr_t ad = HADDR_UNDEF;
-        unsigned mask = 0;
-        if (next[o] > cnt[o] ||
-            H5Dwrite_chunk(cc->dset, H5P_DEFAULT, 0, &off, (size_t)sizes[i], w->zero) < 0 ||
-            H5Dget_chunk_info_by_coord(cc->dset, &off, &mask, &ad, &got) < 0 ||
-            got != (hsize_t)sizes[i] || ad == HADDR_UNDEF)
+        hsize_t off = (hsize_t)pb;
+        uint64_t before = rec ? rec->count : 0;
+        double u0 = MPI_Wtime();
+        int ok = rec && next[o] <= cnt[o] &&
+                 H5Dwrite_chunk(cc->dset, H5P_DEFAULT, 0, &off, (size_t)sizes[i], w->zero) >= 0;
+        t_wc += MPI_Wtime() - u0;
+        /* Exactly one raw write, of this chunk's bytes. */
+        ok = ok && rec->count == before + 1 && rec->size == (uint64_t)sizes[i];
+        w->n_placed++;
+        if (!ok)
           s = dm_error(DM_ERR_HDF5, "cannot allocate chunk at element %lld of %s",
                        (long long)pb, w->tmp_path);
         else
-          addrs[i] = (uint64_t)ad;
+          addrs[i] = rec->addr;
       }
+      w->t_wchunk += t_wc;
     }
     if (w->file >= 0)
       dm_h5_vfd_discard_raw(w->file, 0);
@@ -566,6 +598,7 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
   if (w->rank == 0 && s != DM_OK)
     memset(addrs, 0, (size_t)(total + 1) * sizeof *addrs);
   MPI_Scatterv(addrs, cnt, displ, MPI_UINT64_T, addr, n, MPI_UINT64_T, 0, w->comm);
+  w->t_addr += MPI_Wtime() - ta;
   free(mine);
   free(cnt);
   free(displ);
@@ -719,7 +752,10 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
   /* A diagnostic for tuning, off unless asked for. */
   if (getenv("DMPIPE_CHUNK_TIMES"))
     fprintf(stderr, "chunk writer, rank %d: compress %.3f s, exchange and allocation %.3f s, "
-            "MPI-IO %.3f s\n", w->rank, w->t_comp, w->t_alloc, w->t_write);
+            "MPI-IO %.3f s; addresses awaited %.3f s; placed %lld chunks in %.3f s (resize "
+            "%.3f, H5Dwrite_chunk %.3f)\n", w->rank, w->t_comp, w->t_alloc, w->t_write,
+            w->t_addr, (long long)w->n_placed, w->t_resize + w->t_wchunk, w->t_resize,
+            w->t_wchunk);
   /* Writes still under way read from the buffers freed below. */
   wait_writes(w, 0);
   wait_writes(w, 1);

@@ -6,8 +6,10 @@
  * Who does what:
  *  - rank 0 keeps the HDF5 file (dm_h5_vfd.h): datasets, chunk index, space
  *    allocation, attributes. It allocates each round's chunks with
- *    H5Dwrite_chunk, raw-data writes switched off, and sends the addresses
- *    back: a few bytes per chunk, in one gather and one scatter per round;
+ *    H5Dwrite_chunk, raw-data writes switched off (the driver records where
+ *    each was to go: no chunk-index lookup, whose cost grows with the index),
+ *    and sends the addresses back: a few bytes per chunk, in one gather and
+ *    one scatter per round;
  *  - every rank owns the chunks whose first element it holds, receives the
  *    rest of such a chunk from the following ranks (one message per rank and
  *    column at most), shuffles and compresses its chunks with a reused zstd
@@ -71,10 +73,24 @@ dm_status dm_chunkw_flush(dm_chunkw *w, dm_status local);
  * NULL). Returns the agreed status. */
 dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local);
 
-/* Seconds spent so far by this rank (compress = shuffle + zstd; allocate =
+/* Seconds spent so far by this rank. compress = shuffle + zstd; allocate =
  * the counts, the joined chunks, rank 0's HDF5 bookkeeping and the address
- * exchange, waits for other ranks included; write = MPI-IO). With
- * DMPIPE_CHUNK_TIMES set in the environment, finish prints them on stderr. */
-void dm_chunkw_times(const dm_chunkw *w, double *compress, double *allocate, double *write);
+ * exchange, waits for other ranks included; write = MPI-IO. Chunk
+ * placement, rank 0 only: place = resize + write_chunk, the HDF5 calls that
+ * give each chunk its address (dataset extension, H5Dwrite_chunk with raw
+ * writes off, which allocates the chunk), for `chunks` chunks;
+ * addr_wait (every rank) = from sending its chunk sizes to rank 0 until it
+ * holds their addresses, which on the other ranks is rank 0's placement
+ * plus any wait for the slowest rank to arrive. With DMPIPE_CHUNK_TIMES set
+ * in the environment, finish prints them on stderr. */
+typedef struct {
+  double compress, allocate, write;
+  double place, place_resize, place_write_chunk;
+  int64_t chunks;
+  double addr_wait;
+} dm_chunkw_stats;
+
+/* LOCAL. */
+void dm_chunkw_get_stats(const dm_chunkw *w, dm_chunkw_stats *st);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dm_comm.h"
+#include "dm_io_tune.h"
 #include "dm_mpiio_guard.h"
 #include "dm_zstd_filter.h"
 
@@ -30,7 +31,9 @@ static dm_status written(hid_t obj)
   return dm_error(DM_ERR_IO, "writing %s failed: %s", name, dm_strerror_io(err));
 }
 
-static hid_t mpio_fapl(MPI_Comm comm)
+/* Every HDF5 file opened through MPI-IO gets its settings here: the
+ * defaults below, then the user's tuning (dm_io_tune.h). */
+static hid_t mpio_fapl(MPI_Comm comm, const dm_io_tune *t)
 {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl < 0)
@@ -38,12 +41,17 @@ static hid_t mpio_fapl(MPI_Comm comm)
   /* Metadata reads and writes collective: one rank reads, all get it. This
    * keeps 1000 ranks from hammering the file system for the same header.
    * Newest file format: compact links and faster extendible datasets. */
-  if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 || H5Pset_all_coll_metadata_ops(fapl, 1) < 0 ||
+  MPI_Info info = dm_io_tune_info(t);
+  if (H5Pset_fapl_mpio(fapl, comm, info) < 0 || H5Pset_all_coll_metadata_ops(fapl, 1) < 0 ||
       H5Pset_coll_metadata_write(fapl, 1) < 0 ||
-      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0) {
+      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
+      dm_io_tune_fapl(t, fapl) != DM_OK) {
+    dm_io_tune_info_free(&info);
     H5Pclose(fapl);
     return H5I_INVALID_HID;
   }
+  /* HDF5 keeps its own copy. */
+  dm_io_tune_info_free(&info);
   return fapl;
 }
 
@@ -91,10 +99,15 @@ dm_status dm_h5_out_create(dm_h5_out *out, const char *final_path, MPI_Comm comm
   out->comm = comm;
   dm_status s = dm_zstd_filter_register();
   DM_FORWARD_AGREED(s, comm);
+  dm_io_tune tune;
+  DM_FORWARD(dm_io_tune_get(comm, &tune));
   DM_FORWARD(dm_atomic_begin_all(&out->at, final_path, comm));
   snprintf(out->final_path, sizeof out->final_path, "%s", out->at.final_path);
   snprintf(out->tmp_path, sizeof out->tmp_path, "%s", out->at.tmp_path);
-  hid_t fapl = mpio_fapl(comm);
+  s = dm_io_tune_create(&tune, out->tmp_path, comm);
+  if (s != DM_OK)
+    return dm_h5_settle(H5I_INVALID_HID, NULL, s, &out->at, comm);
+  hid_t fapl = mpio_fapl(comm, &tune);
   hid_t file = fapl >= 0 ? H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl) : -1;
   if (fapl >= 0)
     H5Pclose(fapl);
@@ -159,7 +172,9 @@ dm_status dm_h5_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file
   s = dm_agree(s, comm);
   if (s != DM_OK)
     return s;
-  hid_t fapl = mpio_fapl(comm);
+  dm_io_tune tune;
+  DM_FORWARD(dm_io_tune_get(comm, &tune));
+  hid_t fapl = mpio_fapl(comm, &tune);
   hid_t f = fapl >= 0 ? H5Fopen(path, readwrite ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl) : -1;
   if (fapl >= 0)
     H5Pclose(fapl);

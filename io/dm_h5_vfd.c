@@ -20,6 +20,7 @@ typedef struct {
   dev_t dev;
   ino_t ino;
   int discard_raw;
+  dm_h5_vfd_raw raw; /* the last raw-data write dropped while discarding */
   int failed;
   int *errp; /* where the first failed write's errno goes (the caller's) */
 } vfd_file;
@@ -159,7 +160,11 @@ static herr_t vfd_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr,
   (void)dxpl;
   vfd_file *f = (vfd_file *)file;
   haddr_t end = addr + size;
-  if (!f->failed && !(f->discard_raw && type == H5FD_MEM_DRAW)) {
+  if (f->discard_raw && type == H5FD_MEM_DRAW) {
+    f->raw.addr = (uint64_t)addr;
+    f->raw.size = (uint64_t)size;
+    f->raw.count++;
+  } else if (!f->failed) {
     const char *p = buf;
     while (size > 0) {
       ssize_t n = pwrite(f->fd, p, size, (off_t)addr);
@@ -249,16 +254,30 @@ hid_t dm_h5_vfd_fapl(int *err)
   return fapl;
 }
 
-dm_status dm_h5_vfd_discard_raw(hid_t file, int discard)
+static vfd_file *ours(hid_t file)
 {
   hid_t fapl = H5Fget_access_plist(file);
-  int ours = fapl >= 0 && vfd_id >= 0 && H5Pget_driver(fapl) == vfd_id;
+  int mine = fapl >= 0 && vfd_id >= 0 && H5Pget_driver(fapl) == vfd_id;
   if (fapl >= 0)
     H5Pclose(fapl);
   void *h = NULL;
-  if (!ours || H5Fget_vfd_handle(file, H5P_DEFAULT, &h) < 0 || !h ||
+  if (!mine || H5Fget_vfd_handle(file, H5P_DEFAULT, &h) < 0 || !h ||
       ((vfd_file *)h)->magic != VFD_MAGIC)
+    return NULL;
+  return h;
+}
+
+const dm_h5_vfd_raw *dm_h5_vfd_raw_record(hid_t file)
+{
+  vfd_file *f = ours(file);
+  return f ? &f->raw : NULL;
+}
+
+dm_status dm_h5_vfd_discard_raw(hid_t file, int discard)
+{
+  vfd_file *f = ours(file);
+  if (!f)
     return dm_error(DM_ERR_HDF5, "file is not open with the metadata driver");
-  ((vfd_file *)h)->discard_raw = discard;
+  f->discard_raw = discard;
   return DM_OK;
 }

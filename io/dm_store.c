@@ -155,10 +155,12 @@ struct dm_store_writer {
   char path[DM_PATH_MAX];
   char id[DM_STORE_ID_LEN];
   int index_by_caller;
+  dm_store_write_stats *stats_dst;
 };
 
 const char *dm_store_writer_id(const dm_store_writer *w) { return w->id; }
 void dm_store_writer_index_by_caller(dm_store_writer *w) { w->index_by_caller = 1; }
+void dm_store_writer_stats_to(dm_store_writer *w, dm_store_write_stats *dst) { w->stats_dst = dst; }
 
 hid_t dm_store_writer_file(const dm_store_writer *w) { return dm_chunkw_file(w->cw); }
 
@@ -316,6 +318,12 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
     return local;
   /* The last partial chunks first: rank 0 writes the metadata after them. */
   dm_status s = dm_chunkw_flush(w->cw, local);
+  if (w->stats_dst) {
+    dm_chunkw_stats cs;
+    dm_chunkw_get_stats(w->cw, &cs);
+    *w->stats_dst = (dm_store_write_stats){cs.compress, cs.allocate, cs.write, cs.place,
+                                           cs.chunks, cs.addr_wait};
+  }
   hid_t f = dm_chunkw_file(w->cw);
   if (s == DM_OK) {
     int64_t dims[1] = {n_proc};

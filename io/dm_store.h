@@ -177,6 +177,22 @@ const char *dm_store_writer_id(const dm_store_writer *w);
  * finish writes an empty index, so every store has one. */
 void dm_store_writer_index_by_caller(dm_store_writer *w);
 
+/* What writing cost this rank, in seconds (io/dm_chunk_writer.h for the
+ * parts): compressing its chunks, the exchange and placement of chunks
+ * (waits included), its MPI-IO writes; on rank 0 the HDF5 calls that place
+ * each chunk in the file (register) and their count; on every rank the time
+ * from sending its chunk sizes to holding their addresses (addr_wait). */
+typedef struct {
+  double compress, exchange, write;
+  double register_s;
+  int64_t chunks;
+  double addr_wait;
+} dm_store_write_stats;
+
+/* LOCAL. Ask finish to fill *dst with this rank's numbers once the last
+ * chunks are written (dst must outlive the finish call). */
+void dm_store_writer_stats_to(dm_store_writer *w, dm_store_write_stats *dst);
+
 /* LOCAL. The open HDF5 file of a writer (to add attributes or groups; all
  * such calls are collective as usual). */
 hid_t dm_store_writer_file(const dm_store_writer *w);

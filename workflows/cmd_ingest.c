@@ -68,6 +68,12 @@ static void print_report(const dm_ingest_report *r, const dm_ingest_opts *o)
          r->seconds > 0 ? mb / r->seconds / r->n_ranks : 0.0);
   printf("  %-26s read wait %.2f s, parse %.2f s, write %.2f s, exchange %.2f s\n",
          "slowest rank", r->t_read_wait, r->t_parse, r->t_write, r->t_exchange);
+  printf("  %-26s compress %.2f s, MPI-IO %.2f s (slowest rank)\n", "inside write",
+         r->t_compress, r->t_mpiio);
+  printf("  %-26s %lld chunks placed by rank 0 in %.3f s (%.1f us each); other ranks waited "
+         "%.3f s at most for addresses\n", "chunk placement", (long long)r->chunks,
+         r->t_chunk_register, r->chunks > 0 ? 1e6 * r->t_chunk_register / (double)r->chunks : 0.0,
+         r->t_addr_wait);
   printf("  %-26s %lld stripes of %lld KiB in %lld rounds\n", "work split",
          (long long)r->n_stripes, (long long)(r->stripe_bytes >> 10), (long long)r->n_rounds);
 }
@@ -102,6 +108,14 @@ static dm_status write_json(const char *path, const dm_ingest_report *r, const d
   cJSON_AddNumberToObject(t, "parse", r->t_parse);
   cJSON_AddNumberToObject(t, "write", r->t_write);
   cJSON_AddNumberToObject(t, "exchange", r->t_exchange);
+  cJSON_AddNumberToObject(t, "compress", r->t_compress);
+  cJSON_AddNumberToObject(t, "mpiio", r->t_mpiio);
+  cJSON *cp = cJSON_AddObjectToObject(j, "chunk_placement");
+  cJSON_AddNumberToObject(cp, "chunks", (double)r->chunks);
+  cJSON_AddNumberToObject(cp, "rank0_seconds", r->t_chunk_register);
+  cJSON_AddNumberToObject(cp, "rank0_us_per_chunk",
+                          r->chunks > 0 ? 1e6 * r->t_chunk_register / (double)r->chunks : 0.0);
+  cJSON_AddNumberToObject(cp, "others_wait_seconds", r->t_addr_wait);
   dm_status s = dm_cli_write_json(path, j);
   cJSON_Delete(j);
   return s;

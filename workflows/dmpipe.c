@@ -46,6 +46,18 @@ static void usage(FILE *f)
           DM_VERSION, DM_GIT_REV);
   for (size_t i = 0; i < N_COMMANDS; i++)
     fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fputs("\nenvironment (file-system tuning for every file written or read; README, \"Tuning\n"
+        "for a cluster file system\"; sizes take K, M, G suffixes):\n"
+        "  DMPIPE_H5_ALIGNMENT=THRESHOLD:BYTES  HDF5 objects (chunks) of at least THRESHOLD\n"
+        "                                       bytes start at multiples of BYTES\n"
+        "  DMPIPE_H5_META_BLOCK=BYTES           HDF5 metadata block size (default 2K)\n"
+        "  DMPIPE_H5_MDC=BYTES                  HDF5 metadata cache size, 1K..128M\n"
+        "  DMPIPE_H5_CHUNK_CACHE=BYTES          HDF5 chunk cache per open dataset (default 1M)\n"
+        "  DMPIPE_MPIIO_HINTS=KEY=VALUE,...     MPI-IO hints for every file (cb_buffer_size,\n"
+        "                                       cb_nodes, romio_cb_write, striping_unit, ...)\n"
+        "  DMPIPE_HDF5_DEBUG=1                  print HDF5's own error stacks\n"
+        "  DMPIPE_CHUNK_TIMES=1                 per-rank times of the store writer on stderr\n",
+        f);
 }
 
 int main(int argc, char **argv)

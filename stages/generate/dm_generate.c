@@ -14,6 +14,7 @@
 #include "dm_comm.h"
 #include "dm_gen_format.h"
 #include "dm_gen_model.h"
+#include "dm_io_tune.h"
 #include "dm_proctable.h"
 #include "dm_progress.h"
 #include "dm_rng.h"
@@ -523,6 +524,11 @@ dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_
   st = dm_agree(c.fh && c.fh_open && c.at ? DM_OK : dm_error(DM_ERR_NOMEM, "out of memory"),
                 comm);
   int n_begun = 0;
+  /* The user's MPI-IO hints (dm_io_tune.h), as for every file written. */
+  dm_io_tune tune;
+  if (st == DM_OK)
+    st = dm_io_tune_get(comm, &tune);
+  MPI_Info info = st == DM_OK ? dm_io_tune_info(&tune) : MPI_INFO_NULL;
   for (int i = 0; i < c.nf && st == DM_OK; i++) {
     char path[4200];
     file_path(path, sizeof path, o->out_dir, c.files[i].p->name, "");
@@ -531,10 +537,14 @@ dm_status dm_generate_run(const dm_generate_opts *o, MPI_Comm comm, dm_generate_
     if (st != DM_OK)
       break;
     n_begun = i + 1;
-    int rc = MPI_File_open(comm, c.at[i].tmp_path, MPI_MODE_WRONLY, MPI_INFO_NULL, &c.fh[i]);
+    st = dm_io_tune_create(&tune, c.at[i].tmp_path, comm);
+    if (st != DM_OK)
+      break;
+    int rc = MPI_File_open(comm, c.at[i].tmp_path, MPI_MODE_WRONLY, info, &c.fh[i]);
     st = dm_agree(rc == MPI_SUCCESS ? DM_OK : mpi_err(rc, "creating", c.at[i].tmp_path), comm);
     c.fh_open[i] = st == DM_OK;
   }
+  dm_io_tune_info_free(&info);
   if (st == DM_OK) {
     dm_progress *prog = dm_progress_start(comm, "generate", 0, o->progress, o->progress_interval);
     dm_progress_expect(prog, o->n_events);

@@ -626,6 +626,8 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   }
   s = dm_agree(s, comm);
   dm_store_writer *w = NULL;
+  dm_store_write_stats wst;
+  memset(&wst, 0, sizeof wst);
   if (s == DM_OK) {
     dm_store_layout lay = {o->zstd_level, o->chunk_events, o->precision_double};
     s = dm_store_writer_create(o->out, &lay, comm, &w);
@@ -805,6 +807,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
     }
     rep->n_events = dm_store_writer_n_events(w);
     rep->n_objects = dm_store_writer_n_objects(w);
+    dm_store_writer_stats_to(w, &wst);
     s = dm_store_writer_finish(w, s, names, counts, n_proc,
                                o->command_line ? o->command_line : "dmpipe ingest", inputs);
     free(text0);
@@ -843,6 +846,12 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   rep->t_parse = dm_allmax_f64(t_parse, comm);
   rep->t_write = dm_allmax_f64(t_write, comm);
   rep->t_exchange = dm_allmax_f64(t_exch, comm);
+  rep->t_compress = dm_allmax_f64(wst.compress, comm);
+  rep->t_mpiio = dm_allmax_f64(wst.write, comm);
+  /* Placement is rank 0's (the others hold zeros). */
+  rep->t_chunk_register = dm_allmax_f64(wst.register_s, comm);
+  rep->chunks = dm_allmax_i64(wst.chunks, comm);
+  rep->t_addr_wait = dm_allmax_f64(pl.rank == 0 ? 0.0 : wst.addr_wait, comm);
   rep->seconds = dm_allmax_f64(now() - t0, comm);
 
   free(inputs);

@@ -93,6 +93,14 @@ typedef struct {
   int n_ranks, n_threads;
   /* Wall time, and the slowest rank's time in each part. */
   double seconds, t_read_wait, t_parse, t_write, t_exchange;
+  /* Inside t_write (dm_store.h's dm_store_write_stats): the slowest rank's
+   * compression and MPI-IO; chunk placement: the chunks rank 0 placed in
+   * the file, its time doing so, and the longest any other rank spent
+   * waiting for its chunks' addresses (rank 0's placement plus waits for
+   * the slowest rank to arrive). */
+  double t_compress, t_mpiio;
+  int64_t chunks;
+  double t_chunk_register, t_addr_wait;
 } dm_ingest_report;
 
 /* COLLECTIVE. Run the ingest; every rank returns the same status. The
