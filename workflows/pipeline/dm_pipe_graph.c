@@ -20,8 +20,9 @@
 
 const char *dm_pipe_kind_name(dm_pipe_kind k)
 {
-  static const char *const names[] = {"generate", "ingest", "weight", "select",
-                                      "train",    "score",  "metrics"};
+  static const char *const names[] = {"generate", "ingest", "weight",  "select",
+                                      "train",    "score",  "metrics", "hist",
+                                      "dataset"};
   return k < DM_PIPE_KINDS ? names[k] : "?";
 }
 
@@ -253,6 +254,18 @@ static void table(builder *b, const dm_pipe *p, int pass)
   }
 }
 
+/* The binnings of histograms: (the built-in ones when none is given). */
+static void hist_binning(builder *b, const dm_pipe *p)
+{
+  if (p->hist_bins) {
+    arg2(b, "--bins", p->hist_bins);
+    in(b, p->hist_bins);
+  }
+  for (int i = 0; i < p->n_hist_vars; i++)
+    arg2(b, "--var", p->hist_vars[i]);
+  arg(b, "--quiet");
+}
+
 static dm_status finish(dm_pipe_step *st, builder *b, const dm_pipe *p)
 {
   if (b->s != DM_OK) {
@@ -336,7 +349,8 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     else
       DM_FORWARD(ls);
   }
-  int max = 5 + n_samples + p->n_channels * (1 + 2 * p->n_models) + p->n_models;
+  int max = 6 + 2 * n_samples + p->n_channels * (1 + 2 * p->n_models) + p->n_models +
+            p->n_datasets;
   int dep_cap = 4 + n_samples + p->n_channels;
   dm_pipe_step *v = calloc(max, sizeof *v);
   int *dep_mem = calloc((size_t)max * dep_cap, sizeof *dep_mem);
@@ -363,7 +377,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
   st->res = p->res[K];                                                     \
   snprintf(st->name, sizeof st->name, __VA_ARGS__)
 
-  int i_gen = -1, i_ingest, i_weight;
+  int i_gen = -1, i_ingest, i_weight, first_sample = -1;
   if (p->generate) {
     NEW_STEP(DM_PIPE_GENERATE, "generate");
     char *dir = dm_pipe_fmt("%s/archive", w);
@@ -386,6 +400,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
   if (s == DM_OK && p->per_sample) {
     /* One store per sample, then the catalog of them all. */
     int first = cnt;
+    first_sample = first;
     for (int i = 0; i < n_samples && s == DM_OK; i++) {
       const char *base = strrchr(samples[i], '/') ? strrchr(samples[i], '/') + 1 : samples[i];
       size_t bl = strlen(base);
@@ -592,6 +607,71 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     free(js);
     free(hist);
     s = finish(st, &b, p);
+  }
+  /* histograms: of the store (dmpipe run), or per sample with unit weights
+   * and merged with each process's weight (nightly: only new or changed
+   * samples are histogrammed again; the merge equals dmpipe hist of the
+   * catalog, bit for bit). */
+  if (s == DM_OK && p->hist && p->per_sample) {
+    /* The merge gives each process one weight: per-event weights cannot be
+     * rebuilt from counts. */
+    for (int f = 0; f < p->res[DM_PIPE_WEIGHT].flags.n && s == DM_OK; f++)
+      if (!strcmp(p->res[DM_PIPE_WEIGHT].flags.key[f], "rescale-lumi"))
+        s = dm_error(DM_ERR_ARG,
+                     "%s:%d: histograms: dmpipe nightly merges per-sample histograms with one "
+                     "weight per process from the process table, and weight: options: "
+                     "rescale-lumi gives weights per event: the merge could not equal the "
+                     "histograms of the catalog. Drop rescale-lumi or histograms:",
+                     p->path, p->hist_line);
+  }
+  if (s == DM_OK && p->hist) {
+    char *all = dm_pipe_fmt("%s/hist/all.hist.h5", w);
+    char *wjs = dm_pipe_fmt("%s/weight.json", w);
+    int first_hist = cnt;
+    for (int j = first_sample; p->per_sample && j >= 0 && j < i_ingest && s == DM_OK; j++) {
+      if (v[j].kind != DM_PIPE_INGEST || strncmp(v[j].name, "ingest.", 7))
+        continue;
+      const char *nm = v[j].name + 7;
+      NEW_STEP(DM_PIPE_HIST, "hist.%s", nm);
+      char *h = dm_pipe_fmt("%s/hist/samples/%s.hist.h5", w, nm);
+      arg(&b, "hist");
+      arg2(&b, "--in", v[j].out[0]);
+      arg2(&b, "--out", h);
+      arg(&b, "--unit-weights");
+      hist_binning(&b, p);
+      in(&b, v[j].out[0]);
+      out(&b, h);
+      st->deps[st->n_deps++] = j;
+      free(h);
+      s = finish(st, &b, p);
+    }
+    if (s == DM_OK) {
+      NEW_STEP(DM_PIPE_HIST, "hist");
+      if (p->per_sample) {
+        arg(&b, "hist");
+        arg2(&b, "--merge", all);
+        arg2(&b, "--scale-weights", wjs);
+        arg(&b, "--quiet");
+        for (int j = first_hist; j < cnt - 1; j++) {
+          arg(&b, v[j].out[0]);
+          in(&b, v[j].out[0]);
+          st->deps[st->n_deps++] = j;
+        }
+        in(&b, wjs);
+      } else {
+        arg(&b, "hist");
+        arg2(&b, "--in", store);
+        arg2(&b, "--out", all);
+        hist_binning(&b, p);
+        in(&b, store);
+        in(&b, store_side);
+      }
+      out(&b, all);
+      st->deps[st->n_deps++] = i_weight;
+      s = finish(st, &b, p);
+    }
+    free(all);
+    free(wjs);
   }
 #undef NEW_STEP
   free(i_sel);

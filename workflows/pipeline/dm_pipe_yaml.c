@@ -9,6 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "dm_hist_stage.h"
 #include "dm_pipe.h"
 
 typedef struct {
@@ -417,6 +418,65 @@ static dm_status parse_models(ctx *c, dm_pipe *p, const yaml_node_t *n, const ch
   return DM_OK;
 }
 
+/* histograms: true | false | {bins: FILE, vars: [SPEC, ...], ranks:, threads:, time:} */
+static dm_status parse_histograms(ctx *c, dm_pipe *p, const yaml_node_t *n)
+{
+  p->hist_line = line_of(n);
+  if (n->type == YAML_SCALAR_NODE)
+    return want_bool(c, n, "histograms", &p->hist);
+  if (n->type != YAML_MAPPING_NODE)
+    return bad(c, n, "histograms", "expected true, false or a mapping (bins:, vars:, ranks:, "
+               "threads:, time:)");
+  p->hist = 1;
+  MAP_EACH(c, n, k, kn, v)
+  {
+    int used;
+    DM_FORWARD(parse_res_key(c, k, v, &p->res[DM_PIPE_HIST], &used));
+    if (used)
+      continue;
+    if (!strcmp(k, "bins")) {
+      DM_FORWARD(want_path(c, p, v, k, &p->hist_bins));
+      /* Checked now (its own errors name its line), not when the step runs. */
+      dm_hist_spec specs[DM_HIST_MAX_SPECS];
+      int ns = 0;
+      dm_status s = dm_hist_bins_load(p->hist_bins, specs, &ns, DM_HIST_MAX_SPECS);
+      if (s != DM_OK)
+        return bad(c, v, k, "%s", dm_error_message());
+    } else if (!strcmp(k, "vars")) {
+      const yaml_node_t *one[1] = {v};
+      const yaml_node_t **items = one;
+      int cnt = 1;
+      yaml_node_t *tmp[DM_HIST_MAX_SPECS];
+      if (v->type == YAML_SEQUENCE_NODE) {
+        cnt = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (cnt > DM_HIST_MAX_SPECS)
+          return bad(c, v, k, "at most %d variables", DM_HIST_MAX_SPECS);
+        for (int i = 0; i < cnt; i++)
+          tmp[i] = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        items = (const yaml_node_t **)tmp;
+      }
+      if (cnt <= 0)
+        return bad(c, v, k, "no variable given");
+      p->hist_vars = calloc((size_t)cnt, sizeof *p->hist_vars);
+      if (!p->hist_vars)
+        return dm_error(DM_ERR_NOMEM, "no memory");
+      for (int i = 0; i < cnt; i++) {
+        const char *t;
+        DM_FORWARD(want_scalar(c, items[i], k, &t));
+        dm_hist_spec sp;
+        if (dm_hist_spec_parse(t, &sp) != DM_OK) {
+          dm_status s = bad(c, items[i], k, "%s", dm_error_message());
+          return s;
+        }
+        p->hist_vars[p->n_hist_vars++] = dm_pipe_strdup(t);
+      }
+    } else {
+      return bad(c, kn, "histograms", "unknown key '%s' (bins, vars, ranks, threads, time)", k);
+    }
+  }
+  return DM_OK;
+}
+
 /* A step section: ingest:, weight:, select:, train:, score:, metrics:. */
 static dm_status parse_step(ctx *c, dm_pipe *p, dm_pipe_kind kind, const yaml_node_t *n,
                             const char *exe, help_cache *hc, int *nhc)
@@ -495,7 +555,8 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
       continue;
     }
     int kind = -1;
-    for (int i = DM_PIPE_INGEST; i < DM_PIPE_KINDS; i++)
+    /* hist and dataset steps have keys of their own (histograms:, datasets:). */
+    for (int i = DM_PIPE_INGEST; i <= DM_PIPE_METRICS; i++)
       if (!strcmp(k, dm_pipe_kind_name(i)))
         kind = i;
     if (!strcmp(k, "workdir")) {
@@ -528,6 +589,8 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
       have_channels = 1;
     } else if (!strcmp(k, "models")) {
       models = v;
+    } else if (!strcmp(k, "histograms")) {
+      s = parse_histograms(c, p, v);
     } else if (kind >= 0) {
       s = parse_step(c, p, (dm_pipe_kind)kind, v, exe, hc, &nhc);
     } else if (!strcmp(k, "generate")) {
@@ -535,7 +598,8 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
     } else {
       s = bad(c, kn, k,
               "unknown key (workdir, archive, process_table, lumi, ranks, threads, time, "
-              "launcher, channels, models, ingest, weight, select, train, score, metrics)");
+              "launcher, channels, models, ingest, weight, select, train, score, metrics, "
+              "histograms)");
     }
   }
   if (s == DM_OK && models)
@@ -652,6 +716,8 @@ void dm_pipe_free(dm_pipe *p)
   dm_pipe_strv_free(p->archive, p->n_archive);
   free(p->gen_processes);
   free(p->xsec);
+  free(p->hist_bins);
+  dm_pipe_strv_free(p->hist_vars, p->n_hist_vars);
   for (int i = 0; i < DM_PIPE_KINDS; i++)
     flags_free(&p->res[i].flags);
   for (int i = 0; i < p->n_channels; i++) {
