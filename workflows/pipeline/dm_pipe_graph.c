@@ -673,6 +673,69 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     free(all);
     free(wjs);
   }
+  /* datasets: each a dmpipe dataset KIND of one channel, from the weighted
+   * store into WORKDIR/datasets/KIND/CHANNEL (a folder the step owns: its
+   * files are its outputs, replaced when it reruns). Hackathon sets first:
+   * a secret set may exclude one. */
+  int first_dataset = cnt;
+  for (int pass = 0; pass < 2 && s == DM_OK; pass++)
+    for (int i = 0; i < p->n_datasets && s == DM_OK; i++) {
+      const dm_pipe_dataset *d = &p->datasets[i];
+      int secret = !strcmp(d->kind, "secret");
+      if (secret != pass)
+        continue;
+      NEW_STEP(DM_PIPE_DATASET, "dataset.%s.%s", d->kind, d->channel);
+      st->res = d->res;
+      char *dir = dm_pipe_fmt("%s/datasets/%s/%s", w, d->kind, d->channel);
+      arg(&b, "dataset");
+      arg(&b, d->kind);
+      arg2(&b, "--in", store);
+      arg2(&b, "--out", dir);
+      arg2(&b, secret ? "--channel" : "--channels", d->channel);
+      if (d->lumi)
+        arg2(&b, "--lumi", d->lumi);
+      if (d->signals)
+        arg2(&b, "--signals", d->signals);
+      if (d->train_fraction)
+        arg2(&b, "--train-fraction", d->train_fraction);
+      if (d->inject)
+        arg2(&b, "--inject", d->inject);
+      if (d->decoys)
+        arg2(&b, "--decoys", d->decoys);
+      if (d->seed)
+        arg2(&b, "--seed", d->seed);
+      if (d->weight_lumi)
+        arg2(&b, "--weight-lumi", d->weight_lumi);
+      table(&b, p, 1);
+      in(&b, store);
+      in(&b, store_side);
+      st->deps[st->n_deps++] = i_weight;
+      if (d->exclude) {
+        char *man = dm_pipe_fmt("%s/datasets/hackathon/%s/manifest.json", w, d->channel);
+        arg2(&b, "--exclude", man);
+        in(&b, man);
+        for (int j = first_dataset; j < cnt - 1; j++)
+          if (!strcmp(v[j].out[0], man))
+            st->deps[st->n_deps++] = j;
+        free(man);
+      }
+      arg(&b, "--quiet");
+      flags(&b, &d->res.flags);
+      /* The file names carry the luminosity (max: known only afterwards):
+       * every file of the folder is an output. out[0] names the main one. */
+      if (secret) {
+        char *lab = dm_pipe_fmt("%s/labels_%s.h5", dir, d->channel);
+        out(&b, lab);
+        free(lab);
+      } else {
+        char *man = dm_pipe_fmt("%s/manifest.json", dir);
+        out(&b, man);
+        free(man);
+      }
+      st->out_glob = dm_pipe_fmt("%s/*", dir);
+      free(dir);
+      s = finish(st, &b, p);
+    }
 #undef NEW_STEP
   free(i_sel);
   free(i_score);
