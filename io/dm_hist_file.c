@@ -541,7 +541,99 @@ dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs_out, i
   return DM_OK;
 }
 
-dm_status dm_hist_files_merge(const char *out, const char *const *in, int n_in, MPI_Comm comm,
+void dm_hist_scale_free(dm_hist_scale *sc)
+{
+  if (!sc)
+    return;
+  for (int i = 0; sc->names && i < sc->n; i++)
+    free(sc->names[i]);
+  free(sc->names);
+  free(sc->weight);
+  free(sc->events);
+  memset(sc, 0, sizeof *sc);
+}
+
+/* The exact sum of c copies of x, as filling adds them one by one: the terms
+ * x 2^k (exact: a change of exponent) of the set bits k of c. */
+static void xsum_times(dm_xsum *a, double x, int64_t c)
+{
+  dm_xsum_clear(a);
+  for (int k = 0; k < 63; k++)
+    if ((c >> k) & 1)
+      dm_xsum_add(a, ldexp(x, k));
+}
+
+dm_status dm_hist_scale_weights(dm_hist *h, const dm_hist_scale *sc)
+{
+  size_t row = (size_t)(h->n_bins + 2);
+  int all_events = !strcmp(h->subset, "all events");
+  for (int p = 0; p < h->n_proc; p++) {
+    int k = -1;
+    for (int i = 0; i < sc->n && k < 0; i++)
+      if (!strcmp(sc->names[i], h->proc_names[p]))
+        k = i;
+    if (k < 0)
+      return dm_error(DM_ERR_UNKNOWN, "histogram %s/%s: process %s has no weight in %s",
+                      h->channel, h->variable, h->proc_names[p], sc->path);
+    int64_t total = 0;
+    for (size_t j = 0; j < row; j++) {
+      size_t c = (size_t)p * row + j;
+      double n = (double)h->count[c];
+      if (dm_xsum_value(&h->xsumw[c]) != n || dm_xsum_value(&h->xsumw2[c]) != n)
+        return dm_error(DM_ERR_SCHEMA,
+                        "histogram %s/%s, process %s, bin %zu: the sums of weights are not the "
+                        "entry counts; only histograms filled with unit weights (dmpipe hist "
+                        "--unit-weights) can be given weights per process",
+                        h->channel, h->variable, h->proc_names[p], j);
+      total += h->count[c];
+    }
+    if (all_events && total != sc->events[k])
+      return dm_error(DM_ERR_SCHEMA,
+                      "histogram %s/%s: process %s has %lld entries but %s weights %lld events "
+                      "of it: the histograms are not of the weighted store's events",
+                      h->channel, h->variable, h->proc_names[p], (long long)total, sc->path,
+                      (long long)sc->events[k]);
+    double w = sc->weight[k];
+    if (total == 0)
+      continue;
+    if (!isfinite(w)) {
+      /* As filling: one non-finite weight makes every sum of the process
+       * undefined. */
+      for (size_t j = 0; j < row; j++) {
+        size_t c = (size_t)p * row + j;
+        dm_xsum_clear(&h->xsumw[c]);
+        dm_xsum_clear(&h->xsumw2[c]);
+        h->xsumw[c].invalid = h->xsumw2[c].invalid = 1;
+      }
+      continue;
+    }
+    if (w != 0 && !(fabs(w) >= 0x1p-78 && fabs(w) < 0x1p73))
+      return dm_error(DM_ERR_NUMERIC,
+                      "process %s: weight %.17g is outside [2^-78, 2^73), where sums of it and "
+                      "of its square stop being exact",
+                      h->proc_names[p], w);
+    double w2 = w * w;
+    for (size_t j = 0; j < row; j++) {
+      size_t c = (size_t)p * row + j;
+      xsum_times(&h->xsumw[c], w, h->count[c]);
+      xsum_times(&h->xsumw2[c], w2, h->count[c]);
+    }
+  }
+  /* Every process with events weighted must be here (with no entries, a
+   * store's histograms still list it). */
+  for (int i = 0; all_events && i < sc->n; i++)
+    if (sc->events[i] > 0 && dm_hist_process(h, sc->names[i]) < 0)
+      return dm_error(DM_ERR_SCHEMA,
+                      "histogram %s/%s has no process %s, of which %s weights %lld events: the "
+                      "histograms are not of the weighted store's events",
+                      h->channel, h->variable, sc->names[i], sc->path, (long long)sc->events[i]);
+  snprintf(h->weights, sizeof h->weights, "%s", sc->label);
+  dm_hist_round(h);
+  return DM_OK;
+}
+
+dm_status dm_hist_files_merge(const char *out, const char *const *in, int n_in,
+                              const dm_hist_scale *scale, MPI_Comm comm,
                               const char *command_line)
 {
   if (n_in < 1)
@@ -585,6 +677,26 @@ dm_status dm_hist_files_merge(const char *out, const char *const *in, int n_in, 
         len += (size_t)snprintf(inputs + len, cap - len, "%s\t%lld\t" DM_TREE_ALGO ":%s\n",
                                 in[i], (long long)size, hex);
     }
+  }
+  /* Every rank holds the same histograms and weights: the same outcome. */
+  for (int i = 0; s == DM_OK && scale && i < n_acc; i++)
+    s = dm_agree(dm_hist_scale_weights(&acc[i], scale), comm);
+  if (s == DM_OK && scale) {
+    char hex[33] = "";
+    int64_t size = 0;
+    s = dm_checksum_file_tree(scale->path, comm, hex, &size);
+    size_t need = strlen(scale->path) + 64;
+    if (s == DM_OK && len + need >= cap) {
+      char *g = realloc(inputs, cap = len + need + 1);
+      if (!g)
+        s = dm_error(DM_ERR_NOMEM, "no memory to merge histograms");
+      else
+        inputs = g;
+    }
+    if (s == DM_OK)
+      len += (size_t)snprintf(inputs + len, cap - len, "%s\t%lld\t" DM_TREE_ALGO ":%s\n",
+                              scale->path, (long long)size, hex);
+    s = dm_agree(s, comm);
   }
   if (s == DM_OK)
     s = dm_hist_file_write(out, acc, n_acc, comm, command_line, inputs);

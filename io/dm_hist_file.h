@@ -124,10 +124,42 @@ dm_status dm_hist_file_write(const char *path, const dm_hist *hs, int n, MPI_Com
  * with dm_hist_free_set). Errors name the path and the dataset. */
 dm_status dm_hist_file_read(const char *path, MPI_Comm comm, dm_hist **hs, int *n);
 
+/* Weights of one value per process (w_p = sigma_p L 1000 / N_p, as dmpipe
+ * weight gives every event of process p), to turn histograms filled with
+ * unit weights into the histograms of those weights. */
+typedef struct {
+  int n;
+  char **names;     /* process names, owned */
+  double *weight;   /* w_p; NaN for a process without a cross section */
+  int64_t *events;  /* N_p: events of p in the weighted store */
+  char label[64];   /* the histograms' `weights` attribute afterwards */
+  char path[4096];  /* where they came from (messages, provenance) */
+} dm_hist_scale;
+
+void dm_hist_scale_free(dm_hist_scale *sc); /* accepts a zeroed struct */
+
+/* LOCAL. h was filled with unit weights (every cell's sums of weights and of
+ * squared weights equal its entry count c, checked: DM_ERR_SCHEMA otherwise).
+ * Each cell of process p becomes what filling its c events with weight w_p
+ * gives, to the bit: sumw the exact c x w_p and sumw2 the exact c x fl(w_p^2),
+ * each rounded once (the exact sum of c copies of a term is that product;
+ * it is formed exactly as the sum of w_p 2^k over the set bits k of c). A
+ * non-finite w_p makes every sum of a process with entries undefined, as
+ * filling does. When h holds every event (subset "all events"), each
+ * process's entries must equal its N_p: histograms of other events than the
+ * weighted store's are refused (DM_ERR_SCHEMA naming the process). A process
+ * of h without a weight is DM_ERR_UNKNOWN naming it; |w_p| outside
+ * [2^-78, 2^73) (where the sums stop being exact) is DM_ERR_NUMERIC. */
+dm_status dm_hist_scale_weights(dm_hist *h, const dm_hist_scale *sc);
+
 /* COLLECTIVE. Merge the histogram files in[0..n_in) into `out` (written
  * atomically, inputs and their checksums recorded). Histograms of the same
- * (channel, variable) must have identical edges. Agreed status. */
-dm_status dm_hist_files_merge(const char *out, const char *const *in, int n_in, MPI_Comm comm,
+ * (channel, variable) must have identical edges. With `scale` (NULL: none),
+ * the inputs are unit-weight histograms and the merged ones are scaled
+ * (dm_hist_scale_weights) before they are written; scale->path is recorded
+ * as an input too. Agreed status. */
+dm_status dm_hist_files_merge(const char *out, const char *const *in, int n_in,
+                              const dm_hist_scale *scale, MPI_Comm comm,
                               const char *command_line);
 
 #endif

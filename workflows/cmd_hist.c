@@ -14,7 +14,7 @@
 static const char help[] =
     "usage: dmpipe hist --in STORE|SEL.h5 --out H.h5 [--scores [NAME=]SCORES.h5 ...]\n"
     "                   [--bins FILE.ini] [--var NAME:NBINS:LO:HI[:log] ...] [options]\n"
-    "       dmpipe hist --merge OUT.h5 IN.h5 [IN.h5 ...]\n"
+    "       dmpipe hist --merge OUT.h5 [--scale-weights W.json] IN.h5 [IN.h5 ...]\n"
     "       dmpipe hist --print-bins\n"
     "\n"
     "Weighted histograms per process of a store's (or a selection's) variables and\n"
@@ -45,9 +45,20 @@ static const char help[] =
     "                     Without --var and --bins: the built-in binnings\n"
     "  --only-scores      histogram the scores only\n"
     "  --channel NAME     channel name to record (default: from the input)\n"
+    "  --unit-weights     every event weighs 1 (sums of weights = entry counts), for\n"
+    "                     --merge --scale-weights\n"
     "  --merge OUT        merge the histogram files given as arguments into OUT\n"
     "                     (same edges per channel and variable; score histograms of\n"
     "                     dmpipe metrics too)\n"
+    "  --scale-weights W  with --merge: the inputs were filled with --unit-weights;\n"
+    "                     each process p of the merged histograms gets the weight\n"
+    "                     w_p of W (the --json of dmpipe weight --lumi: one weight\n"
+    "                     per process, sigma L 1000 / N_p). Exact: each bin's sum of\n"
+    "                     weights is N_bin x w_p and its sum of squares N_bin x w_p^2\n"
+    "                     as exact sums, so the file equals, bit for bit, dmpipe hist\n"
+    "                     of the weighted store those events make up. Histograms of\n"
+    "                     every event must hold N_p entries of each process (else\n"
+    "                     they are not that store's events: an error)\n"
     "  --print-bins       print the built-in binnings as a binning file and exit\n"
     "  --batch N          events per rank per round (default 65536): bounds memory\n"
     "  --quiet            no summary line\n"
@@ -55,7 +66,7 @@ static const char help[] =
     "  --help             this text\n"
     "\n"
     "Weights: /derived/weight (dmpipe weight) when the store has it, else the\n"
-    "archive's /events/weight. A process whose weights are not finite gets NaN sums\n"
+    "archive's /events/weight (with --unit-weights, 1). A process whose weights are not finite gets NaN sums\n"
     "(its counts stay exact). met_over_ht = +inf (no jets) lands in the overflow.\n";
 
 static dm_status add_spec(dm_hist_spec *specs, int *n, const dm_hist_spec *s)
@@ -79,6 +90,7 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
       {"bins", required_argument, NULL, 'B'},    {"only-scores", no_argument, NULL, 'S'},
       {"channel", required_argument, NULL, 'c'}, {"merge", required_argument, NULL, 'm'},
       {"print-bins", no_argument, NULL, 'P'},    {"batch", required_argument, NULL, 'b'},
+      {"unit-weights", no_argument, NULL, 'U'},  {"scale-weights", required_argument, NULL, 'W'},
       {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
       DM_CLI_RUN_LONGOPTS,                       {NULL, 0, NULL, 0}};
   dm_hist_opts o;
@@ -87,7 +99,7 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
   dm_cli_run_init(&run);
   static dm_hist_spec specs[DM_HIST_MAX_SPECS];
   int n_specs = 0, user_specs = 0, quiet = 0, print_bins = 0;
-  const char *merge_out = NULL;
+  const char *merge_out = NULL, *scale_path = NULL;
   int64_t v = 0;
   dm_status s = DM_OK;
   opterr = 0;
@@ -133,6 +145,8 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
       o.channel = optarg;
       break;
     case 'm': merge_out = optarg; break;
+    case 'U': o.unit_weights = 1; break;
+    case 'W': scale_path = optarg; break;
     case 'P': print_bins = 1; break;
     case 'b':
       if (dm_cli_i64("--batch", optarg, 1, (int64_t)1 << 28, &v) != DM_OK)
@@ -158,18 +172,26 @@ int dm_cmd_hist(int argc, char **argv, MPI_Comm comm)
     return 0;
   }
   if (merge_out) {
-    if (o.in_path || o.out_path || o.n_scores || user_specs)
+    if (o.in_path || o.out_path || o.n_scores || user_specs || o.unit_weights)
       return dm_cli_usage_error("hist", comm, "--merge takes only histogram files");
     if (optind >= argc)
       return dm_cli_usage_error("hist", comm, "--merge needs input histogram files");
-    s = dm_hist_files_merge(merge_out, (const char *const *)(argv + optind), argc - optind, comm,
-                            dm_cli_command_line());
+    dm_hist_scale sc;
+    memset(&sc, 0, sizeof sc);
+    if (scale_path)
+      s = dm_hist_weights_load(scale_path, comm, &sc);
+    if (s == DM_OK)
+      s = dm_hist_files_merge(merge_out, (const char *const *)(argv + optind), argc - optind,
+                              scale_path ? &sc : NULL, comm, dm_cli_command_line());
+    dm_hist_scale_free(&sc);
     if (s == DM_OK && !quiet && dm_rank(comm) == 0)
       printf("merged %d histogram files into %s\n", argc - optind, merge_out);
     return dm_cli_finish("hist", s, comm);
   }
   if (optind < argc)
     return dm_cli_usage_error("hist", comm, "unexpected argument '%s'", argv[optind]);
+  if (scale_path)
+    return dm_cli_usage_error("hist", comm, "--scale-weights goes with --merge");
   if (!o.in_path || !o.out_path)
     return dm_cli_usage_error("hist", comm, "--in and --out are required");
   if (o.no_physics && o.n_scores == 0)

@@ -492,7 +492,7 @@ int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm)
     if (optind >= argc)
       return dm_cli_usage_error("metrics", comm, "--merge-hist needs input histogram files");
     s = dm_hist_files_merge(merge_out, (const char *const *)(argv + optind), argc - optind,
-                              comm, o.command_line);
+                              NULL, comm, o.command_line);
     if (s == DM_OK && dm_rank(comm) == 0)
       printf("merged %d histogram files into %s\n", argc - optind, merge_out);
     return dm_cli_finish("metrics", s, comm);

@@ -44,7 +44,8 @@ static const char help[] =
     "  --allow-unknown   weight processes missing from the table (or without a cross\n"
     "                    section) as NaN instead of failing\n"
     "  --batch N         events per rank per round (default 65536)\n"
-    "  --json FILE       also write the per-process weights as JSON\n"
+    "  --json FILE       also write the per-process weights as JSON (17 significant\n"
+    "                    digits: each reads back as the same double)\n"
     "  --quiet           do not print the table\n"
     DM_CLI_RUN_HELP
     "  --help            this text\n";
@@ -53,6 +54,9 @@ static cJSON *report_json(const dm_weight_report *r)
 {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "format", "dmpipe-weights");
+  /* 2: every weight printed exactly (17 digits), so dmpipe hist --scale-weights
+   * reads the very doubles of /derived/weight. */
+  cJSON_AddNumberToObject(root, "format_version", 2);
   cJSON_AddNumberToObject(root, "lumi_fb", r->lumi_fb);
   cJSON_AddStringToObject(root, "xsec_table", r->xsec_path);
   cJSON_AddStringToObject(root, "xsec_checksum", r->xsec_checksum);
@@ -68,7 +72,7 @@ static cJSON *report_json(const dm_weight_report *r)
     cJSON_AddStringToObject(o, "name", r->proc[p].name);
     cJSON_AddNumberToObject(o, "events", (double)r->proc[p].n_events);
     cJSON_AddNumberToObject(o, "sigma_pb", r->proc[p].sigma_pb);
-    cJSON_AddNumberToObject(o, "weight", r->proc[p].weight);
+    dm_cli_json_exact(o, "weight", r->proc[p].weight);
     dm_cli_json_num(o, "own_weight_sum", r->proc[p].own_sum);
     dm_cli_json_num(o, "own_weight_min", r->proc[p].own_min);
     dm_cli_json_num(o, "own_weight_max", r->proc[p].own_max);

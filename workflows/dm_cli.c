@@ -233,6 +233,17 @@ dm_status dm_cli_write_json_agreed(const char *path, const cJSON *j, MPI_Comm co
   return dm_agree(s, comm);
 }
 
+void dm_cli_json_exact(cJSON *o, const char *k, double v)
+{
+  char t[40];
+  if (isfinite(v)) {
+    snprintf(t, sizeof t, "%.17g", v);
+    cJSON_AddRawToObject(o, k, t);
+  } else {
+    cJSON_AddNullToObject(o, k);
+  }
+}
+
 void dm_cli_json_num(cJSON *o, const char *k, double v)
 {
   if (isfinite(v))

@@ -66,4 +66,9 @@ dm_status dm_cli_write_json_agreed(const char *path, const cJSON *j, MPI_Comm co
  * no NaN or infinity). */
 void dm_cli_json_num(cJSON *o, const char *k, double v);
 
+/* LOCAL. As dm_cli_json_num, but printed with 17 significant digits, so the
+ * value read back (strtod) is the same double. cJSON's own printing keeps 15
+ * digits whenever they read back within an ulp, which is not the same bits. */
+void dm_cli_json_exact(cJSON *o, const char *k, double v);
+
 #endif

@@ -2,6 +2,7 @@
  * rounds, fill per-process histograms locally, reduce them exactly once. */
 #include "dm_hist_stage.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "dm_prov.h"
 #include "dm_scores_file.h"
 #include "dm_store.h"
+#include "dm_text.h"
 
 typedef struct {
   dm_scores *sc;
@@ -29,6 +31,7 @@ typedef struct {
   dm_store *st;
   dm_derived *pd;
   int use_derived_w;
+  int unit; /* every event weighs 1 */
   score_in sin[DM_HIST_MAX_SCORES];
   int n_sin;
   dm_hist *hs;
@@ -250,7 +253,7 @@ static dm_status fill_round(hist_state *hs, int64_t count)
   const dm_events *ev = &hs->ev;
   for (int64_t i = 0; i < count; i++)
     dm_physics_event(ev, i, &hs->vals[i * DM_VAR_COUNT]);
-  const double *w = hs->use_derived_w ? hs->w : ev->weight;
+  const double *w = hs->unit ? NULL : hs->use_derived_w ? hs->w : ev->weight;
   for (int h = 0; h < hs->n_hs; h++) {
     int v = hs->phys_var[h];
     if (v < 0)
@@ -287,7 +290,10 @@ static dm_status stream(hist_state *hs, const dm_hist_opts *o, int64_t batch, MP
       dm_status t = read_scores(hs, si, begin, count, &hs->ev);
       if (t == DM_OK)
         t = dm_hist_fill_local(&hs->hs[si->hist], hs->ev.process, hs->x,
-                               hs->use_derived_w ? hs->w : hs->ev.weight, hs->keep, count);
+                               hs->unit            ? NULL
+                               : hs->use_derived_w ? hs->w
+                                                   : hs->ev.weight,
+                               hs->keep, count);
       s = dm_agree(t, comm);
     }
     dm_progress_add(pr, count, 0);
@@ -340,9 +346,12 @@ dm_status dm_hist_run(const dm_hist_opts *o, MPI_Comm comm, dm_hist_report *rep)
                                  comm, &hs.pd),
                  comm);
   if (s == DM_OK) {
-    hs.use_derived_w = dm_derived_has(hs.pd, "weight");
+    hs.unit = o->unit_weights;
+    hs.use_derived_w = !hs.unit && dm_derived_has(hs.pd, "weight");
     snprintf(rep->weight_source, sizeof rep->weight_source, "%s",
-             hs.use_derived_w ? "derived/weight (dmpipe weight)" : "events/weight (archive)");
+             hs.unit            ? DM_HIST_W_UNIT
+             : hs.use_derived_w ? DM_HIST_W_DERIVED
+                                : DM_HIST_W_ARCHIVE);
     channel_name(o, hs.st, rep->channel, sizeof rep->channel);
     rep->n_events = dm_store_n_events(hs.st);
     s = dm_agree(open_scores(&hs, o, comm), comm);
@@ -380,5 +389,89 @@ dm_status dm_hist_run(const dm_hist_opts *o, MPI_Comm comm, dm_hist_report *rep)
   dm_derived_close(hs.pd);
   dm_store_close(hs.st);
   rep->seconds = dm_allmax_f64(MPI_Wtime() - t0, comm);
+  return s;
+}
+
+/* ---- per-process weights for merging ---- */
+
+static dm_status weights_parse(const char *path, const char *text, size_t len,
+                               dm_hist_scale *sc)
+{
+  cJSON *j = cJSON_ParseWithLength(text, len);
+  if (!j)
+    return dm_error(DM_ERR_FORMAT, "%s: not JSON", path);
+  dm_status s = DM_OK;
+  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+  const cJSON *ver = cJSON_GetObjectItemCaseSensitive(j, "format_version");
+  const cJSON *resc = cJSON_GetObjectItemCaseSensitive(j, "rescaled");
+  const cJSON *procs = cJSON_GetObjectItemCaseSensitive(j, "processes");
+  if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "dmpipe-weights"))
+    s = dm_error(DM_ERR_SCHEMA, "%s is not the JSON of dmpipe weight (format dmpipe-weights)",
+                 path);
+  else if (!cJSON_IsNumber(ver) || ver->valuedouble < 2)
+    s = dm_error(DM_ERR_SCHEMA,
+                 "%s was written by an older dmpipe weight, whose JSON weights are rounded to "
+                 "15 digits: run dmpipe weight --json again",
+                 path);
+  else if (cJSON_IsTrue(resc))
+    s = dm_error(DM_ERR_SCHEMA,
+                 "%s: weights rescaled from the store's own (dmpipe weight --rescale-lumi) are "
+                 "one per event, not one per process: histograms can be given weights per "
+                 "process only from a process table (dmpipe weight --lumi)",
+                 path);
+  else if (!cJSON_IsArray(procs))
+    s = dm_error(DM_ERR_SCHEMA, "%s: no processes list", path);
+  int n = s == DM_OK ? cJSON_GetArraySize(procs) : 0;
+  if (s == DM_OK) {
+    sc->names = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    sc->weight = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    sc->events = calloc((size_t)(n > 0 ? n : 1), sizeof(int64_t));
+    if (!sc->names || !sc->weight || !sc->events)
+      s = dm_error(DM_ERR_NOMEM, "no memory reading %s", path);
+  }
+  const cJSON *p;
+  int i = 0;
+  const cJSON *list = s == DM_OK ? procs : (const cJSON *)NULL;
+  cJSON_ArrayForEach(p, list)
+  {
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(p, "weight");
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(p, "events");
+    if (!cJSON_IsString(name) || !(cJSON_IsNumber(w) || cJSON_IsNull(w)) ||
+        !cJSON_IsNumber(ev) || ev->valuedouble < 0 || ev->valuedouble != floor(ev->valuedouble)) {
+      s = dm_error(DM_ERR_SCHEMA, "%s: processes[%d] lacks a name, a weight or an event count",
+                   path, i);
+      break;
+    }
+    size_t l = strlen(name->valuestring) + 1;
+    if (!(sc->names[i] = malloc(l))) {
+      s = dm_error(DM_ERR_NOMEM, "no memory reading %s", path);
+      break;
+    }
+    memcpy(sc->names[i], name->valuestring, l);
+    /* null: no cross section (dmpipe weight --allow-unknown), NaN weights. */
+    sc->weight[i] = cJSON_IsNumber(w) ? w->valuedouble : NAN;
+    sc->events[i] = (int64_t)ev->valuedouble;
+    sc->n = ++i;
+  }
+  cJSON_Delete(j);
+  return s;
+}
+
+dm_status dm_hist_weights_load(const char *path, MPI_Comm comm, dm_hist_scale *sc)
+{
+  memset(sc, 0, sizeof *sc);
+  snprintf(sc->path, sizeof sc->path, "%s", path);
+  snprintf(sc->label, sizeof sc->label, "%s", DM_HIST_W_DERIVED);
+  char *text = NULL;
+  size_t len = 0;
+  /* Every rank parses the same bytes; agreed all the same. */
+  dm_status s = dm_text_read_bcast(path, "weights file", (size_t)1 << 26, comm, &text, &len);
+  if (s == DM_OK)
+    s = weights_parse(path, text, len, sc);
+  free(text);
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    dm_hist_scale_free(sc);
   return s;
 }

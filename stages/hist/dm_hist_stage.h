@@ -19,7 +19,10 @@
  * event, and the histogram's `subset` attribute says the split is unknown.
  *
  * Weights: /derived/weight (dmpipe weight) when the store has it, else the
- * archive's /events/weight; the `weights` attribute says which.
+ * archive's /events/weight; the `weights` attribute says which. With
+ * unit_weights every event weighs 1 (sums of weights = entry counts): the
+ * per-sample histograms of dmpipe nightly, which dm_hist_files_merge then
+ * gives each process's weight (dm_hist_weights_load) exactly.
  *
  * Calls are LOCAL unless marked COLLECTIVE.
  */
@@ -30,9 +33,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dm_hist_file.h"
 #include "dm_status.h"
 
 #define DM_HIST_MAX_SPECS 64
+
+/* The histograms' `weights` attribute: where the weights came from. */
+#define DM_HIST_W_DERIVED "derived/weight (dmpipe weight)"
+#define DM_HIST_W_ARCHIVE "events/weight (archive)"
+#define DM_HIST_W_UNIT "unit (entry counts; dmpipe hist --unit-weights)"
 #define DM_HIST_MAX_SCORES 8
 
 /* One binning: n_bins equal bins in x (or in log x when log_scale) over
@@ -76,6 +85,7 @@ typedef struct {
   const dm_hist_spec *specs; /* binnings of the variables to fill */
   int n_specs;
   int no_physics;          /* 1: only the score variables */
+  int unit_weights;        /* 1: every event weighs 1 (see above) */
   const char *command_line;
   int64_t batch_events;    /* events per rank per round; 0 = default */
   int progress;            /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
@@ -90,6 +100,15 @@ typedef struct {
   int n_scores_test_split; /* scores files whose test split was used */
   double seconds;
 } dm_hist_report;
+
+/* COLLECTIVE. The per-process weights of a `dmpipe weight --json` file (format
+ * dmpipe-weights, version 2 or later: weights printed exactly) for
+ * dm_hist_files_merge; sc->label becomes DM_HIST_W_DERIVED, so merged
+ * histograms read as those filled from the weighted store. Weights rescaled
+ * from the store's own (--rescale-lumi: one weight per event, not per
+ * process) and files of an older dmpipe weight are DM_ERR_SCHEMA naming the
+ * file. Agreed; free with dm_hist_scale_free. */
+dm_status dm_hist_weights_load(const char *path, MPI_Comm comm, dm_hist_scale *sc);
 
 /* COLLECTIVE. Fill and write the histograms. On failure nothing is left
  * under out_path. Errors name the file, the variable or the row. Agreed. */

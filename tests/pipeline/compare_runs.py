@@ -1,5 +1,6 @@
 """Compare two pipeline work folders: the store (catalog or single ingest),
-the metrics JSON and the histograms must hold the same values.
+the metrics JSON and the histograms (each model's, and hist/all.hist.h5 when
+the first folder has it) must hold the same values.
 usage: compare_runs.py WORKDIR_A WORKDIR_B MODEL..."""
 import json
 import os
@@ -49,4 +50,7 @@ for m in models:
     jb = strip(json.load(open("%s/%s.metrics.json" % (b, m))), os.path.abspath(b))
     assert ja == jb, (m, ja, jb)
     same_h5("%s/%s.hist.h5" % (a, m), "%s/%s.hist.h5" % (b, m))
+# The store's histograms (histograms:), when the first run made them.
+if os.path.exists(a + "/hist/all.hist.h5"):
+    same_h5(a + "/hist/all.hist.h5", b + "/hist/all.hist.h5")
 print("same results:", a, b)

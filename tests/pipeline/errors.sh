@@ -39,6 +39,17 @@ printf 'workdir: work\narchive: archive\nlaunch: mpirun\nchannels: [chan3]\nmode
 expect_error typo.yaml "typo.yaml:3: launch: unknown key"
 printf 'archive: archive\nchannels: [chan3]\nmodels: {kde: {kind: kde}}\n' > noworkdir.yaml
 expect_error noworkdir.yaml "workdir: is required"
+# histograms: keys and values are checked; nightly refuses what it cannot merge exactly.
+printf '%s\nhistograms: {binz: a.ini}\n' "$base" > histkey.yaml
+expect_error histkey.yaml "histkey.yaml:6: histograms: unknown key 'binz' (bins, vars"
+printf '%s\nhistograms:\n  vars: [ht:0:0:100]\n' "$base" > histvar.yaml
+expect_error histvar.yaml "histvar.yaml:7: vars:"
+printf '%s\nweight: {options: {rescale-lumi: 10}}\nhistograms: true\n' "$base" > histresc.yaml
+rc=0; timeout 60 "$DMPIPE" status histresc.yaml --nightly >out.txt 2>err.txt || rc=$?
+[[ $rc == 1 ]] && grep -qF "histresc.yaml:7: histograms: dmpipe nightly merges" err.txt ||
+  fail "histograms with per-event weights under nightly: $rc $(cat err.txt)"
+rc=0; timeout 60 "$DMPIPE" status histresc.yaml >out.txt 2>err.txt || rc=$?
+[[ $rc == 3 ]] || fail "histograms with per-event weights under run: $rc $(cat err.txt)"
 
 # A channel nothing passes: its training fails; the other channel goes on.
 cat > none.ini <<'INI'

@@ -2,7 +2,10 @@
 # dmpipe nightly on a growing archive: the first run ingests every sample; a
 # second does nothing and says so; a new sample is the only one ingested and
 # the catalog, metrics and histograms equal a from-scratch dmpipe run; a
-# changed sample is re-ingested, a removed one dropped; a second nightly on
+# changed sample is re-ingested, a removed one dropped; the store's histograms
+# (histograms:) are made per sample and merged with each process's weight:
+# only a new or changed sample is histogrammed again, and the merge equals
+# dmpipe hist of the catalog from scratch; a second nightly on
 # the same folder is refused (a stale lock is taken over); a kill -9 mid-run
 # leaves the previous results readable and the next run ends with the same
 # results as an uninterrupted one.
@@ -21,12 +24,28 @@ channels: [chan2b, chan3]
 models:
   kde: {kind: kde, options: {max-train: 3000}}
 metrics: {histograms: true}
+histograms: true
 YAML
+# hist_steps: the hist steps that ran (run.json)
+hist_steps() { "$PYTHON" -c '
+import json
+print(" ".join(sorted(s["name"] for s in json.load(open("work/run.json"))["steps"]
+                      if s["name"].split(".")[0] == "hist" and s["state"] == "ran")))'; }
+# merged_hist_ok: the merged histograms equal dmpipe hist of the catalog
+merged_hist_ok() {
+  rm -f scratch.hist.h5
+  timeout 120 "$MPIEXEC" -n 2 "$DMPIPE" hist --in work/store.h5 --out scratch.hist.h5 --quiet ||
+    fail "dmpipe hist of the catalog"
+  "$PYTHON" "$DM_SOURCE_DIR/tests/pipeline/check_merged_hist.py" work/hist/all.hist.h5 \
+    scratch.hist.h5 work/weight.json >/dev/null || fail "merged histograms ($1)"
+}
 # reference RUN: dmpipe run from scratch on the archive as it is now
 reference() { rm -rf "ref$1"; timeout 300 "$DMPIPE" run pipe.yaml --workdir "ref$1" --quiet >/dev/null || fail "reference run $1"; }
 
 timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n1.txt || { cat n1.txt; fail "first nightly"; }
 expect_eq "first: ingested" "$(summary ingested)" "gluino_01 njets ttbar w_jets"
+expect_eq "first: hist steps" "$(hist_steps)" "hist hist.gluino_01 hist.njets hist.ttbar hist.w_jets"
+merged_hist_ok first
 reference 1
 cmp work ref1 kde
 
@@ -52,14 +71,26 @@ assert sorted(s["name"] for s in m["samples"]) == ["gluino_01", "njets", "ruleou
        sorted(s["name"] for s in m["samples"]) == ["gluino_01", "njets", "stop_02", "ttbar", "w_jets"], m
 assert all(len(s["checksum"]) == 32 and s["size"] > 0 and s["mtime"] for s in m["samples"]), m
 PY
+expect_eq "new sample: hist steps" "$(hist_steps)" "hist hist.stop_02"
+merged_hist_ok "new sample"
 reference 2
 cmp work ref2 kde
+
+# A new sample of a process already there changes its N_p (its weight):
+# its own histograms and the merge only.
+cp gen2/ttbar.csv archive/ttbar_b.csv
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n3b.txt || { cat n3b.txt; fail "nightly after a second ttbar"; }
+expect_eq "second ttbar: ingested" "$(summary ingested)" "ttbar_b"
+expect_eq "second ttbar: hist steps" "$(hist_steps)" "hist hist.ttbar_b"
+merged_hist_ok "second ttbar"
 
 # A changed sample (same name, other events) is re-ingested.
 cp gen2/njets.csv archive/njets.csv
 timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n4.txt || { cat n4.txt; fail "nightly after a change"; }
 expect_eq "changed: changed" "$(summary changed)" "njets"
 expect_eq "changed: ingested" "$(summary ingested)" "njets"
+expect_eq "changed: hist steps" "$(hist_steps)" "hist hist.njets"
+merged_hist_ok changed
 
 # A removed sample leaves the catalog and its store goes.
 rm archive/w_jets.csv
@@ -67,6 +98,9 @@ timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n5.txt || { cat n5.txt; fail "n
 expect_eq "removed: removed" "$(summary removed)" "w_jets"
 expect_eq "removed: ingested" "$(summary ingested)" ""
 [[ ! -e work/samples/w_jets.h5 ]] || fail "the removed sample's store is still there"
+[[ ! -e work/hist/samples/w_jets.hist.h5 ]] || fail "the removed sample's histograms are still there"
+expect_eq "removed: hist steps" "$(hist_steps)" "hist"
+merged_hist_ok removed
 reference 3
 cmp work ref3 kde
 

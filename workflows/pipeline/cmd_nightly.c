@@ -35,6 +35,10 @@ static const char help[] =
     "    ingest of all the samples (file name order);\n"
     "  - weight, select, train, score and metrics rerun only where their inputs changed\n"
     "    (the rules of dmpipe run; see dmpipe run --help);\n"
+    "  - with histograms: each new or changed sample's histograms with unit weights\n"
+    "    (step hist.NAME, WORKDIR/hist/samples/NAME.hist.h5), then step hist adds them\n"
+    "    with each process's weight (weight.json) into WORKDIR/hist/all.hist.h5, exactly:\n"
+    "    the same bits as dmpipe hist of the catalog from scratch;\n"
     "  - a lock (WORKDIR/.dmpipe/lock: pid, host, start): a second nightly on the\n"
     "    same work folder exits at once with status 75 naming the holder; the lock of a\n"
     "    process that no longer runs on this host is taken over;\n"
@@ -211,10 +215,18 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
             unlink(f);
           free(f);
         }
-        char *r = dm_pipe_fmt("%s/.dmpipe/steps/ingest.%s.json", p->workdir, name);
-        if (r)
-          unlink(r);
-        free(r);
+        /* Its histograms (histograms:) left the merge with it. */
+        char *h = dm_pipe_fmt("%s/hist/samples/%s.hist.h5", p->workdir, name);
+        if (h)
+          unlink(h);
+        free(h);
+        const char *rec[] = {"ingest", "hist"};
+        for (int k = 0; k < 2; k++) {
+          char *r = dm_pipe_fmt("%s/.dmpipe/steps/%s.%s.json", p->workdir, rec[k], name);
+          if (r)
+            unlink(r);
+          free(r);
+        }
       }
     }
   }

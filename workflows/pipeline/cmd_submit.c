@@ -25,9 +25,9 @@ static const char help[] =
     "\n"
     "Submits the pipeline's steps that are not up to date (dmpipe status) as Slurm jobs:\n"
     "  - steps of one kind and the same ranks, threads and time form one job array (one\n"
-    "    task per channel, or per channel and model), named dmpipe-ID-GROUP (ID from the\n"
-    "    work folder), with --ntasks = ranks, --cpus-per-task = threads, --time = the\n"
-    "    step's time: (minutes) x --time-scale;\n"
+    "    task per channel, or per channel and model; never with a step it depends on),\n"
+    "    named dmpipe-ID-GROUP (ID from the work folder), with --ntasks = ranks,\n"
+    "    --cpus-per-task = threads, --time = the step's time: (minutes) x --time-scale;\n"
     "  - a job depends (--dependency=afterok) on the jobs of the steps it needs;\n"
     "  - each task runs `dmpipe run PIPELINE --step STEP` (srun inside the allocation),\n"
     "    so a step already done is skipped and records are written as by dmpipe run;\n"
@@ -225,6 +225,23 @@ static int sbatch(const char *script, const char *deps, char *id, size_t cap, ch
   return 0;
 }
 
+/* 1 when step i (st) depends on a step of group j: it cannot be a task of
+ * that job array (the tasks of one array run at the same time). */
+static int needs_group(const cJSON *steps, const cJSON *st, int i, const int *group_of, int j)
+{
+  const cJSON *d;
+  cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(st, "depends"))
+  {
+    for (int q = 0; q < i; q++) {
+      const cJSON *sq = cJSON_GetArrayItem(steps, q);
+      if (group_of[q] == j &&
+          !strcmp(cJSON_GetObjectItemCaseSensitive(sq, "name")->valuestring, d->valuestring))
+        return 1;
+    }
+  }
+  return 0;
+}
+
 static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const char *partition,
                   const char *account, double scale)
 {
@@ -245,6 +262,13 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
       cJSON_Delete(rep);
       return 1;
     }
+  }
+  dm_pipe_step *graph = NULL;
+  int n_graph = 0;
+  if (dm_pipe_steps(p, &graph, &n_graph) != DM_OK) {
+    fprintf(stderr, "dmpipe submit: %s\n", dm_error_message());
+    cJSON_Delete(rep);
+    return 1;
   }
   char *pipe_abs = realpath(path, NULL);
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive(rep, "steps");
@@ -268,13 +292,17 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
     while (k < DM_PIPE_KINDS && strcmp(dm_pipe_kind_name(k), kind))
       k++;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(st, "model");
-    double minutes = p->res[k].minutes;
+    const char *sname = cJSON_GetObjectItemCaseSensitive(st, "name")->valuestring;
+    /* The step's own time limit (a model's or a dataset entry's may differ
+     * from its kind's). */
+    double minutes = k < DM_PIPE_KINDS ? p->res[k].minutes : 60;
+    for (int q = 0; q < n_graph; q++)
+      if (!strcmp(graph[q].name, sname))
+        minutes = graph[q].res.minutes;
     int requeue = 0;
     for (int m = 0; cJSON_IsString(model) && m < p->n_models; m++)
-      if (!strcmp(p->models[m].name, model->valuestring) && k == DM_PIPE_TRAIN) {
-        minutes = p->models[m].res.minutes;
+      if (!strcmp(p->models[m].name, model->valuestring) && k == DM_PIPE_TRAIN)
         requeue = !strcmp(p->models[m].kind, "svdd");
-      }
     /* The group: the name's first part (so per-sample ingests and the
      * catalog that needs them are never one array) and the resources. */
     char base[32];
@@ -283,7 +311,7 @@ static int submit(dm_pipe *p, const char *exe, const char *path, int dry, const 
     int gi = -1;
     for (int j = 0; j < ng && gi < 0; j++)
       if (!strcmp(g[j].base, base) && g[j].ranks == ranks && g[j].threads == threads &&
-          g[j].minutes == minutes && g[j].requeue == requeue)
+          g[j].minutes == minutes && g[j].requeue == requeue && !needs_group(steps, st, i, group_of, j))
         gi = j;
     if (gi < 0) {
       gi = ng++;
@@ -462,6 +490,8 @@ out:
   free(sdir);
   free(ldir);
   free(pipe_abs);
+  if (graph)
+    dm_pipe_steps_free(graph, n_graph);
   cJSON_Delete(rep);
   return rc;
 }

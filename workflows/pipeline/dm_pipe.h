@@ -8,6 +8,8 @@
  *
  *   generate (optional) -> ingest -> weight -> select.C (per channel)
  *     -> train.C.M (per channel and model) -> score.C.M -> metrics.M
+ *   weight -> hist (optional: histograms of the store)
+ *   weight -> dataset.KIND.CHANNEL (optional: the challenge's datasets)
  *
  * Every step is one dmpipe command run as its own program (mpirun, srun or
  * directly), so a step can run here, as a Slurm job, or by hand, and every
@@ -34,6 +36,8 @@ typedef enum {
   DM_PIPE_TRAIN,
   DM_PIPE_SCORE,
   DM_PIPE_METRICS,
+  DM_PIPE_HIST,    /* histograms: (not a step section of its own) */
+  DM_PIPE_DATASET, /* datasets: entries */
   DM_PIPE_KINDS
 } dm_pipe_kind;
 
@@ -65,6 +69,19 @@ typedef struct {
   dm_pipe_res res;
 } dm_pipe_model;
 
+/* One entry of datasets: - a `dmpipe dataset KIND` of one channel into
+ * WORKDIR/datasets/KIND/CHANNEL. Values are kept as the flags' text
+ * (checked when parsed); NULL: the command's default. */
+typedef struct {
+  char *kind;    /* hackathon, secret */
+  char *channel; /* a built-in channel */
+  char *lumi, *seed, *signals, *train_fraction, *weight_lumi; /* hackathon and secret */
+  char *inject, *decoys;                                       /* secret */
+  int exclude; /* secret: not drawing the events of this pipeline's hackathon set of CHANNEL */
+  dm_pipe_res res;
+  int line;
+} dm_pipe_dataset;
+
 typedef enum { DM_LAUNCH_AUTO, DM_LAUNCH_MPIRUN, DM_LAUNCH_SRUN, DM_LAUNCH_DIRECT } dm_pipe_launch;
 
 typedef struct {
@@ -82,6 +99,15 @@ typedef struct {
   dm_pipe_launch launch;
   dm_pipe_res res[DM_PIPE_KINDS];
   int histograms; /* metrics --hist-out */
+  /* histograms: the store's histograms (dmpipe hist) in WORKDIR/hist/all.hist.h5;
+   * per sample and merged in per_sample mode. */
+  int hist;
+  char *hist_bins; /* --bins FILE (absolute), or NULL */
+  int n_hist_vars;
+  char **hist_vars; /* --var SPEC each */
+  int hist_line;    /* of the histograms: key */
+  int n_datasets;
+  dm_pipe_dataset *datasets;
   int n_channels;
   dm_pipe_channel *channels;
   int n_models;
@@ -178,6 +204,7 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *opts,
  * -1: cannot create it (holder says why). A lock whose process no longer
  * runs on this host is stale and taken over (with a message). */
 int dm_pipe_lock_take(const char *path, char *holder, size_t cap);
+
 
 /* LOCAL. Small helpers shared by the pipeline files. */
 char *dm_pipe_strdup(const char *s);

@@ -20,8 +20,9 @@
 
 const char *dm_pipe_kind_name(dm_pipe_kind k)
 {
-  static const char *const names[] = {"generate", "ingest", "weight", "select",
-                                      "train",    "score",  "metrics"};
+  static const char *const names[] = {"generate", "ingest", "weight",  "select",
+                                      "train",    "score",  "metrics", "hist",
+                                      "dataset"};
   return k < DM_PIPE_KINDS ? names[k] : "?";
 }
 
@@ -253,6 +254,18 @@ static void table(builder *b, const dm_pipe *p, int pass)
   }
 }
 
+/* The binnings of histograms: (the built-in ones when none is given). */
+static void hist_binning(builder *b, const dm_pipe *p)
+{
+  if (p->hist_bins) {
+    arg2(b, "--bins", p->hist_bins);
+    in(b, p->hist_bins);
+  }
+  for (int i = 0; i < p->n_hist_vars; i++)
+    arg2(b, "--var", p->hist_vars[i]);
+  arg(b, "--quiet");
+}
+
 static dm_status finish(dm_pipe_step *st, builder *b, const dm_pipe *p)
 {
   if (b->s != DM_OK) {
@@ -336,7 +349,8 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     else
       DM_FORWARD(ls);
   }
-  int max = 5 + n_samples + p->n_channels * (1 + 2 * p->n_models) + p->n_models;
+  int max = 6 + 2 * n_samples + p->n_channels * (1 + 2 * p->n_models) + p->n_models +
+            p->n_datasets;
   int dep_cap = 4 + n_samples + p->n_channels;
   dm_pipe_step *v = calloc(max, sizeof *v);
   int *dep_mem = calloc((size_t)max * dep_cap, sizeof *dep_mem);
@@ -363,7 +377,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
   st->res = p->res[K];                                                     \
   snprintf(st->name, sizeof st->name, __VA_ARGS__)
 
-  int i_gen = -1, i_ingest, i_weight;
+  int i_gen = -1, i_ingest, i_weight, first_sample = -1;
   if (p->generate) {
     NEW_STEP(DM_PIPE_GENERATE, "generate");
     char *dir = dm_pipe_fmt("%s/archive", w);
@@ -386,6 +400,7 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
   if (s == DM_OK && p->per_sample) {
     /* One store per sample, then the catalog of them all. */
     int first = cnt;
+    first_sample = first;
     for (int i = 0; i < n_samples && s == DM_OK; i++) {
       const char *base = strrchr(samples[i], '/') ? strrchr(samples[i], '/') + 1 : samples[i];
       size_t bl = strlen(base);
@@ -593,6 +608,134 @@ dm_status dm_pipe_steps(const dm_pipe *p, dm_pipe_step **steps, int *n)
     free(hist);
     s = finish(st, &b, p);
   }
+  /* histograms: of the store (dmpipe run), or per sample with unit weights
+   * and merged with each process's weight (nightly: only new or changed
+   * samples are histogrammed again; the merge equals dmpipe hist of the
+   * catalog, bit for bit). */
+  if (s == DM_OK && p->hist && p->per_sample) {
+    /* The merge gives each process one weight: per-event weights cannot be
+     * rebuilt from counts. */
+    for (int f = 0; f < p->res[DM_PIPE_WEIGHT].flags.n && s == DM_OK; f++)
+      if (!strcmp(p->res[DM_PIPE_WEIGHT].flags.key[f], "rescale-lumi"))
+        s = dm_error(DM_ERR_ARG,
+                     "%s:%d: histograms: dmpipe nightly merges per-sample histograms with one "
+                     "weight per process from the process table, and weight: options: "
+                     "rescale-lumi gives weights per event: the merge could not equal the "
+                     "histograms of the catalog. Drop rescale-lumi or histograms:",
+                     p->path, p->hist_line);
+  }
+  if (s == DM_OK && p->hist) {
+    char *all = dm_pipe_fmt("%s/hist/all.hist.h5", w);
+    char *wjs = dm_pipe_fmt("%s/weight.json", w);
+    int first_hist = cnt;
+    for (int j = first_sample; p->per_sample && j >= 0 && j < i_ingest && s == DM_OK; j++) {
+      if (v[j].kind != DM_PIPE_INGEST || strncmp(v[j].name, "ingest.", 7))
+        continue;
+      const char *nm = v[j].name + 7;
+      NEW_STEP(DM_PIPE_HIST, "hist.%s", nm);
+      char *h = dm_pipe_fmt("%s/hist/samples/%s.hist.h5", w, nm);
+      arg(&b, "hist");
+      arg2(&b, "--in", v[j].out[0]);
+      arg2(&b, "--out", h);
+      arg(&b, "--unit-weights");
+      hist_binning(&b, p);
+      in(&b, v[j].out[0]);
+      out(&b, h);
+      st->deps[st->n_deps++] = j;
+      free(h);
+      s = finish(st, &b, p);
+    }
+    if (s == DM_OK) {
+      NEW_STEP(DM_PIPE_HIST, "hist");
+      if (p->per_sample) {
+        arg(&b, "hist");
+        arg2(&b, "--merge", all);
+        arg2(&b, "--scale-weights", wjs);
+        arg(&b, "--quiet");
+        for (int j = first_hist; j < cnt - 1; j++) {
+          arg(&b, v[j].out[0]);
+          in(&b, v[j].out[0]);
+          st->deps[st->n_deps++] = j;
+        }
+        in(&b, wjs);
+      } else {
+        arg(&b, "hist");
+        arg2(&b, "--in", store);
+        arg2(&b, "--out", all);
+        hist_binning(&b, p);
+        in(&b, store);
+        in(&b, store_side);
+      }
+      out(&b, all);
+      st->deps[st->n_deps++] = i_weight;
+      s = finish(st, &b, p);
+    }
+    free(all);
+    free(wjs);
+  }
+  /* datasets: each a dmpipe dataset KIND of one channel, from the weighted
+   * store into WORKDIR/datasets/KIND/CHANNEL (a folder the step owns: its
+   * files are its outputs, replaced when it reruns). Hackathon sets first:
+   * a secret set may exclude one. */
+  int first_dataset = cnt;
+  for (int pass = 0; pass < 2 && s == DM_OK; pass++)
+    for (int i = 0; i < p->n_datasets && s == DM_OK; i++) {
+      const dm_pipe_dataset *d = &p->datasets[i];
+      int secret = !strcmp(d->kind, "secret");
+      if (secret != pass)
+        continue;
+      NEW_STEP(DM_PIPE_DATASET, "dataset.%s.%s", d->kind, d->channel);
+      st->res = d->res;
+      char *dir = dm_pipe_fmt("%s/datasets/%s/%s", w, d->kind, d->channel);
+      arg(&b, "dataset");
+      arg(&b, d->kind);
+      arg2(&b, "--in", store);
+      arg2(&b, "--out", dir);
+      arg2(&b, secret ? "--channel" : "--channels", d->channel);
+      if (d->lumi)
+        arg2(&b, "--lumi", d->lumi);
+      if (d->signals)
+        arg2(&b, "--signals", d->signals);
+      if (d->train_fraction)
+        arg2(&b, "--train-fraction", d->train_fraction);
+      if (d->inject)
+        arg2(&b, "--inject", d->inject);
+      if (d->decoys)
+        arg2(&b, "--decoys", d->decoys);
+      if (d->seed)
+        arg2(&b, "--seed", d->seed);
+      if (d->weight_lumi)
+        arg2(&b, "--weight-lumi", d->weight_lumi);
+      table(&b, p, 1);
+      in(&b, store);
+      in(&b, store_side);
+      st->deps[st->n_deps++] = i_weight;
+      if (d->exclude) {
+        char *man = dm_pipe_fmt("%s/datasets/hackathon/%s/manifest.json", w, d->channel);
+        arg2(&b, "--exclude", man);
+        in(&b, man);
+        for (int j = first_dataset; j < cnt - 1; j++)
+          if (!strcmp(v[j].out[0], man))
+            st->deps[st->n_deps++] = j;
+        free(man);
+      }
+      arg(&b, "--quiet");
+      flags(&b, &d->res.flags);
+      /* The file names carry the luminosity (max: known only afterwards):
+       * every file of the folder is an output. out[0] names the main one. */
+      if (secret) {
+        char *lab = dm_pipe_fmt("%s/labels_%s.h5", dir, d->channel);
+        out(&b, lab);
+        free(lab);
+      } else {
+        char *man = dm_pipe_fmt("%s/manifest.json", dir);
+        out(&b, man);
+        free(man);
+      }
+      st->out_glob = dm_pipe_fmt("%s/*", dir);
+      free(dir);
+      s = finish(st, &b, p);
+    }
 #undef NEW_STEP
   free(i_sel);
   free(i_score);

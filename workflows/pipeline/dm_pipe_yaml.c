@@ -9,6 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "dm_hist_stage.h"
 #include "dm_pipe.h"
 
 typedef struct {
@@ -417,6 +418,361 @@ static dm_status parse_models(ctx *c, dm_pipe *p, const yaml_node_t *n, const ch
   return DM_OK;
 }
 
+/* histograms: true | false | {bins: FILE, vars: [SPEC, ...], ranks:, threads:, time:} */
+static dm_status parse_histograms(ctx *c, dm_pipe *p, const yaml_node_t *n)
+{
+  p->hist_line = line_of(n);
+  if (n->type == YAML_SCALAR_NODE)
+    return want_bool(c, n, "histograms", &p->hist);
+  if (n->type != YAML_MAPPING_NODE)
+    return bad(c, n, "histograms", "expected true, false or a mapping (bins:, vars:, ranks:, "
+               "threads:, time:)");
+  p->hist = 1;
+  MAP_EACH(c, n, k, kn, v)
+  {
+    int used;
+    DM_FORWARD(parse_res_key(c, k, v, &p->res[DM_PIPE_HIST], &used));
+    if (used)
+      continue;
+    if (!strcmp(k, "bins")) {
+      DM_FORWARD(want_path(c, p, v, k, &p->hist_bins));
+      /* Checked now (its own errors name its line), not when the step runs. */
+      dm_hist_spec specs[DM_HIST_MAX_SPECS];
+      int ns = 0;
+      dm_status s = dm_hist_bins_load(p->hist_bins, specs, &ns, DM_HIST_MAX_SPECS);
+      if (s != DM_OK)
+        return bad(c, v, k, "%s", dm_error_message());
+    } else if (!strcmp(k, "vars")) {
+      const yaml_node_t *one[1] = {v};
+      const yaml_node_t **items = one;
+      int cnt = 1;
+      yaml_node_t *tmp[DM_HIST_MAX_SPECS];
+      if (v->type == YAML_SEQUENCE_NODE) {
+        cnt = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (cnt > DM_HIST_MAX_SPECS)
+          return bad(c, v, k, "at most %d variables", DM_HIST_MAX_SPECS);
+        for (int i = 0; i < cnt; i++)
+          tmp[i] = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        items = (const yaml_node_t **)tmp;
+      }
+      if (cnt <= 0)
+        return bad(c, v, k, "no variable given");
+      p->hist_vars = calloc((size_t)cnt, sizeof *p->hist_vars);
+      if (!p->hist_vars)
+        return dm_error(DM_ERR_NOMEM, "no memory");
+      for (int i = 0; i < cnt; i++) {
+        const char *t;
+        DM_FORWARD(want_scalar(c, items[i], k, &t));
+        dm_hist_spec sp;
+        if (dm_hist_spec_parse(t, &sp) != DM_OK) {
+          dm_status s = bad(c, items[i], k, "%s", dm_error_message());
+          return s;
+        }
+        p->hist_vars[p->n_hist_vars++] = dm_pipe_strdup(t);
+      }
+    } else {
+      return bad(c, kn, "histograms", "unknown key '%s' (bins, vars, ranks, threads, time)", k);
+    }
+  }
+  return DM_OK;
+}
+
+/* datasets: - {kind: hackathon|secret, channel: C, ...}: one dmpipe dataset
+ * KIND of one channel each. Values are checked here (as the command would)
+ * and kept as the flags' text. */
+static dm_status want_flag_num(ctx *c, const yaml_node_t *v, const char *k, double lo,
+                               double hi, int allow_max, char **out)
+{
+  const char *t;
+  DM_FORWARD(want_scalar(c, v, k, &t));
+  if (!(allow_max && !strcmp(t, "max"))) {
+    double x;
+    char *end;
+    errno = 0;
+    x = strtod(t, &end);
+    if (errno || *end || !isfinite(x) || x < lo || x > hi)
+      return bad(c, v, k, "'%s' is not %sa number in [%g, %g]", t, allow_max ? "max or " : "",
+                 lo, hi);
+  }
+  free(*out);
+  *out = dm_pipe_strdup(t);
+  return *out ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+}
+
+static int valid_process(const char *s)
+{
+  return valid_name(s) || (*s && strlen(s) <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                               "0123456789_-.+") == strlen(s));
+}
+
+/* signals: bsm | NAME | [NAME, ...] | "A,B" -> "A,B" */
+static dm_status want_names(ctx *c, const yaml_node_t *v, const char *k, char **out)
+{
+  size_t cap = 1, len = 0;
+  char *t = calloc(1, 1);
+  int n = v->type == YAML_SEQUENCE_NODE
+              ? (int)(v->data.sequence.items.top - v->data.sequence.items.start)
+              : 1;
+  if (n <= 0) {
+    free(t);
+    return bad(c, v, k, "no name given");
+  }
+  for (int i = 0; t && i < n; i++) {
+    const yaml_node_t *e =
+        v->type == YAML_SEQUENCE_NODE ? yaml_document_get_node(c->doc, v->data.sequence.items.start[i]) : v;
+    const char *x;
+    dm_status s = want_scalar(c, e, k, &x);
+    if (s != DM_OK) {
+      free(t);
+      return s;
+    }
+    /* Each comma-separated name. */
+    const char *q = x;
+    while (1) {
+      size_t l = strcspn(q, ",");
+      char nm[80];
+      if (l == 0 || l >= sizeof nm) {
+        free(t);
+        return bad(c, e, k, "'%s': expected process names separated by commas", x);
+      }
+      memcpy(nm, q, l);
+      nm[l] = 0;
+      if (!valid_process(nm)) {
+        free(t);
+        return bad(c, e, k, "'%s' is not a process name", nm);
+      }
+      q += l;
+      if (!*q)
+        break;
+      q++;
+    }
+    size_t xl = strlen(x);
+    char *g = realloc(t, cap = len + xl + 2);
+    if (!g) {
+      free(t);
+      t = NULL;
+      break;
+    }
+    t = g;
+    len += (size_t)sprintf(t + len, "%s%s", len ? "," : "", x);
+  }
+  if (!t)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  free(*out);
+  *out = t;
+  return DM_OK;
+}
+
+/* inject: {NAME: MU, ...} | "NAME=MU,..." -> "NAME=MU,..." */
+static dm_status want_inject(ctx *c, const yaml_node_t *v, const char *k, char **out)
+{
+  char *t = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&t, &len);
+  if (!f)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  dm_status s = DM_OK;
+  int n = 0;
+  if (v->type == YAML_MAPPING_NODE) {
+    MAP_EACH(c, v, name, kn, mu)
+    {
+      if (s != DM_OK)
+        break;
+      const char *m;
+      double x;
+      char *end;
+      if (!valid_process(name)) {
+        s = bad(c, kn, k, "'%s' is not a process name", name);
+        break;
+      }
+      s = want_scalar(c, mu, name, &m);
+      if (s != DM_OK)
+        break;
+      errno = 0;
+      x = strtod(m, &end);
+      if (errno || *end || !isfinite(x) || x < 0) {
+        s = bad(c, mu, name, "'%s' is not a signal strength (a number >= 0)", m);
+        break;
+      }
+      fprintf(f, "%s%s=%s", n++ ? "," : "", name, m);
+    }
+  } else {
+    const char *x;
+    s = want_scalar(c, v, k, &x);
+    for (const char *q = x; s == DM_OK && *q;) {
+      size_t l = strcspn(q, ",");
+      char item[160];
+      if (l >= sizeof item) {
+        s = bad(c, v, k, "'%s': expected NAME=MU,...", x);
+        break;
+      }
+      memcpy(item, q, l);
+      item[l] = 0;
+      char *eq = strchr(item, '='), *end;
+      double mu = 0;
+      if (eq) {
+        *eq = 0;
+        errno = 0;
+        mu = strtod(eq + 1, &end);
+      }
+      if (!eq || !valid_process(item) || !eq[1] || errno || *end || !isfinite(mu) || mu < 0) {
+        s = bad(c, v, k, "'%s': expected NAME=MU,... (MU >= 0)", x);
+        break;
+      }
+      n++;
+      q += l;
+      if (*q)
+        q++;
+    }
+    if (s == DM_OK)
+      fputs(x, f);
+  }
+  fclose(f);
+  if (s == DM_OK && n == 0)
+    s = bad(c, v, k, "no signal given");
+  if (s != DM_OK) {
+    free(t);
+    return s;
+  }
+  free(*out);
+  *out = t;
+  return DM_OK;
+}
+
+static dm_status parse_datasets(ctx *c, dm_pipe *p, const yaml_node_t *n, const char *exe,
+                                help_cache *hc, int *nhc)
+{
+  if (n->type != YAML_SEQUENCE_NODE)
+    return bad(c, n, "datasets", "expected a list of {kind: hackathon|secret, channel: ...}");
+  int cnt = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
+  if (cnt <= 0)
+    return bad(c, n, "datasets", "no dataset given");
+  p->datasets = calloc((size_t)cnt, sizeof *p->datasets);
+  if (!p->datasets)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  static const char *const builtin[] = {"chan1", "chan2a", "chan2b", "chan3", NULL};
+  /* Flags set from the entry's keys: not options. */
+  static const char *const own[] = {"channels", "signals", "train-fraction", "weight-lumi",
+                                    "inject",   "decoys",  "exclude",        "quiet", NULL};
+  for (int i = 0; i < cnt; i++) {
+    yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
+    dm_pipe_dataset *d = &p->datasets[p->n_datasets++];
+    d->line = line_of(e);
+    DM_FORWARD(want_map(c, e, "datasets"));
+    const yaml_node_t *kind_n = NULL, *opts = NULL, *excl = NULL;
+    const yaml_node_t *hack_only = NULL, *secret_only = NULL;
+    MAP_EACH(c, e, k, kn, v)
+    {
+      int used;
+      DM_FORWARD(parse_res_key(c, k, v, &d->res, &used));
+      if (used)
+        continue;
+      if (!strcmp(k, "kind")) {
+        const char *t;
+        DM_FORWARD(want_scalar(c, v, k, &t));
+        if (strcmp(t, "hackathon") && strcmp(t, "secret"))
+          return bad(c, v, k, "'%s' is not a dataset kind (hackathon, secret)", t);
+        d->kind = dm_pipe_strdup(t);
+        kind_n = v;
+      } else if (!strcmp(k, "channel")) {
+        const char *t;
+        int ok = 0;
+        DM_FORWARD(want_scalar(c, v, k, &t));
+        for (int b = 0; builtin[b]; b++)
+          ok |= !strcmp(t, builtin[b]);
+        if (!ok)
+          return bad(c, v, k, "'%s' is not a challenge channel (chan1 chan2a chan2b chan3)", t);
+        d->channel = dm_pipe_strdup(t);
+      } else if (!strcmp(k, "lumi")) {
+        DM_FORWARD(want_flag_num(c, v, k, 1e-12, 1e12, 1, &d->lumi));
+      } else if (!strcmp(k, "seed")) {
+        long long x;
+        DM_FORWARD(want_int(c, v, k, 0, LLONG_MAX, &x));
+        free(d->seed);
+        d->seed = dm_pipe_fmt("%lld", x);
+      } else if (!strcmp(k, "weight_lumi")) {
+        DM_FORWARD(want_flag_num(c, v, k, 1e-12, 1e12, 0, &d->weight_lumi));
+      } else if (!strcmp(k, "signals")) {
+        DM_FORWARD(want_names(c, v, k, &d->signals));
+        hack_only = kn;
+      } else if (!strcmp(k, "train_fraction")) {
+        DM_FORWARD(want_flag_num(c, v, k, 1e-9, 1, 0, &d->train_fraction));
+        hack_only = kn;
+      } else if (!strcmp(k, "inject")) {
+        DM_FORWARD(want_inject(c, v, k, &d->inject));
+        secret_only = kn;
+      } else if (!strcmp(k, "decoys")) {
+        DM_FORWARD(want_flag_num(c, v, k, 0, 0.9, 0, &d->decoys));
+        secret_only = kn;
+      } else if (!strcmp(k, "exclude")) {
+        const char *t;
+        DM_FORWARD(want_scalar(c, v, k, &t));
+        if (strcmp(t, "hackathon"))
+          return bad(c, v, k, "'%s': the only set to exclude is hackathon (this pipeline's "
+                     "hackathon set of the same channel)", t);
+        d->exclude = 1;
+        excl = v;
+        secret_only = kn;
+      } else if (!strcmp(k, "options")) {
+        opts = v;
+      } else {
+        return bad(c, kn, "datasets",
+                   "unknown key '%s' (kind, channel, lumi, seed, weight_lumi, signals, "
+                   "train_fraction, inject, decoys, exclude, options, ranks, threads, time)",
+                   k);
+      }
+    }
+    if (!d->kind)
+      return bad(c, e, "datasets", "kind: is required (hackathon, secret)");
+    if (!d->channel)
+      return bad(c, e, "datasets", "channel: is required (chan1, chan2a, chan2b, chan3)");
+    int secret = !strcmp(d->kind, "secret");
+    if (secret && hack_only)
+      return bad(c, hack_only, scalar(hack_only), "is a key of kind: hackathon, not secret");
+    if (!secret && secret_only)
+      return bad(c, secret_only, scalar(secret_only), "is a key of kind: secret, not hackathon");
+    if (secret && !d->inject)
+      return bad(c, e, "datasets", "a secret set needs inject: {NAME: MU, ...}");
+    /* Without a seed dmpipe dataset secret draws one from the system's
+     * entropy: a rerun of the step would make another set. */
+    if (secret && !d->seed)
+      return bad(c, e, "datasets", "a secret set needs seed: (the pipeline reruns a step "
+                 "only when its inputs change, and must make the same set when it does)");
+    for (int j = 0; j < p->n_datasets - 1; j++)
+      if (!strcmp(p->datasets[j].kind, d->kind) && !strcmp(p->datasets[j].channel, d->channel))
+        return bad(c, kind_n, "datasets", "a %s set of %s is already on line %d", d->kind,
+                   d->channel, p->datasets[j].line);
+    if (opts) {
+      char cmd[32];
+      snprintf(cmd, sizeof cmd, "dataset %s", d->kind);
+      DM_FORWARD(parse_options(c, opts, "options", exe, cmd, hc, nhc, &d->res.flags));
+      for (int f = 0; f < d->res.flags.n; f++)
+        for (int o = 0; own[o]; o++)
+          if (!strcmp(d->res.flags.key[f], own[o]))
+            return bad(c, opts, "options", "--%s is set by the pipeline from the entry's keys",
+                       own[o]);
+    }
+    (void)excl;
+  }
+  /* exclude: hackathon needs that set. */
+  for (int i = 0; i < p->n_datasets; i++) {
+    dm_pipe_dataset *d = &p->datasets[i];
+    if (!d->exclude)
+      continue;
+    int found = 0;
+    for (int j = 0; j < p->n_datasets; j++)
+      found |= !strcmp(p->datasets[j].kind, "hackathon") &&
+               !strcmp(p->datasets[j].channel, d->channel);
+    if (!found)
+      return dm_error(DM_ERR_FORMAT,
+                      "%s:%d: datasets: exclude: hackathon needs a hackathon set of %s in "
+                      "datasets:",
+                      c->file, d->line, d->channel);
+  }
+  return DM_OK;
+}
+
 /* A step section: ingest:, weight:, select:, train:, score:, metrics:. */
 static dm_status parse_step(ctx *c, dm_pipe *p, dm_pipe_kind kind, const yaml_node_t *n,
                             const char *exe, help_cache *hc, int *nhc)
@@ -473,7 +829,7 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
   help_cache hc[16];
   int nhc = 0;
   dm_status s = DM_OK;
-  const yaml_node_t *models = NULL;
+  const yaml_node_t *models = NULL, *datasets = NULL;
   int have_archive = 0, have_channels = 0;
   dm_pipe_res defaults = {1, 1, 60.0, {0, NULL, NULL}};
   const yaml_node_t *launcher = NULL;
@@ -495,7 +851,8 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
       continue;
     }
     int kind = -1;
-    for (int i = DM_PIPE_INGEST; i < DM_PIPE_KINDS; i++)
+    /* hist and dataset steps have keys of their own (histograms:, datasets:). */
+    for (int i = DM_PIPE_INGEST; i <= DM_PIPE_METRICS; i++)
       if (!strcmp(k, dm_pipe_kind_name(i)))
         kind = i;
     if (!strcmp(k, "workdir")) {
@@ -528,6 +885,10 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
       have_channels = 1;
     } else if (!strcmp(k, "models")) {
       models = v;
+    } else if (!strcmp(k, "histograms")) {
+      s = parse_histograms(c, p, v);
+    } else if (!strcmp(k, "datasets")) {
+      datasets = v;
     } else if (kind >= 0) {
       s = parse_step(c, p, (dm_pipe_kind)kind, v, exe, hc, &nhc);
     } else if (!strcmp(k, "generate")) {
@@ -535,11 +896,14 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
     } else {
       s = bad(c, kn, k,
               "unknown key (workdir, archive, process_table, lumi, ranks, threads, time, "
-              "launcher, channels, models, ingest, weight, select, train, score, metrics)");
+              "launcher, channels, models, ingest, weight, select, train, score, metrics, "
+              "histograms, datasets)");
     }
   }
   if (s == DM_OK && models)
     s = parse_models(c, p, models, exe, hc, &nhc);
+  if (s == DM_OK && datasets)
+    s = parse_datasets(c, p, datasets, exe, hc, &nhc);
   for (int i = 0; i < nhc; i++)
     free(hc[i].text);
   DM_FORWARD(s);
@@ -560,6 +924,15 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
     if (!p->res[i].minutes)
       p->res[i].minutes = defaults.minutes;
   }
+  for (int i = 0; i < p->n_datasets; i++) {
+    dm_pipe_res *r = &p->datasets[i].res;
+    if (!r->ranks)
+      r->ranks = p->res[DM_PIPE_DATASET].ranks;
+    if (!r->threads)
+      r->threads = p->res[DM_PIPE_DATASET].threads;
+    if (!r->minutes)
+      r->minutes = p->res[DM_PIPE_DATASET].minutes;
+  }
   for (int i = 0; i < p->n_models; i++) {
     dm_pipe_res *r = &p->models[i].res;
     if (!r->ranks)
@@ -575,6 +948,8 @@ static dm_status parse_root(ctx *c, dm_pipe *p, const yaml_node_t *root, const c
       many |= p->res[i].ranks > 1;
     for (int i = 0; i < p->n_models; i++)
       many |= p->models[i].res.ranks > 1;
+    for (int i = 0; i < p->n_datasets; i++)
+      many |= p->datasets[i].res.ranks > 1;
     if (many)
       return bad(c, launcher, "launcher", "direct starts one process per step: set ranks: 1 "
                  "or use auto, mpirun or srun");
@@ -652,6 +1027,8 @@ void dm_pipe_free(dm_pipe *p)
   dm_pipe_strv_free(p->archive, p->n_archive);
   free(p->gen_processes);
   free(p->xsec);
+  free(p->hist_bins);
+  dm_pipe_strv_free(p->hist_vars, p->n_hist_vars);
   for (int i = 0; i < DM_PIPE_KINDS; i++)
     flags_free(&p->res[i].flags);
   for (int i = 0; i < p->n_channels; i++) {
@@ -665,5 +1042,19 @@ void dm_pipe_free(dm_pipe *p)
     flags_free(&p->models[i].res.flags);
   }
   free(p->models);
+  for (int i = 0; i < p->n_datasets; i++) {
+    dm_pipe_dataset *d = &p->datasets[i];
+    free(d->kind);
+    free(d->channel);
+    free(d->lumi);
+    free(d->seed);
+    free(d->signals);
+    free(d->train_fraction);
+    free(d->weight_lumi);
+    free(d->inject);
+    free(d->decoys);
+    flags_free(&d->res.flags);
+  }
+  free(p->datasets);
   free(p);
 }
