@@ -229,7 +229,7 @@ static void write_model(const char *path, int weighted, const float *raw, int64_
     wt[i] = 0.5 + (double)(i % 5);
   }
   m.backend = dm_model_backend_find("kde");
-  dm_model_data data = {x + b * d, e - b, N, d, ids + b, 3, weighted ? wt + b : NULL};
+  dm_model_data data = {x + b * d, e - b, N, d, ids + b, 3, weighted ? wt + b : NULL, NULL};
   dm_kde_opts ko;
   dm_kde_opts_default(&ko);
   assert_int_equal(m.backend->fit(&data, &ko, W, &m.state, NULL), DM_OK);
