@@ -12,6 +12,7 @@
 #include "dm_derived.h"
 #include "dm_h5.h"
 #include "dm_prov.h"
+#include "dm_store_vds.h"
 
 static const char *const obj_codes[DM_OBJ_NTYPES] = {"j", "b", "e-", "e+", "m-", "m+", "g"};
 
@@ -156,7 +157,44 @@ struct dm_store_writer {
   char id[DM_STORE_ID_LEN];
   int index_by_caller;
   dm_store_write_stats *stats_dst;
+  /* A catalog: only the columns that cannot be concatenated go through the
+   * chunk writer (cw_col[c] = their chunk writer column, -1 for the virtual
+   * ones); the parts are the sources of the virtual columns. */
+  int catalog;
+  int cw_col[N_ECOLS + N_OCOLS];
+  dm_store_vds_part *parts;
+  int n_parts, cap_parts;
 };
+
+/* A catalog's columns that are virtual: all but the two whose values change
+ * when stores are joined (c: event column, or N_ECOLS + object column). */
+static int is_virtual(int c) { return c != C_PROCESS && c != C_OBJ_OFFSET; }
+
+static const char *col_path(int c) { return c < N_ECOLS ? ecol_path[c] : ocol_path[c - N_ECOLS]; }
+
+/* The file type of column c (the enum for /objects/type). */
+static hid_t col_type(const dm_store_writer *w, int c)
+{
+  hid_t fl = w->layout.precision_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+  const hid_t type[N_ECOLS + N_OCOLS] = {H5T_NATIVE_INT64, H5T_NATIVE_UINT16, H5T_NATIVE_DOUBLE,
+                                         fl, fl, H5T_NATIVE_UINT16, H5T_NATIVE_INT64,
+                                         w->type_enum, fl, fl, fl, fl};
+  return type[c];
+}
+
+/* Append per-column buffers given for every column (store order) through
+ * the chunk writer's columns. */
+static dm_status cw_append(dm_store_writer *w, const void *const *bufs, const int64_t *n)
+{
+  const void *b[N_ECOLS + N_OCOLS] = {0};
+  int64_t k[N_ECOLS + N_OCOLS] = {0};
+  for (int c = 0; c < N_ECOLS + N_OCOLS; c++)
+    if (w->cw_col[c] >= 0) {
+      b[w->cw_col[c]] = bufs[c];
+      k[w->cw_col[c]] = n[c];
+    }
+  return dm_chunkw_append(w->cw, b, k, NULL);
+}
 
 const char *dm_store_writer_id(const dm_store_writer *w) { return w->id; }
 void dm_store_writer_index_by_caller(dm_store_writer *w) { w->index_by_caller = 1; }
@@ -169,11 +207,12 @@ static void writer_free(dm_store_writer *w)
   if (w->type_enum >= 0)
     H5Tclose(w->type_enum);
   free(w->scratch);
+  free(w->parts);
   free(w);
 }
 
-dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout, MPI_Comm comm,
-                                 dm_store_writer **wp)
+static dm_status writer_create(const char *path, const dm_store_layout *layout, int catalog,
+                               MPI_Comm comm, dm_store_writer **wp)
 {
   *wp = NULL;
   if (layout->zstd_level < 0 || layout->zstd_level > 22)
@@ -189,6 +228,7 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
   w->comm = comm;
   w->layout = *layout;
   w->type_enum = H5I_INVALID_HID;
+  w->catalog = catalog;
   snprintf(w->path, sizeof w->path, "%s", path);
   dm_status s = DM_OK;
   if (dm_rank(comm) == 0)
@@ -201,27 +241,24 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
     writer_free(w);
     return s;
   }
-  hid_t fl = layout->precision_double ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
-  const hid_t etype[N_ECOLS] = {H5T_NATIVE_INT64, H5T_NATIVE_UINT16, H5T_NATIVE_DOUBLE, fl, fl,
-                                H5T_NATIVE_UINT16, H5T_NATIVE_INT64};
   w->type_enum = obj_type_enum();
-  const hid_t otype[N_OCOLS] = {w->type_enum, fl, fl, fl, fl};
   /* Objects outnumber events about four to one: bigger chunks keep the
    * compressed blocks of both kinds about the same size. */
   dm_h5_layout el = {layout->zstd_level, layout->chunk_events};
   dm_h5_layout ol = {layout->zstd_level, layout->chunk_events * 4};
-  int col = 0;
-  for (int i = 0; i < N_ECOLS && s == DM_OK; i++)
-    s = dm_chunkw_add(w->cw, ecol_path[i], etype[i], &el, &col);
-  for (int i = 0; i < N_OCOLS && s == DM_OK; i++)
-    s = dm_chunkw_add(w->cw, ocol_path[i], otype[i], &ol, &col);
+  for (int c = 0; c < N_ECOLS + N_OCOLS; c++) {
+    w->cw_col[c] = -1;
+    if (s == DM_OK && !(catalog && is_virtual(c)))
+      s = dm_chunkw_add(w->cw, col_path(c), col_type(w, c), c < N_ECOLS ? &el : &ol,
+                        &w->cw_col[c]);
+  }
   if (s == DM_OK) {
     /* obj_offset starts with its leading 0 (N+1 entries in the end). */
     int64_t zero = 0, n[N_ECOLS + N_OCOLS] = {0};
     const void *bufs[N_ECOLS + N_OCOLS] = {0};
     n[C_OBJ_OFFSET] = dm_rank(comm) == 0 ? 1 : 0;
     bufs[C_OBJ_OFFSET] = &zero;
-    s = dm_chunkw_append(w->cw, bufs, n, NULL);
+    s = cw_append(w, bufs, n);
   }
   if (s == DM_OK) {
     hid_t f = dm_chunkw_file(w->cw);
@@ -243,6 +280,64 @@ dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout
   return DM_OK;
 }
 
+dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout, MPI_Comm comm,
+                                 dm_store_writer **w)
+{
+  return writer_create(path, layout, 0, comm, w);
+}
+
+dm_status dm_store_writer_create_catalog(const char *path, const dm_store_layout *layout,
+                                         MPI_Comm comm, dm_store_writer **w)
+{
+  return writer_create(path, layout, 1, comm, w);
+}
+
+dm_status dm_store_writer_add_part(dm_store_writer *w, const char *file, int64_t n_events,
+                                   int64_t n_objects, const char *store_id)
+{
+  if (!w->catalog)
+    return dm_error(DM_ERR_INTERNAL, "%s: parts added to a store that is not a catalog", w->path);
+  if (!*file || strlen(file) >= DM_STORE_VDS_FILE_MAX || strlen(store_id) != DM_STORE_ID_LEN - 1 ||
+      n_events < 0 || n_objects < 0)
+    return dm_error(DM_ERR_ARG, "%s: bad part '%s' (name too long?)", w->path, file);
+  if (w->n_parts == w->cap_parts) {
+    int cap = w->cap_parts ? 2 * w->cap_parts : 16;
+    dm_store_vds_part *p = realloc(w->parts, (size_t)cap * sizeof *p);
+    if (!p)
+      return dm_error(DM_ERR_NOMEM, "no memory for %d parts", cap);
+    w->parts = p;
+    w->cap_parts = cap;
+  }
+  dm_store_vds_part *p = &w->parts[w->n_parts++];
+  memset(p, 0, sizeof *p);
+  snprintf(p->file, sizeof p->file, "%s", file);
+  snprintf(p->store_id, sizeof p->store_id, "%s", store_id);
+  p->n_events = n_events;
+  p->n_objects = n_objects;
+  return DM_OK;
+}
+
+/* COLLECTIVE. A catalog's virtual columns and table, once every part's
+ * events were appended (their totals must be the ones written). */
+static dm_status finish_catalog(dm_store_writer *w, hid_t f)
+{
+  int64_t ne = 0, no = 0;
+  for (int i = 0; i < w->n_parts; i++) {
+    ne += w->parts[i].n_events;
+    no += w->parts[i].n_objects;
+  }
+  if (ne != w->n_events || no != w->n_objects)
+    return dm_error(DM_ERR_INTERNAL,
+                    "%s: its parts hold %lld events and %lld objects, %lld and %lld were "
+                    "appended", w->path, (long long)ne, (long long)no, (long long)w->n_events,
+                    (long long)w->n_objects);
+  for (int c = 0; c < N_ECOLS + N_OCOLS; c++)
+    if (is_virtual(c))
+      DM_FORWARD(dm_store_vds_create(f, col_path(c), col_type(w, c), w->parts, w->n_parts,
+                                     c >= N_ECOLS));
+  return dm_store_vds_write_table(f, w->parts, w->n_parts);
+}
+
 dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
 {
   MPI_Comm c = w->comm;
@@ -255,7 +350,7 @@ dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
       (ne > 0 && ev->obj_offset[0] != 0))
     s = dm_error(DM_ERR_INTERNAL, "store append: inconsistent batch (%lld events, %lld objects)",
                  (long long)ne, (long long)no);
-  else if (dbl && ((ne > 0 && !ev->met_d) || (no > 0 && !ev->e_d)))
+  else if (dbl && !w->catalog && ((ne > 0 && !ev->met_d) || (no > 0 && !ev->e_d)))
     s = dm_error(DM_ERR_INTERNAL, "store append: double-precision layout needs double arrays");
   /* Room for the global end offsets (int64) followed by n_obj (uint16). */
   int64_t need = ne + (ne + 3) / 4;
@@ -299,7 +394,7 @@ dm_status dm_store_writer_append(dm_store_writer *w, const dm_events *ev)
     n[i] = ne;
   for (int i = 0; i < N_OCOLS; i++)
     n[N_ECOLS + i] = no;
-  s = dm_chunkw_append(w->cw, bufs, n, NULL);
+  s = cw_append(w, bufs, n);
   if (s == DM_OK) {
     w->n_events += total_ev;
     w->n_objects += total_obj;
@@ -335,8 +430,12 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
       s = dm_h5_attr_set_i64(f, "n_events", w->n_events);
     if (s == DM_OK)
       s = dm_h5_attr_set_i64(f, "n_objects", w->n_objects);
+    /* Agreed: the derived index below is collective. */
+    if (w->catalog)
+      s = dm_agree(s == DM_OK ? finish_catalog(w, f) : s, w->comm);
     if (s == DM_OK)
-      s = dm_prov_write(f, DM_FORMAT_STORE, DM_STORE_VERSION, command_line, inputs);
+      s = dm_prov_write(f, DM_FORMAT_STORE, w->catalog ? DM_STORE_VERSION : DM_STORE_VERSION_PLAIN,
+                        command_line, inputs);
   }
   /* The index before the store's rename: a store under its final name
    * always has one. Removed again if the store fails. */
@@ -374,6 +473,10 @@ struct dm_store {
   dm_derived *derived;
   uint16_t *nobj; /* /events/n_obj of the batch being read, to check offsets */
   int64_t nobj_cap;
+  /* A catalog's table of parts (n_parts 0 otherwise) and their paths. */
+  dm_store_vds_part *parts;
+  int n_parts;
+  char **part_paths;
 };
 
 dm_status dm_store_close(dm_store *st)
@@ -393,6 +496,10 @@ dm_status dm_store_close(dm_store *st)
   free(st->proc_names);
   free(st->proc_events);
   free(st->nobj);
+  for (int i = 0; st->part_paths && i < st->n_parts; i++)
+    free(st->part_paths[i]);
+  free(st->part_paths);
+  free(st->parts);
   free(st);
   return s;
 }
@@ -481,6 +588,74 @@ static dm_status offsets_ends(dm_store *st)
   return dm_agree(s, st->comm);
 }
 
+/* COLLECTIVE, agreed. Open the file of the store at path through MPI-IO or,
+ * for a catalog, with the default driver on every rank, read-only (see
+ * dm_store_open in dm_store.h), its table in *parts (NULL, 0 otherwise) and
+ * every part checked by rank 0. */
+static dm_status file_open(const char *path, MPI_Comm comm, int readwrite, hid_t *file,
+                           dm_store_vds_part **parts, int *n_parts)
+{
+  *parts = NULL;
+  *n_parts = 0;
+  DM_FORWARD(dm_h5_open(path, comm, readwrite, file));
+  /* A collective metadata read on the MPI-IO file: the same on every rank. */
+  if (!dm_store_vds_is_catalog(*file))
+    return DM_OK;
+  dm_status s = dm_h5_close(*file);
+  *file = H5I_INVALID_HID;
+  if (s == DM_OK && readwrite)
+    s = dm_error(DM_ERR_ARG, "%s is a catalog, which is only ever read", path);
+  s = dm_agree(s, comm);
+  if (s == DM_OK)
+    s = dm_agree(dm_h5_open_serial(path, 0, file), comm);
+  if (s == DM_OK)
+    s = dm_agree(dm_store_vds_read_table(*file, path, parts, n_parts), comm);
+  if (s == DM_OK && dm_rank(comm) == 0) {
+    const char *cols[N_ECOLS + N_OCOLS];
+    int objects[N_ECOLS + N_OCOLS], nc = 0;
+    for (int c = 0; c < N_ECOLS + N_OCOLS; c++)
+      if (is_virtual(c)) {
+        cols[nc] = col_path(c);
+        objects[nc++] = c >= N_ECOLS;
+      }
+    s = dm_store_vds_check(*file, path, *parts, *n_parts, cols, objects, nc);
+  }
+  s = dm_agree(s, comm);
+  if (s != DM_OK) {
+    if (*file >= 0)
+      H5Fclose(*file);
+    *file = H5I_INVALID_HID;
+    free(*parts);
+    *parts = NULL;
+    *n_parts = 0;
+  }
+  return s;
+}
+
+dm_status dm_store_open_file(const char *path, MPI_Comm comm, hid_t *file)
+{
+  dm_store_vds_part *parts = NULL;
+  int n = 0;
+  dm_status s = file_open(path, comm, 0, file, &parts, &n);
+  free(parts);
+  return s;
+}
+
+/* LOCAL. The paths of a catalog's parts, as opened. */
+static dm_status part_paths(dm_store *st)
+{
+  st->part_paths = calloc(st->n_parts > 0 ? (size_t)st->n_parts : 1, sizeof *st->part_paths);
+  if (!st->part_paths)
+    return dm_error(DM_ERR_NOMEM, "no memory");
+  char p[DM_PATH_MAX];
+  for (int i = 0; i < st->n_parts; i++) {
+    DM_FORWARD(dm_store_vds_part_path(st->path, &st->parts[i], p, sizeof p));
+    if (!(st->part_paths[i] = strdup(p)))
+      return dm_error(DM_ERR_NOMEM, "no memory");
+  }
+  return DM_OK;
+}
+
 dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store **out)
 {
   *out = NULL;
@@ -496,7 +671,9 @@ dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store
   for (int i = 0; i < N_OCOLS; i++)
     st->ocol[i] = H5I_INVALID_HID;
   snprintf(st->path, sizeof st->path, "%s", path);
-  dm_status s = dm_h5_open(path, comm, readwrite, &st->file);
+  dm_status s = file_open(path, comm, readwrite, &st->file, &st->parts, &st->n_parts);
+  if (s == DM_OK)
+    s = dm_agree(part_paths(st), comm);
   if (s == DM_OK)
     s = dm_agree(store_load(st), comm);
   if (s == DM_OK)
@@ -529,6 +706,66 @@ dm_derived *dm_store_derived(const dm_store *st) { return st->derived; }
 hid_t dm_store_file(const dm_store *st) { return st->file; }
 const char *dm_store_path(const dm_store *st) { return st->path; }
 MPI_Comm dm_store_comm(const dm_store *st) { return st->comm; }
+int dm_store_n_parts(const dm_store *st) { return st->n_parts; }
+const char *dm_store_part_path(const dm_store *st, int i)
+{
+  return i >= 0 && i < st->n_parts ? st->part_paths[i] : "";
+}
+
+dm_status dm_store_identify(const char *path, char id[DM_STORE_ID_LEN], int64_t *n_events,
+                            int64_t *n_objects)
+{
+  hid_t f = H5I_INVALID_HID;
+  DM_FORWARD(dm_h5_open_serial(path, 0, &f));
+  dm_status s = dm_prov_check(f, path, DM_FORMAT_STORE, DM_STORE_VERSION, NULL);
+  if (s == DM_OK && dm_store_vds_is_catalog(f))
+    s = dm_error(DM_ERR_SCHEMA, "%s is a catalog, not a store of events of its own", path);
+  if (s == DM_OK)
+    s = dm_derived_store_key(f, path, id, DM_STORE_ID_LEN);
+  if (s == DM_OK)
+    s = dm_h5_col_length(f, ecol_path[C_EVENT_ID], n_events);
+  if (s == DM_OK)
+    s = dm_h5_col_length(f, ocol_path[C_TYPE], n_objects);
+  int64_t a = 0;
+  if (s == DM_OK && dm_h5_attr_get_i64(f, "n_events", &a) == DM_OK && a != *n_events)
+    s = dm_error(DM_ERR_SCHEMA, "%s: /events/event_id has %lld entries but the file says "
+                 "n_events = %lld", path, (long long)*n_events, (long long)a);
+  if (s == DM_OK && dm_h5_attr_get_i64(f, "n_objects", &a) == DM_OK && a != *n_objects)
+    s = dm_error(DM_ERR_SCHEMA, "%s: /objects/type has %lld entries but the file says "
+                 "n_objects = %lld", path, (long long)*n_objects, (long long)a);
+  if (s != DM_OK && !strstr(dm_error_message(), path))
+    dm_error_context("%s", path);
+  H5Fclose(f);
+  return s;
+}
+
+dm_status dm_store_catalog_parts(const char *path, char **list)
+{
+  *list = NULL;
+  hid_t f = H5I_INVALID_HID;
+  DM_FORWARD(dm_h5_open_serial(path, 0, &f));
+  dm_store_vds_part *p = NULL;
+  int n = 0;
+  dm_status s = DM_OK;
+  if (dm_store_vds_is_catalog(f))
+    s = dm_store_vds_read_table(f, path, &p, &n);
+  H5Fclose(f);
+  size_t len = 1;
+  for (int i = 0; s == DM_OK && i < n; i++)
+    len += strlen(p[i].file) + 1;
+  char *out = s == DM_OK ? malloc(len) : NULL;
+  if (s == DM_OK && !out)
+    s = dm_error(DM_ERR_NOMEM, "no memory");
+  if (s == DM_OK) {
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+      k += (size_t)sprintf(out + k, "%s\n", p[i].file);
+    out[k] = '\0';
+    *list = out;
+  }
+  free(p);
+  return s;
+}
 
 /* COLLECTIVE (one read). A read whose failure names the file, the dataset
  * and the range: a truncated or damaged file fails here, chunk by chunk. */
@@ -678,6 +915,12 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
 
 dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint16_t *process)
 {
+  return dm_store_read_index(st, begin, count, process, NULL);
+}
+
+dm_status dm_store_read_index(dm_store *st, int64_t begin, int64_t count, uint16_t *process,
+                              int64_t *obj_offset)
+{
   dm_status s = DM_OK;
   if (begin < 0 || count < 0 || begin + count > st->n_events)
     s = dm_error(DM_ERR_ARG, "%s: events [%lld, %lld) are outside the store's %lld", st->path,
@@ -691,13 +934,14 @@ dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint
     }
   }
   if (s == DM_OK) {
-    off = malloc((size_t)(count + 1) * sizeof *off);
+    off = obj_offset ? obj_offset : malloc((size_t)(count + 1) * sizeof *off);
     if (!off || count > st->nobj_cap)
       s = dm_error(DM_ERR_NOMEM, "no memory for the index of %lld events", (long long)count);
   }
   s = dm_agree(s, st->comm);
   if (s != DM_OK) {
-    free(off);
+    if (off != obj_offset)
+      free(off);
     return s;
   }
   /* Every read on every rank, so the collective calls stay matched. */
@@ -717,7 +961,8 @@ dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint
       s = dm_error(DM_ERR_SCHEMA,
                    "%s: /events/process[%lld] is %d but /processes has %d entries", st->path,
                    (long long)(begin + i), process[i], st->n_proc);
-  free(off);
+  if (off != obj_offset)
+    free(off);
   return dm_agree(s, st->comm);
 }
 

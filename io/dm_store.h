@@ -21,6 +21,17 @@
  * Root attributes: provenance (dm_prov.h), "precision", "units", "store_id"
  * (the identity its derived columns must carry, random per store).
  *
+ * Catalogs (format version 3): a store of all the events of other stores, its
+ * PARTS, in order, without a copy of their data. /events/{event_id, weight,
+ * met, met_phi, n_obj} and the /objects columns are HDF5 virtual datasets
+ * mapping onto the same columns of the parts; /events/obj_offset (made global) and
+ * /events/process (indices into the catalog's own /processes) are ordinary
+ * datasets; the root attributes are a store's plus "catalog" = 1 and
+ * "catalog_parts" (a table: file, n_events, n_objects, store_id per part). The
+ * part files are named relative to the catalog's folder, where HDF5 looks for
+ * them first, so the catalog moves with them. dm_store_open reads a catalog
+ * like any store; why it opens it differently, see there.
+ *
  * Calls marked COLLECTIVE must be made by every rank of the communicator the
  * store was opened with, in the same order, with count 0 where a rank has
  * nothing to read or write.
@@ -40,10 +51,15 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "dm_derived.h"
 #include "dm_status.h"
 
-/* 2: store_id and the /derived link made at creation. */
-#define DM_STORE_VERSION 2
+/* 2: store_id and the /derived link made at creation. 3: catalogs (only
+ * they are written as 3, so a dmpipe that cannot read virtual columns
+ * refuses them by version instead of failing inside HDF5). The highest
+ * version read. */
+#define DM_STORE_VERSION 3
+#define DM_STORE_VERSION_PLAIN 2
 
 enum {
   DM_OBJ_JET = 0, /* j  */
@@ -93,8 +109,27 @@ dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, 
 
 typedef struct dm_store dm_store;
 
-/* COLLECTIVE. Open a store (or a selection, which has the same schema). */
+/* COLLECTIVE. Open a store (or a selection, which has the same schema).
+ *
+ * A catalog is opened on every rank with HDF5's default (POSIX) driver,
+ * read-only, instead of MPI-IO: parallel HDF5 1.10 refuses to read virtual
+ * datasets through MPI-IO. Each rank then reads its own ranges independently
+ * (HDF5 opens the parts as a read reaches them); the calls below keep their
+ * COLLECTIVE contract and their agreed statuses. Before anything is read,
+ * rank 0 checks every part (present beside the catalog, the store_id and
+ * counts recorded, each virtual column mapping exactly the recorded parts):
+ * HDF5 reads fill values, silently, for a part it cannot find. A failure is
+ * DM_ERR_SCHEMA naming the catalog and the part, on every rank. Opening a
+ * catalog with readwrite is DM_ERR_ARG (a catalog is never written again;
+ * derived columns go to its side files, dm_derived.h). */
 dm_status dm_store_open(const char *path, MPI_Comm comm, int readwrite, dm_store **st);
+
+/* COLLECTIVE, agreed. Only the HDF5 file of the store at path, read-only,
+ * opened as dm_store_open opens it (a catalog with the default driver, its
+ * parts checked), without the store's own checks: for readers of a column or
+ * two (dm_h5_col_read) of files that may be partial stores. Close it with
+ * dm_h5_close. */
+dm_status dm_store_open_file(const char *path, MPI_Comm comm, hid_t *file);
 /* COLLECTIVE. Close; accepts NULL. */
 dm_status dm_store_close(dm_store *st);
 
@@ -108,6 +143,10 @@ int dm_store_is_double(const dm_store *st);
 hid_t dm_store_file(const dm_store *st);
 const char *dm_store_path(const dm_store *st);
 MPI_Comm dm_store_comm(const dm_store *st);
+/* LOCAL. A catalog's parts (0 for an ordinary store), and the path of part i
+ * as opened (the catalog's folder + the name it records). */
+int dm_store_n_parts(const dm_store *st);
+const char *dm_store_part_path(const dm_store *st, int i);
 
 /* COLLECTIVE (every rank calls; count may be 0). Read events
  * [begin, begin + count) and their objects into ev (grown as needed). */
@@ -120,6 +159,12 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
  * dm_store_read checks it (offsets and n_obj of the range, process indices);
  * the objects are not read. */
 dm_status dm_store_read_process(dm_store *st, int64_t begin, int64_t count, uint16_t *process);
+
+/* COLLECTIVE, agreed. The same, and the offsets of the range too: count + 1
+ * entries of /events/obj_offset (global, as in the file; none when count is
+ * 0) into obj_offset, which may be NULL. */
+dm_status dm_store_read_index(dm_store *st, int64_t begin, int64_t count, uint16_t *process,
+                              int64_t *obj_offset);
 
 /* COLLECTIVE, agreed. Reads every event and object once, in rounds of
  * `batch` events per rank (0: 65536), with the checks of dm_store_read. */
@@ -137,6 +182,20 @@ int dm_store_has_derived(const dm_store *st, const char *name);
 dm_status dm_store_read_derived(dm_store *st, const char *name, int64_t begin, int64_t count,
                                 double *out);
 
+/* LOCAL. Who a store file is, read with the default driver and without
+ * opening the whole store: its store_id, and its events and objects (the
+ * lengths of /events/event_id and /objects/type, which must equal its
+ * n_events and n_objects attributes). Errors name the path: DM_ERR_IO when it
+ * cannot be opened, DM_ERR_SCHEMA when it is not a store, is a catalog, or
+ * has no store_id. */
+dm_status dm_store_identify(const char *path, char id[DM_STORE_ID_LEN], int64_t *n_events,
+                            int64_t *n_objects);
+
+/* LOCAL. The part names (as recorded, relative to its folder) of the catalog
+ * at path, each followed by '\n', in *list (malloc'd); "" when the store
+ * there is not a catalog. DM_ERR_IO/SCHEMA when it cannot be read. */
+dm_status dm_store_catalog_parts(const char *path, char **list);
+
 /* ---- writing ----------------------------------------------------------- */
 
 typedef struct {
@@ -150,6 +209,21 @@ typedef struct dm_store_writer dm_store_writer;
 /* COLLECTIVE. Start a store at `path` (written to a temporary of the run until finished; dm_atomic.h). */
 dm_status dm_store_writer_create(const char *path, const dm_store_layout *layout, MPI_Comm comm,
                                  dm_store_writer **w);
+
+/* COLLECTIVE. Start a catalog at `path` (see "Catalogs" above): as
+ * dm_store_writer_create, but append writes only /events/process and
+ * /events/obj_offset (the batches need n_events, n_objects, obj_offset and
+ * process only); the other columns are made by finish, as virtual datasets
+ * over the parts given with dm_store_writer_add_part. */
+dm_status dm_store_writer_create_catalog(const char *path, const dm_store_layout *layout,
+                                         MPI_Comm comm, dm_store_writer **w);
+
+/* LOCAL (same arguments on every rank). The next part of a catalog: `file`
+ * relative to the catalog's folder (it need not exist yet, but must when the
+ * catalog is read), its counts and store_id. Its events are the ones appended
+ * after those of the previous parts; finish checks that the totals agree. */
+dm_status dm_store_writer_add_part(dm_store_writer *w, const char *file, int64_t n_events,
+                                   int64_t n_objects, const char *store_id);
 
 /* COLLECTIVE. Append each rank's batch after everything written so far, in
  * rank order. ev->process holds global process indices. ev->obj_offset is

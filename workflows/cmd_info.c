@@ -23,7 +23,8 @@ static const char usage[] =
     "event counts, bytes on disk, raw (uncompressed) bytes, compression ratio, the source\n"
     "CSV size, and the provenance attributes (dmpipe version, git revision, command line,\n"
     "creation time, each input's name, size and checksum), the store's identity and\n"
-    "its derived columns with the index file they are reached through. A store is read\n"
+    "its derived columns with the index file they are reached through; for a catalog\n"
+    "(dmpipe catalog) its parts, whose bytes count in the bytes on disk. A store is read\n"
     "through once first and verified (offsets, object counts, process indices, object\n"
     "types, every chunk readable); a damaged store is an error naming dataset and index.\n"
     "For a histogram file: each histogram's channel, variable, bins, binning, events\n"
@@ -148,7 +149,14 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
   dm_status s = DM_OK;
   if (rank == 0) {
     struct stat sb;
-    int64_t disk = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+    int64_t disk = stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1, file_bytes = disk,
+            part_bytes = 0;
+    /* A catalog's bytes are mostly its parts' (dm_store.h, "Catalogs"). */
+    for (int i = 0; i < dm_store_n_parts(st); i++)
+      if (stat(dm_store_part_path(st, i), &sb) == 0)
+        part_bytes += (int64_t)sb.st_size;
+    if (disk >= 0)
+      disk += part_bytes;
     double ratio = disk > 0 ? (double)z.raw / (double)disk : 0;
     if (!json_stdout) {
       printf("%s: dmpipe event store (format version %s, %s precision)\n", path, fmt_v, prec);
@@ -160,7 +168,12 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
                (long long)dm_store_process_events(st, i));
       printf("  %-22s %s\n", "verified",
              verify ? "yes (every event and object read and checked)" : "no (--no-verify)");
-      printf("  %-22s %.2f MB\n", "bytes on disk", (double)disk / 1e6);
+      if (dm_store_n_parts(st) > 0)
+        printf("  %-22s %.2f MB (the catalog %.2f MB, its %d parts %.2f MB)\n", "bytes on disk",
+               (double)disk / 1e6, (double)file_bytes / 1e6, dm_store_n_parts(st),
+               (double)part_bytes / 1e6);
+      else
+        printf("  %-22s %.2f MB\n", "bytes on disk", (double)disk / 1e6);
       printf("  %-22s %.2f MB in %d datasets\n", "raw (uncompressed)", (double)z.raw / 1e6, z.n);
       printf("  %-22s %.2fx\n", "compression ratio", ratio);
       if (src >= 0)
@@ -176,6 +189,12 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
       printf("  %-22s %s\n", "store id", store_id);
       printf("  %-22s %s\n", "derived columns", derived[0] ? derived : "none");
       printf("  %-22s %s\n", "  reached through", dm_derived_index(dd)[0] ? dm_derived_index(dd) : "-");
+      if (dm_store_n_parts(st) > 0) {
+        printf("  catalog of %d parts (virtual columns over these stores):\n",
+               dm_store_n_parts(st));
+        for (int i = 0; i < dm_store_n_parts(st); i++)
+          printf("    %s\n", dm_store_part_path(st, i));
+      }
       printf("  inputs (name, bytes, checksum):\n");
       for (char *line = inputs, *nl; *line; line = nl + 1) {
         nl = strchr(line, '\n');
@@ -204,6 +223,12 @@ static dm_status describe_store(const char *path, MPI_Comm comm, int json_stdout
       }
       cJSON_AddBoolToObject(j, "verified", verify);
       cJSON_AddNumberToObject(j, "bytes_on_disk", (double)disk);
+      if (dm_store_n_parts(st) > 0) {
+        cJSON_AddNumberToObject(j, "catalog_file_bytes", (double)file_bytes);
+        cJSON *cp = cJSON_AddArrayToObject(j, "catalog_parts");
+        for (int i = 0; i < dm_store_n_parts(st); i++)
+          cJSON_AddItemToArray(cp, cJSON_CreateString(dm_store_part_path(st, i)));
+      }
       cJSON_AddNumberToObject(j, "raw_bytes", (double)z.raw);
       cJSON_AddNumberToObject(j, "compression_ratio", ratio);
       cJSON_AddNumberToObject(j, "source_bytes", (double)src);

@@ -14,6 +14,7 @@
 #include "dm_roc.h"
 #include "dm_scores_file.h"
 #include "dm_signif.h"
+#include "dm_store.h"
 #include "dm_xsum.h"
 
 static const double k_eps_b[DM_METRICS_N_EPS] = {1e-2, 1e-3, 1e-4};
@@ -189,7 +190,8 @@ static dm_status read_weights(dm_scores *sc, const dm_metrics_input *in, int64_t
                     "%s names no store; event weights need one (give --store %s=STORE.h5)",
                     in->scores, in->name);
   hid_t f;
-  DM_FORWARD(dm_h5_open(store, comm, 0, &f));
+  /* As a store is opened: a catalog's columns are virtual (dm_store.h). */
+  DM_FORWARD(dm_store_open_file(store, comm, &f));
   int64_t len = -1;
   dm_status l = dm_prov_check(f, store, "dmpipe-store", 1000, NULL);
   if (l == DM_OK)
