@@ -151,81 +151,121 @@ static void remove_leftovers(const dm_atomic *a)
   closedir(d);
 }
 
-static void release_claim(dm_atomic *a)
+void dm_claim_release(dm_claim *c)
 {
-  if (!a->claimed)
+  if (!c->held)
     return;
-  /* Unlink while still holding the lock: a run that opened the old file
+  /* Unlink while still holding the lock: a process that opened the old file
    * meanwhile sees its inode gone after it locks, and starts over. */
-  unlink(a->claim_path);
-  close(a->claim_fd);
-  a->claim_fd = -1;
-  a->claimed = 0;
+  unlink(c->path);
+  close(c->fd);
+  c->fd = -1;
+  c->held = 0;
 }
 
-static dm_status take_claim(dm_atomic *a)
+/* "host H, pid P, since T" of this process (H: run_tag's host). */
+static int holder_text(char *who, size_t cap)
 {
-  a->claim_fd = -1;
+  char tag[128], host[128];
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  run_tag(tag, sizeof tag);
+  snprintf(host, sizeof host, "%s", tag);
+  char *dash = strrchr(host, '-');
+  if (dash)
+    *dash = '\0';
+  return snprintf(who, cap, "host %s, pid %ld, since %04d-%02d-%02dT%02d:%02d:%02dZ\n", host,
+                  (long)getpid(), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec);
+}
+
+/* The first line of the file open as fd. */
+static void read_holder(int fd, char *who, size_t cap)
+{
+  ssize_t n = pread(fd, who, cap - 1, 0);
+  who[n > 0 ? n : 0] = '\0';
+  who[strcspn(who, "\n")] = '\0';
+}
+
+dm_status dm_claim_take(dm_claim *c, const char *path)
+{
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  if (snprintf(c->path, sizeof c->path, "%s", path) >= (int)sizeof c->path)
+    return dm_error(DM_ERR_ARG, "lock file path too long: %s", path);
   for (int tries = 0; tries < 100; tries++) {
     int created = 1;
-    int fd = open(a->claim_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int fd = open(c->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno == EEXIST) {
       created = 0;
-      fd = open(a->claim_path, O_RDWR | O_CLOEXEC);
+      fd = open(c->path, O_RDWR | O_CLOEXEC);
       if (fd < 0 && errno == ENOENT)
         continue; /* released between the two opens */
     }
     if (fd < 0)
-      return dm_error(DM_ERR_IO, "cannot create the claim %s for %s: %s", a->claim_path,
-                      a->final_path, dm_strerror_io(errno));
+      return dm_error(DM_ERR_IO, "cannot create the lock file %s: %s", c->path,
+                      dm_strerror_io(errno));
     int lk = lock_excl(fd);
     int err = errno;
     if (lk == LOCK_BUSY) {
-      char who[256] = "";
-      ssize_t n = pread(fd, who, sizeof who - 1, 0);
-      who[n > 0 ? n : 0] = '\0';
-      who[strcspn(who, "\n")] = '\0';
+      /* The holder writes its name right after it locks: an empty file is
+       * one being written this moment. */
+      read_holder(fd, c->holder, sizeof c->holder);
+      for (int w = 0; w < 20 && !c->holder[0]; w++) {
+        usleep(10000);
+        read_holder(fd, c->holder, sizeof c->holder);
+      }
       close(fd);
-      return dm_error(DM_ERR_IO,
-                      "%s is being written by another run (%s); its claim %s is held. Wait "
-                      "for that run or write to another name",
-                      a->final_path, who[0] ? who : "holder unknown", a->claim_path);
+      c->busy = 1;
+      if (!c->holder[0])
+        snprintf(c->holder, sizeof c->holder, "holder unknown");
+      return dm_error(DM_ERR_IO, "%s is held by another process (%s)", c->path, c->holder);
     }
     if (lk != LOCK_HELD) {
       close(fd);
       if (created)
-        unlink(a->claim_path);
+        unlink(c->path);
       if (lk == LOCK_NONE)
         return DM_OK; /* no locks on this file system: unclaimed (see the header) */
-      return dm_error(DM_ERR_IO, "cannot lock the claim %s: %s", a->claim_path, strerror(err));
+      return dm_error(DM_ERR_IO, "cannot lock %s: %s", c->path, strerror(err));
     }
     struct stat held, now;
-    if (fstat(fd, &held) == 0 && stat(a->claim_path, &now) == 0 && held.st_dev == now.st_dev &&
+    if (fstat(fd, &held) == 0 && stat(c->path, &now) == 0 && held.st_dev == now.st_dev &&
         held.st_ino == now.st_ino) {
-      a->claim_fd = fd;
-      a->claimed = 1;
-      char who[256], tag[128];
-      time_t t = time(NULL);
-      struct tm tm;
-      gmtime_r(&t, &tm);
-      run_tag(tag, sizeof tag);
-      char host[128];
-      snprintf(host, sizeof host, "%s", tag);
-      char *dash = strrchr(host, '-');
-      if (dash)
-        *dash = '\0';
-      int len = snprintf(who, sizeof who, "host %s, pid %ld, since %04d-%02d-%02dT%02d:%02d:%02dZ\n",
-                         host, (long)getpid(), tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                         tm.tm_hour, tm.tm_min, tm.tm_sec);
-      /* Who holds it is for the message of a run that finds it taken; a
+      c->fd = fd;
+      c->held = 1;
+      /* A file naming a holder, yet not locked: that holder died with it. */
+      if (!created)
+        read_holder(fd, c->holder, sizeof c->holder);
+      char who[256];
+      int len = holder_text(who, sizeof who);
+      /* Who holds it is for the message of a process that finds it taken; a
        * full disk may refuse these bytes, which changes nothing else. */
       if (ftruncate(fd, 0) == 0 && pwrite(fd, who, (size_t)len, 0) < 0)
         (void)0;
       return DM_OK;
     }
-    close(fd); /* locked a claim file that was removed meanwhile */
+    close(fd); /* locked a file that was removed meanwhile */
   }
-  return dm_error(DM_ERR_IO, "cannot take the claim %s: it keeps changing", a->claim_path);
+  return dm_error(DM_ERR_IO, "cannot take the lock %s: it keeps changing", c->path);
+}
+
+static void release_claim(dm_atomic *a) { dm_claim_release(&a->claim); }
+
+static dm_status take_claim(dm_atomic *a)
+{
+  char path[DM_PATH_MAX];
+  snprintf(path, sizeof path, "%s", a->claim.path); /* dm_claim_take clears a->claim */
+  dm_status s = dm_claim_take(&a->claim, path);
+  if (s != DM_OK && a->claim.busy) {
+    dm_error_clear();
+    return dm_error(DM_ERR_IO,
+                    "%s is being written by another run (%s); its claim %s is held. Wait "
+                    "for that run or write to another name",
+                    a->final_path, a->claim.holder, a->claim.path);
+  }
+  return s;
 }
 
 /* ---- begin / commit / abort ------------------------------------------------ */
@@ -233,11 +273,11 @@ static dm_status take_claim(dm_atomic *a)
 dm_status dm_atomic_begin(dm_atomic *a, const char *final_path)
 {
   memset(a, 0, sizeof *a);
-  a->claim_fd = -1;
+  a->claim.fd = -1;
   char tag[128];
   run_tag(tag, sizeof tag);
   if (snprintf(a->final_path, sizeof a->final_path, "%s", final_path) >= DM_PATH_MAX ||
-      snprintf(a->claim_path, sizeof a->claim_path, "%s.lock", final_path) >= DM_PATH_MAX ||
+      snprintf(a->claim.path, sizeof a->claim.path, "%s.lock", final_path) >= DM_PATH_MAX ||
       snprintf(a->tmp_path, sizeof a->tmp_path, "%s.%s.tmp", final_path, tag) >= DM_PATH_MAX) {
     a->tmp_path[0] = '\0';
     return dm_error(DM_ERR_ARG, "output path too long: %s", final_path);
@@ -249,7 +289,7 @@ dm_status dm_atomic_begin(dm_atomic *a, const char *final_path)
     a->tmp_path[0] = '\0';
     return s;
   }
-  if (a->claimed)
+  if (a->claim.held)
     remove_leftovers(a);
   /* Created empty and new, never by truncation (ext4 writes a file truncated
    * to zero and rewritten back at its close: 0.1 s per 340 MB store). */
@@ -326,7 +366,7 @@ dm_status dm_atomic_end(dm_atomic *a, dm_status ok)
 dm_status dm_atomic_begin_all(dm_atomic *a, const char *final_path, MPI_Comm comm)
 {
   memset(a, 0, sizeof *a);
-  a->claim_fd = -1;
+  a->claim.fd = -1;
   dm_status s = dm_rank(comm) == 0 ? dm_atomic_begin(a, final_path) : DM_OK;
   s = dm_agree(s, comm);
   if (s != DM_OK)
@@ -334,7 +374,7 @@ dm_status dm_atomic_begin_all(dm_atomic *a, const char *final_path, MPI_Comm com
   /* The name is decided once, on rank 0 (its host and pid), for all. */
   MPI_Bcast(a->final_path, DM_PATH_MAX, MPI_CHAR, 0, comm);
   MPI_Bcast(a->tmp_path, DM_PATH_MAX, MPI_CHAR, 0, comm);
-  MPI_Bcast(a->claim_path, DM_PATH_MAX, MPI_CHAR, 0, comm);
+  MPI_Bcast(a->claim.path, DM_PATH_MAX, MPI_CHAR, 0, comm);
   return DM_OK;
 }
 

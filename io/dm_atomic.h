@@ -38,12 +38,42 @@
 
 #define DM_PATH_MAX 4096
 
+/* ---- the claim ---------------------------------------------------------------
+ * The exclusive lock described above, on its own: besides guarding an output
+ * (FINAL.lock), it keeps one process at a time on anything a lock file stands
+ * for (the pipeline's work folder, WORKDIR/.dmpipe/lock, and each of its
+ * steps). The holder's "host H, pid P, since T" is written into the file for
+ * the message of a process that finds it taken; the lock dies with its
+ * holder, so a claim left by a killed process is taken over by the next one,
+ * on any host, without asking whether a pid is alive. The file is removed on
+ * release (while still locked). The descriptor is close-on-exec: programs
+ * the holder starts do not hold it. */
+typedef struct {
+  char path[DM_PATH_MAX];
+  int fd;            /* the locked file; -1 when not held */
+  int held;          /* 1 while held */
+  int busy;          /* after a failed take: 1 when a live process holds it */
+  char holder[256];  /* busy: who holds it ("host H, pid P, since T"); after a
+                      * take: who held it before and died ("" if nobody) */
+} dm_claim;
+
+/* LOCAL. Take the claim on the lock file `path` (created if missing). DM_OK:
+ * held (c->held 1), or, on a file system without locks, not held (c->held 0,
+ * as for outputs: see above); c->holder then names a previous holder whose
+ * lock died with it (the file still named it), "" otherwise. Held by another
+ * process (or by another claim of this one): DM_ERR_IO naming the file and
+ * the holder, c->busy = 1 and c->holder set. Other failures: DM_ERR_IO,
+ * c->busy = 0. */
+dm_status dm_claim_take(dm_claim *c, const char *path);
+
+/* LOCAL. Remove the file and drop the lock. Safe on a claim not held (a
+ * zeroed one, or one whose take failed) and twice. */
+void dm_claim_release(dm_claim *c);
+
 typedef struct {
   char final_path[DM_PATH_MAX];
   char tmp_path[DM_PATH_MAX];  /* "" until begun */
-  char claim_path[DM_PATH_MAX];
-  int claim_fd;                /* the locked claim file, when claimed */
-  int claimed;                 /* 1 while the claim is held */
+  dm_claim claim;              /* on FINAL.lock (claim.path) */
   int active;                  /* 1 between begin and commit/abort (on the rank that began) */
 } dm_atomic;
 

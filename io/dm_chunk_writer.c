@@ -119,7 +119,7 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   w->rank = dm_rank(comm);
   w->size = dm_size(comm);
   w->file = H5I_INVALID_HID;
-  w->at.claim_fd = -1;
+  w->at.claim.fd = -1;
   dm_status s = dm_zstd_filter_register();
   w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
   w->starts = malloc(((size_t)w->size + 1) * DM_CHUNKW_MAX_COLS * sizeof *w->starts);

@@ -104,6 +104,39 @@ static void test_leftovers_removed(void **state)
   unlink(other);
 }
 
+/* The claim on its own (a pipeline's work folder): a second take is refused
+ * naming the holder; release removes the file; a file left by a holder that
+ * died (text, no lock) is taken over and names that holder. */
+static void test_claim_alone(void **state)
+{
+  (void)state;
+  char lock[512], want[128];
+  path_in(lock, sizeof lock, "folder.lock");
+  dm_claim a, b;
+  assert_int_equal(dm_claim_take(&a, lock), DM_OK);
+  assert_int_equal(a.held, 1);
+  assert_string_equal(a.holder, "");
+  assert_int_not_equal(dm_claim_take(&b, lock), DM_OK);
+  assert_int_equal(b.busy, 1);
+  assert_int_equal(b.held, 0);
+  snprintf(want, sizeof want, ", pid %ld, since ", (long)getpid());
+  assert_non_null(strstr(b.holder, want));
+  assert_non_null(strstr(dm_error_message(), lock));
+  dm_error_clear();
+  dm_claim_release(&b); /* not held: nothing */
+  assert_true(exists(lock));
+  dm_claim_release(&a);
+  assert_false(exists(lock));
+  dm_claim_release(&a); /* twice: nothing */
+  FILE *f = fopen(lock, "w");
+  fputs("host gone, pid 4242, since 2026-01-01T00:00:00Z\n", f);
+  fclose(f);
+  assert_int_equal(dm_claim_take(&a, lock), DM_OK);
+  assert_string_equal(a.holder, "host gone, pid 4242, since 2026-01-01T00:00:00Z");
+  dm_claim_release(&a);
+  assert_false(exists(lock));
+}
+
 static void test_checks(void **state)
 {
   (void)state;
@@ -158,7 +191,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_commit),          cmocka_unit_test(test_second_claim_refused),
       cmocka_unit_test(test_leftovers_removed), cmocka_unit_test(test_checks),
-      cmocka_unit_test(test_text),
+      cmocka_unit_test(test_text),            cmocka_unit_test(test_claim_alone),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char p[600];

@@ -6,7 +6,8 @@
 # (histograms:) are made per sample and merged with each process's weight:
 # only a new or changed sample is histogrammed again, and the merge equals
 # dmpipe hist of the catalog from scratch; a second nightly on
-# the same folder is refused (a stale lock is taken over); a kill -9 mid-run
+# the same folder is refused, naming the holder (the lock of a kill -9'd holder
+# is taken over); a kill -9 mid-run
 # leaves the previous results readable and the next run ends with the same
 # results as an uninterrupted one.
 source "$(dirname "$0")/common.sh"
@@ -104,17 +105,28 @@ merged_hist_ok removed
 reference 3
 cmp work ref3 kde
 
-# The lock: a live holder makes a second nightly exit at once (75), naming it.
-sleep 300 & holder=$!
-echo "$holder $(hostname) 2026-01-01T00:00:00Z" > work/.dmpipe/lock
+# The lock (the claim of io/dm_atomic.h on work/.dmpipe/lock): a live holder
+# (a POSIX lock from Python, which conflicts with the OFD lock) makes a second
+# nightly exit at once (75), naming it.
+"$PYTHON" -c '
+import fcntl, os, time
+fd = os.open("work/.dmpipe/lock", os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, b"host testhost, pid %d, since 2026-01-01T00:00:00Z\n" % os.getpid())
+open("held", "w").close()
+time.sleep(300)' & holder=$!
+for _ in $(seq 200); do [[ -e held ]] && break; sleep 0.05; done
+[[ -e held ]] || fail "the Python holder never took the lock"
 rc=0; timeout 20 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
-kill $holder; wait $holder 2>/dev/null || true
 expect_eq "busy: exit" "$rc" 75
-grep -q "another run or nightly holds .*lock (process $holder on $(hostname)" err.txt || fail "busy message: $(cat err.txt)"
-# ... and once that process is gone, its lock is stale and taken over.
+grep -q "another run or nightly holds .*lock (host testhost, pid $holder, since 2026-01-01T00:00:00Z)" err.txt ||
+  fail "busy message: $(cat err.txt)"
+# ... killed (-9): its lock died with it, and the next nightly takes it over.
+kill -9 $holder; wait $holder 2>/dev/null || true
+[[ -e work/.dmpipe/lock ]] || fail "the killed holder's lock file is gone: nothing to take over"
 rc=0; timeout 120 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
 expect_eq "stale lock: exit" "$rc" 0
-grep -q "taking over the lock of process $holder" err.txt || fail "stale message: $(cat err.txt)"
+grep -q "taking over the lock .* of host testhost, pid $holder," err.txt || fail "stale message: $(cat err.txt)"
 [[ ! -e work/.dmpipe/lock ]] || fail "lock left behind"
 # A real second nightly while one runs.
 cp gen/z_jets.csv archive/
@@ -124,9 +136,10 @@ rc=0; timeout 20 "$DMPIPE" nightly pipe.yaml >out.txt 2>err.txt || rc=$?
 rc2=0; timeout 20 "$DMPIPE" run pipe.yaml >out2.txt 2>err2.txt || rc2=$?
 wait $first || { cat n6.txt; fail "the first of two nightlies"; }
 expect_eq "concurrent: exit" "$rc" 75
-grep -q "process $first on" err.txt || fail "concurrent message: $(cat err.txt)"
+grep -q "another run or nightly holds .*lock (host .*, pid $first, since " err.txt ||
+  fail "concurrent message: $(cat err.txt)"
 expect_eq "run during a nightly: exit" "$rc2" 75
-grep -q "dmpipe run: .* is busy: .*process $first on" err2.txt || fail "run during a nightly: $(cat err2.txt)"
+grep -q "dmpipe run: .* is busy: .*pid $first," err2.txt || fail "run during a nightly: $(cat err2.txt)"
 
 # kill -9 in the middle of a run (during the catalog or later steps).
 cp gen2/gluino_01.csv archive/gluino_01.csv
@@ -142,7 +155,8 @@ sleep 1
 import h5py, json
 h5py.File("work/store.h5", "r")["events/event_id"][:10]
 json.load(open("work/kde.metrics.json"))["summary"]' || fail "previous results unreadable after kill -9"
-timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n8.txt || { cat n8.txt; fail "nightly after kill -9"; }
+timeout 300 "$DMPIPE" nightly pipe.yaml --quiet >n8.txt 2>n8.err || { cat n8.txt n8.err; fail "nightly after kill -9"; }
+grep -q "taking over the lock .* pid $victim," n8.err || fail "the killed nightly's lock: $(cat n8.err)"
 [[ ! -e work/.dmpipe/lock ]] || fail "lock left behind after the rerun"
 reference 4
 cmp work ref4 kde

@@ -39,9 +39,10 @@ static const char help[] =
     "    (step hist.NAME, WORKDIR/hist/samples/NAME.hist.h5), then step hist adds them\n"
     "    with each process's weight (weight.json) into WORKDIR/hist/all.hist.h5, exactly:\n"
     "    the same bits as dmpipe hist of the catalog from scratch;\n"
-    "  - a lock (WORKDIR/.dmpipe/lock: pid, host, start): a second nightly on the\n"
-    "    same work folder exits at once with status 75 naming the holder; the lock of a\n"
-    "    process that no longer runs on this host is taken over;\n"
+    "  - a lock (WORKDIR/.dmpipe/lock, an OFD lock that dies with its holder, naming its\n"
+    "    host, pid and start): a second nightly or run on the same work folder exits at\n"
+    "    once with status 75 naming the holder; the lock of a killed process is taken\n"
+    "    over (on any host);\n"
     "  - every output and record is written under a temporary name and renamed, and a\n"
     "    step's record only after it succeeded: a kill -9 at any moment leaves the\n"
     "    previous catalog and results readable, and the next run redoes exactly what was\n"
@@ -133,12 +134,11 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
 {
   char *dmdir = dm_pipe_fmt("%s/.dmpipe", p->workdir);
   char *ndir = dm_pipe_fmt("%s/nightly", p->workdir);
-  char *lock = dm_pipe_fmt("%s/.dmpipe/lock", p->workdir);
   char *mpath = dm_pipe_fmt("%s/nightly/manifest.json", p->workdir);
   char *sjson = dm_pipe_fmt("%s/nightly/summary.json", p->workdir);
   char *stxt = dm_pipe_fmt("%s/nightly/summary.txt", p->workdir);
   int rc = 1;
-  char holder[600];
+  dm_claim lock = {.fd = -1};
   dm_status s = dm_pipe_mkdirs(dmdir);
   if (s == DM_OK)
     s = dm_pipe_mkdirs(ndir);
@@ -146,11 +146,9 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
     fprintf(stderr, "dmpipe nightly: %s\n", dm_error_message());
     goto out;
   }
-  int l = dm_pipe_lock_take(lock, holder, sizeof holder);
+  int l = dm_pipe_cli_lock("nightly", p, &lock);
   if (l != 0) {
-    fprintf(stderr, "dmpipe nightly: %s is busy: another run or nightly holds %s (%s)\n",
-            p->workdir, lock, holder);
-    rc = l > 0 ? DM_PIPE_BUSY : 1;
+    rc = l;
     goto out;
   }
   char started[32];
@@ -176,14 +174,12 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   if (s != DM_OK) {
     fprintf(stderr, "dmpipe nightly: %s\n", dm_error_message());
     cJSON_Delete(old);
-    unlink(lock);
     goto out;
   }
   if (!rep) { /* the generate step failed */
     fprintf(stderr, "dmpipe nightly: step generate failed; log: %s/logs/generate.log\n",
             p->workdir);
     cJSON_Delete(old);
-    unlink(lock);
     goto out;
   }
   cJSON *now = manifest_now(rep);
@@ -327,11 +323,10 @@ static int nightly(dm_pipe *p, const char *exe, int json, int quiet)
   cJSON_Delete(sum);
   cJSON_Delete(rep);
   cJSON_Delete(old);
-  unlink(lock);
 out:
+  dm_claim_release(&lock);
   free(dmdir);
   free(ndir);
-  free(lock);
   free(mpath);
   free(sjson);
   free(stxt);

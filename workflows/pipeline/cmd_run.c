@@ -94,7 +94,8 @@ static const char run_help[] =
     "checkpoint is resumed only by a step with the same command and inputs.\n"
     "\n"
     "One dmpipe run or nightly at a time per work folder (WORKDIR/.dmpipe/lock; a second\n"
-    "exits with status 75 naming the holder), one process per step (a Slurm job of it).\n"
+    "exits with status 75 naming the holder: host, pid, start), one process per step (a\n"
+    "Slurm job of it). The locks die with their holders: a killed one's is taken over.\n"
     "\n"
     "WORKDIR/run.json (rewritten atomically after every step): each step's name, kind,\n"
     "state (ran, skipped, failed, blocked), reason, seconds, ranks, threads, command, log,\n"
@@ -176,6 +177,33 @@ int dm_pipe_cli_load(const char *cmd, const char *path, const char *workdir, dm_
   return 0;
 }
 
+int dm_pipe_cli_lock(const char *cmd, const dm_pipe *p, dm_claim *c)
+{
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  char *dmdir = dm_pipe_fmt("%s/.dmpipe", p->workdir);
+  char *lock = dm_pipe_fmt("%s/.dmpipe/lock", p->workdir);
+  dm_status s = dmdir && lock ? dm_pipe_mkdirs(dmdir) : dm_error(DM_ERR_NOMEM, "no memory");
+  if (s == DM_OK)
+    s = dm_claim_take(c, lock);
+  int rc = 0;
+  if (s != DM_OK && c->busy) {
+    fprintf(stderr, "dmpipe %s: %s is busy: another run or nightly holds %s (%s)\n", cmd,
+            p->workdir, lock, c->holder);
+    rc = DM_PIPE_BUSY;
+  } else if (s != DM_OK) {
+    fprintf(stderr, "dmpipe %s: %s\n", cmd, dm_error_message());
+    rc = 1;
+  } else if (c->holder[0]) {
+    fprintf(stderr, "dmpipe %s: taking over the lock %s of %s (that process has ended)\n", cmd,
+            lock, c->holder);
+  }
+  dm_error_clear();
+  free(dmdir);
+  free(lock);
+  return rc;
+}
+
 static int usage(const char *cmd, const char *help, const char *fmt, const char *arg)
 {
   fprintf(stderr, "dmpipe %s: ", cmd);
@@ -228,29 +256,18 @@ static int run_or_status(int argc, char **argv, int run)
                          .cmd = cmd};
   /* The whole graph: one run or nightly per work folder at a time (a single
    * step, as a Slurm job runs it, locks only that step). */
-  char *lock = NULL;
+  dm_claim lock = {.fd = -1};
   if (run && !only) {
-    char *dmdir = dm_pipe_fmt("%s/.dmpipe", p->workdir);
-    lock = dm_pipe_fmt("%s/.dmpipe/lock", p->workdir);
-    char holder[600];
-    int l = (dmdir && lock && dm_pipe_mkdirs(dmdir) == DM_OK)
-                ? dm_pipe_lock_take(lock, holder, sizeof holder)
-                : (snprintf(holder, sizeof holder, "%s", dm_error_message()), -1);
-    free(dmdir);
+    int l = dm_pipe_cli_lock(cmd, p, &lock);
     if (l != 0) {
-      fprintf(stderr, "dmpipe run: %s is busy: another run or nightly holds %s (%s)\n",
-              p->workdir, lock ? lock : "", holder);
-      free(lock);
       dm_pipe_free(p);
-      return l > 0 ? DM_PIPE_BUSY : 1;
+      return l;
     }
   }
   cJSON *rep = NULL;
   int failed = 0;
   dm_status s = dm_pipe_execute(p, &o, &rep, &failed);
-  if (lock)
-    unlink(lock);
-  free(lock);
+  dm_claim_release(&lock);
   int rc = 0;
   if (s != DM_OK) {
     fprintf(stderr, "dmpipe %s: %s\n", cmd, dm_error_message());

@@ -199,12 +199,6 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *opts,
  * EX_TEMPFAIL: cron and scrontab wrappers tell "busy" from "failed"). */
 #define DM_PIPE_BUSY 75
 
-/* LOCAL. Takes the lock file `path` (created exclusively, holding "pid host
- * start"). 0: taken; 1: held by a running process (holder describes it);
- * -1: cannot create it (holder says why). A lock whose process no longer
- * runs on this host is stale and taken over (with a message). */
-int dm_pipe_lock_take(const char *path, char *holder, size_t cap);
-
 
 /* LOCAL. Small helpers shared by the pipeline files. */
 char *dm_pipe_strdup(const char *s);

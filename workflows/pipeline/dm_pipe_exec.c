@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "dm_atomic.h"
 #include "dm_derived.h"
 #include "dm_h5.h"
 #include "dm_pipe.h"
@@ -861,20 +862,22 @@ dm_status dm_pipe_execute(const dm_pipe *p, const dm_pipe_exec_opts *o, cJSON **
       /* One process per step: a Slurm job of this step and a dmpipe run
        * here never write the same outputs at once. */
       char *slock = dm_pipe_fmt("%s/.dmpipe/steps/%s.lock", p->workdir, st->name);
-      char holder[400];
-      int lk = slock ? dm_pipe_lock_take(slock, holder, sizeof holder) : -1;
+      dm_claim sc = {.fd = -1};
+      dm_status ls = slock ? dm_claim_take(&sc, slock) : dm_error(DM_ERR_NOMEM, "no memory");
+      char why[400];
+      snprintf(why, sizeof why, "%s", ls != DM_OK ? dm_error_message() : "");
+      dm_error_clear();
       char *cmdline = NULL;
       double t = now_s();
-      int rc = lk == 0 ? spawn(p, st, o->exe, &cmdline) : -1;
+      int rc = ls == DM_OK ? spawn(p, st, o->exe, &cmdline) : -1;
       e->seconds = now_s() - t;
       free(cmdline);
-      if (lk == 0)
-        unlink(slock);
+      dm_claim_release(&sc);
       free(slock);
-      if (lk != 0) {
+      if (ls != DM_OK) {
         e->state = DM_STEP_FAILED;
-        e->exit_code = lk > 0 ? DM_PIPE_BUSY : 0;
-        snprintf(e->reason, sizeof e->reason, "busy: %s", holder);
+        e->exit_code = sc.busy ? DM_PIPE_BUSY : 0;
+        snprintf(e->reason, sizeof e->reason, "%s%s", sc.busy ? "busy: " : "", why);
       } else if (rc != 0) {
         e->state = DM_STEP_FAILED;
         e->exit_code = rc;

@@ -660,7 +660,7 @@ static dm_status parse_datasets(ctx *c, dm_pipe *p, const yaml_node_t *n, const 
     dm_pipe_dataset *d = &p->datasets[p->n_datasets++];
     d->line = line_of(e);
     DM_FORWARD(want_map(c, e, "datasets"));
-    const yaml_node_t *kind_n = NULL, *opts = NULL, *excl = NULL;
+    const yaml_node_t *kind_n = NULL, *opts = NULL;
     const yaml_node_t *hack_only = NULL, *secret_only = NULL;
     MAP_EACH(c, e, k, kn, v)
     {
@@ -712,7 +712,6 @@ static dm_status parse_datasets(ctx *c, dm_pipe *p, const yaml_node_t *n, const 
           return bad(c, v, k, "'%s': the only set to exclude is hackathon (this pipeline's "
                      "hackathon set of the same channel)", t);
         d->exclude = 1;
-        excl = v;
         secret_only = kn;
       } else if (!strcmp(k, "options")) {
         opts = v;
@@ -753,7 +752,6 @@ static dm_status parse_datasets(ctx *c, dm_pipe *p, const yaml_node_t *n, const 
             return bad(c, opts, "options", "--%s is set by the pipeline from the entry's keys",
                        own[o]);
     }
-    (void)excl;
   }
   /* exclude: hackathon needs that set. */
   for (int i = 0; i < p->n_datasets; i++) {
