@@ -2,17 +2,20 @@
  * counts and displacements (MPI_Alltoallv takes int counts and int
  * displacements, so it stops at 2^31 - 1 elements per rank and buffer).
  *
- * Several arrays travel in one collective per round: each rank's part for a
- * peer is described by an MPI datatype built on the arrays' absolute
- * addresses (MPI_Alltoallw on MPI_BOTTOM), so nothing is packed or copied on
- * either side. An exchange larger than the round limit is split into rounds,
- * each moving at most a fixed number of bytes between any two ranks; the
- * number of rounds is agreed, so every rank makes the same calls.
+ * The usual case (every part of every array within one round and within an
+ * int count of elements from its array's start): one MPI_Alltoallv per
+ * array. Otherwise the exchange goes in rounds, each moving at most a fixed
+ * number of bytes between any two ranks, all arrays in one MPI_Alltoallw
+ * per round whose datatypes name the parts by absolute address (MPI_BOTTOM),
+ * so nothing is packed on either side; the number of rounds is agreed, so
+ * every rank makes the same calls. (Open MPI copies such datatypes several
+ * times slower than contiguous buffers, hence the plain path.)
  *
- * Cost per round: one MPI_Alltoallw (at most P - 1 messages sent and P - 1
- * received per rank, carrying exactly the parts), 2 P datatypes built and
- * freed, two one-integer agreements (dm_agree); plus one MPI_Allreduce of an
- * int64 per exchange for the round count. Memory: O(P) per rank.
+ * Cost: one MPI_Allreduce of 2 int64 to choose the path; then per array
+ * (plain) or per round: one all-to-all (at most P - 1 messages sent and
+ * received per rank, carrying exactly the parts) and one or two
+ * one-integer agreements (dm_agree); rounds build and free 2 P datatypes.
+ * Memory: O(P) per rank besides the caller's arrays.
  */
 #ifndef DM_EXCHANGE_H
 #define DM_EXCHANGE_H

@@ -26,7 +26,7 @@ double dm_osel_value(uint64_t key)
  * byte is the same for every key are skipped. Stable, so equal keys keep
  * their input order (which does not matter: their weights are summed
  * exactly). */
-int dm_osel_sort(uint64_t *k, double *w, int64_t n)
+static int radix_sort(uint64_t *k, double *w, int64_t n)
 {
   if (n < 2)
     return 1;
@@ -98,7 +98,7 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
       set->key[i] = dm_osel_key(v[i]);
     if (w)
       memcpy(set->weight, w, (size_t)n * sizeof(double));
-    ok = dm_osel_sort(set->key, set->weight, n);
+    ok = radix_sort(set->key, set->weight, n);
   }
   dm_status s = ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory to sort %lld scores", (long long)n);
   s = dm_agree(s, comm);

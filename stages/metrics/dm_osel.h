@@ -38,10 +38,6 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
 /* LOCAL. */
 void dm_osel_free(dm_osel_set *set);
 
-/* LOCAL. Sort n keys ascending, carrying their weights (w may be NULL): a
- * linear-time radix sort. Returns 0 when out of memory (nothing changed). */
-int dm_osel_sort(uint64_t *k, double *w, int64_t n);
-
 /* Result of a query: the value v and the mass strictly above it and at or
  * above it (counts when unweighted, exact weight sums when weighted). */
 typedef struct {
@@ -83,8 +79,10 @@ dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_
  * previous rank's largest. out must be freed with dm_osel_free (also after
  * a failure). Status agreed.
  * Cost per rank: dm_osel_at_positions for P - 1 positions, one MPI_Exscan of
- * P - 1 int64, one MPI_Alltoall of 2 n_sets int64 per peer, one dm_exchange
- * of the keys and weights that change rank; memory O(local part + P). */
+ * P - 1 int64, one MPI_Alltoall of n_sets int64 per peer, one dm_exchange of
+ * the keys (and weights), then the sorted parts received from each rank
+ * merged pairwise (ceil(log2 P) linear passes); memory O(local part + P),
+ * plus a transient copy of the received slice during the merge. */
 dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_osel_set *out);
 
 /* LOCAL. Mass of this rank's entries with key > k and with key >= k, added

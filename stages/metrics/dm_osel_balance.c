@@ -21,6 +21,77 @@ static int64_t first_ge(const uint64_t *a, int64_t n, uint64_t k)
   return lo;
 }
 
+/* Sort k[0..n) (and w, may be NULL) made of n_runs sorted runs starting at
+ * start[0] = 0 < ... : merge neighbouring runs pairwise, ceil(log2 n_runs)
+ * linear passes (one for two ranks), where a radix sort would take up to
+ * eight. Returns 0 when out of memory. */
+static int merge_runs(uint64_t *k, double *w, int64_t n, const int64_t *start, int n_runs)
+{
+  int64_t *b = malloc((size_t)(n_runs + 1) * sizeof *b);
+  uint64_t *k2 = malloc((size_t)(n > 0 ? n : 1) * sizeof *k2);
+  double *w2 = w ? malloc((size_t)(n > 0 ? n : 1) * sizeof *w2) : NULL;
+  if (!b || !k2 || (w && !w2)) {
+    free(b);
+    free(k2);
+    free(w2);
+    return 0;
+  }
+  /* Empty runs dropped: b[0..m] are the bounds of m non-empty runs. */
+  int m = 0;
+  b[0] = 0;
+  for (int r = 0; r < n_runs; r++) {
+    int64_t end = r + 1 < n_runs ? start[r + 1] : n;
+    if (end > b[m])
+      b[++m] = end;
+  }
+  uint64_t *ks = k, *kd = k2;
+  double *ws = w, *wd = w2;
+  while (m > 1) {
+    int out = 0;
+    /* Runs r and r + 1 into one (a last odd run is copied); the bounds are
+     * rewritten in place, behind the ones still to be read. */
+    for (int r = 0; r < m; r += 2) {
+      int64_t i = b[r], mid = b[r + 1], e = r + 2 <= m ? b[r + 2] : mid;
+      int64_t j = mid, o = i;
+      while (i < mid && j < e) {
+        int take_j = ks[j] < ks[i]; /* equal keys: the earlier run first */
+        int64_t from = take_j ? j++ : i++;
+        kd[o] = ks[from];
+        if (w)
+          wd[o] = ws[from];
+        o++;
+      }
+      for (; i < mid; i++, o++) {
+        kd[o] = ks[i];
+        if (w)
+          wd[o] = ws[i];
+      }
+      for (; j < e; j++, o++) {
+        kd[o] = ks[j];
+        if (w)
+          wd[o] = ws[j];
+      }
+      b[++out] = e;
+    }
+    m = out;
+    uint64_t *tk = ks;
+    ks = kd;
+    kd = tk;
+    double *tw = ws;
+    ws = wd;
+    wd = tw;
+  }
+  if (ks != k) {
+    memcpy(k, ks, (size_t)n * sizeof *k);
+    if (w)
+      memcpy(w, ws, (size_t)n * sizeof *w);
+  }
+  free(b);
+  free(k2);
+  free(w2);
+  return 1;
+}
+
 /* Where this rank's entries go: cut[k * (P + 1) + r] = how many of set k's
  * local entries belong to ranks below r (0 for r = 0, n for r = P). */
 static dm_status cuts(const dm_osel_set *in, int n_sets, MPI_Comm comm, int64_t *cut)
@@ -32,8 +103,9 @@ static dm_status cuts(const dm_osel_set *in, int n_sets, MPI_Comm comm, int64_t 
   /* Rank r starts at union position b_r; ranks whose share is empty at the
    * end start at n_total and need no splitter. */
   int nq = 0;
+  size_t ns = (size_t)size * n_sets;
   int64_t *pos = malloc((size_t)size * sizeof *pos), *below = malloc((size_t)size * sizeof *below);
-  int64_t *eq = malloc((size_t)size * n_sets * sizeof *eq), *lt = malloc((size_t)size * n_sets * sizeof *lt);
+  int64_t *eq = malloc(ns * sizeof *eq), *lt = malloc(ns * sizeof *lt);
   int64_t *run = malloc((size_t)size * sizeof *run), *ahead = calloc((size_t)size, sizeof *ahead);
   uint64_t *key = malloc((size_t)size * sizeof *key);
   dm_status s = pos && below && eq && lt && run && ahead && key
@@ -62,8 +134,7 @@ static dm_status cuts(const dm_osel_set *in, int n_sets, MPI_Comm comm, int64_t 
         run[q] += z - a;
       }
     }
-    if (nq > 0 &&
-        MPI_Exscan(run, ahead, nq, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
+    if (nq > 0 && MPI_Exscan(run, ahead, nq, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
       s = dm_error(DM_ERR_MPI, "MPI_Exscan of %d splitter counts failed", nq);
     if (dm_rank(comm) == 0)
       memset(ahead, 0, (size_t)size * sizeof *ahead); /* MPI leaves rank 0's undefined */
@@ -113,9 +184,11 @@ dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_o
   /* Per set: send counts, send displacements, receive counts, receive
    * displacements, P each; packed counts for the MPI_Alltoall. */
   int64_t *cnt = malloc((size_t)n_sets * 4 * size * sizeof *cnt);
-  int64_t *sp = malloc((size_t)n_sets * size * sizeof *sp), *rp = malloc((size_t)n_sets * size * sizeof *rp);
-  dm_status s = cut && cnt && sp && rp ? DM_OK
-                                       : dm_error(DM_ERR_NOMEM, "no memory to spread %d sets", n_sets);
+  int64_t *sp = malloc((size_t)n_sets * size * sizeof *sp);
+  int64_t *rp = malloc((size_t)n_sets * size * sizeof *rp);
+  dm_status s = cut && cnt && sp && rp
+                    ? DM_OK
+                    : dm_error(DM_ERR_NOMEM, "no memory to spread %d sets", n_sets);
   s = dm_agree(s, comm);
   if (s == DM_OK)
     s = cuts(in, n_sets, comm, cut);
@@ -171,10 +244,10 @@ dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_o
     }
     s = dm_exchange(a, n_arr, DM_EXCHANGE_ROUND_BYTES, comm);
   }
-  /* Each source's part is sorted; one sort merges them. */
+  /* Each source's part is sorted: merge them. */
   dm_status l = DM_OK;
   for (int k = 0; s == DM_OK && k < n_sets && l == DM_OK; k++)
-    if (!dm_osel_sort(out[k].key, out[k].weight, out[k].n))
+    if (!merge_runs(out[k].key, out[k].weight, out[k].n, cnt + ((size_t)k * 4 + 3) * size, size))
       l = dm_error(DM_ERR_NOMEM, "no memory to sort %lld scores", (long long)out[k].n);
   if (s == DM_OK)
     s = dm_agree(l, comm);

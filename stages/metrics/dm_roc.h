@@ -36,19 +36,21 @@ dm_status dm_roc_compute(const dm_osel_set *bkg, const dm_osel_set *sig, const d
  *   - what each rank holds: its own parts, plus (P > 1) a slice of the
  *     sorted union of both sets, (N_b + N_s) / P entries rounded up or down
  *     (dm_osel_balance; 8 bytes per entry, 16 weighted), a transient second
- *     copy of that slice while it is sorted, and O(P) counters and edges
- *     (about 0.4 KB per rank of comm, 2 KB per splitter during the splitter
- *     search). Ties never pile up on one rank: a run of equal scores
- *     continues on the next ranks.
+ *     copy of that slice while its parts are merged, and O(P) counters and
+ *     edges (about 0.4 KB per rank of comm, 2 KB per splitter during the
+ *     splitter search). Ties never pile up on one rank: a run of equal
+ *     scores continues on the next ranks.
  *   - messages per call (P > 1): the splitter search (dm_osel_at_positions
  *     for P - 1 positions: at most 8 MPI_Allreduce of 2 KB per distinct
  *     splitter prefix, 2 KB in the first round), one MPI_Exscan of P - 1
- *     int64, one MPI_Alltoall of 2 int64 per peer, one MPI_Alltoallw moving
- *     the keys (and weights) of the entries that change rank (the local part
- *     at most, 8 or 16 bytes per entry; split into rounds of 1 GiB per pair
- *     beyond that, dm_exchange.h), one MPI_Allgather of the 408-byte edges of
- *     each rank, one MPI_Allreduce of 2 int64 (unweighted) or 16 int64
- *     (weighted), and a few one-integer agreements. P = 1 moves nothing.
+ *     int64, one MPI_Alltoall of 2 int64 per peer, the exchange of the keys
+ *     (and weights) of both sets (dm_exchange: one MPI_Alltoallv per array,
+ *     2 unweighted, 4 weighted, together at most the local part, 8 or 16
+ *     bytes per entry; rounds of 1 GiB per pair beyond 2^31 entries), one
+ *     MPI_Allgather of the 408-byte edges of each rank, one MPI_Allreduce of
+ *     2 int64 (unweighted) or 16 int64 (weighted), and about ten one-integer
+ *     agreements and small reductions. P = 1 moves nothing and copies
+ *     nothing.
  *   - limits: more than 2^63 signal-background pairs (e.g. 3e9 x 3e9 events)
  *     is DM_ERR_ARG; event counts are otherwise 64-bit.
  * Status agreed. */

@@ -35,7 +35,10 @@ static int64_t count_of(int c, int s, int d, int size)
   }
 }
 
-static uint64_t tag(int s, int d, int64_t i) { return ((uint64_t)s << 48) | ((uint64_t)d << 32) | (uint64_t)i; }
+static uint64_t tag(int s, int d, int64_t i)
+{
+  return ((uint64_t)s << 48) | ((uint64_t)d << 32) | (uint64_t)i;
+}
 
 static void run_case(int c, int64_t round_bytes)
 {
