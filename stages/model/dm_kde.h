@@ -30,7 +30,8 @@
  *  replicated (default): every rank holds the whole reference sample and
  *    scores its own queries; no communication. Memory per rank: the
  *    reference twice (row-major as stored, column-major for the kernel),
- *    8 d N_ref bytes, plus the queries.
+ *    8 d N_ref bytes (12 d N_ref while the model file is read), plus the
+ *    queries.
  *  sharded: the reference is cut into P shards of whole blocks (block
  *    partition of the ceil(N_ref / B) blocks over the P ranks, dm_kde_shard);
  *    rank r keeps its own queries and reads only shard r of the model file.
@@ -48,19 +49,33 @@
  *      memory    2 shards of d_k C floats (the own one and one in flight),
  *                the queries (4 d n_q bytes) and 80 bytes of accumulator
  *                per query: independent of the total query count, and the
- *                reference part falls like 1/P;
- *      messages  P - 1 sends and receives of one shard (P for P >= 3), each
- *                4 d_k C bytes: about 4 d_k N_ref bytes sent and received
- *                per rank and call, whatever P and the query count (the
- *                score stage calls once per round of --batch events per
- *                rank);
+ *                reference part falls like 1/P. (An estimator holding the
+ *                whole reference, e.g. fitted in this process, keeps it and
+ *                packs its slice into two buffers of the call instead; the
+ *                score stage reads the model shard by shard.) Reading costs
+ *                the same: each rank reads its shard of the file;
+ *      messages  P - 1 sends and receives of one shard (P when P >= 3),
+ *                each of the shard's rows only (4 d_k bytes a row, 0 for an
+ *                empty shard): 4 d_k N_ref bytes sent and received per rank
+ *                and call (plus one shard when P >= 3), whatever P and the
+ *                query count. The score stage calls once per round of
+ *                --batch events per rank, so a run moves 4 d_k N_ref bytes
+ *                per rank times ceil(N_events / (batch P)) rounds. (The
+ *                earlier sharded mode gathered all P n_q queries on every
+ *                rank, 4 d P n_q bytes, and reduce-scattered 16 P n_q bytes
+ *                of partial sums, per call.)
  *      limits    the ring takes P steps per call, each a kernel pass of n_q
- *                queries over C rows (n_q C d_k multiply-adds) against one
- *                shard transfer; when n_q is small (small --batch) or P
- *                large against N_ref / B (C is at least one block), the
- *                per-step latency and the empty shards of surplus ranks
- *                dominate and replicated mode is faster. A shard must hold
- *                at most INT_MAX rows (one MPI message per column).
+ *                queries over at most C rows (n_q C d_k multiply-adds)
+ *                overlapping one shard transfer; the transfer hides behind
+ *                the pass while n_q > 4 d_k R / BW (R the rank's kernel
+ *                rate in pairs per second, BW the link's bytes per second:
+ *                with d_k = 9, 3e9 pairs/s per core and 10 GB/s, about 11
+ *                queries per core), far below the default batch. When P
+ *                exceeds the block count ceil(N_ref / B), the surplus
+ *                ranks hold empty shards and every call still takes P
+ *                steps (latency only): replicated mode is then faster, and
+ *                it is generally as fast when the reference fits a rank.
+ *                A shard must hold at most INT_MAX rows (MPI counts).
  *    Numbers: validation/README.md, "kde".
  *
  * Weighted fits (train --weighted): every reference row keeps its event
