@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Ingest benchmark (not a test): MB/s and events/s per rank for np 1 and 2 on
-# an archive of at least 1 GB made by dmpipe generate, beside `wc -l` on the
-# same bytes (the floor for reading them), the plain Python converter
-# (validation/peer_ingest.py), and the sizes of the store, the CSV and
-# `zstd -3` / `zstd -9` of the CSV; with Z19=1 also `zstd -19` (about 7
-# minutes per GB on 2 cores).
-#   [REPEAT=5] [Z19=1] bash validation/bench_ingest.sh [EVENTS] [WORKDIR]
-#     EVENTS   default 6500000 (about 1.02 GB of CSV)
-#     WORKDIR  scratch folder for the archive and the stores (default build/bench-ingest)
-# Self-contained: it makes its own archive (kept in WORKDIR for later runs).
+# Ingest benchmark (not a test): MB/s and events/s per rank for np 1 and 2
+# (each rank bound to a core) on two archives side by side, in one run: one
+# of at least 1 GB made by dmpipe generate, and one of at least 1 GB built
+# from the public Pythia sample (tests/fixtures/pythia-sample, repeated with
+# each file's lines shuffled anew in every copy and the event IDs renumbered:
+# validation/make_pythia_archive.py); the 1 -> 2 rank scaling of each. Beside
+# them, on the generated archive: `wc -l` on the same bytes (the floor for
+# reading them), the plain Python converter (validation/peer_ingest.py), and
+# the sizes of the store, the CSV and `zstd -3` / `zstd -9` of the CSV; with
+# Z19=1 also `zstd -19` (about 7 minutes per GB on 2 cores).
+#   [REPEAT=5] [PYTHIA_MB=1024] [PEER=1] [Z19=1] bash validation/bench_ingest.sh [EVENTS] [WORKDIR]
+#     EVENTS     default 6500000 (about 1.02 GB of CSV)
+#     WORKDIR    scratch folder for the archives and the stores (default build/bench-ingest)
+#     PYTHIA_MB  size of the Pythia-built archive in MB (default 1024: 1.02 GB)
+#     PEER=0     skips the Python converter (about 50 s per GB)
+# Self-contained: it makes its own archives (kept in WORKDIR for later runs).
 # Run it on a quiet machine: it prints the load average before and after,
 # and every timed run is repeated (REPEAT, default 5) and the fastest kept.
 # The files are read from the page cache (warmed first, for every contender);
@@ -34,11 +40,22 @@ if [[ ! -f archive.csv || "$(cat archive.events 2>/dev/null)" != "$events" ]]; t
   echo "$events" > archive.events
   rm -rf gen
 fi
+pythia_mb=${PYTHIA_MB:-1024}
+if [[ ! -f pythia.csv || "$(cat pythia.mb 2>/dev/null)" != "$pythia_mb" ]]; then
+  rm -f pythia.csv
+  /usr/bin/python3 "$here/validation/make_pythia_archive.py" pythia.csv "$pythia_mb" > /dev/null
+  echo "$pythia_mb" > pythia.mb
+fi
 bytes=$(stat -c %s archive.csv)
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 lines=$(wc -l < archive.csv)
-echo "archive: $mb MB, $lines events; $(getconf _NPROCESSORS_ONLN) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-cat archive.csv > /dev/null  # warm the page cache for every contender alike
+pbytes=$(stat -c %s pythia.csv)
+plines=$(wc -l < pythia.csv)
+echo "archives: generated $mb MB, $lines events; Pythia-built $(awk -v b="$pbytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB, $plines events"
+echo "$(getconf _NPROCESSORS_ONLN) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Warm the page cache for every contender alike.
+cat archive.csv > /dev/null
+cat pythia.csv > /dev/null
 
 # t CMD...: wall seconds of the fastest of $repeat runs (or 1 run with ONCE=1).
 t() {
@@ -54,63 +71,84 @@ t() {
   done
   echo "$best"
 }
-rate() { awk -v b="$bytes" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", b / 1e6 / s / n }'; }
-evrate() { awk -v l="$lines" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", l / s / n }'; }
-row() { printf "| %-44s | %6s | %10s | %14s |\n" "$1" "$2" "$(rate $2 $3)" "$(evrate $2 $3)"; }
+# rate SECONDS RANKS [BYTES], evrate SECONDS RANKS [LINES]: per rank.
+rate() { awk -v b="${3:-$bytes}" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", b / 1e6 / s / n }'; }
+evrate() { awk -v l="${3:-$lines}" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", l / s / n }'; }
+# row LABEL SECONDS RANKS [BYTES LINES]
+row() { printf "| %-60s | %6s | %10s | %14s |\n" "$1" "$2" "$(rate $2 $3 ${4:-})" "$(evrate $2 $3 ${5:-})"; }
 
-printf "| %-44s | %6s | %10s | %14s |\n" "run" "s" "MB/s/rank" "events/s/rank"
-printf "|%s|%s|%s|%s|\n" "----------------------------------------------" "--------" "------------" "----------------"
-row "wc -l (read floor)" "$(t wc -l archive.csv)" 1
+printf "| %-60s | %6s | %10s | %14s |\n" "run" "s" "MB/s/rank" "events/s/rank"
+printf "|%s|%s|%s|%s|\n" "--------------------------------------------------------------" "--------" "------------" "----------------"
+row "wc -l (read floor), generated" "$(t wc -l archive.csv)" 1
 declare -A wall inner
-for np in 1 2; do
-  # Fastest of $repeat runs, separately for the wall time (mpirun start and
-  # MPI set-up included) and the stage's own time (from its --json report).
-  # The store is removed first: a run never finds its output in the cache.
-  for ((i = 0; i < repeat; i++)); do
-    rm -f store$np.h5
-    sync
-    s=$(date +%s.%N)
-    mpirun -np $np "$dmpipe" ingest --out store$np.h5 --json ingest$np.try.json archive.csv > /dev/null
-    e=$(date +%s.%N)
-    w=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')
-    st=$(/usr/bin/python3 -c "import json; print('%.2f' % json.load(open('ingest$np.try.json'))['seconds'])")
-    if [[ -z "${wall[$np]:-}" ]] || awk -v a="$w" -v b="${wall[$np]}" 'BEGIN { exit !(a < b) }'; then
-      wall[$np]=$w
-    fi
-    if [[ -z "${inner[$np]:-}" ]] || awk -v a="$st" -v b="${inner[$np]}" 'BEGIN { exit !(a < b) }'; then
-      inner[$np]=$st
-      cp ingest$np.try.json ingest$np.json
-    fi
+# The two archives side by side: name, file, bytes, lines.
+for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbytes $plines"; do
+  read -r aname afile abytes alines <<< "$arch"
+  for np in 1 2; do
+    # Fastest of $repeat runs, separately for the wall time (mpirun start and
+    # MPI set-up included) and the stage's own time (from its --json report).
+    # The store is removed first: a run never finds its output in the cache.
+    k=$aname.$np
+    for ((i = 0; i < repeat; i++)); do
+      rm -f store.$k.h5
+      sync
+      s=$(date +%s.%N)
+      mpirun -np $np --bind-to core "$dmpipe" ingest --out store.$k.h5 --json ingest.$k.try.json \
+        "$afile" > /dev/null
+      e=$(date +%s.%N)
+      w=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')
+      st=$(/usr/bin/python3 -c "import json; print('%.2f' % json.load(open('ingest.$k.try.json'))['seconds'])")
+      if [[ -z "${wall[$k]:-}" ]] || awk -v a="$w" -v b="${wall[$k]}" 'BEGIN { exit !(a < b) }'; then
+        wall[$k]=$w
+      fi
+      if [[ -z "${inner[$k]:-}" ]] || awk -v a="$st" -v b="${inner[$k]}" 'BEGIN { exit !(a < b) }'; then
+        inner[$k]=$st
+        cp ingest.$k.try.json ingest.$k.json
+      fi
+    done
+    rm -f ingest.$k.try.json
+    row "dmpipe ingest, $aname, np $np, wall (with mpirun start)" "${wall[$k]}" $np $abytes $alines
+    row "dmpipe ingest, $aname, np $np, stage" "${inner[$k]}" $np $abytes $alines
   done
-  row "dmpipe ingest, np $np, wall (with mpirun start)" "${wall[$np]}" $np
-  row "dmpipe ingest, np $np, stage (parse+compress+write)" "${inner[$np]}" $np
 done
-peer=$(ONCE=1 t /usr/bin/python3 "$here/validation/peer_ingest.py" peer.h5 archive.csv)
-row "peer_ingest.py (h5py, gzip-1, one run)" "$peer" 1
+if [[ "${PEER:-1}" == 1 ]]; then
+  peer=$(ONCE=1 t /usr/bin/python3 "$here/validation/peer_ingest.py" peer.h5 archive.csv)
+  row "peer_ingest.py (h5py, gzip-1, one run), generated" "$peer" 1
+fi
 echo
-echo "scaling np 1 -> 2: wall $(awk -v a=${wall[1]} -v b=${wall[2]} 'BEGIN { printf "%.2fx", a / b }'), stage $(awk -v a=${inner[1]} -v b=${inner[2]} 'BEGIN { printf "%.2fx", a / b }')"
+for aname in generated Pythia-built; do
+  echo "scaling np 1 -> 2, $aname: wall $(awk -v a=${wall[$aname.1]} -v b=${wall[$aname.2]} 'BEGIN { printf "%.2fx", a / b }'), stage $(awk -v a=${inner[$aname.1]} -v b=${inner[$aname.2]} 'BEGIN { printf "%.2fx", a / b }')"
+done
 # CPU per CSV byte of one np 1 run, all threads and the launcher included.
 rm -f store1.h5
 sync
-cpu=$( { /usr/bin/time -f "%U %S" mpirun -np 1 "$dmpipe" ingest --out store1.h5 archive.csv > /dev/null; } 2>&1 | tail -1)
+cpu=$( { /usr/bin/time -f "%U %S" mpirun -np 1 --bind-to core "$dmpipe" ingest --out store1.h5 archive.csv > /dev/null; } 2>&1 | tail -1)
 echo "CPU per CSV byte, np 1 (user + system, mpirun included): $(awk -v c="$cpu" -v b="$bytes" 'BEGIN { split(c, x, " "); printf "%.2f ns (%.2f s user, %.2f s system)", (x[1] + x[2]) / b * 1e9, x[1], x[2] }')"
 z3=$(ONCE=1 t zstd -3 -T0 -q -f archive.csv -o archive.csv.3.zst)
 z9=$(ONCE=1 t zstd -9 -T0 -q -f archive.csv -o archive.csv.9.zst)
-pct() { awk -v a="$(stat -c %s "$1")" -v b="$bytes" 'BEGIN { printf "%.1f MB (%.1f%%)", a / 1e6, 100 * a / b }'; }
-echo "sizes: CSV $mb MB; store $(pct store1.h5); peer $(pct peer.h5);" \
-     "zstd -3 $(pct archive.csv.3.zst) in ${z3} s, zstd -9 $(pct archive.csv.9.zst) in ${z9} s (all cores)"
+pct() { awk -v a="$(stat -c %s "$1")" -v b="${2:-$bytes}" 'BEGIN { printf "%.1f MB (%.1f%%)", a / 1e6, 100 * a / b }'; }
+peer_size=""
+[[ -f peer.h5 && "${PEER:-1}" == 1 ]] && peer_size="peer $(pct peer.h5); "
+echo "sizes: generated CSV $mb MB; store $(pct store1.h5); ${peer_size}zstd -3 $(pct archive.csv.3.zst) in ${z3} s," \
+     "zstd -9 $(pct archive.csv.9.zst) in ${z9} s (all cores); Pythia-built store $(pct store.Pythia-built.1.h5 $pbytes)"
 if [[ "${Z19:-0}" == 1 ]]; then
   z19=$(ONCE=1 t zstd -19 -T0 -q -f archive.csv -o archive.csv.19.zst)
   echo "zstd -19 $(pct archive.csv.19.zst) in ${z19} s (all cores)"
 fi
 /usr/bin/python3 - <<'PY'
 import json
-for np_ in (1, 2):
-    j = json.load(open(f"ingest{np_}.json"))
-    t = j["slowest_rank_seconds"]
-    print(f"np {np_}, fastest run: stage {j['seconds']:.2f} s (slowest rank: read wait {t['read_wait']:.2f}, "
-          f"parse {t['parse']:.2f}, write {t['write']:.2f}, exchange {t['exchange']:.2f}); "
-          f"{j['stripes']} stripes of {j['stripe_bytes'] >> 20} MiB in {j['rounds']} rounds")
+for name in ("generated", "Pythia-built"):
+    for np_ in (1, 2):
+        j = json.load(open(f"ingest.{name}.{np_}.json"))
+        t = j["slowest_rank_seconds"]
+        c = j["chunk_placement"]
+        print(f"{name}, np {np_}, fastest run: stage {j['seconds']:.2f} s (slowest rank: read wait "
+              f"{t['read_wait']:.2f}, parse {t['parse']:.2f}, write {t['write']:.2f} (compress "
+              f"{t['compress']:.2f}, MPI-IO {t['mpiio']:.2f}), exchange {t['exchange']:.2f}); "
+              f"{j['stripes']} stripes of {j['stripe_bytes'] >> 20} MiB in {j['rounds']} rounds; "
+              f"{c['chunks']} chunks placed by rank 0 in {c['rank0_seconds']:.3f} s")
 PY
-echo "identical stores for np 1 and 2: $(h5diff -q store1.h5 store2.h5 /events /events && h5diff -q store1.h5 store2.h5 /objects /objects && h5diff -q store1.h5 store2.h5 /processes /processes && echo yes)"
+same() { h5diff -q "$1" "$2" /events /events && h5diff -q "$1" "$2" /objects /objects && h5diff -q "$1" "$2" /processes /processes && echo yes; }
+echo "identical stores for np 1 and 2: generated $(same store.generated.1.h5 store.generated.2.h5)," \
+     "Pythia-built $(same store.Pythia-built.1.h5 store.Pythia-built.2.h5)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Bounded memory: ingest, select and score run with a small budget on an
+# input many times larger than it, on 1 and 2 ranks; each rank's peak
+# resident memory is measured from outside (peak_rss.py: the kernel's
+# high-water mark of the child) and must stay
+#   - below a bound made of the budget plus a baseline, where the baseline is
+#     the same command's peak on a tiny input (libraries, MPI, HDF5: no
+#     absolute number that would not hold on another machine), and
+#   - within 10% when the input is doubled (check_bounded.py).
+source "$DM_SOURCE_DIR/tests/ingest/common.sh"
+mem="$DM_SOURCE_DIR/tests/memory"
+# A rank's peak RSS in KiB for each rank: peak NAME NP CMD...
+peak() {
+  local name=$1 np=$2
+  shift 2
+  rm -f "rss.$name".*
+  timeout 300 "$MPIEXEC" -n "$np" "$PYTHON" "$mem/peak_rss.py" "rss.$name" "$DMPIPE" "$@" \
+    > /dev/null
+  echo "$name $(cat $(ls "rss.$name".* | sort -t. -k3 -n) | tr '\n' ' ')" >> peaks.txt
+}
+BUDGET_MB=8        # ingest --buffer-mb (the smallest allowed)
+CHUNK=4096         # ingest --chunk-events: small chunks, so the writer's few
+                   # chunks per column do not hide the budget
+BATCH=4096         # select and score --batch (events per rank per round)
+"$MPIEXEC" -n 2 "$DMPIPE" generate --out gen --events 600000 --seed 7 --quiet > /dev/null
+cat $(ls gen/*.csv | LC_ALL=C sort) > x1.csv
+rm -rf gen
+head -n 2000 x1.csv > x0.csv
+cat > all.ini <<'INI'
+[selection]
+name = nearly_all
+description = every event with an object: the output as big as the input
+
+[cut any]
+variable = n_obj
+op = >=
+value = 1
+INI
+: > peaks.txt
+for np in 1 2; do
+  # x2 is x1 given twice: twice the bytes and events, the same content.
+  for k in 0 1 2; do
+    inputs=(x$k.csv)
+    [[ $k == 2 ]] && inputs=(x1.csv x1.csv)
+    peak ingest.np$np.x$k $np ingest --out s$np.$k.h5 --buffer-mb $BUDGET_MB \
+      --chunk-events $CHUNK --no-progress "${inputs[@]}"
+  done
+  "$DMPIPE" train kde --in s$np.0.h5 --out kde$np.h5 > /dev/null
+  for k in 0 1 2; do
+    peak select.np$np.x$k $np select --in s$np.$k.h5 --cuts all.ini --out sel$np.$k.h5 \
+      --batch $BATCH --quiet --no-progress
+    peak score.np$np.x$k $np score --model kde$np.h5 --in s$np.$k.h5 --out sc$np.$k.h5 \
+      --batch $BATCH --quiet --no-progress
+  done
+done
+cat peaks.txt
+"$PYTHON" "$mem/check_bounded.py" peaks.txt --budget-mb $BUDGET_MB --chunk-events $CHUNK \
+  --batch $BATCH --input-mb "$(stat -c %s x1.csv)"
+echo "ok: bounded memory"

@@ -1,0 +1,64 @@
+"""Check the peaks written by bounded.sh (lines "COMMAND.npN.xK KiB KiB ...",
+one number per rank; x0 tiny input, x1 the input, x2 twice it).
+
+The bound for each command, per rank, is the tiny input's peak on that rank
+(the baseline: libraries, MPI, HDF5) plus what the budget allows:
+  ingest: 1.5 x --buffer-mb (two stripe buffers of a quarter each, the parsed
+          batch, the compressed round) plus up to five sets of one chunk per
+          column (the writer's carry, joined and compressed chunks);
+  select: the same five chunk sets of its output store (65536 events per
+          chunk, objects 4x) plus 2 KiB per event of --batch;
+  score:  2 KiB per event of --batch.
+A chunk set is one chunk of every store column: per event 8+2+8+4+4+2+8 bytes
+of event columns, and four objects' worth (1+4x4 bytes) of object columns.
+And doubling the input may raise no rank's peak by more than 10%."""
+import argparse
+import sys
+
+ap = argparse.ArgumentParser()
+ap.add_argument("peaks")
+ap.add_argument("--budget-mb", type=float, required=True)
+ap.add_argument("--chunk-events", type=int, required=True)
+ap.add_argument("--batch", type=int, required=True)
+ap.add_argument("--input-mb", type=float, required=True, help="bytes of the x1 input")
+a = ap.parse_args()
+
+peaks = {}
+for line in open(a.peaks):
+    name, *kib = line.split()
+    peaks[name] = [int(k) for k in kib]
+
+MiB = 1024.0
+def chunk_set_kib(chunk_events):
+    return chunk_events * (36 + 4 * 17) / 1024.0
+
+allow = {
+    "ingest": 1.5 * a.budget_mb * MiB + 5 * chunk_set_kib(a.chunk_events),
+    "select": 5 * chunk_set_kib(65536) + 2 * a.batch,
+    "score": 2 * a.batch,
+}
+if a.input_mb / 2**20 < 4 * a.budget_mb:
+    sys.exit(f"the input ({a.input_mb / 2**20:.0f} MiB) is not several times the budget")
+failed = []
+for cmd, extra in allow.items():
+    for np_ in (1, 2):
+        base = peaks[f"{cmd}.np{np_}.x0"]
+        one = peaks[f"{cmd}.np{np_}.x1"]
+        two = peaks[f"{cmd}.np{np_}.x2"]
+        if not (len(base) == len(one) == len(two) == np_):
+            sys.exit(f"{cmd} np {np_}: expected {np_} peaks per run, got {base} {one} {two}")
+        for r in range(np_):
+            bound = base[r] + extra
+            print(f"{cmd:6} np {np_} rank {r}: tiny {base[r] / MiB:6.1f} MiB, input "
+                  f"{one[r] / MiB:6.1f}, doubled {two[r] / MiB:6.1f}; bound {bound / MiB:6.1f}, "
+                  f"doubled/input {two[r] / one[r]:.3f}")
+            for k, v in (("input", one[r]), ("doubled input", two[r])):
+                if v > bound:
+                    failed.append(f"{cmd} np {np_} rank {r}: peak {v / MiB:.1f} MiB on the {k} is "
+                                  f"above the bound {bound / MiB:.1f} (tiny {base[r] / MiB:.1f} "
+                                  f"+ {extra / MiB:.1f})")
+            if two[r] > 1.10 * one[r]:
+                failed.append(f"{cmd} np {np_} rank {r}: doubling the input raised the peak from "
+                              f"{one[r] / MiB:.1f} to {two[r] / MiB:.1f} MiB (more than 10%)")
+if failed:
+    sys.exit("\n".join(failed))
