@@ -401,6 +401,7 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
     rep->pool_streamed = c.streamed;
   }
   if (s == DM_OK && c.streamed) {
+    dm_train_stream_malloc();
     if (c.selecting)
       s = dm_train_stream_rule(&c);
     /* Every later read within the budget, the transform's passes too. */

@@ -73,6 +73,13 @@ int64_t dm_train_stream_batch(const train_ctx *c, int dim);
  * (c->sel_hash, c->sel_tie) from c->hash and c->take, which it frees. */
 dm_status dm_train_stream_rule(train_ctx *c);
 
+/* LOCAL. Keep freed memory in the process: each small read has HDF5
+ * allocate and free chunk-sized buffers, which glibc by default hands back
+ * to the kernel every time, so every read page-faults them in again (6x the
+ * training time measured on 90,000 streamed rows). Peak memory is unchanged:
+ * what is kept was in use before. */
+void dm_train_stream_malloc(void);
+
 /* COLLECTIVE. Buffers of the reads, and the source over c for the backend. */
 dm_status dm_train_stream_source(train_ctx *c, int dim, dm_model_stream *src);
 void dm_train_stream_free(train_ctx *c);

@@ -1,6 +1,7 @@
 /* dm_train_stream.c - the train stage's bounded pool: when the fitted rows
  * do not fit the budget, the backend reads them from the store through a
  * dm_model_stream (see dm_train.h for the rule that names the rows). */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,13 @@ dm_status dm_train_stream_rule(train_ctx *c)
   c->hash = NULL;
   c->take = NULL;
   return DM_OK;
+}
+
+void dm_train_stream_malloc(void)
+{
+  /* Fixed thresholds also stop glibc's own adjustment of them. */
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 void dm_train_stream_free(train_ctx *c)

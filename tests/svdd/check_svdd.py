@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-T = sys.argv[1]
+T = sys.argv[1] if __name__ == "__main__" else "."
 ok = True
 
 
@@ -85,52 +85,57 @@ def scores(m, x):
     return out / m["w"].shape[0]
 
 
-m1, m2 = model("np1.h5"), model("np2.h5")
-if not np.array_equal(m1["c"], m2["c"]):
-    fail(f"centre differs between 1 and 2 ranks: {m1['c']} vs {m2['c']}")
-rel = np.abs(m1["w"] - m2["w"]).max() / np.abs(m1["w"]).max()
-print(f"1 vs 2 ranks: max weight difference / max |w| = {rel:.3g}")
-if not rel < 1e-5:
-    fail(f"weights of 1 and 2 ranks differ by {rel}")
+def main():
+    m1, m2 = model("np1.h5"), model("np2.h5")
+    if not np.array_equal(m1["c"], m2["c"]):
+        fail(f"centre differs between 1 and 2 ranks: {m1['c']} vs {m2['c']}")
+    rel = np.abs(m1["w"] - m2["w"]).max() / np.abs(m1["w"]).max()
+    print(f"1 vs 2 ranks: max weight difference / max |w| = {rel:.3g}")
+    if not rel < 1e-5:
+        fail(f"weights of 1 and 2 ranks differ by {rel}")
 
-mr = model("resumed.h5")
-if not np.array_equal(mr["w"], m2["w"]):
-    fail("2 epochs + resume to 4 differs from 4 uninterrupted epochs")
-else:
-    print("resume: bitwise identical weights")
-
-x, proc, names = highlevel("store.h5")
-for path, sfile in (("np2.h5", "np2_scores.h5"), ("ens.h5", "ens_scores.h5")):
-    m = model(path)
-    if m["pca_dim"] != 0:
-        fail("unexpected PCA in the test model")
-    ref = scores(m, x)
-    with h5py.File(os.path.join(T, sfile), "r") as f:
-        got = f["scores/score"][...]
-    tol = 1e-3 * np.abs(ref) + 1e-4 * np.median(np.abs(ref))
-    bad = np.abs(got - ref) > tol
-    print(f"{sfile}: {got.size} scores, {bad.sum()} differ from numpy "
-          f"(max rel {np.max(np.abs(got - ref) / (np.abs(ref) + 1e-12)):.3g})")
-    if bad.any():
-        i = np.argmax(bad)
-        fail(f"{sfile}: event {i} score {got[i]} vs numpy {ref[i]}")
-    if path == "ens.h5":
-        if m["w"].shape[0] != 2 or not np.all(m["r2"] > 0):
-            fail(f"ensemble/soft-boundary model: members {m['w'].shape[0]}, r2 {m['r2']}")
-        if np.array_equal(m["w"][0], m["w"][1]):
-            fail("ensemble members are identical")
+    mr = model("resumed.h5")
+    if not np.array_equal(mr["w"], m2["w"]):
+        fail("2 epochs + resume to 4 differs from 4 uninterrupted epochs")
     else:
-        sig = [names.index("gluino_01")]
-        bkg = [names.index(p) for p in ("ttbar", "w_jets", "z_jets", "njets")]
-        sel = np.isin(proc, sig + bkg)
-        auc = roc_auc_score(np.isin(proc[sel], sig), got[sel])
-        print(f"gluino_01 vs SM: AUC {auc:.4f}")
-        if not auc > 0.6:
-            fail(f"gluino_01 AUC {auc}")
+        print("resume: bitwise identical weights")
 
-with open(os.path.join(T, "np2.json")) as f:
-    rep = json.load(f)
-b = rep["backend"]
-if not (b["train_events_per_s"] > 0 and b["collapsed"] == [0] and b["distinct_scores"][0] > 100):
-    fail(f"JSON report: {b}")
-sys.exit(0 if ok else 1)
+    x, proc, names = highlevel("store.h5")
+    for path, sfile in (("np2.h5", "np2_scores.h5"), ("ens.h5", "ens_scores.h5")):
+        m = model(path)
+        if m["pca_dim"] != 0:
+            fail("unexpected PCA in the test model")
+        ref = scores(m, x)
+        with h5py.File(os.path.join(T, sfile), "r") as f:
+            got = f["scores/score"][...]
+        tol = 1e-3 * np.abs(ref) + 1e-4 * np.median(np.abs(ref))
+        bad = np.abs(got - ref) > tol
+        print(f"{sfile}: {got.size} scores, {bad.sum()} differ from numpy "
+              f"(max rel {np.max(np.abs(got - ref) / (np.abs(ref) + 1e-12)):.3g})")
+        if bad.any():
+            i = np.argmax(bad)
+            fail(f"{sfile}: event {i} score {got[i]} vs numpy {ref[i]}")
+        if path == "ens.h5":
+            if m["w"].shape[0] != 2 or not np.all(m["r2"] > 0):
+                fail(f"ensemble/soft-boundary model: members {m['w'].shape[0]}, r2 {m['r2']}")
+            if np.array_equal(m["w"][0], m["w"][1]):
+                fail("ensemble members are identical")
+        else:
+            sig = [names.index("gluino_01")]
+            bkg = [names.index(p) for p in ("ttbar", "w_jets", "z_jets", "njets")]
+            sel = np.isin(proc, sig + bkg)
+            auc = roc_auc_score(np.isin(proc[sel], sig), got[sel])
+            print(f"gluino_01 vs SM: AUC {auc:.4f}")
+            if not auc > 0.6:
+                fail(f"gluino_01 AUC {auc}")
+
+    with open(os.path.join(T, "np2.json")) as f:
+        rep = json.load(f)
+    b = rep["backend"]
+    if not (b["train_events_per_s"] > 0 and b["collapsed"] == [0] and b["distinct_scores"][0] > 100):
+        fail(f"JSON report: {b}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
