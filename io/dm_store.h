@@ -24,9 +24,9 @@
  * Catalogs (format version 3): a store of all the events of other stores, its
  * PARTS, in order, without a copy of their data. /events/{event_id, weight,
  * met, met_phi, n_obj} and the /objects columns are HDF5 virtual datasets
- * mapping onto the same columns of the parts; /events/obj_offset (made global) and
- * /events/process (indices into the catalog's own /processes) are ordinary
- * datasets; the root attributes are a store's plus "catalog" = 1 and
+ * mapping onto the same columns of the parts; /events/obj_offset (made
+ * global) and /events/process (indices into the catalog's own /processes)
+ * are ordinary datasets; the root attributes are a store's plus "catalog" = 1 and
  * "catalog_parts" (a table: file, n_events, n_objects, store_id per part). The
  * part files are named relative to the catalog's folder, where HDF5 looks for
  * them first, so the catalog moves with them. dm_store_open reads a catalog
@@ -185,9 +185,9 @@ dm_status dm_store_read_derived(dm_store *st, const char *name, int64_t begin, i
 /* LOCAL. Who a store file is, read with the default driver and without
  * opening the whole store: its store_id, and its events and objects (the
  * lengths of /events/event_id and /objects/type, which must equal its
- * n_events and n_objects attributes). Errors name the path: DM_ERR_IO when it
- * cannot be opened, DM_ERR_SCHEMA when it is not a store, is a catalog, or
- * has no store_id. */
+ * n_events and n_objects attributes). Errors name the path: DM_ERR_IO or
+ * DM_ERR_HDF5 when it cannot be opened (missing, truncated), DM_ERR_SCHEMA
+ * when it is not a store, is a catalog, or has no store_id. */
 dm_status dm_store_identify(const char *path, char id[DM_STORE_ID_LEN], int64_t *n_events,
                             int64_t *n_objects);
 
