@@ -29,7 +29,11 @@
  * the allreduce), so weights agree to rounding, not bitwise, across rank or
  * thread counts (tests/svdd checks 1 vs 2 vs 3 ranks and 1 vs 2 threads to a
  * relative 1e-5 of the weights after 4-8 epochs; measured about 2e-7). The
- * centre is bitwise the same for any rank count. On the same rank count and
+ * centre is an exact sum, so the order of rows and ranks cannot change it;
+ * it was bitwise the same for 1, 2 and 3 ranks in the tests, but a row's
+ * network output itself can differ in its last bit with the number of rows
+ * in the product it was part of (OpenBLAS picks kernels by shape), so in
+ * general the centre agrees to rounding too. On the same rank count and
  * thread count a run is bitwise reproducible, and a resumed run bitwise
  * equals an uninterrupted one.
  *
@@ -73,8 +77,11 @@
  * in-memory mode: a batch mixes rows of only W blocks (a block-level shuffle,
  * rows of nearby events share windows), and each window ends with a partial
  * batch. It is the same for any P below the threshold: results agree across
- * rank counts to rounding, and a resumed run bitwise equals an uninterrupted
- * one. The centre and the collapse statistics are streamed passes (exact
+ * rank counts to rounding (tests/svdd: weights to 1e-5, centre to 1e-6;
+ * measured 2e-7 to 8e-7), and a resumed run bitwise equals an uninterrupted
+ * one. I/O: an epoch reads every block once, each rank 1/P of its events
+ * (E / P contiguous events per block), so a read of one of the store's
+ * compressed chunks serves fewer rows as P grows. The centre and the collapse statistics are streamed passes (exact
  * sums); the soft-boundary R^2 is then the upper edge of the bin holding the
  * (1 - nu) order statistic in a histogram of the distances' top 16 bits
  * (relative precision 2^-7) instead of the exact value; the distinct-score
