@@ -11,8 +11,10 @@ merging.
     scores file has it, on every event otherwise, and say so;
   - histograms of two halves of the events, merged (dmpipe hist --merge and
     dmpipe metrics --merge-hist), equal the histograms of the whole, bit for
-    bit;
-  - bad binnings, scores of another store and different edges fail clearly on
+    bit; unit-weight histograms of the halves merged with weight.json's
+    per-process weights (--scale-weights) equal those of the weighted whole;
+  - bad binnings, scores of another store, different edges and weights that
+    cannot be applied exactly fail clearly on
     1, 2 and 3 ranks, leaving no output.
 
 usage: check_hist.py DMPIPE MPIEXEC TMPDIR
@@ -243,6 +245,52 @@ for mpath in ("merged.h5", "merged2.h5"):
             if m[key][k][order].tobytes() != whole[key][k].tobytes():
                 fail(f"{mpath}: {key}/{k} differs from the whole")
 
+# ---- unit-weight halves merged with per-process weights equal the weighted whole ---
+# (dmpipe nightly's merged histograms): weight.json's w_p times the entries,
+# exactly, against the histograms of the store with its /derived/weight.
+run(1, ["weight", "--in", t("store.h5"), "--lumi", "10", "--json", t("w.json"), "--quiet"])
+run(2, ["hist", "--in", t("a.h5"), "--out", t("ua.h5"), "--unit-weights"] + half_args)
+run(3, ["hist", "--in", t("b.h5"), "--out", t("ub.h5"), "--unit-weights"] + half_args)
+run(2, ["hist", "--in", t("store.h5"), "--out", t("hw.h5")] + half_args)
+weighted = read_hists(t("hw.h5"))
+with h5py.File(t("hw.h5"), "r") as f:
+    wattr = f["histograms/all/ht"].attrs["weights"]
+for np_ in (1, 2, 3):
+    run(np_, ["hist", "--merge", t("sm.h5"), "--scale-weights", t("w.json"), t("ua.h5"),
+              t("ub.h5")])
+    m = read_hists(t("sm.h5"))
+    if sorted(m) != sorted(weighted):
+        fail(f"np {np_} --scale-weights: histograms {sorted(m)}")
+        continue
+    for key in weighted:
+        order = [list(m[key]["process_names"].astype(str)).index(p)
+                 for p in weighted[key]["process_names"].astype(str)]
+        for k in ("count", "sumw", "sumw2", "sumw_exact", "sumw2_exact"):
+            if m[key][k][order].tobytes() != weighted[key][k].tobytes():
+                fail(f"np {np_} --scale-weights: {key}/{k} differs from the weighted whole")
+    with h5py.File(t("sm.h5"), "r") as f:
+        if f["histograms/all/ht"].attrs["weights"] != wattr:
+            fail(f"np {np_} --scale-weights: weights attribute "
+                 f"{f['histograms/all/ht'].attrs['weights']!r}, want {wattr!r}")
+    os.remove(t("sm.h5"))
+with open(t("resc.json"), "w") as f:
+    f.write('{"format": "dmpipe-weights", "format_version": 2, "rescaled": true, '
+            '"processes": []}\n')
+with open(t("old.json"), "w") as f:
+    f.write('{"format": "dmpipe-weights", "rescaled": false, "processes": []}\n')
+scale_cases = [
+    (["--merge", t("e.h5"), "--scale-weights", t("w.json"), t("ha.h5"), t("hb.h5")], 1,
+     "are not the entry counts"),
+    (["--merge", t("e.h5"), "--scale-weights", t("w.json"), t("ua.h5")], 1,
+     "entries but"),
+    (["--merge", t("e.h5"), "--scale-weights", t("resc.json"), t("ua.h5")], 1,
+     "rescaled from the store's own"),
+    (["--merge", t("e.h5"), "--scale-weights", t("old.json"), t("ua.h5")], 1,
+     "older dmpipe weight"),
+    (["--in", t("a.h5"), "--out", t("e.h5"), "--scale-weights", t("w.json")], 2,
+     "--scale-weights goes with --merge"),
+]
+
 # ---- errors: clear, on every rank count, nothing left behind ----------------------
 with open(t("bad.ini"), "w") as f:
     f.write("[ht]\nbins = 10\nlo = 0\nhi = 100\n[met]\nbins = ten\nlo = 0\nhi = 1\n")
@@ -265,7 +313,7 @@ cases = [
      f"row {n // 2} is event"),
     (["--merge", t("e.h5"), t("hall.h5"), t("coarse.h5")], 1, "edges differ"),
     (["--in", t("nothere.h5"), "--out", t("e.h5")], 1, "nothere.h5"),
-]
+] + scale_cases
 for args, rc, pattern in cases:
     for np_ in (1, 2, 3):
         p = run(np_, ["hist"] + args, expect_ok=False)
