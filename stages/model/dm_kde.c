@@ -228,11 +228,14 @@ void dm_kde_lse_threads(const float *refT, int64_t ld, int64_t rows, int dk, dou
 {
   double inv2h2 = 1.0 / (2.0 * h * h);
   int64_t nchunk = (n + CHUNK - 1) / CHUNK;
+  /* Thread 0 of the team is the calling thread: it may call MPI if it is
+   * the main thread and MPI allows the main thread beside other threads. */
   int poll = 0;
   if (nrq > 0) {
-    int level = MPI_THREAD_SINGLE;
+    int level = MPI_THREAD_SINGLE, is_main = 0;
     MPI_Query_thread(&level);
-    poll = level >= MPI_THREAD_FUNNELED;
+    MPI_Is_thread_main(&is_main);
+    poll = level >= MPI_THREAD_FUNNELED && is_main;
   }
   int done = 0;
 #pragma omp parallel for schedule(dynamic, 1)

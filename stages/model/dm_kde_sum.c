@@ -31,6 +31,9 @@
 #define BUCKET_BITS 32
 #define EMPTY INT64_MIN
 
+/* A block sum s is at most DM_KDE_BLOCK: t < 2 s must stay below 2^11. */
+_Static_assert(DM_KDE_BLOCK <= 1024, "block sums must stay below 1024");
+
 void dm_kde_acc_clear(dm_kde_acc *a)
 {
   memset(a, 0, sizeof *a);

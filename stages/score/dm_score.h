@@ -8,7 +8,9 @@
  * the blocks are appended in rank order, so the file is in store order for
  * any rank count and memory stays bounded by B events per rank (plus the
  * model). Every rank calls the backend's score once per round, which lets a
- * backend shard its parameters (KDE: --set mode=sharded).
+ * backend shard its parameters (KDE: --set mode=sharded); the settings are
+ * given when the model is read (dm_model_load_set), so a sharded backend
+ * reads only its share.
  *
  * Training events (dm_split.h): when the model file records its training
  * split, the score file gets a /scores/train column: if the scored store's
