@@ -126,8 +126,7 @@ dm_status dm_osel_build(dm_osel_set *set, const double *v, const double *w, int6
   return s;
 }
 
-/* First index with key >= k. */
-static int64_t lower_bound(const uint64_t *a, int64_t n, uint64_t k)
+int64_t dm_osel_lower_bound(const uint64_t *a, int64_t n, uint64_t k)
 {
   int64_t lo = 0, hi = n;
   while (lo < hi) {
@@ -143,8 +142,8 @@ static int64_t lower_bound(const uint64_t *a, int64_t n, uint64_t k)
 void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int64_t *n_ge,
                          dm_xsum *w_gt, dm_xsum *w_ge)
 {
-  int64_t lb = lower_bound(set->key, set->n, k);
-  int64_t ub = k == UINT64_MAX ? set->n : lower_bound(set->key, set->n, k + 1);
+  int64_t lb = dm_osel_lower_bound(set->key, set->n, k);
+  int64_t ub = k == UINT64_MAX ? set->n : dm_osel_lower_bound(set->key, set->n, k + 1);
   if (n_gt)
     *n_gt += set->n - ub;
   if (n_ge)
@@ -211,13 +210,13 @@ static dm_status descend(const dm_osel_set *sets, int n_sets, int weighted, doub
       }
       for (int k = 0; k < n_sets; k++) {
         const dm_osel_set *set = &sets[k];
-        int64_t i0 = lower_bound(set->key, set->n, base);
+        int64_t i0 = dm_osel_lower_bound(set->key, set->n, base);
         for (int b = 0; b < 256; b++) {
           uint64_t lo = base | ((uint64_t)b << shift);
           int64_t i1 = b == 255 ? (base + low_mask == UINT64_MAX
                                        ? set->n
-                                       : lower_bound(set->key, set->n, base + low_mask + 1))
-                                : lower_bound(set->key, set->n, lo + (UINT64_C(1) << shift));
+                                       : dm_osel_lower_bound(set->key, set->n, base + low_mask + 1))
+                                : dm_osel_lower_bound(set->key, set->n, lo + (UINT64_C(1) << shift));
           if (weighted) {
             for (int64_t i = i0; i < i1; i++)
               dm_xsum_add(&wb[(size_t)u * 256 + b], set->weight[i]);

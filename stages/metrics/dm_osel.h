@@ -27,6 +27,8 @@ typedef struct {
 
 /* LOCAL. Order-preserving key of a non-NaN double (-0 and +0 equal). */
 uint64_t dm_osel_key(double v);
+/* LOCAL. First index of the ascending keys a[0..n) with a[i] >= k (n if none). */
+int64_t dm_osel_lower_bound(const uint64_t *a, int64_t n, uint64_t k);
 /* LOCAL. Inverse of dm_osel_key. */
 double dm_osel_value(uint64_t key);
 

@@ -7,20 +7,6 @@
 #include "dm_exchange.h"
 #include "dm_osel.h"
 
-/* First index of sorted a[0..n) with key >= k. */
-static int64_t first_ge(const uint64_t *a, int64_t n, uint64_t k)
-{
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (a[mid] < k)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* Sort k[0..n) (and w, may be NULL) made of n_runs sorted runs starting at
  * start[0] = 0 < ... : merge neighbouring runs pairwise, ceil(log2 n_runs)
  * linear passes (one for two ranks), where a radix sort would take up to
@@ -127,8 +113,8 @@ static dm_status cuts(const dm_osel_set *in, int n_sets, MPI_Comm comm, int64_t 
     for (int q = 0; q < nq; q++) {
       run[q] = 0;
       for (int k = 0; k < n_sets; k++) {
-        int64_t a = first_ge(in[k].key, in[k].n, key[q]);
-        int64_t z = key[q] == UINT64_MAX ? in[k].n : first_ge(in[k].key, in[k].n, key[q] + 1);
+        int64_t a = dm_osel_lower_bound(in[k].key, in[k].n, key[q]);
+        int64_t z = key[q] == UINT64_MAX ? in[k].n : dm_osel_lower_bound(in[k].key, in[k].n, key[q] + 1);
         lt[(size_t)k * size + q] = a;
         eq[(size_t)k * size + q] = z - a;
         run[q] += z - a;

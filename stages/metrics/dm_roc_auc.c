@@ -39,19 +39,6 @@ static void mass(const dm_osel_set *b, int64_t i0, int64_t i1, dm_xsum *x)
     dm_xsum_add(x, b->weight[i]);
 }
 
-static int64_t first_ge(const uint64_t *a, int64_t n, uint64_t k)
-{
-  int64_t lo = 0, hi = n;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    if (a[mid] < k)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 static void edge_of(const dm_osel_set *b, const dm_osel_set *s, roc_edge *e)
 {
   memset(e, 0, sizeof *e);
@@ -68,8 +55,8 @@ static void edge_of(const dm_osel_set *b, const dm_osel_set *s, roc_edge *e)
     e->lo = s->key[0] < e->lo ? s->key[0] : e->lo;
     e->hi = s->key[s->n - 1] > e->hi ? s->key[s->n - 1] : e->hi;
   }
-  int64_t lo_end = e->lo == UINT64_MAX ? b->n : first_ge(b->key, b->n, e->lo + 1);
-  int64_t hi_beg = first_ge(b->key, b->n, e->hi);
+  int64_t lo_end = e->lo == UINT64_MAX ? b->n : dm_osel_lower_bound(b->key, b->n, e->lo + 1);
+  int64_t hi_beg = dm_osel_lower_bound(b->key, b->n, e->hi);
   mass(b, 0, lo_end, &e->at_lo);
   mass(b, hi_beg, b->n, &e->at_hi);
   mass(b, 0, hi_beg, &e->below_hi);
