@@ -430,9 +430,12 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
       s = dm_h5_attr_set_i64(f, "n_events", w->n_events);
     if (s == DM_OK)
       s = dm_h5_attr_set_i64(f, "n_objects", w->n_objects);
-    /* Agreed: the derived index below is collective. */
-    if (w->catalog)
-      s = dm_agree(s == DM_OK ? finish_catalog(w, f) : s, w->comm);
+    /* Agreed before the collective calls that follow (the catalog's virtual
+     * columns, provenance, the derived index): an attribute write can fail
+     * on one rank alone. */
+    s = dm_agree(s, w->comm);
+    if (w->catalog && s == DM_OK)
+      s = dm_agree(finish_catalog(w, f), w->comm);
     if (s == DM_OK)
       s = dm_prov_write(f, DM_FORMAT_STORE, w->catalog ? DM_STORE_VERSION : DM_STORE_VERSION_PLAIN,
                         command_line, inputs);
