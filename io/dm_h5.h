@@ -96,8 +96,11 @@ dm_status dm_h5_col_resize(hid_t dset, int64_t length);
 dm_status dm_h5_col_write_at(hid_t dset, hid_t mem_type, const void *buf, int64_t offset,
                              int64_t n);
 
-/* COLLECTIVE (every rank calls, n may be 0), not agreed. Read elements [begin, begin+n)
- * of the 1-D dataset at `path` under `loc` into buf, converting to mem_type. */
+/* COLLECTIVE (every rank calls, n may be 0: HDF5's metadata reads are collective),
+ * not agreed. Read elements [begin, begin+n) of the 1-D dataset at `path` under
+ * `loc` into buf, converting to mem_type. The raw chunks are read independently
+ * and go through the dataset's chunk cache (DMPIPE_H5_CHUNK_CACHE), so a chunk
+ * shared by two consecutive reads of an open dataset is read once. */
 dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t begin, int64_t n,
                          void *buf);
 
