@@ -442,7 +442,7 @@ static dm_status open_column(dm_derived *d, const char *store_path, int i)
     s = dm_error(DM_ERR_SCHEMA, "%s:%s has %lld values, the store has %lld events",
                  d->col[i].part, obj, (long long)len, (long long)d->n_events);
   if (s == DM_OK) {
-    d->dset[i] = H5Dopen2(d->part_file[p], obj, H5P_DEFAULT);
+    d->dset[i] = dm_h5_col_open(d->part_file[p], obj);
     hid_t ft = d->dset[i] >= 0 ? H5Dget_type(d->dset[i]) : H5I_INVALID_HID;
     d->native[i] = ft >= 0 ? H5Tget_native_type(ft, H5T_DIR_ASCEND) : H5I_INVALID_HID;
     H5T_class_t cls = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;

@@ -397,6 +397,35 @@ dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, 
   return DM_OK;
 }
 
+hid_t dm_h5_col_open(hid_t loc, const char *path)
+{
+  hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
+  if (d < 0)
+    return d;
+  /* The chunk's bytes against the cache the file gives it: a larger chunk
+   * (a double-precision store's 2 MiB object chunks) would bypass the cache
+   * and be read twice at every batch boundary. */
+  hid_t dcpl = H5Dget_create_plist(d), dapl = H5Dget_access_plist(d), type = H5Dget_type(d);
+  hsize_t chunk = 0;
+  size_t slots = 0, nbytes = 0;
+  double w0 = 0;
+  int ok = dcpl >= 0 && dapl >= 0 && type >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
+           H5Pget_chunk(dcpl, 1, &chunk) == 1 &&
+           H5Pget_chunk_cache(dapl, &slots, &nbytes, &w0) >= 0;
+  size_t need = ok ? (size_t)chunk * H5Tget_size(type) : 0;
+  if (type >= 0)
+    H5Tclose(type);
+  if (dcpl >= 0)
+    H5Pclose(dcpl);
+  if (ok && need > nbytes && H5Pset_chunk_cache(dapl, slots, need, w0) >= 0) {
+    H5Dclose(d);
+    d = H5Dopen2(loc, path, dapl);
+  }
+  if (dapl >= 0)
+    H5Pclose(dapl);
+  return d;
+}
+
 dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t begin, int64_t n,
                          void *buf)
 {

@@ -513,12 +513,12 @@ static dm_status store_load(dm_store *st)
   const char *path = st->path;
   DM_FORWARD(dm_prov_check(st->file, path, DM_FORMAT_STORE, DM_STORE_VERSION, NULL));
   for (int i = 0; i < N_ECOLS; i++) {
-    st->ecol[i] = H5Dopen2(st->file, ecol_path[i], H5P_DEFAULT);
+    st->ecol[i] = dm_h5_col_open(st->file, ecol_path[i]);
     if (st->ecol[i] < 0)
       return dm_error(DM_ERR_SCHEMA, "%s: dataset %s is missing", path, ecol_path[i]);
   }
   for (int i = 0; i < N_OCOLS; i++) {
-    st->ocol[i] = H5Dopen2(st->file, ocol_path[i], H5P_DEFAULT);
+    st->ocol[i] = dm_h5_col_open(st->file, ocol_path[i]);
     if (st->ocol[i] < 0)
       return dm_error(DM_ERR_SCHEMA, "%s: dataset %s is missing", path, ocol_path[i]);
   }

@@ -7,6 +7,8 @@
 #     WORKDIR  scratch folder (default build/bench-scale-EVENTS); needs about
 #              1.5x the CSV size free
 #     NP       ranks (default 2)
+# REUSE_ARCHIVE=1 keeps an archive already generated in WORKDIR with the same
+# EVENTS (generate is then not run again and not in the table).
 # Chain: generate -> ingest -> weight -> select chan1, chan2a, chan2b, chan3 ->
 # train kde on chan3 (at most 100,000 reference events, the default) -> train
 # svdd on chan3 (5 epochs, pool capped at 1,000,000 events) -> score chan3 with
@@ -49,8 +51,14 @@ stage() {
 csv_bytes() { du -cb archive/*.csv | tail -1 | cut -f1; }
 store_events() { "$dmpipe" info --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["events"])'; }
 
-rm -rf archive store.h5* chan*.h5* *.model.h5 *.scores.h5
-stage generate ev "$events" "$dmpipe" generate --out archive --events "$events" --seed 1
+rm -rf store.h5* store.derived-* chan*.h5* chan*.derived-* *.model.h5 *.scores.h5
+if [[ ${REUSE_ARCHIVE:-0} == 1 && -f archive/.events && $(cat archive/.events) == "$events" ]]; then
+  echo "(archive of $events events reused)"
+else
+  rm -rf archive
+  stage generate ev "$events" "$dmpipe" generate --out archive --events "$events" --seed 1
+  echo "$events" > archive/.events
+fi
 bytes=$(csv_bytes)
 stage ingest MB "$bytes" "$dmpipe" ingest --out store.h5 archive/*.csv
 stage weight ev "$events" "$dmpipe" weight --in store.h5 --lumi 10 --quiet

@@ -5,10 +5,12 @@ usage: check_scale.py SCRATCH_DIR POOL_MB
    of the formula; 1, 2 and 3 ranks agree (weights to relative 1e-5, centre
    to 1e-6); 1 epoch + resume to 2 is bitwise the uninterrupted run;
  - peak resident memory (VmHWM) of every rank of a streamed run stays below
-   the tiny-store baseline of the same rank count + the budget + 4 MB (the
+   the tiny-store baseline of the same rank count + the budget + 8 MB (the
    fixed cost of reading a store larger than one chunk of 65,536 events per
-   column: HDF5's chunk buffers; measured 2.8 MB), while the in-memory run of
-   the same pool is above it (so the check can fail);
+   column: HDF5's chunk buffers, 2.8 MB measured, and its chunk cache, which
+   keeps the chunk two consecutive reads share, up to 1 MiB per column read:
+   4.8 MB above the budget measured in all), while the in-memory run of the
+   same pool is above it (so the check can fail);
  - the rule on 2 and 3 ranks: batch_effective = 50 P, lr_effective =
    3e-3 x 50 P / 64, warm-up 2, in the model file and the JSON report; the
    mean squared distance of held-out events (numpy, from the tiny store)
@@ -72,14 +74,14 @@ if not np.array_equal(mr["w"], m[2]["w"]):
     fail("streamed: 1 epoch + resume to 2 differs from 2 uninterrupted epochs")
 
 # Memory: per rank, against the tiny store's run of the same rank count.
-margin_kb = 4 * 1024
+margin_kb = 8 * 1024
 for np_ in (1, 2, 3):
     base = js(f"base{np_}.json")["peak_rss_kb_per_rank"]
     st = js(f"st{np_}.json")["peak_rss_kb_per_rank"]
     limit = max(base) + MB * 1024 + margin_kb
     print(f"np {np_}: peak RSS kB streamed {st}, tiny baseline {base}, limit {limit}")
     if len(st) != np_ or max(st) > limit or min(st) <= 0:
-        fail(f"np {np_}: streamed peak RSS {st} kB above the baseline {base} + budget + 4 MB")
+        fail(f"np {np_}: streamed peak RSS {st} kB above the baseline {base} + budget + 8 MB")
 mem = js("mem1.json")
 base1 = max(js("base1.json")["peak_rss_kb_per_rank"])
 print(f"in memory: peak RSS {mem['peak_rss_kb']} kB, {mem['pool_bytes_in_memory']} bytes of rows")
