@@ -8,8 +8,8 @@ SCALING.csv is written by validation/bench_scaling.sh (validation/mpiprof/summar
 one row per (mode, P ranks, N events, stage) with the profiler's counts. For each
 stage the model is
 
-  T(P, N) = T_compute + T_storage + T_metadata + T_coll_latency + T_coll_payload
-            + T_p2p + T_rank0
+  T(P, N) = T_compute + T_storage + T_metadata + T_small_io + T_coll_latency
+            + T_coll_payload + T_p2p + T_rank0
 
   T_compute      = W(N) / (P r_rank) + d
                    W(N): the stage's work (events; x epochs for Deep SVDD training; x
@@ -23,13 +23,22 @@ stage the model is
                    system's aggregate bandwidth (default 10 GB/s, a Lustre system), bw_rank
                    what one client reaches (default 2 GB/s).
   T_metadata     = M_rank(N, P) t_op + M_sum(N, P) / mds_rate
-                   M: MPI_File_open/close/set_size/sync/set_view/... calls plus MPI-IO data
-                   calls under 64 KiB (HDF5 headers and metadata: latency-bound); M_rank
-                   the busiest rank's, M_sum all ranks'; t_op the latency of one such
-                   operation (default 0.5 ms), mds_rate what the metadata server and the
-                   OSTs serve per second to all clients together (default 20,000).
+                   M: file-system metadata requests (MPI_File_open/close/set_size/
+                   get_size/sync/preallocate/delete); M_rank the busiest rank's, M_sum
+                   all ranks'; t_op the latency of one (default 0.5 ms), mds_rate what
+                   the metadata server serves per second to all clients (default 20,000).
+                   MPI_File_set_view (HDF5 sets one around each read and write) makes
+                   no file-system request; it is collective by the standard and is
+                   charged as a collective below.
+  T_small_io     = S_rank(N, P) t_small
+                   S: MPI-IO data calls under 64 KiB (HDF5 headers, chunk index blocks,
+                   small compressed chunks): latency-bound, one request each, served by
+                   the storage targets in parallel (their bytes are in T_storage);
+                   S_rank the busiest rank's; t_small one request's latency (default
+                   0.5 ms).
   T_coll_latency = C(N, P) alpha ceil(log2 P)
-                   C: collective calls per rank (the profiler's count); a collective
+                   C: collective calls per rank (the profiler's count, communicator
+                   creation and MPI_File_set_view included); a collective
                    takes ceil(log2 P) latency hops of alpha (default 5 us).
   T_coll_payload = Q(N, P) / beta
                    Q: collective payload bytes received per rank (busiest rank); beta one
@@ -38,7 +47,8 @@ stage the model is
                    m, q: point-to-point messages and bytes per rank (sums / P).
   T_rank0        = s_0 + s_N N + s_P P, clipped at 0
                    rank 0's time alone: its CPU outside MPI minus the median of the
-                   others' (validation/mpiprof/summarize.py), fitted over the runs.
+                   others' (validation/mpiprof/summarize.py), fitted over the runs
+                   with absolute errors (a difference of noisy times near 0).
 
 The counts (B, M, C, Q, m, q) are fitted per stage over all runs with non-negative
 least squares on the basis named in FITS below (a count that grows with N/P, with P
@@ -56,9 +66,11 @@ import sys
 
 import numpy as np
 
-TERMS = ["compute", "storage", "metadata", "coll_latency", "coll_payload", "p2p", "rank0"]
+TERMS = ["compute", "storage", "metadata", "small_io", "coll_latency", "coll_payload", "p2p",
+         "rank0"]
 TERM_NAME = {"compute": "compute (per-rank rate)", "storage": "storage bandwidth",
-             "metadata": "metadata and small I/O", "coll_latency": "collective latency",
+             "metadata": "file-system metadata", "small_io": "small I/O requests",
+             "coll_latency": "collective latency",
              "coll_payload": "collective payload", "p2p": "point-to-point",
              "rank0": "rank 0 alone"}
 
@@ -74,6 +86,7 @@ FITS = {
     "bytes": ["N", "P"],            # B: data scale with N; every rank reads headers
     "meta_rank": ["1", "N/P", "P", "1/P"],
     "meta_sum": ["1", "P", "N"],
+    "small_rank": ["1", "N/P", "P", "1/P"],
     "coll_calls": ["1", "N/P", "P", "1/P"],
     "coll_in": ["1", "N/P", "P", "N"],
     "p2p_msgs": ["1", "N/P", "P", "1/P"],  # fitted on the runs with P > 1 (none on 1 rank)
@@ -111,7 +124,7 @@ def nnls(a, b, iters=200):
 class Fit:
     """y(P, N) = sum_k c_k basis_k(P, N), c >= 0, fitted by relative error."""
 
-    def __init__(self, name, basis, p, n, y):
+    def __init__(self, name, basis, p, n, y, relative=True):
         # With one N only, a term in N cannot be told from a constant, nor
         # N/P from 1/P: keep the constant and N/P (main's warning says so).
         if len(set(n.tolist())) < 2:
@@ -124,7 +137,10 @@ class Fit:
         a = np.stack([BASIS[k](p, n) for k in basis], axis=1)
         # relative least squares: every run weighs alike, whatever its size
         # (values near 0 weigh as 5% of the largest, so one 0 cannot pin the fit)
-        wgt = 1.0 / np.maximum(abs(y), 0.05 * abs(y).max() + 1e-300)
+        # (absolute errors for a difference of noisy times near 0, rank0:
+        # relative ones would let runs of a few ms decide its slope)
+        wgt = (1.0 / np.maximum(abs(y), 0.05 * abs(y).max() + 1e-300) if relative
+               else np.ones_like(y, dtype=float))
         aw = a * wgt[:, None]
         scale = np.maximum(abs(aw).max(axis=0), 1e-300)
         self.coef = nnls(aw / scale, y * wgt) / scale
@@ -173,11 +189,11 @@ def model_stage(stage, runs, args, sel_frac, ref_frac):
     fits = {}
     fits["bytes"] = Fit("bytes", FITS["bytes"], p, n,
                         col("io_read_bytes") + col("io_write_bytes") + col("posix_read_bytes"))
-    fits["meta_rank"] = Fit("meta_rank", FITS["meta_rank"], p, n,
-                            col("io_meta_calls_max") + col("io_small_calls_max"))
-    fits["meta_sum"] = Fit("meta_sum", FITS["meta_sum"], p, n,
-                           col("io_meta_calls") + col("io_small_calls"))
-    fits["coll_calls"] = Fit("coll_calls", FITS["coll_calls"], p, n, col("coll_calls_max"))
+    fits["meta_rank"] = Fit("meta_rank", FITS["meta_rank"], p, n, col("io_meta_calls_max"))
+    fits["meta_sum"] = Fit("meta_sum", FITS["meta_sum"], p, n, col("io_meta_calls"))
+    fits["small_rank"] = Fit("small_rank", FITS["small_rank"], p, n, col("io_small_calls_max"))
+    fits["coll_calls"] = Fit("coll_calls", FITS["coll_calls"], p, n,
+                             col("coll_calls_max") + col("io_view_calls_max"))
     fits["coll_in"] = Fit("coll_in", FITS["coll_in"], p, n, col("coll_bytes_in_max"))
     multi = p > 1
     if multi.any():
@@ -185,8 +201,10 @@ def model_stage(stage, runs, args, sel_frac, ref_frac):
                                col("messages")[multi] / p[multi])
         fits["p2p_bytes"] = Fit("p2p_bytes", FITS["p2p_bytes"], p[multi], n[multi],
                                 col("p2p_bytes")[multi] / p[multi])
+        # Unclipped: the estimate is a difference of CPU times whose noise has
+        # both signs; clipping it at 0 would turn noise into a positive slope.
         fits["rank0"] = Fit("rank0", FITS["rank0"], p[multi], n[multi],
-                            np.maximum(col("solo_cpu_s")[multi], 0))
+                            col("solo_cpu_s")[multi], relative=False)
     return fits, compute_fit(stage, runs)
 
 
@@ -236,6 +254,7 @@ def project(stage, fits, comp, p, n, args, sel_frac, ref_frac):
         "compute": comp.seconds(works, p),
         "storage": fits["bytes"](p, n) / min(args.bw_agg, p * args.bw_rank),
         "metadata": fits["meta_rank"](p, n) * args.t_op + fits["meta_sum"](p, n) / args.mds_rate,
+        "small_io": fits["small_rank"](p, n) * args.t_small,
         "coll_latency": fits["coll_calls"](p, n) * args.alpha * hops,
         "coll_payload": fits["coll_in"](p, n) / args.beta,
         "p2p": (fits["p2p_msgs"](p, n) * args.alpha + fits["p2p_bytes"](p, n) / args.beta
@@ -254,8 +273,10 @@ def main():
     ap.add_argument("--bw-rank", type=float, default=2e9, help="one client's storage bandwidth, B/s")
     ap.add_argument("--alpha", type=float, default=5e-6, help="latency per message or hop, s")
     ap.add_argument("--beta", type=float, default=5e9, help="network bandwidth per rank, B/s")
-    ap.add_argument("--t-op", type=float, default=5e-4, help="latency of a metadata or small I/O op, s")
-    ap.add_argument("--mds-rate", type=float, default=2e4, help="metadata/small ops served per s")
+    ap.add_argument("--t-op", type=float, default=5e-4, help="latency of a metadata request, s")
+    ap.add_argument("--mds-rate", type=float, default=2e4, help="metadata requests served per s")
+    ap.add_argument("--t-small", type=float, default=5e-4,
+                    help="latency of a small (< 64 KiB) data request, s")
     ap.add_argument("--ref-cap", type=float, default=1e5, help="KDE reference cap (train kde --max-train)")
     ap.add_argument("--kde-pair-rate", type=float, default=2.9e9,
                     help="KDE kernel evaluations per s per rank, used when the runs cannot "
@@ -283,7 +304,7 @@ def main():
           f"reference cap {args.ref_cap:.3g}.")
     print(f"Parameters: BW_agg {args.bw_agg:.3g} B/s, bw_rank {args.bw_rank:.3g} B/s, alpha "
           f"{args.alpha:.3g} s, beta {args.beta:.3g} B/s, t_op {args.t_op:.3g} s, "
-          f"mds_rate {args.mds_rate:.3g}/s.\n")
+          f"mds_rate {args.mds_rate:.3g}/s, t_small {args.t_small:.3g} s.\n")
 
     models = {s: model_stage(s, rs, args, sel_frac, ref_frac) for s, rs in stages.items()}
     if "score_kde" in models and models["score_kde"][1].c[1] == 0:
