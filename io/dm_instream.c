@@ -417,12 +417,14 @@ dm_status dm_instream_open(const char *path, dm_instream_kind kind, int64_t hist
   /* The window runs up to one step ahead of what was asked for. */
   s->history = (history > 0 ? history : 0) + STEP;
   s->win_cap = s->history + STEP;
-  s->win = malloc((size_t)s->win_cap);
-  s->in = malloc(IN_CHUNK);
+  if (kind != DM_INSTREAM_PLAIN) { /* a plain file needs no window */
+    s->win = malloc((size_t)s->win_cap);
+    s->in = malloc(IN_CHUNK);
+  }
   s->fd = open(path, O_RDONLY);
   s->xz = (lzma_stream)LZMA_STREAM_INIT;
   dm_status st = DM_OK;
-  if (!s->win || !s->in)
+  if (kind != DM_INSTREAM_PLAIN && (!s->win || !s->in))
     st = dm_error(DM_ERR_NOMEM, "no memory to read %s", path);
   else if (s->fd < 0)
     st = dm_error(DM_ERR_IO, "cannot open input %s: %s", path, strerror(errno));
@@ -450,6 +452,14 @@ dm_status dm_instream_open(const char *path, dm_instream_kind kind, int64_t hist
 
 int64_t dm_instream_pread(dm_instream *s, void *dst, int64_t n, int64_t off)
 {
+  /* A plain file is entered where asked: no window, no reading from the
+   * start, so ranks reading their own byte ranges read only those. */
+  if (s->kind == DM_INSTREAM_PLAIN) {
+    int64_t got = pread_all(s->fd, dst, n, off);
+    if (got < 0)
+      return failf(s, "reading %s at byte %lld: %s", s->path, (long long)off, strerror(errno));
+    return got;
+  }
   if (off < s->win_start && restart(s) < 0)
     return -1;
   int64_t got = 0;

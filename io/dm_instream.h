@@ -1,6 +1,7 @@
 /* dm_instream.h - the bytes of an input file, plain or compressed (zstd,
  * gzip, xz), read at offsets of its CONTENT as with pread.
  *
+ * A plain file is read where asked (pread; no window is kept).
  * A compressed file cannot be entered in the middle, so a stream decodes
  * forward and keeps a window of recent content: a read may start anywhere at
  * or after (the furthest byte asked for so far - history); a read

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 int dm_rank(MPI_Comm comm)
 {
@@ -39,6 +41,29 @@ dm_status dm_agree(dm_status local, MPI_Comm comm)
     return local;
   return dm_error_remote((dm_status)(min / size), "failed on rank %lld (see its message)",
                   min % size);
+}
+
+dm_status dm_agree_first(dm_status local, MPI_Comm comm)
+{
+  int size = dm_size(comm), rank = dm_rank(comm);
+  int mine = local == DM_OK ? size : rank, first = size;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == size)
+    return DM_OK;
+  /* The status and the message travel together, the message as the failing
+   * rank holds it (dm_error keeps it below 2048 bytes with its NUL). */
+  char buf[2048 + sizeof(int)];
+  if (rank == first) {
+    int code = (int)local;
+    memcpy(buf, &code, sizeof code);
+    snprintf(buf + sizeof code, sizeof buf - sizeof code, "%s", dm_error_message());
+  }
+  MPI_Bcast(buf, (int)sizeof buf, MPI_BYTE, first, comm);
+  int code;
+  memcpy(&code, buf, sizeof code);
+  if (rank != first)
+    dm_error((dm_status)code, "%s", buf + sizeof code);
+  return (dm_status)code;
 }
 
 void dm_exscan_i64(int64_t v, MPI_Comm comm, int64_t *prefix, int64_t *total)

@@ -33,6 +33,13 @@ int dm_alltrue(int ok, MPI_Comm comm);
  * the lowest failing rank (whose own message is on its stderr). */
 dm_status dm_agree(dm_status local, MPI_Comm comm);
 
+/* COLLECTIVE. DM_OK if local is DM_OK on every rank; otherwise every rank
+ * returns the status and message of the lowest failing rank, as its own
+ * (not marked remote), and the other failures are dropped. For failures
+ * that have an order, so that the first one is the one reported: the
+ * earliest bad line of a file whose lines the ranks hold in rank order. */
+dm_status dm_agree_first(dm_status local, MPI_Comm comm);
+
 /* COLLECTIVE. The forwarding rule for collective calls: agree on the status
  * of expr over comm and return it, on every rank alike, unless it is DM_OK.
  * Use it wherever a status decides whether the next collective call is made;

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "dm_comm.h"
 #include "dm_csv.h"
+#include "dm_evaluate_csv.h"
 #include "dm_h5.h"
 #include "dm_labels_file.h"
 #include "dm_osel.h"
@@ -18,7 +18,6 @@
 #include "dm_roc.h"
 #include "dm_scores_file.h"
 #include "dm_sha256.h"
-#include "dm_text.h"
 
 #define N_EXAMPLES 5
 
@@ -97,128 +96,6 @@ static dm_status resolve_commitment(const dm_evaluate_opts *o, const dm_scores *
   snprintf(src, src_cap, "scored store %.60s%s", m->store_path,
            m->store_checksum[0] ? "" : ", unchecked: no store checksum recorded");
   return commitment_from_file(m->store_path, out, comm);
-}
-
-/* ---- the CSV submission, parsed on rank 0 ----------------------------------- */
-
-static dm_status parse_id(const char *f, size_t fl, int64_t *out)
-{
-  char b[32];
-  if (fl == 0 || fl >= sizeof b)
-    return DM_ERR_FORMAT;
-  memcpy(b, f, fl);
-  b[fl] = 0;
-  char *end = NULL;
-  errno = 0;
-  long long v = strtoll(b, &end, 10);
-  if (errno || *end)
-    return DM_ERR_FORMAT;
-  *out = v;
-  return DM_OK;
-}
-
-static dm_status parse_csv(const char *path, int64_t **ids, double **scores, int64_t *n)
-{
-  char *text = NULL;
-  size_t len = 0;
-  *ids = NULL;
-  *scores = NULL;
-  *n = 0;
-  DM_FORWARD(dm_text_read_file(path, "submission", (size_t)1 << 40, &text, &len));
-  int64_t cap = 1024;
-  *ids = malloc(sizeof(int64_t) * (size_t)cap);
-  *scores = malloc(sizeof(double) * (size_t)cap);
-  dm_status s = *ids && *scores ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
-  size_t pos = 0, ll;
-  const char *line;
-  int64_t lineno = 0, first = 1;
-  while (s == DM_OK && dm_text_next_line(text, len, &pos, &line, &ll)) {
-    lineno++;
-    const char *f[3];
-    size_t fl[3];
-    int nf = dm_text_split(line, ll, 1, f, fl, 3);
-    if (nf == 1 && fl[0] == 0)
-      continue; /* blank line */
-    if (nf != 2) {
-      s = dm_error(DM_ERR_FORMAT, "%s:%lld: expected 2 fields event_id,score, found %d", path,
-                   (long long)lineno, nf < 0 ? 4 : nf);
-      break;
-    }
-    int64_t id;
-    double v;
-    if (parse_id(f[0], fl[0], &id) != DM_OK) {
-      if (first) { /* a header */
-        first = 0;
-        continue;
-      }
-      s = dm_error(DM_ERR_FORMAT, "%s:%lld: event ID '%.*s' is not an integer", path,
-                   (long long)lineno, (int)(fl[0] > 40 ? 40 : fl[0]), f[0]);
-      break;
-    }
-    first = 0;
-    if (!dm_text_f64(f[1], fl[1], &v)) {
-      s = dm_error(DM_ERR_FORMAT, "%s:%lld: score '%.*s' of event %lld is not a finite number",
-                   path, (long long)lineno, (int)(fl[1] > 40 ? 40 : fl[1]), f[1], (long long)id);
-      break;
-    }
-    if (*n == cap) {
-      cap *= 2;
-      int64_t *a = realloc(*ids, sizeof(int64_t) * (size_t)cap);
-      if (a)
-        *ids = a;
-      double *b = realloc(*scores, sizeof(double) * (size_t)cap);
-      if (b)
-        *scores = b;
-      if (!a || !b) {
-        s = dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)cap);
-        break;
-      }
-    }
-    (*ids)[*n] = id;
-    (*scores)[*n] = v;
-    (*n)++;
-  }
-  free(text);
-  return s;
-}
-
-/* Rank 0's parsed pairs, spread in blocks over the ranks (file order). */
-static dm_status scatter_pairs(int64_t *ids0, double *sc0, int64_t n0, MPI_Comm comm,
-                               int64_t **ids, double **scores, int64_t *n)
-{
-  int size = dm_size(comm), rank = dm_rank(comm);
-  MPI_Bcast(&n0, 1, MPI_INT64_T, 0, comm);
-  int64_t b, e;
-  dm_partition(n0, rank, size, &b, &e);
-  *n = e - b;
-  *ids = malloc(sizeof(int64_t) * (size_t)(*n > 0 ? *n : 1));
-  *scores = malloc(sizeof(double) * (size_t)(*n > 0 ? *n : 1));
-  int *cnt = malloc(sizeof(int) * (size_t)size), *dsp = malloc(sizeof(int) * (size_t)size);
-  dm_status s = *ids && *scores && cnt && dsp ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
-  if (s == DM_OK && n0 / size + 1 > INT_MAX)
-    s = dm_error(DM_ERR_ARG, "%lld scores: too many per rank, use more ranks", (long long)n0);
-  s = dm_agree(s, comm);
-  if (s == DM_OK) {
-    int64_t off = 0;
-    for (int r = 0; r < size; r++) {
-      int64_t rb, re;
-      dm_partition(n0, r, size, &rb, &re);
-      cnt[r] = (int)(re - rb);
-      dsp[r] = (int)off;
-      off += re - rb;
-    }
-    if (n0 > INT_MAX)
-      s = dm_error(DM_ERR_ARG, "a CSV submission of %lld lines: use a score file beyond 2^31",
-                   (long long)n0);
-    s = dm_agree(s, comm);
-  }
-  if (s == DM_OK) {
-    MPI_Scatterv(ids0, cnt, dsp, MPI_INT64_T, *ids, (int)*n, MPI_INT64_T, 0, comm);
-    MPI_Scatterv(sc0, cnt, dsp, MPI_DOUBLE, *scores, (int)*n, MPI_DOUBLE, 0, comm);
-  }
-  free(cnt);
-  free(dsp);
-  return s;
 }
 
 /* ---- matching scores to labels ----------------------------------------------- */
@@ -441,7 +318,8 @@ dm_status dm_evaluate_run(const dm_evaluate_opts *o, MPI_Comm comm, dm_evaluate_
     snprintf(rep->channel, sizeof rep->channel, "%s", dm_labels_get_meta(lb)->channel);
     rep->n_events = n;
   }
-  /* The submission's pairs, each rank a block in file order. */
+  /* The submission's pairs, each rank a stretch of the file in file order
+   * (of any length: matching sends each pair to its label's rank). */
   int64_t *ids = NULL, n_loc = 0;
   double *scores = NULL;
   if (s == DM_OK && sc) {
@@ -459,15 +337,7 @@ dm_status dm_evaluate_run(const dm_evaluate_opts *o, MPI_Comm comm, dm_evaluate_
                      (long long)ids[i], scores[i]);
     s = dm_agree(s, comm);
   } else if (s == DM_OK) {
-    int64_t *ids0 = NULL, n0 = 0;
-    double *sc0 = NULL;
-    if (rank == 0)
-      s = parse_csv(o->submission, &ids0, &sc0, &n0);
-    s = dm_agree(s, comm);
-    if (s == DM_OK)
-      s = scatter_pairs(ids0, sc0, n0, comm, &ids, &scores, &n_loc);
-    free(ids0);
-    free(sc0);
+    s = dm_evaluate_read_csv(o->submission, comm, &ids, &scores, &n_loc);
   }
   if (s == DM_OK)
     s = match_scores(ids, scores, n_loc, n, b, m, o->submission, o->labels, comm, score);

@@ -5,7 +5,8 @@
  * Inputs:
  *   - the labels file (io/dm_labels_file.h);
  *   - the submission: a CSV of `event_id,score` lines (an optional header
- *     line naming the columns; what challenge participants sent) or a dmpipe
+ *     line naming the columns; what challenge participants sent; read by
+ *     all ranks, each its own byte range: dm_evaluate_csv.h) or a dmpipe
  *     score file (io/dm_scores_file.h) of the unlabeled store;
  *   - the commitment: the SHA-256 the participants were given with the
  *     unlabeled file. Either 64 hex digits, or a file carrying it as its

@@ -36,6 +36,23 @@ static void test_agree(void **state)
   assert_int_equal(dm_alltrue(1, c), 1);
 }
 
+static void test_agree_first(void **state)
+{
+  MPI_Comm c = MPI_COMM_WORLD;
+  int r = dm_rank(c), n = dm_size(c);
+  assert_int_equal(dm_agree_first(DM_OK, c), DM_OK);
+  /* Ranks 1.. fail with different statuses and messages: every rank gets
+   * rank 1's, as its own. */
+  dm_status mine = r == 0 ? DM_OK
+                   : r == 1 ? dm_error(DM_ERR_FORMAT, "f.csv:%d: bad", 10 + r)
+                            : dm_error(DM_ERR_ARG, "f.csv:%d: worse", 10 + r);
+  assert_int_equal(dm_agree_first(mine, c), n > 1 ? DM_ERR_FORMAT : DM_OK);
+  if (n > 1) {
+    assert_string_equal(dm_error_message(), "f.csv:11: bad");
+    assert_false(dm_error_is_remote());
+  }
+}
+
 static void test_exscan(void **state)
 {
   MPI_Comm c = MPI_COMM_WORLD;
@@ -90,6 +107,7 @@ int main(void)
   MPI_Init(NULL, NULL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_agree),
+      cmocka_unit_test(test_agree_first),
       cmocka_unit_test(test_exscan),
       cmocka_unit_test(test_partition),
       cmocka_unit_test(test_rng),

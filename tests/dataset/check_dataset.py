@@ -19,6 +19,8 @@ order of every file is predicted. Usage:
   check_dataset.py submit DIR CHAN OUT.csv MODE         a submission (MODE met|ties|bad-*)
   check_dataset.py evaluate LABELS SUB TABLE            table equals scikit-learn to 1e-12
   check_dataset.py tamper LABELS OUT                    a copy with one label changed
+  check_dataset.py layouts SUB.csv                      the same pairs in awkward layouts for
+                                                        the ranks' byte ranges (see cmd_layouts)
 """
 import glob
 import hashlib
@@ -577,6 +579,152 @@ def cmd_tamper(labels, out):
         k[i] = 1  # one background event relabelled as signal
 
 
+# ---- awkward CSV layouts for the ranks' byte ranges -------------------------
+
+def rank_starts(size, n):
+    """First byte of each rank's range: the block partition of n bytes."""
+    q, r = divmod(n, size)
+    return [k * q + min(k, r) for k in range(size)]
+
+
+def line_starts(data):
+    return [0] + [i + 1 for i, c in enumerate(data) if c == 0x0A and i + 1 < len(data)]
+
+
+def owner(size, n, pos):
+    return max(k for k, a in enumerate(rank_starts(size, n)) if a <= pos)
+
+
+def styled(rng, rows):
+    """Each pair as one or two lines (a blank one first) of varied shape."""
+    out = []
+    for i, s in rows:
+        k = rng.randrange(6)
+        if k == 0:
+            out.append(f"{i},{s}\n")
+        elif k == 1:
+            out.append(f"{i},{s}\r\n")
+        elif k == 2:
+            out.append(f" \t{i}  , {s}\t \n")
+        elif k == 3:
+            out.append(f"{i},{s}{' ' * rng.randrange(200, 900)}\r\n")
+        elif k == 4:
+            out += ["\n", f"{i},{s}\n"]
+        else:
+            out += ["  \r\n", f"{i},{s}\r\n"]
+    return out
+
+
+def write_lines(path, lines):
+    data = "".join(lines).encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    return data
+
+
+def cmd_layouts(sub):
+    """Next to SUB.csv (a header and event_id,score lines), files whose lines
+    straddle the byte ranges of 2 and 3 ranks (block partition of the bytes; a
+    line belongs to the range holding its first byte):
+      messy.csv    blank lines, CRLF and LF, blanks around fields, long lines,
+                   a header, shuffled; the 2-rank boundary falls exactly on a
+                   line start, a 3-rank boundary between a CR and its LF, and
+                   the last line (no newline, led by blanks) starts inside the
+                   second of 3 ranges and covers all of the third
+      latehdr.csv  blank lines over 3/4 of the bytes, then the header and pairs
+      longline.csv a line of 3 MiB of blanks and a pair across the boundaries
+      badfar.csv   like messy without the long last line, a bad score on a CRLF
+                   line in the last range of 2 and 3 ranks
+      twobad.csv   a bad event ID in range 0 of 2 ranks and 1 of 3, then a
+                   line of 3 fields in the last range of both
+      unknowns.csv seven unknown event IDs spread over all ranges
+      midhdr.csv   no header first; a header line in range 1 of 2 and 3 ranks
+      empty.csv, hdronly.csv
+    The layout claims are asserted here, so a test cannot lose its point when
+    the pairs change. Line numbers of the bad lines are printed."""
+    import random
+    d = os.path.dirname(sub) or "."
+    with open(sub) as f:
+        rows = [tuple(x.strip().split(",")) for x in f.read().splitlines()[1:] if x.strip()]
+    rng = random.Random(2024)
+    rows = rows[:]
+    rng.shuffle(rows)
+    head = ["\n", " \t \r\n", "event_id , score\r\n"]
+    body = styled(rng, rows[:-1])
+    i, s = rows[-1]
+    body_len = len("".join(head + body))
+    last = " " * (body_len * 5 // 4) + f"{i},{s}"
+    # A blank line of k blanks after the header moves the boundaries; the
+    # bytes of the file with it are those of base shifted by k + 1 after P.
+    base = "".join(head + body + [last]).encode()
+    p0, last0 = len("".join(head).encode()), len(base) - len(last)
+    for k in range(100000):
+        n = len(base) + k + 1
+
+        def at(x):
+            return base[x] if x < p0 else 0x20 if x < p0 + k else 0x0A if x == p0 + k \
+                else base[x - k - 1]
+        a2, a3 = rank_starts(2, n), rank_starts(3, n)
+        if (at(a2[1] - 1) == 0x0A and at(a3[1] - 1) == 0x0D and at(a3[1]) == 0x0A
+                and a3[1] <= last0 + k + 1 < a3[2]):
+            break
+    else:
+        fail("layouts: no padding puts the boundaries where wanted")
+    lines = head + [" " * k + "\n"] + body + [last]
+    data = write_lines(os.path.join(d, "messy.csv"), lines)
+    a2, a3 = rank_starts(2, len(data)), rank_starts(3, len(data))
+    assert data[a2[1] - 1] == 0x0A and data[a3[1] - 1:a3[1] + 1] == b"\r\n"
+    assert a3[1] <= line_starts(data)[-1] < a3[2]
+
+    blanks = []
+    while len("".join(blanks)) < 3 * len("".join(body)):
+        blanks.append(rng.choice(["\n", "\r\n", "   \n", "\t\r\n",
+                                  " " * rng.randrange(50, 400) + "\n"]))
+    data = write_lines(os.path.join(d, "latehdr.csv"),
+                       blanks + ["event_id,score\n"] + body + [f"{i},{s}\n"])
+    hdr = len("".join(blanks).encode())
+    assert owner(2, len(data), hdr) == 1 and owner(3, len(data), hdr) == 2
+
+    # A line of over 2 MiB (more than a rank reads at once) in the middle,
+    # across the boundaries of 2 and 3 ranks.
+    half = len(body) // 2
+    long_line = " " * (3 << 20) + f"{i},{s}\r\n"
+    lines = head + body[:half] + [long_line] + body[half + 1:] + [body[half]]
+    data = write_lines(os.path.join(d, "longline.csv"), lines)
+    b = len("".join(lines[:len(head) + half]).encode())
+    for size in (2, 3):
+        assert any(b < a < b + len(long_line) for a in rank_starts(size, len(data)))
+
+    def with_bad(name, bad):
+        """bad: (fraction of the pairs, line, owner on 2 ranks, on 3 ranks)..."""
+        lines = head + body + [f"{i},{s}\n"]
+        for frac, ln, _, _ in sorted(bad, reverse=True):
+            lines.insert(len(head) + int(frac * len(body)), ln)
+        data = write_lines(os.path.join(d, name), lines)
+        for _, ln, own2, own3 in bad:
+            j = lines.index(ln)
+            pos = len("".join(lines[:j]).encode())
+            assert (owner(2, len(data), pos), owner(3, len(data), pos)) == (own2, own3), name
+            print(f"{name}: line {j + 1}")
+
+    with_bad("badfar.csv", [(0.97, "1300,abc\r\n", 1, 2)])
+    with_bad("twobad.csv", [(0.4, " x17 ,0.5\n", 0, 1), (0.9, "5,1,2\r\n", 1, 2)])
+    # Unknown IDs over all ranges: the first five named are the file's first.
+    with_bad("unknowns.csv", [(0.05, "9001,0.5\n", 0, 0), (0.2, "9007,0.5\r\n", 0, 0),
+                              (0.45, "9003,0.5\n", 0, 1), (0.55, "9002,0.5\n", 1, 1),
+                              (0.7, "9009,0.5\n", 1, 2), (0.8, "9005,0.5\n", 1, 2),
+                              (0.95, "9004,0.5\n", 1, 2)])
+    lines = [f"{i},{s}\n"] + body
+    j = int(0.6 * len(lines))
+    lines.insert(j, "event_id,score\n")
+    data = write_lines(os.path.join(d, "midhdr.csv"), lines)
+    pos = len("".join(lines[:j]).encode())
+    assert owner(2, len(data), pos) == 1 and owner(3, len(data), pos) == 1
+    print(f"midhdr.csv: line {j + 1}")
+    write_lines(os.path.join(d, "empty.csv"), [])
+    write_lines(os.path.join(d, "hdronly.csv"), ["event_id,score\n"])
+
+
 def main(argv):
     if len(argv) < 2:
         fail(__doc__)
@@ -595,6 +743,8 @@ def main(argv):
         cmd_evaluate(argv[2], argv[3], argv[4])
     elif cmd == "tamper":
         cmd_tamper(argv[2], argv[3])
+    elif cmd == "layouts":
+        cmd_layouts(argv[2])
     else:
         fail("unknown command " + cmd)
 

@@ -9,6 +9,22 @@ make_store
 check submit sec chan2b good.csv met
 for mode in missing duplicate unknown; do check submit sec chan2b $mode.csv bad-$mode; done
 printf 'event_id,score\n1,0.5\n2,abc\n' > garbled.csv
+# Submissions whose lines straddle the ranks' byte ranges (check_dataset.py
+# layouts says where each bad line falls).
+check layouts good.csv >/dev/null
+# expect_csv LOG FILE MESSAGE: evaluate FILE fails with exit status 1 and
+# prints MESSAGE once (the messages and line numbers are those the serial
+# reader gave on one rank, recorded by hand).
+expect_csv() {
+  local log=$1 f=$2 msg=$3 rc=0
+  timeout 60 "${run[@]}" evaluate --labels $L --submission $f --commitment $U \
+    >/dev/null 2>"$log" || rc=$?
+  [[ $rc -eq 1 ]] || { echo "FAIL: $f on $np ranks: exit status $rc"; cat "$log"; exit 1; }
+  local got
+  got=$(grep '^dmpipe evaluate' "$log") || true
+  [[ "$got" == "dmpipe evaluate: error (malformed input): $msg" ]] ||
+    { echo "FAIL: $f on $np ranks: expected '$msg', got:"; cat "$log"; exit 1; }
+}
 # Another store (other seed) for a manifest that cannot be excluded.
 "$DMPIPE" generate --out arch2 --events 3000 --seed 12 --processes ttbar,ww,stop_02 >/dev/null
 "$DMPIPE" ingest --out other.h5 arch2/*.csv >/dev/null
@@ -33,6 +49,17 @@ for np in 1 2 3; do
     "${run[@]}" evaluate --labels $L --submission unknown.csv --commitment $U
   expect_fail garb$np.log "garbled.csv:3: score 'abc' of event 2 is not a finite number" \
     "${run[@]}" evaluate --labels $L --submission garbled.csv --commitment $U
+  # The file's first bad line, numbered over the whole file, wherever it falls.
+  expect_csv far$np.log badfar.csv \
+    "badfar.csv:1776: score 'abc' of event 1300 is not a finite number"
+  expect_csv two$np.log twobad.csv "twobad.csv:734: event ID 'x17' is not an integer"
+  expect_csv mid$np.log midhdr.csv "midhdr.csv:1097: event ID 'event_id' is not an integer"
+  expect_csv unk7$np.log unknowns.csv "submission unknowns.csv does not score each of the 1353 \
+events of $L exactly once: 7 unknown event IDs (first: 9001 9007 9003 9002 9009)"
+  for f in empty hdronly; do
+    expect_csv $f$np.log $f.csv "submission $f.csv does not score each of the 1353 events of \
+$L exactly once: 1353 missing event IDs (first: 1 2 3 4 5)"
+  done
 done
 run=("$MPIEXEC" -n 2 "$DMPIPE")
 expect_fail nobkg.log "chan2a: no background process has selected events" \

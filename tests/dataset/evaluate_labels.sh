@@ -27,6 +27,25 @@ done
 check evaluate $L met.csv met1.csv
 check evaluate $L ties.csv ties1.csv
 grep -q "^gluino_03,coarse_met,2b," ties1.csv
+# The same pairs in layouts that straddle the ranks' byte ranges (check_dataset.py
+# layouts: CRLF and LF, blank lines, blanks around fields, a header after
+# blank lines over 3/4 of the file, a line longer than a read step, no final
+# newline): the same table and report as met.csv on every rank count.
+check layouts met.csv >/dev/null
+for np in 1 2 3; do
+  set_run $np
+  for f in messy latehdr longline; do
+    timeout 120 "${run[@]}" evaluate --labels $L --submission $f.csv --commitment $U \
+      --model met --out $f$np.csv --json $f$np.json >/dev/null
+    cmp met1.csv $f$np.csv
+    "$PYTHON" - met1.json $f$np.json <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a.pop("submission") == "met.csv" and b.pop("submission") != "met.csv", b
+assert a == b, (a, b)
+PY
+  done
+done
 "$PYTHON" - met1.json <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
