@@ -65,14 +65,19 @@ static int grow(void **p, int64_t n, size_t elem)
   return 1;
 }
 
-dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, int want_double)
+/* Room for n_events and n_objects. Appending event by event (exact == 0)
+ * grows geometrically so that it stays linear; a whole batch read at once
+ * (exact) takes only what it needs: batches of a store differ a little in
+ * their object count, and half again the largest one seen would be held
+ * for the rest of the pass. */
+static dm_status events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects,
+                                int want_double, int exact)
 {
   int ok = 1;
-  /* Grow geometrically so that appending event by event stays linear. */
   if (n_events > ev->cap_events || !ev->obj_offset || (want_double && !ev->met_d)) {
     int64_t cap = ev->cap_events;
     if (n_events > cap)
-      cap = n_events > cap * 3 / 2 ? n_events : cap * 3 / 2;
+      cap = exact || n_events > cap * 3 / 2 ? n_events : cap * 3 / 2;
     if (cap < 16)
       cap = 16;
     ok = ok && grow((void **)&ev->event_id, cap, sizeof(int64_t));
@@ -95,7 +100,7 @@ dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, 
   if (n_objects > ev->cap_objects || !ev->type || (want_double && !ev->e_d)) {
     int64_t cap = ev->cap_objects;
     if (n_objects > cap)
-      cap = n_objects > cap * 3 / 2 ? n_objects : cap * 3 / 2;
+      cap = exact || n_objects > cap * 3 / 2 ? n_objects : cap * 3 / 2;
     if (cap < 64)
       cap = 64;
     ok = ok && grow((void **)&ev->type, cap, sizeof(uint8_t));
@@ -114,6 +119,11 @@ dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, 
     ev->cap_objects = cap;
   }
   return DM_OK;
+}
+
+dm_status dm_events_reserve(dm_events *ev, int64_t n_events, int64_t n_objects, int want_double)
+{
+  return events_reserve(ev, n_events, n_objects, want_double, 0);
 }
 
 /* ---- schema ------------------------------------------------------------------ */
@@ -837,7 +847,7 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
     s = dm_error(DM_ERR_ARG, "%s: events [%lld, %lld) are outside the store's %lld", st->path,
                  (long long)begin, (long long)(begin + count), (long long)st->n_events);
   if (s == DM_OK)
-    s = dm_events_reserve(ev, count, 0, want_double);
+    s = events_reserve(ev, count, 0, want_double, 1);
   /* want_double must agree too: it decides how many reads follow. */
   int dbl_all = dm_alltrue(want_double, st->comm), dbl_any = !dm_alltrue(!want_double, st->comm);
   if (s == DM_OK && dbl_all != dbl_any)
@@ -874,7 +884,7 @@ dm_status dm_store_read(dm_store *st, int64_t begin, int64_t count, int want_dou
     no = ev->obj_offset[count] - o0;
   }
   if (s == DM_OK)
-    s = dm_events_reserve(ev, count, no, want_double);
+    s = events_reserve(ev, count, no, want_double, 1);
   DM_FORWARD(dm_agree(s, st->comm));
   for (int64_t i = 0; i <= count && count > 0; i++)
     ev->obj_offset[i] -= o0;

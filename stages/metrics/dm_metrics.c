@@ -159,7 +159,9 @@ static dm_status chan_data_reserve(chan_data *d, int64_t more, int need_w)
 {
   if (d->n + more <= d->cap && d->proc)
     return DM_OK;
-  int64_t cap = d->n + more > 2 * d->cap ? d->n + more : 2 * d->cap;
+  /* Exactly what is asked: a channel grows once per score file, by the
+   * file's whole block. */
+  int64_t cap = d->n + more;
   size_t m = (size_t)(cap > 0 ? cap : 1);
   uint16_t *p = realloc(d->proc, m * sizeof *p);
   if (p)
@@ -220,7 +222,9 @@ static dm_status read_weights(dm_scores *sc, const dm_metrics_input *in, int64_t
 /* COLLECTIVE. Append this rank's block of one score file to d. map[] takes
  * the file's process index to the channel's; role[] is per channel index.
  * excl[0] / excl[1] count the training events left out / of which
- * background (local). */
+ * background (local). The block is read straight into d's arrays and the
+ * training rows squeezed out in place: besides what d keeps (10 bytes a row,
+ * 18 weighted) only the training flags (1 byte a row) are held. */
 static dm_status read_input(dm_scores *sc, const dm_metrics_input *in, const int *map,
                             const int *role, int need_w, int include_train, MPI_Comm comm,
                             chan_data *d, int64_t excl[2])
@@ -228,15 +232,13 @@ static dm_status read_input(dm_scores *sc, const dm_metrics_input *in, const int
   int64_t n = dm_scores_n_events(sc), b = 0, e = 0;
   dm_partition(n, dm_rank(comm), dm_size(comm), &b, &e);
   int64_t nl = e - b;
-  size_t m = (size_t)(nl > 0 ? nl : 1);
-  uint16_t *proc = malloc(m * sizeof *proc);
-  double *score = malloc(m * sizeof *score);
-  double *w = need_w ? malloc(m * sizeof *w) : NULL;
-  uint8_t *train = calloc(m, 1);
-  dm_status s = proc && score && train && (!need_w || w)
-                    ? DM_OK
-                    : dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)nl);
+  uint8_t *train = calloc((size_t)(nl > 0 ? nl : 1), 1);
+  dm_status s = train ? chan_data_reserve(d, nl, need_w)
+                      : dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)nl);
   s = dm_agree(s, comm);
+  uint16_t *proc = s == DM_OK ? d->proc + d->n : NULL;
+  double *score = s == DM_OK ? d->score + d->n : NULL;
+  double *w = s == DM_OK && need_w ? d->weight + d->n : NULL;
   if (s == DM_OK)
     s = dm_agree(dm_scores_read(sc, b, nl, NULL, proc, score), comm);
   if (s == DM_OK && !include_train) {
@@ -285,9 +287,9 @@ static dm_status read_input(dm_scores *sc, const dm_metrics_input *in, const int
         snprintf(d->weight_source, sizeof d->weight_source, "mixed (per file)");
     }
   }
-  if (s == DM_OK)
-    s = dm_agree(chan_data_reserve(d, nl, need_w), comm);
   if (s == DM_OK) {
+    /* Kept rows move down over the training ones (k <= i). */
+    int64_t k = 0;
     for (int64_t i = 0; i < nl; i++) {
       int c = map[proc[i]];
       if (train[i]) {
@@ -295,16 +297,14 @@ static dm_status read_input(dm_scores *sc, const dm_metrics_input *in, const int
         excl[1] += role[c] == ROLE_BKG;
         continue;
       }
-      d->proc[d->n] = (uint16_t)c;
-      d->score[d->n] = score[i];
+      proc[k] = (uint16_t)c;
+      score[k] = score[i];
       if (need_w)
-        d->weight[d->n] = w[i];
-      d->n++;
+        w[k] = w[i];
+      k++;
     }
+    d->n += k;
   }
-  free(proc);
-  free(score);
-  free(w);
   free(train);
   return s;
 }

@@ -186,22 +186,28 @@ dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **ou
   /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
   dm_kde *k = NULL;
   DM_FORWARD(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, dim, h, &k));
-  k->ref = malloc((size_t)n * dim * sizeof(float));
-  if (!k->ref) {
-    dm_kde_free(k);
-    return dm_error(DM_ERR_NOMEM, "no memory for %lld x %d reference rows", (long long)n, dim);
-  }
-  memcpy(k->ref, ref, (size_t)n * dim * sizeof(float));
   dm_kde_fill(k, ref);
   *out = k;
   return DM_OK;
+}
+
+float *dm_kde_rows(const dm_kde *k)
+{
+  float *rows = malloc((size_t)(k->n > 0 ? k->n : 1) * k->d * sizeof *rows);
+  if (!rows)
+    return NULL;
+  for (int c = 0; c < k->d; c++) {
+    const float *col = k->refT + (size_t)c * k->ld;
+    for (int64_t j = 0; j < k->n; j++)
+      rows[j * k->d + c] = col[j];
+  }
+  return rows;
 }
 
 void dm_kde_free(dm_kde *k)
 {
   if (!k)
     return;
-  free(k->ref);
   free(k->refT);
   free(k->spare);
   free(k->row);

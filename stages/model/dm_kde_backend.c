@@ -238,7 +238,14 @@ static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "dim", k->d), comm);
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_folds", k->cv_folds), comm);
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_rows", k->cv_rows), comm);
-  DM_FORWARD_AGREED(dm_h5_array_write(g, "reference", H5T_NATIVE_FLOAT, 2, dims, k->ref, comm), comm);
+  float *rows = dm_kde_rows(k);
+  DM_FORWARD_AGREED(rows ? DM_OK
+                         : dm_error(DM_ERR_NOMEM, "no memory for %lld x %d reference rows",
+                                    (long long)k->n, k->d),
+                    comm);
+  dm_status s = dm_h5_array_write(g, "reference", H5T_NATIVE_FLOAT, 2, dims, rows, comm);
+  free(rows);
+  DM_FORWARD_AGREED(s, comm);
   if (k->row)
     DM_FORWARD_AGREED(dm_h5_array_write(g, "reference_row", H5T_NATIVE_INT64, 1, d1, k->row, comm), comm);
   if (k->w)

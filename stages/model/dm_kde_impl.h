@@ -17,8 +17,9 @@ struct dm_kde {
   int dk; /* columns the kernel sees: d, or d + 1 with weights (dm_kde.c) */
   double h, log_norm;
   double wmax, wsum; /* weighted: largest weight and sum of weights of the model */
-  float *ref;        /* n x d, row-major as stored; NULL in a shard */
-  float *refT;       /* dk x ld, column-major copy for the kernel */
+  /* The only copy of the reference: the rows as stored are rebuilt from it
+   * when the model is written (dm_kde_rows), which a scoring run never does. */
+  float *refT;       /* dk x ld, column-major for the kernel */
   int64_t ld;
   int64_t *row; /* n model rows' store indices, or NULL */
   double *w;    /* n reference weights, or NULL (unit weights) */
@@ -53,6 +54,11 @@ dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int
 /* LOCAL. Copy the n held rows (row-major, d columns) into refT and set the
  * normalisation for h. */
 void dm_kde_fill(dm_kde *k, const float *ref);
+
+/* LOCAL. The n x d reference rows, row-major as stored (the first d columns
+ * of refT, exactly), in a new buffer for the caller to free; NULL when out
+ * of memory. */
+float *dm_kde_rows(const dm_kde *k);
 /* LOCAL. DM_OK if the n weights are finite and > 0; else DM_ERR_ARG naming
  * the model row (row0 + index). */
 dm_status dm_kde_weights_check(const double *w, int64_t n, int64_t row0);

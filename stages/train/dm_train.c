@@ -456,6 +456,11 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
       s = x ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for the transformed rows");
       if (s == DM_OK)
         dm_transform_apply(t, c.sel, c.n_take_local, x);
+      /* The raw rows are done with: the backend fits on x, and the fit
+       * (a gathered KDE reference, the SVDD's per-row state) is where a
+       * large pool peaks. */
+      free(c.sel);
+      c.sel = NULL;
     }
     s = dm_agree(s, comm);
   }
