@@ -124,7 +124,8 @@ int dm_h5_exists(hid_t loc, const char *path);
 /* ---- small arrays, identical on every rank --------------------------------- */
 
 /* COLLECTIVE, agreed. Write an N-d array (ndims <= 4) that every rank holds identically;
- * only rank 0's data is transferred. Contiguous, uncompressed (small data). */
+ * only rank 0's data is transferred (buf may be NULL on the other ranks). Contiguous,
+ * uncompressed (small data). */
 dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
                             const int64_t *dims, const void *buf, MPI_Comm comm);
 

@@ -238,8 +238,10 @@ static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "dim", k->d), comm);
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_folds", k->cv_folds), comm);
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_rows", k->cv_rows), comm);
-  float *rows = dm_kde_rows(k);
-  DM_FORWARD_AGREED(rows ? DM_OK
+  /* dm_h5_array_write transfers rank 0's buffer only: the others need no rows. */
+  int writer = dm_rank(comm) == 0;
+  float *rows = writer ? dm_kde_rows(k) : NULL;
+  DM_FORWARD_AGREED(rows || !writer ? DM_OK
                          : dm_error(DM_ERR_NOMEM, "no memory for %lld x %d reference rows",
                                     (long long)k->n, k->d),
                     comm);

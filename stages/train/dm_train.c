@@ -204,6 +204,17 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
   return s;
 }
 
+dm_status dm_train_check_weight(const train_ctx *c, int64_t row, uint16_t proc, double w)
+{
+  if (w > 0 && isfinite(w))
+    return DM_OK;
+  return dm_error(DM_ERR_NUMERIC,
+                  "%s: event %lld (process %s): weight %g from the %s; --weighted needs finite "
+                  "weights > 0",
+                  dm_store_path(c->st), (long long)row, dm_store_process_name(c->st, proc), w,
+                  c->dd ? "derived weight column" : "/events/weight column");
+}
+
 /* Event passes: extract raw features of the pool rows; feed them to the
  * transform; on the first pass also keep the subsample rows. */
 static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progress *prog,
@@ -244,26 +255,16 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
       memcpy(pool + np_rows * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
       np_rows++;
       if (want_w && !keep && dm_train_selected(c, b + i)) {
-        if (!(w[i] > 0 && isfinite(w[i])) && s == DM_OK)
-          s = dm_error(DM_ERR_NUMERIC,
-                       "%s: event %lld (process %s): weight %g from the %s; --weighted needs "
-                       "finite weights > 0",
-                       dm_store_path(c->st), (long long)(b + i),
-                       dm_store_process_name(c->st, ev.process[i]), w[i],
-                       c->dd ? "derived weight column" : "/events/weight column");
+        if (s == DM_OK)
+          s = dm_train_check_weight(c, b + i, ev.process[i], w[i]);
         sw[0] += w[i];
         sw[1] += w[i] * w[i];
       }
       if (keep && (!c->take || c->take[seen])) {
         memcpy(c->sel + kept * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
         if (want_w) {
-          if (!(w[i] > 0 && isfinite(w[i])) && s == DM_OK)
-            s = dm_error(DM_ERR_NUMERIC,
-                         "%s: event %lld (process %s): weight %g from the %s; --weighted needs "
-                         "finite weights > 0",
-                         dm_store_path(c->st), (long long)(b + i),
-                         dm_store_process_name(c->st, ev.process[i]), w[i],
-                         c->dd ? "derived weight column" : "/events/weight column");
+          if (s == DM_OK)
+            s = dm_train_check_weight(c, b + i, ev.process[i], w[i]);
           c->sel_w[kept] = w[i];
         }
         c->sel_row[kept++] = b + i;

@@ -63,6 +63,11 @@ static inline int dm_train_selected(const train_ctx *c, int64_t idx)
   return h < c->sel_hash || (h == c->sel_hash && idx < c->sel_tie);
 }
 
+/* LOCAL. DM_OK if training weight w of store row `row` (process index
+ * `proc`) is finite and > 0, else an error naming the event, its process and
+ * the column the weight came from. */
+dm_status dm_train_check_weight(const train_ctx *c, int64_t row, uint16_t proc, double w);
+
 /* LOCAL. Bytes the fitted rows of n rows would take in memory. */
 int64_t dm_train_pool_bytes(const train_ctx *c, int64_t n_rows, int dim);
 

@@ -132,13 +132,8 @@ static dm_status stream_read(void *ctx, int64_t begin, int64_t count, float *x, 
         continue;
       if (w) {
         double v = c->sw[i];
-        if (!(v > 0 && isfinite(v)) && s == DM_OK)
-          s = dm_error(DM_ERR_NUMERIC,
-                       "%s: event %lld (process %s): weight %g from the %s; --weighted needs "
-                       "finite weights > 0",
-                       dm_store_path(c->st), (long long)(b + i),
-                       dm_store_process_name(c->st, c->sev.process[i]), v,
-                       c->dd ? "derived weight column" : "/events/weight column");
+        if (s == DM_OK)
+          s = dm_train_check_weight(c, b + i, c->sev.process[i], v);
         w[*n + k] = v;
       }
       if (k != i)
