@@ -46,8 +46,9 @@ static const char help_text[] =
     "                     are printed and written to --json (default 0)\n"
     "  --no-trailing-semicolon\n"
     "                     end lines after the last object's phi, without ';'\n"
-    "  --block N          events per block a rank formats at a time: bounds memory to\n"
-    "                     about N x 1 kB per rank (default 32768)\n"
+    "  --block N          events per block a rank formats at a time: memory per rank\n"
+    "                     is two blocks of text (default: per file, the events that\n"
+    "                     make about 4 MiB at the file's mean line length)\n"
     "  --json FILE        also write the report as JSON\n"
     "  --quiet            do not print the report table\n"
     DM_CLI_RUN_HELP

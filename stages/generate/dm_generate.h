@@ -6,8 +6,10 @@
  * their lines, so the bytes do not depend on the number of ranks.
  *
  * Parallel layout: the files' events, one file after another, form a global
- * list cut into blocks of block_events events (a block never spans two
- * files). Block b goes to rank b % size, in rounds of `size` blocks; in each
+ * list cut into blocks (a block never spans two files) of block_events
+ * events, or by default of the events that make about
+ * DM_GENERATE_BLOCK_BYTES of text at the file's mean line length (measured
+ * on 256 events of the file, the same on every rank). Block b goes to rank b % size, in rounds of `size` blocks; in each
  * round every rank formats its block in memory, the ranks exchange (file,
  * bytes) with one non-blocking allgather, and each writes its block at the
  * offset that the blocks before it in the list give (MPI-IO, independent
@@ -48,13 +50,17 @@ typedef struct {
   double lumi_fb;          /* fb^-1 for the weights */
   double bad_rate;         /* fraction of malformed lines, [0, 1] */
   int trailing_semicolon;  /* end lines with ';' (the archive's usual form) */
-  int64_t block_events;    /* events per block (memory per rank); 0 = default */
+  int64_t block_events;    /* events per block (memory per rank); 0 = about
+                            * DM_GENERATE_BLOCK_BYTES of text per block */
   int progress;            /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
   double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
 } dm_generate_opts;
 
 #define DM_GENERATE_DEFAULT_SEED 20200227u
-#define DM_GENERATE_DEFAULT_BLOCK 32768
+/* Default block: the events of a file that make about this many bytes of
+ * text (from the file's mean line length), so memory per rank is about two
+ * of these whatever --events and the processes are. */
+#define DM_GENERATE_BLOCK_BYTES ((size_t)4 << 20)
 
 /* LOCAL. Defaults: seed DM_GENERATE_DEFAULT_SEED, processes "all", lumi 10,
  * bad_rate 0, trailing semicolons, default block. */
