@@ -324,7 +324,7 @@ dm_status dm_train_check_weight(const train_ctx *c, int64_t row, uint16_t proc, 
 static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progress *prog,
                               double *sw)
 {
-  dm_events ev;
+  dm_features_batch ev;
   memset(&ev, 0, sizeof ev);
   float *raw = malloc((size_t)c->batch * c->dim_in * sizeof *raw);
   float *pool = malloc((size_t)c->batch * c->dim_in * sizeof *pool);
@@ -383,7 +383,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   if (s == DM_OK && (seen != c->pool_local || (keep && kept != c->n_take_local)))
     s = dm_error(DM_ERR_INTERNAL, "%s: the store changed between passes",
                  dm_store_path(c->st));
-  dm_events_free(&ev);
+  dm_features_batch_free(&ev);
   free(raw);
   free(pool);
   free(w);

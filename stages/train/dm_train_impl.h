@@ -41,7 +41,7 @@ typedef struct {
   /* streamed pool */
   int streamed;
   const dm_transform *tf; /* the fitted transform */
-  dm_events sev;         /* read scratch */
+  dm_features_batch sev; /* read scratch */
   float *sraw;           /* batch x dim_in */
   double *sw;            /* batch weights */
 } train_ctx;

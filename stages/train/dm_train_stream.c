@@ -41,7 +41,7 @@ void dm_train_stream_malloc(void)
 
 void dm_train_stream_free(train_ctx *c)
 {
-  dm_events_free(&c->sev);
+  dm_features_batch_free(&c->sev);
   free(c->sraw);
   free(c->sw);
   c->sraw = NULL;
