@@ -397,14 +397,37 @@ dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, 
   return DM_OK;
 }
 
+/* HDF5's own chunk cache size for a new file access list (1 MiB), against
+ * which a file whose cache was set (DMPIPE_H5_CHUNK_CACHE) is told apart. */
+static size_t default_cache_bytes(void)
+{
+  static size_t bytes;
+  if (!bytes) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    int mdc = 0;
+    size_t slots = 0, nbytes = 0;
+    double w0 = 0;
+    if (fapl >= 0 && H5Pget_cache(fapl, &mdc, &slots, &nbytes, &w0) >= 0)
+      bytes = nbytes;
+    if (fapl >= 0)
+      H5Pclose(fapl);
+  }
+  return bytes;
+}
+
 hid_t dm_h5_col_open(hid_t loc, const char *path)
 {
   hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
   if (d < 0)
     return d;
-  /* The chunk's bytes against the cache the file gives it: a larger chunk
-   * (a double-precision store's 2 MiB object chunks) would bypass the cache
-   * and be read twice at every batch boundary. */
+  /* A cache of one chunk: a column is read in order, and consecutive reads
+   * share at most the chunk at their boundary. A larger chunk than the
+   * file's cache (a double-precision store's 2 MiB object chunks) would
+   * bypass it and be read twice at every batch boundary; HDF5's default
+   * 1 MiB would keep several chunks of a small column (eight of the 16-bit
+   * process index), more of them the further a run reads: memory that grows
+   * with the store up to 1 MiB a column and saves no decompression. A cache
+   * set larger with DMPIPE_H5_CHUNK_CACHE is kept. */
   hid_t dcpl = H5Dget_create_plist(d), dapl = H5Dget_access_plist(d), type = H5Dget_type(d);
   hsize_t chunk = 0;
   size_t slots = 0, nbytes = 0;
@@ -413,11 +436,13 @@ hid_t dm_h5_col_open(hid_t loc, const char *path)
            H5Pget_chunk(dcpl, 1, &chunk) == 1 &&
            H5Pget_chunk_cache(dapl, &slots, &nbytes, &w0) >= 0;
   size_t need = ok ? (size_t)chunk * H5Tget_size(type) : 0;
+  if (ok && need < nbytes && nbytes != default_cache_bytes())
+    need = nbytes;
   if (type >= 0)
     H5Tclose(type);
   if (dcpl >= 0)
     H5Pclose(dcpl);
-  if (ok && need > nbytes && H5Pset_chunk_cache(dapl, slots, need, w0) >= 0) {
+  if (ok && need != nbytes && H5Pset_chunk_cache(dapl, slots, need, w0) >= 0) {
     H5Dclose(d);
     d = H5Dopen2(loc, path, dapl);
   }

@@ -108,10 +108,11 @@ dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t be
 dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, void *buf);
 
 /* COLLECTIVE for a file opened through MPI-IO (an H5Dopen2), not agreed. Open
- * the 1-D column at `path` for reads in batches: its chunk cache holds at
- * least one whole chunk (HDF5's default, 1 MiB, or DMPIPE_H5_CHUNK_CACHE,
- * otherwise), so the chunk two consecutive reads share is read and
- * decompressed once. A negative id if it cannot be opened. */
+ * the 1-D column at `path` for reads in batches: its chunk cache holds
+ * exactly one whole chunk (or DMPIPE_H5_CHUNK_CACHE's bytes when set larger),
+ * so the chunk two consecutive reads share is read and decompressed once,
+ * and a run that reads on holds no more of the column than one that stops
+ * early. A negative id if it cannot be opened. */
 hid_t dm_h5_col_open(hid_t loc, const char *path);
 
 /* LOCAL (metadata read). Length of the 1-D dataset at path; DM_ERR_SCHEMA if

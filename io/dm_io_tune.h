@@ -14,7 +14,9 @@
  *       and may grow to 32 MiB).
  *   DMPIPE_H5_CHUNK_CACHE=BYTES          the raw-data chunk cache of each
  *       open dataset (H5Pset_cache; HDF5's default 1 MiB): reads that cross
- *       a chunk boundary decompress the chunk once when it fits.
+ *       a chunk boundary decompress the chunk once when it fits. Unset, a
+ *       store column read in batches (dm_h5_col_open) gets exactly one chunk;
+ *       set, the larger of this and one chunk.
  *   DMPIPE_MPIIO_HINTS=KEY=VALUE[,KEY=VALUE...]  MPI_Info hints given to
  *       every MPI_File_open (through H5Pset_fapl_mpio for HDF5 files), e.g.
  *       cb_buffer_size=16777216,cb_nodes=8,romio_cb_write=enable,

@@ -212,10 +212,3 @@ dm_status dm_features_extract(const dm_feature_spec *spec, const dm_events *ev, 
                     (long long)(ev->event_id ? ev->event_id[bad] : -1));
   return DM_OK;
 }
-
-dm_status dm_features_read(dm_store *st, const dm_feature_spec *spec, int64_t begin,
-                           int64_t count, dm_events *scratch, float *out)
-{
-  DM_FORWARD(dm_store_read(st, begin, count, 0, scratch));
-  return dm_features_extract(spec, scratch, out);
-}

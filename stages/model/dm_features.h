@@ -82,13 +82,38 @@ void dm_features_column_name(const dm_feature_spec *spec, int j, char *buf, size
  * non-finite input value is DM_ERR_NUMERIC naming the event id. */
 dm_status dm_features_extract(const dm_feature_spec *spec, const dm_events *ev, float *out);
 
-/* COLLECTIVE (every rank calls; count may be 0). Read events
+/* Objects a piece of a read (below) holds at most by default: one chunk of
+ * a store's object columns. A batch of a store ordered process by process can
+ * hold several times the store's mean count of objects per event (and
+ * which batch is densest depends on the store's size); pieces keep the
+ * objects in memory at 17 bytes x this (4.5 MB), whatever the batch. */
+#define DM_FEATURES_PIECE_OBJECTS 262144
+
+/* What a read keeps between calls (zero it before first use; free with
+ * dm_features_batch_free). After dm_features_read: */
+typedef struct {
+  uint16_t *process;   /* the process index of every event read */
+  int64_t *event_id;   /* their event ids */
+  int64_t max_objects; /* objects a piece holds; 0 = DM_FEATURES_PIECE_OBJECTS
+                          (set before a read: tests take small pieces) */
+  /* private */
+  dm_events piece;     /* the events of a piece */
+  int64_t *offset;     /* the read's object offsets */
+  int64_t cap;         /* events process, event_id and offset hold */
+} dm_features_batch;
+
+/* COLLECTIVE, agreed (every rank calls; count may be 0). Read events
  * [begin, begin+count) of the store and extract their raw features into out
- * (count x dim). scratch is a reusable batch (zero it before first use;
- * free with dm_events_free). Returns this rank's status: agree (dm_agree)
- * before the next collective call. */
+ * (count x dim), and their process indices and event ids into b. The events
+ * are read in pieces of consecutive events with at most b->max_objects
+ * objects each (an event with more is a piece of its own), so the objects
+ * held do not depend on how dense the batch is; every rank reads as many
+ * pieces as the rank that needs the most. */
 dm_status dm_features_read(dm_store *st, const dm_feature_spec *spec, int64_t begin,
-                           int64_t count, dm_events *scratch, float *out);
+                           int64_t count, dm_features_batch *b, float *out);
+
+/* LOCAL. Free what a batch holds (zeroed after; accepts a zeroed batch). */
+void dm_features_batch_free(dm_features_batch *b);
 
 /* ---- the fitted transform ------------------------------------------------- */
 

@@ -166,13 +166,18 @@ dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int
   return DM_OK;
 }
 
-void dm_kde_fill(dm_kde *k, const float *ref)
+void dm_kde_fill_rows(dm_kde *k, int64_t j0, int64_t n, const float *ref)
 {
   for (int c = 0; c < k->d; c++) {
-    float *col = k->refT + (size_t)c * k->ld;
-    for (int64_t j = 0; j < k->n; j++)
+    float *col = k->refT + (size_t)c * k->ld + j0;
+    for (int64_t j = 0; j < n; j++)
       col[j] = ref[j * k->d + c];
   }
+}
+
+void dm_kde_fill(dm_kde *k, const float *ref)
+{
+  dm_kde_fill_rows(k, 0, k->n, ref);
   dm_kde_set_bandwidth(k, k->h);
 }
 

@@ -29,8 +29,8 @@
  * Distributed scoring (mode, set by dmpipe score --set mode=...):
  *  replicated (default): every rank holds the whole reference sample and
  *    scores its own queries; no communication. Memory per rank: the
- *    reference once, column-major for the kernel, 4 d N_ref bytes (8 d N_ref
- *    while the model file is read), plus the queries.
+ *    reference once, column-major for the kernel, 4 d N_ref bytes (the file's
+ *    rows go into it 4096 at a time), plus the queries.
  *  sharded: the reference is cut into P shards of whole blocks (block
  *    partition of the ceil(N_ref / B) blocks over the P ranks, dm_kde_shard);
  *    rank r keeps its own queries and reads only shard r of the model file.

@@ -270,31 +270,56 @@ static dm_status check_finite(const float *x, int64_t n, int64_t d, int64_t row0
   return DM_OK;
 }
 
-/* COLLECTIVE, agreed. The whole reference on every rank. */
+/* Reference rows a model read takes at a time: they go into the kernel's
+ * column-major copy block by block, so the rows as stored are never held
+ * whole beside it (4 d bytes per reference row less while a model is read). */
+#define LOAD_ROWS 4096
+
+/* COLLECTIVE, agreed (every rank calls; the ranges may differ). Model rows
+ * [r0, r1) of the reference into k's held rows from 0 on, each checked
+ * finite. */
+static dm_status read_reference(hid_t g, dm_kde *k, int64_t r0, int64_t r1, MPI_Comm comm)
+{
+  int64_t d = k->d;
+  float *buf = malloc((size_t)LOAD_ROWS * d * sizeof *buf);
+  DM_FORWARD_AGREED(buf ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for reference rows"),
+                    comm);
+  int64_t rounds = dm_allmax_i64((r1 - r0 + LOAD_ROWS - 1) / LOAD_ROWS, comm);
+  dm_status s = DM_OK;
+  for (int64_t q = 0; s == DM_OK && q < rounds; q++) {
+    int64_t j0 = r0 + q * LOAD_ROWS < r1 ? r0 + q * LOAD_ROWS : r1;
+    int64_t nb = r1 - j0 < LOAD_ROWS ? r1 - j0 : LOAD_ROWS;
+    s = dm_agree(dm_h5_array_read_rows(g, "reference", H5T_NATIVE_FLOAT, j0, nb, buf), comm);
+    if (s == DM_OK)
+      s = dm_agree(check_finite(buf, nb, d, j0), comm);
+    if (s == DM_OK)
+      dm_kde_fill_rows(k, j0 - r0, nb, buf);
+  }
+  free(buf);
+  return s;
+}
+
+/* COLLECTIVE, agreed. The whole reference on every rank. reference_row
+ * (only needed to write the model again) is checked for its length, not
+ * read. */
 static dm_status load_whole(hid_t g, int version, int64_t n, int64_t d, double h, MPI_Comm comm,
                             dm_kde **out)
 {
   *out = NULL;
   int nd = 0;
   int64_t dims[4] = {0}, count = 0;
-  void *buf = NULL;
-  DM_FORWARD_AGREED(dm_h5_array_read(g, "reference", H5T_NATIVE_FLOAT, &nd, dims, &count, &buf),
-                    comm);
-  dm_status s = check_finite(buf, n, d, 0);
   dm_kde *k = NULL;
+  /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
+  DM_FORWARD_AGREED(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, (int)d, h, &k), comm);
+  dm_status s = read_reference(g, k, 0, n, comm);
   if (s == DM_OK)
-    s = dm_kde_new(buf, n, (int)d, h, &k);
-  free(buf);
+    dm_kde_set_bandwidth(k, h);
   if (s == DM_OK && dm_h5_exists(g, "reference_row")) {
-    void *rb = NULL;
-    s = dm_h5_array_read(g, "reference_row", H5T_NATIVE_INT64, &nd, dims, &count, &rb);
-    if (s == DM_OK && count != n)
+    int64_t len = 0;
+    s = dm_h5_col_length(g, "reference_row", &len);
+    if (s == DM_OK && len != n)
       s = dm_error(DM_ERR_SCHEMA, "dataset reference_row has %lld entries, expected %lld",
-                   (long long)count, (long long)n);
-    if (s == DM_OK)
-      k->row = rb;
-    else
-      free(rb);
+                   (long long)len, (long long)n);
   }
   if (s == DM_OK && version >= 2 && dm_h5_exists(g, "reference_weight")) {
     void *wb = NULL;
@@ -331,21 +356,13 @@ static dm_status load_shard(hid_t g, int version, int64_t n, int64_t d, double h
   dm_kde_shard(n, 0, P, &c0, &c1);
   int64_t ld = (c1 - c0 + 15) / 16 * 16;
   dm_kde *k = NULL;
-  float *buf = malloc((size_t)(r1 > r0 ? r1 - r0 : 1) * d * sizeof *buf);
-  dm_status s = buf ? dm_kde_alloc(r1 - r0, n, r0, ld, (int)d, h, &k)
-                    : dm_error(DM_ERR_NOMEM, "no memory for %lld reference rows",
-                               (long long)(r1 - r0));
-  s = dm_agree(s, comm);
-  if (s == DM_OK)
-    s = dm_agree(dm_h5_array_read_rows(g, "reference", H5T_NATIVE_FLOAT, r0, r1 - r0, buf), comm);
-  if (s == DM_OK)
-    s = dm_agree(check_finite(buf, r1 - r0, d, r0), comm);
+  DM_FORWARD_AGREED(dm_kde_alloc(r1 - r0, n, r0, ld, (int)d, h, &k), comm);
+  dm_status s = read_reference(g, k, r0, r1, comm);
   if (s == DM_OK) {
     k->shard_rank = r;
     k->shard_size = P;
-    dm_kde_fill(k, buf);
+    dm_kde_set_bandwidth(k, h);
   }
-  free(buf);
   int weighted = version >= 2 && dm_h5_exists(g, "reference_weight");
   if (s == DM_OK && weighted) {
     int64_t len = 0;

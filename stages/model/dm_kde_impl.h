@@ -21,7 +21,8 @@ struct dm_kde {
    * when the model is written (dm_kde_rows), which a scoring run never does. */
   float *refT;       /* dk x ld, column-major for the kernel */
   int64_t ld;
-  int64_t *row; /* n model rows' store indices, or NULL */
+  int64_t *row; /* n model rows' store indices (a fit), or NULL (read from a
+                   model file: only a fit writes them) */
   double *w;    /* n reference weights, or NULL (unit weights) */
   dm_kde_mode mode;
   /* A shard: the rows of dm_kde_shard(n_total, shard_rank, shard_size), and
@@ -54,6 +55,9 @@ dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int
 /* LOCAL. Copy the n held rows (row-major, d columns) into refT and set the
  * normalisation for h. */
 void dm_kde_fill(dm_kde *k, const float *ref);
+/* LOCAL. Copy n rows (row-major, d columns) into held rows [j0, j0 + n) of
+ * refT; the normalisation is left to the caller (dm_kde_set_bandwidth). */
+void dm_kde_fill_rows(dm_kde *k, int64_t j0, int64_t n, const float *ref);
 
 /* LOCAL. The n x d reference rows, row-major as stored (the first d columns
  * of refT, exactly), in a new buffer for the caller to free; NULL when out

@@ -139,7 +139,7 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
 
   int dim_in = m.transform.dim_in, dim = m.transform.dim;
   int64_t B = o->batch;
-  dm_events ev;
+  dm_features_batch ev;
   memset(&ev, 0, sizeof ev);
   float *raw = NULL, *work = NULL;
   double *score = NULL;
@@ -229,7 +229,7 @@ dm_status dm_score_run(const dm_score_opts *o, MPI_Comm comm, dm_score_report *r
   free(work);
   free(score);
   free(train);
-  dm_events_free(&ev);
+  dm_features_batch_free(&ev);
   dm_store_close(st);
   dm_model_free(&m);
   rep->n_nonfinite = dm_allsum_i64(rep->n_nonfinite, comm);

@@ -154,14 +154,12 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
                  "(check --background and --train-fraction)",
                  dm_store_path(c->st), (long long)bg_total, (long long)pool);
   rep->n_pool = pool;
-  /* Keys only for a subsample: without one every pool row trains. */
+  /* A subsample only when max_train is below the pool: without one every
+   * pool row trains. Its selection's first round is counted in the pass
+   * below. */
   c->selecting = c->o->max_train > 0 && c->o->max_train < pool;
-  if (s == DM_OK && c->selecting) {
-    c->hash = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1) * sizeof *c->hash);
-    c->take = malloc((size_t)(c->pool_local > 0 ? c->pool_local : 1));
-    if (!c->hash || !c->take)
-      s = dm_error(DM_ERR_NOMEM, "no memory for %lld training keys", (long long)c->pool_local);
-  }
+  if (s == DM_OK && c->selecting)
+    s = dm_train_radix_begin(&c->radix, c->o->max_train, c->comm);
   s = dm_agree(s, c->comm);
   /* Second look at the process column for the pool rows' global indices
    * (cheap next to the event reads that follow; avoids holding the whole
@@ -187,8 +185,8 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
         int k = dm_train_pool_class(c, proc[i]);
         if (c->cls_before[k] + c->cls_seen[k] == c->cls_pool[k])
           c->cls_cut[k] = b + i + 1;
-        if (c->hash)
-          c->hash[seen] = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+        if (c->selecting)
+          dm_train_radix_add(&c->radix, dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0));
         seen++;
       }
   }
@@ -201,6 +199,112 @@ static dm_status scan_pass(train_ctx *c, dm_train_report *rep)
       MPI_Allreduce(MPI_IN_PLACE, c->cls_cut, np + 1, MPI_INT64_T, MPI_MAX, c->comm) !=
           MPI_SUCCESS)
     s = dm_error(DM_ERR_MPI, "MPI_Allreduce of the pool ends failed");
+  return s;
+}
+
+/* The selection holds the candidates (key and event index, 16 bytes each)
+ * once a round has narrowed them down to fewer than this many over all ranks
+ * (opts->select_hold); until then every round is one more pass over the
+ * process column. The keys of distinct events differ (dm_rng_hash is a
+ * bijection of the event index for a fixed seed), so the first round leaves
+ * about pool / 65536: 1 MiB at most, whatever the pool. */
+#define SELECT_HOLD 65536
+
+/* One pass over this rank's pool rows in store order (the process column
+ * only): every row's key into the selection's round, or, with cand_key set,
+ * the candidates' keys and event indices kept (r->n_cand_local of them).
+ * COLLECTIVE, agreed. */
+static dm_status key_pass(train_ctx *c, dm_train_radix *r, uint64_t *cand_key, int64_t *cand_idx)
+{
+  int np = dm_store_n_processes(c->st);
+  uint16_t *proc = malloc((size_t)c->batch * sizeof *proc);
+  dm_status s = dm_agree(proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory"), c->comm);
+  memset(c->cls_seen, 0, (size_t)(np + 1) * sizeof *c->cls_seen);
+  int64_t seen = 0, nc = 0;
+  for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
+    int64_t b, n;
+    batch_range(c, k, &b, &n);
+    if (seen >= c->pool_local)
+      n = 0; /* nothing left here, but keep the collective read */
+    s = dm_agree(dm_h5_col_read(dm_store_file(c->st), "/events/process", H5T_NATIVE_UINT16, b,
+                                n, proc),
+                 c->comm);
+    for (int64_t i = 0; s == DM_OK && i < n && seen < c->pool_local; i++) {
+      if (!c->is_bg[proc[i]] || !in_pool(c, proc[i]))
+        continue;
+      uint64_t h = dm_rng_hash(c->o->seed, (uint64_t)(b + i), 0);
+      if (!cand_key)
+        dm_train_radix_add(r, h);
+      else if (dm_train_radix_candidate(r, h) && nc < r->n_cand_local) {
+        cand_key[nc] = h;
+        cand_idx[nc++] = b + i;
+      }
+      seen++;
+    }
+  }
+  free(proc);
+  if (s == DM_OK && (seen != c->pool_local || (cand_key && nc != r->n_cand_local)))
+    s = dm_error(DM_ERR_INTERNAL, "%s: the store changed between passes",
+                 dm_store_path(c->st));
+  return dm_agree(s, c->comm);
+}
+
+/* COLLECTIVE, agreed. After scan_pass counted the first round: the rule
+ * that names the subsample (c->sel_hash, c->sel_tie, dm_train_selected) and
+ * this rank's share of it, without holding a key per pool row. The
+ * subsample is the one dm_train_select_smallest marks on all pool keys. */
+static dm_status select_rule(train_ctx *c)
+{
+  dm_train_radix *r = &c->radix;
+  int64_t hold = c->o->select_hold > 0 ? c->o->select_hold : SELECT_HOLD;
+  dm_status s = dm_train_radix_round(r, c->comm);
+  while (s == DM_OK && r->bits < 64 && r->n_cand >= hold) {
+    s = key_pass(c, r, NULL, NULL);
+    if (s == DM_OK)
+      s = dm_train_radix_round(r, c->comm);
+  }
+  int64_t nl = r->n_cand_local > 0 ? r->n_cand_local : 1;
+  uint64_t *key = NULL;
+  int64_t *idx = NULL;
+  unsigned char *take = NULL;
+  if (s == DM_OK) {
+    key = malloc((size_t)nl * sizeof *key);
+    idx = malloc((size_t)nl * sizeof *idx);
+    take = malloc((size_t)nl);
+    s = dm_agree(key && idx && take ? DM_OK
+                                    : dm_error(DM_ERR_NOMEM, "no memory for %lld selection keys",
+                                               (long long)nl),
+                 c->comm);
+  }
+  if (s == DM_OK)
+    s = key_pass(c, r, key, idx);
+  /* The k smallest candidates (ties in store order: ranks hold consecutive
+   * ranges); the subsample is every key below them and those. */
+  int64_t got = 0;
+  if (s == DM_OK)
+    s = dm_train_select_smallest(key, r->n_cand_local, r->k, c->comm, take, &got);
+  if (s == DM_OK) {
+    /* T: the largest key taken; the tie cut: one past the last taken event
+     * whose key is T. */
+    uint64_t T = 0;
+    int64_t tie = 0, taken = 0;
+    for (int64_t i = 0; i < r->n_cand_local; i++)
+      if (take[i]) {
+        taken++;
+        T = key[i] > T ? key[i] : T;
+      }
+    MPI_Allreduce(MPI_IN_PLACE, &T, 1, MPI_UINT64_T, MPI_MAX, c->comm);
+    for (int64_t i = 0; i < r->n_cand_local; i++)
+      if (take[i] && key[i] == T)
+        tie = idx[i] + 1;
+    c->sel_hash = T;
+    c->sel_tie = dm_allmax_i64(tie, c->comm);
+    c->n_take_local = r->below_local + taken;
+  }
+  free(key);
+  free(idx);
+  free(take);
+  dm_train_radix_free(r);
   return s;
 }
 
@@ -220,7 +324,7 @@ dm_status dm_train_check_weight(const train_ctx *c, int64_t row, uint16_t proc, 
 static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progress *prog,
                               double *sw)
 {
-  dm_events ev;
+  dm_features_batch ev;
   memset(&ev, 0, sizeof ev);
   float *raw = malloc((size_t)c->batch * c->dim_in * sizeof *raw);
   float *pool = malloc((size_t)c->batch * c->dim_in * sizeof *pool);
@@ -260,7 +364,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
         sw[0] += w[i];
         sw[1] += w[i] * w[i];
       }
-      if (keep && (!c->take || c->take[seen])) {
+      if (keep && dm_train_selected(c, b + i)) {
         memcpy(c->sel + kept * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
         if (want_w) {
           if (s == DM_OK)
@@ -279,7 +383,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   if (s == DM_OK && (seen != c->pool_local || (keep && kept != c->n_take_local)))
     s = dm_error(DM_ERR_INTERNAL, "%s: the store changed between passes",
                  dm_store_path(c->st));
-  dm_events_free(&ev);
+  dm_features_batch_free(&ev);
   free(raw);
   free(pool);
   free(w);
@@ -385,10 +489,8 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   if (s == DM_OK)
     s = scan_pass(&c, rep);
   if (s == DM_OK && c.selecting) {
-    s = dm_train_select_smallest(c.hash, c.pool_local, o->max_train, comm, c.take,
-                                 &rep->n_train);
-    for (int64_t i = 0; s == DM_OK && i < c.pool_local; i++)
-      c.n_take_local += c.take[i];
+    s = select_rule(&c);
+    rep->n_train = o->max_train;
   } else if (s == DM_OK) {
     rep->n_train = rep->n_pool;
     c.n_take_local = c.pool_local;
@@ -403,8 +505,6 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   }
   if (s == DM_OK && c.streamed) {
     dm_train_stream_malloc();
-    if (c.selecting)
-      s = dm_train_stream_rule(&c);
     /* Every later read within the budget, the transform's passes too. */
     c.batch = dm_train_stream_batch(&c, dim_fit);
     c.rounds = dm_allmax_i64((c.ev1 - c.ev0 + c.batch - 1) / c.batch, comm);
@@ -530,8 +630,7 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
   dm_derived_close(c.dd);
   dm_train_stream_free(&c);
   free(c.cls_cut);
-  free(c.hash);
-  free(c.take);
+  dm_train_radix_free(&c.radix);
   free(c.is_bg);
   free(c.cls_before);
   free(c.cls_pool);

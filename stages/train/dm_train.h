@@ -16,6 +16,13 @@
  *     whose dm_rng_hash(seed, global event index, 0) is among the max_train
  *     smallest (found by a distributed radix selection over all ranks; ties
  *     broken by store order), kept in store order. max_train 0 = the pool.
+ *     The keys are not held: each round of the selection recomputes them in
+ *     a pass over the process column, and the rows are then named by a rule
+ *     on the event index alone, hash < T or (hash == T and index < a tie
+ *     cut), T the max_train-th smallest key. The selection holds two
+ *     histograms (1 MiB) and, for its last rounds, the keys that share T's
+ *     leading bits (fewer than select_hold over all ranks, about pool /
+ *     65536 after the first round), whatever the pool's size.
  * Weighted (opts->weighted): every fitted row carries its event weight,
  * from the store's derived column "weight" (dmpipe weight) when present,
  * else /events/weight; a weight that is not finite and > 0 is an error
@@ -24,8 +31,8 @@
  * The model file records the split and the weights used (dm_split.h).
  *
  * The store is streamed in batches of opts->batch events per rank (two
- * passes, three with PCA), so memory is bounded by the batch plus the
- * max_train rows.
+ * passes, three with PCA, and for a subsample one more over the process
+ * column), so memory is bounded by the batch plus the max_train rows.
  *
  * Bounded pool (opts->pool_mb > 0, for a backend that streams: svdd). When
  * some rank's fitted rows would take more than pool_mb MB in memory (about
@@ -35,11 +42,9 @@
  * in chunks within pool_mb / 4), and the reads of the transform fit use the
  * same chunks. Which events are training rows is then a rule on (process,
  * event index) alone: per class, the events before the one that ends its
- * pool, and with max_train, hash < T or (hash == T and index < a tie cut),
- * the threshold of the selection above (while the selection runs it holds
- * 9 bytes per pool row, freed before training). The decision depends on the
- * rank count (more ranks, smaller shares); the backend records which mode
- * ran. pool_mb 0 = always in memory.
+ * pool, and with max_train, the selection's rule above. The decision
+ * depends on the rank count (more ranks, smaller shares); the backend
+ * records which mode ran. pool_mb 0 = always in memory.
  *
  * dm_train_run is COLLECTIVE over comm; every other call is LOCAL.
  */
@@ -72,6 +77,9 @@ typedef struct {
   double progress_interval;  /* seconds between progress lines; 0 = the mode's default */
   int weighted;              /* fit with event weights */
   int64_t pool_mb;           /* memory per rank for the fitted rows; 0 = no limit */
+  int64_t select_hold;       /* the subsample's selection holds its candidates once
+                                fewer than this many remain over all ranks (0 =
+                                65536; 1 takes every round through the store) */
   const char *command_line;  /* for provenance */
 } dm_train_opts;
 
@@ -108,5 +116,47 @@ void dm_train_report_free(dm_train_report *rep);
  * (0/1). *n_taken = min(m, total). m <= 0 takes all. */
 dm_status dm_train_select_smallest(const uint64_t *keys, int64_t n_local, int64_t m,
                                    MPI_Comm comm, unsigned char *take, int64_t *n_taken);
+
+/* The search behind dm_train_select_smallest, fed key by key so that the
+ * keys need not be held (the train stage recomputes them in each pass over
+ * the store):
+ *     dm_train_radix_begin(&r, m, comm);                      COLLECTIVE, agreed
+ *     do {
+ *       for every key of this rank: dm_train_radix_add(&r, key);   LOCAL
+ *       dm_train_radix_round(&r, comm);                       COLLECTIVE, agreed
+ *     } while (r.bits < 64 and the candidates are still too many to hold);
+ *     dm_train_radix_free(&r);                                LOCAL
+ * Each round fixes the next 16 bits of the m-th smallest key (1 <= m <= the
+ * keys over all ranks). After a round, the candidates are the keys whose
+ * high `bits` bits equal prefix's: the wanted key is the k-th smallest of
+ * them, and every key below them is among the m smallest. Memory: two
+ * histograms of 65536 counts (1 MiB), whatever the number of keys. */
+typedef struct {
+  int64_t k;            /* 1-based rank of the wanted key among the candidates */
+  uint64_t prefix;      /* its high `bits` bits (the others 0) */
+  int bits;             /* bits fixed: 0, 16, 32, 48 or 64 */
+  int64_t n_cand;       /* candidates over all ranks */
+  int64_t n_cand_local; /* candidates on this rank */
+  int64_t below_local;  /* this rank's keys below the candidates */
+  int64_t *hist, *sum;  /* this round's counts by next digit: local, all ranks */
+} dm_train_radix;
+
+dm_status dm_train_radix_begin(dm_train_radix *r, int64_t m, MPI_Comm comm);
+void dm_train_radix_free(dm_train_radix *r);
+dm_status dm_train_radix_round(dm_train_radix *r, MPI_Comm comm);
+
+/* LOCAL. Does key share the digits fixed so far? */
+static inline int dm_train_radix_candidate(const dm_train_radix *r, uint64_t key)
+{
+  return r->bits == 0 || (key >> (64 - r->bits)) == (r->prefix >> (64 - r->bits));
+}
+
+/* LOCAL. Count a key of this rank in the current round (feed each key once
+ * a round, in any order). */
+static inline void dm_train_radix_add(dm_train_radix *r, uint64_t key)
+{
+  if (r->bits < 64 && dm_train_radix_candidate(r, key))
+    r->hist[(key >> (48 - r->bits)) & 0xffff]++;
+}
 
 #endif

@@ -29,9 +29,8 @@ typedef struct {
   int64_t *proc_pool;    /* per store process: pool rows over all ranks */
   int64_t pool_local;    /* this rank's pool rows */
   int selecting;         /* max_train picks a subsample of the pool */
-  uint64_t *hash;        /* pool_local keys (selecting only) */
-  unsigned char *take;   /* pool_local: in the backend's subsample (NULL: all) */
-  uint64_t sel_hash;     /* streamed and selecting: the rule (dm_train.h) */
+  dm_train_radix radix;  /* its search (dm_train_select.c), while it runs */
+  uint64_t sel_hash;     /* selecting: the rule (dm_train.h, dm_train_selected) */
   int64_t sel_tie;
   int64_t n_take_local;
   float *sel;            /* n_take_local x dim_in raw rows, then transformed */
@@ -42,7 +41,7 @@ typedef struct {
   /* streamed pool */
   int streamed;
   const dm_transform *tf; /* the fitted transform */
-  dm_events sev;         /* read scratch */
+  dm_features_batch sev; /* read scratch */
   float *sraw;           /* batch x dim_in */
   double *sw;            /* batch weights */
 } train_ctx;
@@ -53,8 +52,8 @@ static inline int dm_train_pool_class(const train_ctx *c, uint16_t proc)
   return c->o->split_global ? 0 : proc;
 }
 
-/* Is pool event idx in the subsample? The streamed rule (c->sel_hash and
- * c->sel_tie set by dm_train_stream_rule). */
+/* Is pool event idx in the subsample? The rule c->sel_hash and c->sel_tie
+ * found by the selection (dm_train.c). */
 static inline int dm_train_selected(const train_ctx *c, int64_t idx)
 {
   if (!c->selecting)
@@ -73,10 +72,6 @@ int64_t dm_train_pool_bytes(const train_ctx *c, int64_t n_rows, int dim);
 
 /* LOCAL. Events per read within a quarter of the pool budget. */
 int64_t dm_train_stream_batch(const train_ctx *c, int dim);
-
-/* COLLECTIVE. With a subsample and a streamed pool: the selection's rule
- * (c->sel_hash, c->sel_tie) from c->hash and c->take, which it frees. */
-dm_status dm_train_stream_rule(train_ctx *c);
 
 /* LOCAL. Keep freed memory in the process: each small read has HDF5
  * allocate and free chunk-sized buffers, which glibc by default hands back

@@ -32,51 +32,6 @@ int64_t dm_train_stream_batch(const train_ctx *c, int dim)
   return n < c->o->batch ? n : c->o->batch;
 }
 
-dm_status dm_train_stream_rule(train_ctx *c)
-{
-  /* T: the largest key taken; the tie cut: one past the last taken event
-   * whose key is T (ties are taken in store order). */
-  uint64_t T = 0;
-  for (int64_t i = 0; i < c->pool_local; i++)
-    if (c->take[i] && c->hash[i] > T)
-      T = c->hash[i];
-  MPI_Allreduce(MPI_IN_PLACE, &T, 1, MPI_UINT64_T, MPI_MAX, c->comm);
-  int np = dm_store_n_processes(c->st);
-  uint16_t *proc = malloc((size_t)c->batch * sizeof *proc);
-  dm_status s = dm_agree(proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory"), c->comm);
-  memset(c->cls_seen, 0, (size_t)(np + 1) * sizeof *c->cls_seen);
-  int64_t seen = 0, tie = 0;
-  for (int64_t k = 0; s == DM_OK && k < c->rounds; k++) {
-    int64_t start = c->ev0 + k * c->batch;
-    int64_t b = start < c->ev1 ? start : c->ev1;
-    int64_t n = start < c->ev1 ? (c->ev1 - start < c->batch ? c->ev1 - start : c->batch) : 0;
-    s = dm_agree(dm_h5_col_read(dm_store_file(c->st), "/events/process", H5T_NATIVE_UINT16, b,
-                                n, proc),
-                 c->comm);
-    for (int64_t i = 0; s == DM_OK && i < n; i++) {
-      if (!c->is_bg[proc[i]])
-        continue;
-      int cl = dm_train_pool_class(c, proc[i]);
-      if (c->cls_before[cl] + c->cls_seen[cl]++ >= c->cls_pool[cl])
-        continue;
-      if (c->take[seen] && c->hash[seen] == T)
-        tie = b + i + 1;
-      seen++;
-    }
-  }
-  free(proc);
-  if (s != DM_OK)
-    return s;
-  tie = dm_allmax_i64(tie, c->comm);
-  c->sel_hash = T;
-  c->sel_tie = tie;
-  free(c->hash);
-  free(c->take);
-  c->hash = NULL;
-  c->take = NULL;
-  return DM_OK;
-}
-
 void dm_train_stream_malloc(void)
 {
   /* Fixed thresholds also stop glibc's own adjustment of them. */
@@ -86,7 +41,7 @@ void dm_train_stream_malloc(void)
 
 void dm_train_stream_free(train_ctx *c)
 {
-  dm_events_free(&c->sev);
+  dm_features_batch_free(&c->sev);
   free(c->sraw);
   free(c->sw);
   c->sraw = NULL;

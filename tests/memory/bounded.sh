@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded memory: ingest, select and score run with a small budget on an
+# Bounded memory: ingest, select, score and train run with a small budget on an
 # input many times larger than it, on 1 and 2 ranks; each rank's peak
 # resident memory is measured from outside (peak_rss.py: the kernel's
 # high-water mark of the child) and must stay
@@ -21,7 +21,8 @@ peak() {
 BUDGET_MB=8        # ingest --buffer-mb (the smallest allowed)
 CHUNK=4096         # ingest --chunk-events: small chunks, so the writer's few
                    # chunks per column do not hide the budget
-BATCH=4096         # select and score --batch (events per rank per round)
+BATCH=4096         # select, score and train --batch (events per rank per round)
+MAX_TRAIN=2000     # train kde --max-train: a subsample of a pool far larger
 "$MPIEXEC" -n 2 "$DMPIPE" generate --out gen --events 600000 --seed 7 --quiet > /dev/null
 cat $(ls gen/*.csv | LC_ALL=C sort) > x1.csv
 rm -rf gen
@@ -50,6 +51,8 @@ for np in 1 2; do
     peak select.np$np.x$k $np select --in s$np.$k.h5 --cuts all.ini --out sel$np.$k.h5 \
       --batch $BATCH --quiet --no-progress
     peak score.np$np.x$k $np score --model kde$np.h5 --in s$np.$k.h5 --out sc$np.$k.h5 \
+      --batch $BATCH --quiet --no-progress
+    peak train.np$np.x$k $np train kde --in s$np.$k.h5 --out tk$np.$k.h5 --max-train $MAX_TRAIN \
       --batch $BATCH --quiet --no-progress
   done
 done

@@ -9,9 +9,15 @@ The bound for each command, per rank, is the tiny input's peak on that rank
   select: the same five chunk sets of its output store (65536 events per
           chunk, objects 4x) plus 2 KiB per event of --batch;
   score:  2 KiB per event of --batch;
+  train:  2 KiB per event of --batch and 2 MiB: the subsample's selection
+          (two histograms of 512 KiB, and the few keys that share the
+          answer's leading bits; with a 9-byte key per pool row, about
+          530,000 rows on the input, and event columns' chunk caches of
+          up to 1 MiB, train peaked 20 MiB above the tiny input's);
 and, for select and score, HDF5's raw-data chunk cache of every input column
 they read (1 MiB each by default, 13 columns: 7 event, 5 object, the derived
-weight), which holds the chunk two consecutive reads share.
+weight), which holds the chunk two consecutive reads share (train: one
+chunk a column, 0.4 MiB for all of them at --chunk-events 4096).
 A chunk set is one chunk of every store column: per event 8+2+8+4+4+2+8 bytes
 of event columns, and four objects' worth (1+4x4 bytes) of object columns.
 And doubling the input may raise no rank's peak by more than 10%."""
@@ -40,6 +46,7 @@ allow = {
     "ingest": 1.5 * a.budget_mb * MiB + 5 * chunk_set_kib(a.chunk_events),
     "select": 5 * chunk_set_kib(65536) + 2 * a.batch + READ_CACHE_KIB,
     "score": 2 * a.batch + READ_CACHE_KIB,
+    "train": 2 * a.batch + 2 * MiB,
 }
 if a.input_mb / 2**20 < 4 * a.budget_mb:
     sys.exit(f"the input ({a.input_mb / 2**20:.0f} MiB) is not several times the budget")

@@ -95,5 +95,45 @@ g = np.sort(h5py.File("mg.h5", "r")["model/reference_row"][:])
 assert np.array_equal(g, glob), ("global pool", g[:10], glob[:10])
 print("pools: %d rows per process, %d rows global" % (len(per), len(glob)))
 PY
+# The subsample rule, from the store alone: of the pool (the first 0.9 of
+# each SM process), the --max-train events whose splitmix64-based key
+# dm_rng_hash(seed, event index, 0) is smallest (m1: 3000, seed 11, three
+# rank counts and batches of 900; m9: 900, seed 5).
+$PYTHON - "$DM_SOURCE_DIR/data/processes.csv" <<'PY'
+import csv, sys
+import h5py, numpy as np
+kinds = {}
+with open(sys.argv[1]) as fh:
+    rows = [l for l in fh if l.strip() and not l.lstrip().startswith("#")]
+for r in csv.DictReader(rows):
+    kinds[r["name"].strip()] = r["kind"].strip()
+s = h5py.File("s.h5", "r")
+names = [n.decode() if isinstance(n, bytes) else n for n in s["processes/name"][:]]
+proc = s["events/process"][:]
+pool = []
+for p, n in enumerate(names):
+    if kinds.get(n) == "sm":
+        idx = np.flatnonzero(proc == p)
+        pool.extend(idx[: int(np.floor(0.9 * len(idx)))])
+pool = np.sort(np.array(pool, dtype=np.uint64))
+M = np.uint64(0xFFFFFFFFFFFFFFFF)
+def mix(x):
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+def key(seed, a):
+    h = mix(np.uint64(seed))
+    h = mix(h ^ a)
+    return mix(h ^ np.uint64(0))
+with np.errstate(over="ignore"):
+    for model, seed, m in (("m1.h5", 11, 3000), ("m2.h5", 11, 3000), ("m3.h5", 11, 3000),
+                           ("m9.h5", 5, 900)):
+        k = key(seed, pool)
+        want = np.sort(pool[np.lexsort((pool, k))[:m]].astype(np.int64))
+        got = np.sort(h5py.File(model, "r")["model/reference_row"][:])
+        assert np.array_equal(got, want), (model, got[:5], want[:5])
+print("subsamples: the smallest keys of pools of %d rows" % len(pool))
+PY
 ls *.tmp 2>/dev/null && { echo "FAIL: temporary files left"; exit 1; }
 echo "test_kde_cli OK"
