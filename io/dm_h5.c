@@ -397,7 +397,8 @@ dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, 
   return DM_OK;
 }
 
-hid_t dm_h5_col_open(hid_t loc, const char *path)
+/* one_chunk: a cache of exactly one chunk, else at least one. */
+static hid_t col_open(hid_t loc, const char *path, int one_chunk)
 {
   hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
   if (d < 0)
@@ -417,7 +418,8 @@ hid_t dm_h5_col_open(hid_t loc, const char *path)
     H5Tclose(type);
   if (dcpl >= 0)
     H5Pclose(dcpl);
-  if (ok && need > nbytes && H5Pset_chunk_cache(dapl, slots, need, w0) >= 0) {
+  int resize = one_chunk ? need > 0 && need != nbytes : need > nbytes;
+  if (ok && resize && H5Pset_chunk_cache(dapl, slots, need, w0) >= 0) {
     H5Dclose(d);
     d = H5Dopen2(loc, path, dapl);
   }
@@ -425,6 +427,10 @@ hid_t dm_h5_col_open(hid_t loc, const char *path)
     H5Pclose(dapl);
   return d;
 }
+
+hid_t dm_h5_col_open(hid_t loc, const char *path) { return col_open(loc, path, 0); }
+
+hid_t dm_h5_col_open_seq(hid_t loc, const char *path) { return col_open(loc, path, 1); }
 
 dm_status dm_h5_col_read(hid_t loc, const char *path, hid_t mem_type, int64_t begin, int64_t n,
                          void *buf)

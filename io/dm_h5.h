@@ -114,6 +114,13 @@ dm_status dm_h5_dset_read(hid_t dset, hid_t mem_type, int64_t begin, int64_t n, 
  * decompressed once. A negative id if it cannot be opened. */
 hid_t dm_h5_col_open(hid_t loc, const char *path);
 
+/* COLLECTIVE, as dm_h5_col_open. For a column read front to back in batches
+ * (each rank its block): a chunk cache of exactly one chunk, whatever the
+ * file's default, so a chunk is still decompressed once but a reader never
+ * holds more than one chunk of the column (the default 1 MiB would keep
+ * up to 16 chunks of a 64 KiB column: memory that grows with the block). */
+hid_t dm_h5_col_open_seq(hid_t loc, const char *path);
+
 /* LOCAL (metadata read). Length of the 1-D dataset at path; DM_ERR_SCHEMA if
  * it does not exist. */
 dm_status dm_h5_col_length(hid_t loc, const char *path, int64_t *length);
