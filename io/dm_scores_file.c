@@ -229,9 +229,11 @@ static dm_status read_meta(dm_scores *sc)
     return dm_error(DM_ERR_SCHEMA, "%s: /processes/name has %lld entries, n_events %lld", p,
                     (long long)nn, (long long)count);
   sc->n_proc = (int)nn;
-  sc->d_id = H5Dopen2(f, COL_EVENT_ID, H5P_DEFAULT);
-  sc->d_proc = H5Dopen2(f, COL_PROCESS, H5P_DEFAULT);
-  sc->d_score = H5Dopen2(f, COL_SCORE, H5P_DEFAULT);
+  /* Readers go front to back: one cached chunk per column is all they
+   * need, and bounds what a reader holds. */
+  sc->d_id = dm_h5_col_open(f, COL_EVENT_ID);
+  sc->d_proc = dm_h5_col_open(f, COL_PROCESS);
+  sc->d_score = dm_h5_col_open(f, COL_SCORE);
   if (sc->d_id < 0 || sc->d_proc < 0 || sc->d_score < 0)
     return dm_error(DM_ERR_HDF5, "%s: cannot open the /scores columns", p);
   if (dm_h5_exists(f, COL_TRAIN)) {
@@ -240,7 +242,7 @@ static dm_status read_meta(dm_scores *sc)
     if (lt != la)
       return dm_error(DM_ERR_SCHEMA, "%s: /%s has %lld rows, /%s %lld", p, COL_TRAIN,
                       (long long)lt, COL_SCORE, (long long)la);
-    sc->d_train = H5Dopen2(f, COL_TRAIN, H5P_DEFAULT);
+    sc->d_train = dm_h5_col_open(f, COL_TRAIN);
     if (sc->d_train < 0)
       return dm_error(DM_ERR_HDF5, "%s: cannot open /%s", p, COL_TRAIN);
   }

@@ -102,7 +102,9 @@ typedef struct dm_scores dm_scores;
 
 /* COLLECTIVE. Open a score file read-only; checks the format and version,
  * that the three columns have equal length, and reads the process table and
- * meta attributes. Errors name the path. */
+ * meta attributes. Errors name the path. Reads are meant front to back: each
+ * column caches one chunk (dm_h5_col_open), so a reader holds at most a
+ * chunk a column whatever the file's length. */
 dm_status dm_scores_open(const char *path, MPI_Comm comm, dm_scores **sc);
 
 /* COLLECTIVE. Close; accepts NULL. */

@@ -81,6 +81,17 @@ void dm_xsum_merge(dm_xsum *a, const dm_xsum *b)
   dm_xsum_normalize(a);
 }
 
+void dm_xsum_sub(dm_xsum *a, const dm_xsum *b)
+{
+  dm_xsum t = *b;
+  dm_xsum_normalize(&t);
+  /* As in merge: both sides' limbs are far from overflow. */
+  for (int i = 0; i < DM_XSUM_LIMBS; i++)
+    a->limb[i] -= t.limb[i];
+  a->invalid = a->invalid || t.invalid;
+  dm_xsum_normalize(a);
+}
+
 int dm_xsum_invalid(const dm_xsum *a) { return a->invalid != 0; }
 
 double dm_xsum_value(const dm_xsum *a)

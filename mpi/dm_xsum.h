@@ -107,6 +107,11 @@ static inline void dm_xsum_add(dm_xsum *a, double x)
 /* LOCAL. a += b, exactly (b unchanged; invalid marks combine). */
 void dm_xsum_merge(dm_xsum *a, const dm_xsum *b);
 
+/* LOCAL. a -= b, exactly (b unchanged; invalid marks combine): the mass of a
+ * part from the mass of the whole and of the other parts, with the same
+ * value (and so the same rounding) as summing the part's own terms. */
+void dm_xsum_sub(dm_xsum *a, const dm_xsum *b);
+
 /* LOCAL. The exact sum rounded to the nearest double; NaN if invalid. Does
  * not change a. Equal exact sums always give the same bits. */
 double dm_xsum_value(const dm_xsum *a);

@@ -93,6 +93,14 @@ static const char usage[] =
     "above the cut, unresolved working point, coarse bins). JSON: the same, with\n"
     "\"unresolved\" strings in place of numbers that may not be quoted.\n"
     "\n"
+    "Memory:\n"
+    "  --rows-mb M             MiB per rank for the score rows the exact ROC metrics hold at\n"
+    "                          once (default 3, at least 0.01): when a rank's background and\n"
+    "                          signal rows take more (24 bytes a row, 48 with --weighted), the\n"
+    "                          score files are read again, one range of scores per pass, so\n"
+    "                          memory per rank does not grow with the number of events; the\n"
+    "                          results are the same to the bit\n"
+    "\n"
     "Output:\n"
     "  --json FILE             also write the results as JSON\n"
     "  --help                  this text\n";
@@ -391,7 +399,7 @@ int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm)
   int n_store = 0;
   enum { O_SCORES = 1000, O_STORE, O_BKG, O_SIG, O_XSEC, O_W, O_HOUT, O_HEDGES, O_HMIN, O_HPD,
          O_LUMI, O_WLUMI, O_THR, O_UNC, O_EFF, O_MERGE, O_JSON, O_HELP, O_INCL, O_KMIN,
-         O_ALLOWU };
+         O_ALLOWU, O_ROWSMB };
   static const struct option longopts[] = {
       {"scores", required_argument, 0, O_SCORES},
       {"store", required_argument, 0, O_STORE},
@@ -413,6 +421,7 @@ int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm)
       {"include-train", no_argument, 0, O_INCL},
       {"min-bkg-per-wp", required_argument, 0, O_KMIN},
       {"allow-unresolved", no_argument, 0, O_ALLOWU},
+      {"rows-mb", required_argument, 0, O_ROWSMB},
       {"help", no_argument, 0, O_HELP},
       {0, 0, 0, 0}};
   optind = 1;
@@ -471,6 +480,7 @@ int dm_cmd_metrics(int argc, char **argv, MPI_Comm comm)
     case O_INCL: o.include_train = 1; break;
     case O_KMIN: s = dm_cli_f64("--min-bkg-per-wp", optarg, 1e-9, 1e12, &o.min_bkg_per_wp); break;
     case O_ALLOWU: o.allow_unresolved = 1; break;
+    case O_ROWSMB: s = dm_cli_f64("--rows-mb", optarg, 0.01, 1e9, &o.rows_mb); break;
     case O_HELP: return dm_cli_help(usage, comm);
     default:
       return dm_cli_usage_error("metrics", comm, "unknown option or missing value '%s'",

@@ -7,19 +7,13 @@
 #include <string.h>
 
 #include "dm_comm.h"
-#include "dm_derived.h"
-#include "dm_osel.h"
 #include "dm_proctable.h"
-#include "dm_prov.h"
-#include "dm_roc.h"
+#include "dm_roc_scan.h"
 #include "dm_scores_file.h"
 #include "dm_signif.h"
-#include "dm_store.h"
 #include "dm_xsum.h"
 
 static const double k_eps_b[DM_METRICS_N_EPS] = {1e-2, 1e-3, 1e-4};
-
-enum { ROLE_NONE = 0, ROLE_BKG = 1, ROLE_SIG = 2 };
 
 void dm_metrics_opts_default(dm_metrics_opts *o)
 {
@@ -32,6 +26,7 @@ void dm_metrics_opts_default(dm_metrics_opts *o)
   o->thresholds[1] = 1e-3;
   o->thresholds[2] = 1e-4;
   o->min_bkg_per_wp = 10;
+  o->rows_mb = 3;
 }
 
 void dm_metrics_report_free(dm_metrics_report *rep)
@@ -138,216 +133,6 @@ static void append_name(char *buf, size_t cap, const char *name)
 
 /* ---- one channel -------------------------------------------------------------- */
 
-/* This rank's rows of a channel (all its files), training events left out
- * unless include_train; proc indexes the channel's merged process table. */
-typedef struct {
-  int64_t n, cap; /* local rows */
-  uint16_t *proc;
-  double *score, *weight;
-  char weight_source[64];
-} chan_data;
-
-static void chan_data_free(chan_data *d)
-{
-  free(d->proc);
-  free(d->score);
-  free(d->weight);
-  memset(d, 0, sizeof *d);
-}
-
-static dm_status chan_data_reserve(chan_data *d, int64_t more, int need_w)
-{
-  if (d->n + more <= d->cap && d->proc)
-    return DM_OK;
-  /* Exactly what is asked: a channel grows once per score file, by the
-   * file's whole block. */
-  int64_t cap = d->n + more;
-  size_t m = (size_t)(cap > 0 ? cap : 1);
-  uint16_t *p = realloc(d->proc, m * sizeof *p);
-  if (p)
-    d->proc = p;
-  double *s = realloc(d->score, m * sizeof *s);
-  if (s)
-    d->score = s;
-  double *w = need_w ? realloc(d->weight, m * sizeof *w) : NULL;
-  if (w)
-    d->weight = w;
-  if (!p || !s || (need_w && !w))
-    return dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)cap);
-  d->cap = cap;
-  return DM_OK;
-}
-
-/* COLLECTIVE. This rank's block of one file's event weights: the derived
- * "weight" column (dmpipe weight) if the store has one, else the archive's
- * /events/weight. */
-static dm_status read_weights(dm_scores *sc, const dm_metrics_input *in, int64_t b, int64_t nloc,
-                              double *w, char *source, size_t source_cap, MPI_Comm comm)
-{
-  int64_t n = dm_scores_n_events(sc);
-  const char *store = in->store[0] ? in->store : dm_scores_get_meta(sc)->store_path;
-  if (!store[0])
-    /* same on every rank: the attribute is the same */
-    return dm_error(DM_ERR_ARG,
-                    "%s names no store; event weights need one (give --store %s=STORE.h5)",
-                    in->scores, in->name);
-  hid_t f;
-  /* As a store is opened: a catalog's columns are virtual (dm_store.h). */
-  DM_FORWARD(dm_store_open_file(store, comm, &f));
-  int64_t len = -1;
-  dm_status l = dm_prov_check(f, store, "dmpipe-store", 1000, NULL);
-  if (l == DM_OK)
-    l = dm_h5_col_length(f, "events/weight", &len);
-  if (l == DM_OK && len != n)
-    l = dm_error(DM_ERR_SCHEMA, "%s has %lld events but %s has %lld scores: not the scored store",
-                 store, (long long)len, in->scores, (long long)n);
-  dm_status s = dm_agree(l, comm);
-  dm_derived *dd = NULL;
-  if (s == DM_OK)
-    s = dm_derived_open(store, f, n, comm, &dd);
-  if (s == DM_OK && dm_derived_has(dd, "weight")) {
-    snprintf(source, source_cap, "derived weight (dmpipe weight)");
-    s = dm_agree(dm_derived_read(dd, "weight", b, nloc, w), comm);
-  } else if (s == DM_OK) {
-    snprintf(source, source_cap, "archive weight (/events/weight)");
-    s = dm_agree(dm_h5_col_read(f, "events/weight", H5T_NATIVE_DOUBLE, b, nloc, w), comm);
-  }
-  dm_derived_close(dd);
-  dm_h5_close(f);
-  if (s != DM_OK && dm_error_message()[0] && !strstr(dm_error_message(), store))
-    dm_error_context("%s", store);
-  return s;
-}
-
-/* COLLECTIVE. Append this rank's block of one score file to d. map[] takes
- * the file's process index to the channel's; role[] is per channel index.
- * excl[0] / excl[1] count the training events left out / of which
- * background (local). The block is read straight into d's arrays and the
- * training rows squeezed out in place: besides what d keeps (10 bytes a row,
- * 18 weighted) only the training flags (1 byte a row) are held. */
-static dm_status read_input(dm_scores *sc, const dm_metrics_input *in, const int *map,
-                            const int *role, int need_w, int include_train, MPI_Comm comm,
-                            chan_data *d, int64_t excl[2])
-{
-  int64_t n = dm_scores_n_events(sc), b = 0, e = 0;
-  dm_partition(n, dm_rank(comm), dm_size(comm), &b, &e);
-  int64_t nl = e - b;
-  uint8_t *train = calloc((size_t)(nl > 0 ? nl : 1), 1);
-  dm_status s = train ? chan_data_reserve(d, nl, need_w)
-                      : dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)nl);
-  s = dm_agree(s, comm);
-  uint16_t *proc = s == DM_OK ? d->proc + d->n : NULL;
-  double *score = s == DM_OK ? d->score + d->n : NULL;
-  double *w = s == DM_OK && need_w ? d->weight + d->n : NULL;
-  if (s == DM_OK)
-    s = dm_agree(dm_scores_read(sc, b, nl, NULL, proc, score), comm);
-  if (s == DM_OK && !include_train) {
-    /* Same answer on every rank: the file is the same. */
-    if (!dm_scores_has_train(sc))
-      s = dm_error(DM_ERR_SCHEMA,
-                   "%s has no /scores/train column, so which events trained the model is "
-                   "unknown (score file of an older dmpipe, or a model file without its "
-                   "training record): re-run dmpipe score, or pass --include-train to count "
-                   "every event",
-                   in->scores);
-    else
-      s = dm_agree(dm_scores_read_train(sc, b, nl, train), comm);
-  }
-  if (s == DM_OK) {
-    dm_status l = DM_OK;
-    for (int64_t i = 0; i < nl; i++)
-      if (!isfinite(score[i])) {
-        l = dm_error(DM_ERR_NUMERIC, "%s: row %lld: score %g is not finite", in->scores,
-                     (long long)(b + i), score[i]);
-        break;
-      }
-    s = dm_agree(l, comm);
-  }
-  char source[64] = "";
-  if (s == DM_OK && need_w)
-    s = read_weights(sc, in, b, nl, w, source, sizeof source, comm);
-  if (s == DM_OK && need_w) {
-    dm_status l = DM_OK;
-    for (int64_t i = 0; i < nl; i++)
-      if (!train[i] && role[map[proc[i]]] != ROLE_NONE && !isfinite(w[i])) {
-        l = dm_error(DM_ERR_NUMERIC,
-                     "%s: event %lld (process %s): weight %g is not finite; give the process "
-                     "a cross section (dmpipe weight --xsec) or leave it out of --background "
-                     "and --signals",
-                     in->store[0] ? in->store : dm_scores_get_meta(sc)->store_path,
-                     (long long)(b + i), dm_scores_process_name(sc, proc[i]), w[i]);
-        break;
-      }
-    s = dm_agree(l, comm);
-    if (s == DM_OK) {
-      /* Files of one channel may take weights from different places. */
-      if (!d->weight_source[0])
-        snprintf(d->weight_source, sizeof d->weight_source, "%s", source);
-      else if (strcmp(d->weight_source, source) != 0)
-        snprintf(d->weight_source, sizeof d->weight_source, "mixed (per file)");
-    }
-  }
-  if (s == DM_OK) {
-    /* Kept rows move down over the training ones (k <= i). */
-    int64_t k = 0;
-    for (int64_t i = 0; i < nl; i++) {
-      int c = map[proc[i]];
-      if (train[i]) {
-        excl[0]++;
-        excl[1] += role[c] == ROLE_BKG;
-        continue;
-      }
-      proc[k] = (uint16_t)c;
-      score[k] = score[i];
-      if (need_w)
-        w[k] = w[i];
-      k++;
-    }
-    d->n += k;
-  }
-  free(train);
-  return s;
-}
-/* Values (and weights) of the local rows whose process passes `sel`. */
-static dm_status pick(const chan_data *d, const int *sel, int want_w, double **v, double **w,
-                      int64_t *n)
-{
-  int64_t k = 0;
-  for (int64_t i = 0; i < d->n; i++)
-    k += sel[d->proc[i]] != 0;
-  *v = malloc((size_t)(k > 0 ? k : 1) * sizeof(double));
-  *w = want_w ? malloc((size_t)(k > 0 ? k : 1) * sizeof(double)) : NULL;
-  if (!*v || (want_w && !*w)) {
-    free(*v);
-    free(*w);
-    *v = *w = NULL;
-    return dm_error(DM_ERR_NOMEM, "no memory for %lld scores", (long long)k);
-  }
-  k = 0;
-  for (int64_t i = 0; i < d->n; i++)
-    if (sel[d->proc[i]]) {
-      (*v)[k] = d->score[i];
-      if (want_w)
-        (*w)[k] = d->weight[i];
-      k++;
-    }
-  *n = k;
-  return DM_OK;
-}
-
-static dm_status build_set(const chan_data *d, const int *sel, int weighted, MPI_Comm comm,
-                           dm_osel_set *set)
-{
-  double *v = NULL, *w = NULL;
-  int64_t n = 0;
-  dm_status s = dm_agree(pick(d, sel, weighted, &v, &w, &n), comm);
-  if (s == DM_OK)
-    s = dm_osel_build(set, v, weighted ? w : NULL, n, comm);
-  free(v);
-  free(w);
-  return s;
-}
-
 static dm_status add_row(dm_metrics_report *rep, const dm_metrics_row *r)
 {
   dm_metrics_row *g = realloc(rep->rows, (size_t)(rep->n_rows + 1) * sizeof *g);
@@ -367,21 +152,6 @@ static double auc_stderr(double a, double ns, double nb)
   double q1 = a / (2 - a), q2 = 2 * a * a / (1 + a);
   double v = (a * (1 - a) + (ns - 1) * (q1 - a * a) + (nb - 1) * (q2 - a * a)) / (ns * nb);
   return v > 0 ? sqrt(v) : 0.0;
-}
-
-/* COLLECTIVE. Kish effective number of the local background weights. */
-static double kish_count(const chan_data *d, const int *sel, MPI_Comm comm, dm_status *s)
-{
-  dm_xsum a[2];
-  memset(a, 0, sizeof a);
-  for (int64_t i = 0; i < d->n; i++)
-    if (sel[d->proc[i]]) {
-      dm_xsum_add(&a[0], d->weight[i]);
-      dm_xsum_add(&a[1], d->weight[i] * d->weight[i]);
-    }
-  *s = dm_xsum_allreduce(a, 2, comm);
-  double sw = dm_xsum_value(&a[0]), sw2 = dm_xsum_value(&a[1]);
-  return sw2 > 0 ? sw * sw / sw2 : 0.0;
 }
 
 /* The channel's merged process table: names of every file, first seen first. */
@@ -422,33 +192,83 @@ static dm_status merge_tables(dm_scores **sc, int nf, const char ***names_out, i
   return DM_OK;
 }
 
+/* COLLECTIVE. The histograms of every process: one more pass. */
+static dm_status fill_hist(dm_hist *h, dm_metrics_rows *rows, MPI_Comm comm)
+{
+  dm_status l = DM_OK;
+  for (;;) {
+    dm_roc_rows r;
+    int more = 0;
+    DM_FORWARD(dm_metrics_rows_next(rows, &r, &more));
+    if (!more)
+      break;
+    if (l == DM_OK)
+      l = dm_hist_fill_local(h, rows->proc, r.score, rows->w, NULL, r.n);
+  }
+  DM_FORWARD_AGREED(l, comm);
+  return dm_hist_allreduce(h, comm);
+}
+
+/* The checks dm_roc_compute makes, with its messages: the AUC of this
+ * signal against this background exists. */
+static dm_status roc_check(int64_t nb, double wb, int64_t ns, double ws)
+{
+  if (nb == 0 || !(wb > 0))
+    return dm_error(DM_ERR_NUMERIC, "the background is empty (or has no positive weight)");
+  if (ns == 0 || !(ws > 0))
+    return dm_error(DM_ERR_NUMERIC, "the signal is empty (or has no positive weight)");
+  /* Pair counts are int64 (2^63 pairs: e.g. 3e9 events against 3e9). */
+  if (nb > INT64_MAX / ns)
+    return dm_error(DM_ERR_ARG, "%lld background x %lld signal events: more pairs than the "
+                    "AUC counts (2^63)", (long long)nb, (long long)ns);
+  return DM_OK;
+}
+
+static double total_weight(dm_roc_scan *scan, int g)
+{
+  const dm_xsum *w = dm_roc_scan_weight(scan, g);
+  return w ? dm_xsum_value(w) : (double)dm_roc_scan_count(scan, g);
+}
+
 static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf, role_spec *rb,
                              role_spec *rs, const dm_proctable *table, const dm_hist *edge_src,
                              MPI_Comm comm, dm_metrics_report *rep)
 {
   const char *cname = o->inputs[files[0]].name;
   dm_scores **sc = calloc((size_t)nf, sizeof *sc);
-  if (!sc)
-    return dm_error(DM_ERR_NOMEM, "no memory"); /* calloc of a few pointers: same everywhere */
+  const dm_metrics_input **in = calloc((size_t)nf, sizeof *in);
+  if (!sc || !in) {
+    free(sc);
+    free(in);
+    return dm_error(DM_ERR_NOMEM, "no memory"); /* a few pointers: same everywhere */
+  }
   dm_status s = DM_OK;
-  for (int k = 0; s == DM_OK && k < nf; k++)
-    s = dm_scores_open(o->inputs[files[k]].scores, comm, &sc[k]);
-  int np = 0;
+  for (int k = 0; s == DM_OK && k < nf; k++) {
+    in[k] = &o->inputs[files[k]];
+    s = dm_scores_open(in[k]->scores, comm, &sc[k]);
+  }
+  int np = 0, n_sig = 0, n_f = 0, rows_open = 0;
   const char **names = NULL;
-  int *map = NULL, *role = NULL, *sel = NULL;
+  int *map = NULL, *role = NULL, *sig_proc = NULL;
+  uint16_t *group = NULL;
   int64_t *per_proc = NULL;
-  chan_data d = {0};
-  dm_osel_set bkg_u = {0}, bkg_w = {0};
+  double *f = NULL, *edges = NULL;
+  dm_osel_result *res = NULL;
+  dm_metrics_rows rows;
+  memset(&rows, 0, sizeof rows);
+  dm_roc_scan *scan = NULL;
   dm_hist h = {0};
-  double *edges = NULL;
-  int need_w = o->weighted || o->hist_out || o->lumi > 0;
+  const int need_w = o->weighted || o->hist_out || o->lumi > 0;
+  const int want_hist = o->hist_out || o->lumi > 0;
   if (s == DM_OK)
     s = dm_agree(merge_tables(sc, nf, &names, &np, &map), comm);
   if (s == DM_OK) {
-    role = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
-    sel = calloc((size_t)(np > 0 ? np : 1), sizeof(int));
-    per_proc = calloc((size_t)(np > 0 ? np : 1), sizeof(int64_t));
-    s = role && sel && per_proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
+    size_t n1 = (size_t)(np > 0 ? np : 1);
+    role = calloc(n1, sizeof(int));
+    sig_proc = calloc(n1, sizeof(int));
+    group = calloc(n1, sizeof(uint16_t));
+    per_proc = calloc(n1, sizeof(int64_t));
+    s = role && sig_proc && group && per_proc ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
     s = dm_agree(s, comm);
   }
   for (int i = 0; s == DM_OK && i < np; i++) {
@@ -456,94 +276,143 @@ static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf,
     if (b && g)
       /* Same arguments on every rank, so every rank fails here together. */
       s = dm_error(DM_ERR_ARG, "process '%s' is both background and signal", names[i]);
-    role[i] = b ? ROLE_BKG : g ? ROLE_SIG : ROLE_NONE;
+    role[i] = b ? DM_METRICS_ROLE_BKG : g ? DM_METRICS_ROLE_SIG : DM_METRICS_ROLE_NONE;
+    if (role[i] == DM_METRICS_ROLE_SIG)
+      sig_proc[n_sig] = i;
+    group[i] = (uint16_t)(role[i] == DM_METRICS_ROLE_BKG ? 1
+                          : role[i] == DM_METRICS_ROLE_SIG ? 2 + n_sig++ : 0);
   }
-  int64_t excl[2] = {0, 0}, n_events = 0;
-  for (int k = 0, off = 0; s == DM_OK && k < nf; k++) {
-    s = read_input(sc[k], &o->inputs[files[k]], map + off, role, need_w, o->include_train, comm,
-                   &d, excl);
-    n_events += dm_scores_n_events(sc[k]);
-    off += dm_scores_n_processes(sc[k]);
+  if (s == DM_OK) {
+    rows.nf = nf;
+    rows.sc = sc;
+    rows.in = in;
+    rows.map = map;
+    rows.np = np;
+    rows.role = role;
+    rows.group = group;
+    rows.need_w = need_w;
+    rows.roc_weights = o->weighted;
+    rows.kish = o->weighted;
+    rows.include_train = o->include_train;
+    s = dm_metrics_rows_open(&rows, comm);
+    rows_open = 1;
   }
+  if (s == DM_OK)
+    s = dm_agree(dm_roc_scan_create(n_sig, o->weighted, o->rows_mb * 1048576.0, &scan), comm);
+  /* The first pass reads and checks every row and counts. */
+  if (s == DM_OK)
+    s = dm_roc_scan_read(scan, dm_metrics_rows_next, &rows, comm);
+  int64_t n_events = 0;
+  for (int k = 0; k < nf; k++)
+    n_events += sc[k] ? dm_scores_n_events(sc[k]) : 0;
   if (s != DM_OK)
     goto done;
-  for (int64_t i = 0; i < d.n; i++)
-    per_proc[d.proc[i]]++;
+  memcpy(per_proc, rows.per_proc, (size_t)np * sizeof *per_proc);
   s = dm_allsum_i64_array(per_proc, np, comm);
   if (s == DM_OK)
-    s = dm_allsum_i64_array(excl, 2, comm);
+    s = dm_allsum_i64_array(rows.excl, 2, comm);
+  if (s == DM_OK && o->weighted)
+    s = dm_xsum_allreduce(rows.kish_sum, 2, comm);
   if (s != DM_OK)
     goto done;
+  double lo = dm_allmin_f64(rows.lo, comm), hi = dm_allmax_f64(rows.hi, comm);
 
   dm_metrics_channel *ch = &rep->channels[rep->n_channels++];
   memset(ch, 0, sizeof *ch);
   snprintf(ch->name, sizeof ch->name, "%s", cname);
-  snprintf(ch->weights, sizeof ch->weights, "%s", need_w ? d.weight_source : "none (unit)");
+  snprintf(ch->weights, sizeof ch->weights, "%s", need_w ? rows.weight_source : "none (unit)");
   ch->n_files = nf;
   ch->n_events = n_events;
-  ch->n_train_excluded = excl[0];
-  ch->n_train_background = excl[1];
+  ch->n_train_excluded = rows.excl[0];
+  ch->n_train_background = rows.excl[1];
   for (int i = 0; i < np; i++) {
-    sel[i] = role[i] == ROLE_BKG;
-    if (sel[i] && per_proc[i] > 0)
+    if (role[i] == DM_METRICS_ROLE_BKG && per_proc[i] > 0)
       append_name(rep->background_names, sizeof rep->background_names, names[i]);
-    if (role[i] == ROLE_SIG && per_proc[i] > 0)
+    if (role[i] == DM_METRICS_ROLE_SIG && per_proc[i] > 0)
       append_name(rep->signal_names, sizeof rep->signal_names, names[i]);
   }
-  /* Weighted runs sort once: the unweighted view (for histogram edges)
-   * shares the weighted set's keys. */
-  dm_osel_set *bkg_own = o->weighted ? &bkg_w : &bkg_u;
-  s = build_set(&d, sel, o->weighted, comm, bkg_own);
-  if (s != DM_OK)
-    goto done;
   if (o->weighted) {
-    bkg_u = bkg_w;
-    bkg_u.weight = NULL;
-    bkg_u.w_total = (double)bkg_u.n_total;
-  }
-  ch->n_background = bkg_u.n_total;
-  ch->w_background = o->weighted ? bkg_w.w_total : (double)bkg_u.n_total;
-  ch->n_background_eff = (double)bkg_u.n_total;
-  if (o->weighted) {
-    ch->n_background_eff = kish_count(&d, sel, comm, &s);
-    if (s != DM_OK)
+    s = dm_xsum_check(dm_roc_scan_weight(scan, 1), 1, "the total weight");
+    if (s != DM_OK) {
+      dm_error_context("weights");
       goto done;
+    }
+  }
+  int64_t nb = dm_roc_scan_count(scan, 1);
+  double wb = total_weight(scan, 1);
+  ch->n_background = nb;
+  ch->w_background = wb;
+  ch->n_background_eff = (double)nb;
+  if (o->weighted) {
+    /* Kish's effective number of the background weights. */
+    double sw = dm_xsum_value(&rows.kish_sum[0]), sw2 = dm_xsum_value(&rows.kish_sum[1]);
+    ch->n_background_eff = sw2 > 0 ? sw * sw / sw2 : 0.0;
   }
   for (int k = 0; k < DM_METRICS_N_EPS; k++) {
     ch->needed[k] = (int64_t)ceil(o->min_bkg_per_wp / k_eps_b[k] * (1 - 1e-12));
     ch->resolved[k] = ch->n_background_eff >= (double)ch->needed[k];
   }
-  if (bkg_u.n_total == 0) {
+  if (nb == 0) {
     s = dm_error(DM_ERR_ARG,
                  "channel %s: no background events to evaluate among its processes (%lld "
                  "training events left out; --include-train counts them)",
-                 cname, (long long)excl[1]);
+                 cname, (long long)rows.excl[1]);
     goto done;
   }
-
-  /* ROC metrics, one signal process at a time. */
-  for (int p = 0; s == DM_OK && p < np; p++) {
-    if (role[p] != ROLE_SIG || per_proc[p] == 0)
+  int any_signal = 0;
+  for (int j = 0; j < n_sig; j++) {
+    int p = sig_proc[j];
+    if (per_proc[p] == 0)
       continue;
-    for (int i = 0; i < np; i++)
-      sel[i] = i == p;
-    dm_osel_set sg = {0};
-    s = build_set(&d, sel, o->weighted, comm, &sg);
-    if (s != DM_OK)
-      break;
+    any_signal = 1;
+    if (o->weighted) {
+      s = dm_xsum_check(dm_roc_scan_weight(scan, 2 + j), 1, "the total weight");
+      if (s != DM_OK) {
+        dm_error_context("weights");
+        goto done;
+      }
+    }
+    s = roc_check(nb, wb, dm_roc_scan_count(scan, 2 + j), total_weight(scan, 2 + j));
+    if (s != DM_OK) {
+      dm_error_context("channel %s, signal %s", cname, names[p]);
+      goto done;
+    }
+  }
+  if (!edge_src) {
+    s = dm_metrics_edge_targets(nb, o, &f, &n_f);
+    s = dm_agree(s, comm);
+  }
+  if (s == DM_OK)
+    s = dm_agree(dm_roc_scan_queries(scan, k_eps_b, any_signal ? DM_METRICS_N_EPS : 0, f, n_f),
+                 comm);
+  /* Pass by pass over the scores, while anything is asked. */
+  int done = !any_signal && n_f == 0;
+  while (s == DM_OK && !done) {
+    s = dm_roc_scan_settle(scan, comm, &done);
+    if (s == DM_OK && !done)
+      s = dm_roc_scan_read(scan, dm_metrics_rows_next, &rows, comm);
+  }
+  if (s != DM_OK)
+    goto done;
+  ch->n_passes = dm_roc_scan_passes(scan);
+  /* ROC metrics, one signal process at a time, in the channel's order. */
+  for (int j = 0; s == DM_OK && j < n_sig; j++) {
+    int p = sig_proc[j];
+    if (per_proc[p] == 0)
+      continue;
     dm_metrics_row r;
     memset(&r, 0, sizeof r);
     snprintf(r.signal, sizeof r.signal, "%s", names[p]);
     snprintf(r.channel, sizeof r.channel, "%s", cname);
-    r.n_signal = sg.n_total;
-    r.n_background = bkg_u.n_total;
-    s = dm_roc_compute(o->weighted ? &bkg_w : &bkg_u, &sg, k_eps_b, DM_METRICS_N_EPS, comm,
-                       &r.auc, r.eps_s);
-    dm_osel_free(&sg);
+    r.n_signal = dm_roc_scan_count(scan, 2 + j);
+    r.n_background = nb;
+    s = dm_roc_scan_auc(scan, j, &r.auc);
     if (s != DM_OK) {
       dm_error_context("channel %s, signal %s", cname, names[p]);
       break;
     }
+    for (int k = 0; k < DM_METRICS_N_EPS; k++)
+      r.eps_s[k] = dm_roc_scan_eps_s(scan, j, k);
     r.auc_err = auc_stderr(r.auc, (double)r.n_signal, (double)r.n_background);
     r.few_signal = (double)r.n_signal < 10.0 * o->min_bkg_per_wp;
     r.best_si = NAN;
@@ -555,19 +424,11 @@ static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf,
     }
     s = add_row(rep, &r);
   }
+  /* The same on every rank: every figure above is. */
   if (s != DM_OK)
     goto done;
 
   /* Histograms of every process. */
-  double lo = INFINITY, hi = -INFINITY;
-  for (int64_t i = 0; i < d.n; i++) {
-    if (d.score[i] < lo)
-      lo = d.score[i];
-    if (d.score[i] > hi)
-      hi = d.score[i];
-  }
-  lo = dm_allmin_f64(lo, comm);
-  hi = dm_allmax_f64(hi, comm);
   int n_edges = 0;
   char binning[256] = "";
   if (edge_src) {
@@ -578,18 +439,33 @@ static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf,
       memcpy(edges, edge_src->edges, (size_t)n_edges * sizeof(double));
     if (snprintf(binning, sizeof binning, "%s (edges from %s)", edge_src->binning, o->hist_edges) < 0)
       binning[0] = '\0';
-    s = dm_agree(s, comm);
   } else {
-    s = dm_metrics_adaptive_edges(&bkg_u, lo, hi, o, comm, &edges, &n_edges, binning, sizeof binning);
+    res = malloc((size_t)(n_f > 0 ? n_f : 1) * sizeof *res);
+    s = res ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for histogram edges");
+    for (int q = 0; s == DM_OK && q < n_f; q++)
+      res[q] = *dm_roc_scan_quantile(scan, q);
+    if (s == DM_OK)
+      s = dm_metrics_edges_from(res, n_f, lo, hi, o, &edges, &n_edges, binning, sizeof binning);
   }
+  s = dm_agree(s, comm);
+  /* The scan's buffers go before the histograms take theirs. */
+  dm_roc_scan_free(scan);
+  scan = NULL;
   if (s == DM_OK)
-    s = dm_agree(dm_hist_init(&h, cname, "score", np, names, n_edges - 1, edges), comm);
+    /* Without filling, a histogram of no process: the same checks of the
+     * edges, none of the memory. */
+    s = dm_agree(dm_hist_init(&h, cname, "score", want_hist ? np : 0, names, n_edges - 1, edges),
+                 comm);
   if (s == DM_OK) {
     snprintf(h.binning, sizeof h.binning, "%s", binning);
-    s = dm_hist_fill(&h, d.proc, d.score, d.weight, NULL, d.n, comm);
-  }
-  if (s == DM_OK) {
     ch->n_bins = h.n_bins;
+  }
+  if (s == DM_OK && want_hist) {
+    /* Filled only when written or used: one more pass. */
+    s = fill_hist(&h, &rows, comm);
+    ch->n_passes++;
+  }
+  if (s == DM_OK && want_hist) {
     dm_hist *g = realloc(rep->hist, (size_t)(rep->n_hist + 1) * sizeof *g);
     s = g ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for histograms");
     s = dm_agree(s, comm);
@@ -603,30 +479,34 @@ static dm_status run_channel(const dm_metrics_opts *o, const int *files, int nf,
     const dm_hist *hh = &rep->hist[rep->n_hist - 1];
     const char **bn = malloc((size_t)(np > 0 ? np : 1) * sizeof(char *));
     const char **sn = malloc((size_t)(np > 0 ? np : 1) * sizeof(char *));
-    int nb = 0, ns = 0;
+    int n_bn = 0, n_sn = 0;
     s = bn && sn ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory");
     for (int i = 0; s == DM_OK && i < np; i++) {
-      if (role[i] == ROLE_BKG)
-        bn[nb++] = names[i];
-      else if (role[i] == ROLE_SIG && per_proc[i] > 0)
-        sn[ns++] = names[i];
+      if (role[i] == DM_METRICS_ROLE_BKG)
+        bn[n_bn++] = names[i];
+      else if (role[i] == DM_METRICS_ROLE_SIG && per_proc[i] > 0)
+        sn[n_sn++] = names[i];
     }
     if (s == DM_OK)
-      s = dm_metrics_signif_from_hist(hh, bn, nb, sn, ns, o, rep);
+      s = dm_metrics_signif_from_hist(hh, bn, n_bn, sn, n_sn, o, rep);
     free(bn);
     free(sn);
     s = dm_agree(s, comm);
   }
 done:
+  dm_roc_scan_free(scan);
   dm_hist_free(&h);
   free(edges);
-  if (o->weighted)
-    dm_osel_free(&bkg_w); /* bkg_u is a view of it */
-  else
-    dm_osel_free(&bkg_u);
-  chan_data_free(&d);
+  free(f);
+  free(res);
+  if (rows_open) {
+    dm_status c = dm_metrics_rows_close(&rows);
+    if (s == DM_OK)
+      s = c;
+  }
   free(role);
-  free(sel);
+  free(sig_proc);
+  free(group);
   free(per_proc);
   free(names);
   free(map);
@@ -636,6 +516,7 @@ done:
       s = c;
   }
   free(sc);
+  free(in);
   return s;
 }
 
@@ -694,6 +575,8 @@ dm_status dm_metrics_run(const dm_metrics_opts *o, MPI_Comm comm, dm_metrics_rep
   if (o->n_inputs < 1 || o->n_inputs > DM_METRICS_MAX_INPUTS)
     return dm_error(DM_ERR_ARG, "give 1 to %d score files (--scores CHANNEL=FILE), not %d",
                     DM_METRICS_MAX_INPUTS, o->n_inputs);
+  if (!(o->rows_mb >= 0.01 && o->rows_mb <= 1e9))
+    return dm_error(DM_ERR_ARG, "--rows-mb %g must be within 0.01 .. 1e9", o->rows_mb);
   if (!(o->min_bkg_per_wp > 0))
     return dm_error(DM_ERR_ARG, "--min-bkg-per-wp %g must be > 0", o->min_bkg_per_wp);
   /* Channels in order of first appearance; files of one channel together. */

@@ -2,10 +2,15 @@
  * the challenge's metrics, merged score histograms per process, and
  * counting significance at chosen working points.
  *
- * Per channel, every rank reads a contiguous block of the score file. The
- * background and each signal become distributed sorted samples (dm_osel);
- * ROC quantities are exact (dm_roc.h): the same numbers as scikit-learn on
- * all the scores together, for any number of ranks, without gathering them.
+ * Per channel, every rank reads a contiguous block of the score file, in
+ * batches, and again in each pass. ROC quantities are exact (dm_roc.h): the
+ * same numbers as scikit-learn on all the scores together, for any number
+ * of ranks, without gathering them; they are found in passes over ranges
+ * of score (dm_roc_scan.h), each rank holding at most opts.rows_mb of rows
+ * at once, so memory per rank does not grow with the number of events.
+ * Passes: one when a rank's rows fit (24 bytes a background or signal row,
+ * 48 weighted), more otherwise; one more to fill the histograms when they
+ * are written or used (hist_out, lumi).
  *
  * Histograms: edges are exact quantiles of the background scores (dm_osel):
  * 1 % steps of background efficiency in the bulk, then `per_decade` steps per
@@ -84,12 +89,14 @@ typedef struct {
   int include_train;      /* 1: count the model's training events too */
   double min_bkg_per_wp;  /* K: eps_B needs >= K/eps_B background events (default 10) */
   int allow_unresolved;   /* 1: best SI and TI may use unresolved working points */
+  double rows_mb;         /* MiB per rank for the rows the exact ROC holds at once
+                             (default 3); more rows take more passes */
   const char *command_line;
 } dm_metrics_opts;
 
 /* LOCAL. Defaults: sm/bsm, unweighted, min_count 10, per_decade 20,
  * weight_lumi 10, thresholds 1e-2, 1e-3, 1e-4, held-out events only,
- * K = 10, unresolved points skipped. */
+ * K = 10, unresolved points skipped, 3 MiB of rows per rank. */
 void dm_metrics_opts_default(dm_metrics_opts *o);
 
 typedef struct {
@@ -105,6 +112,7 @@ typedef struct {
   int64_t needed[DM_METRICS_N_EPS]; /* events each working point needs: ceil(K / eps_B) */
   int resolved[DM_METRICS_N_EPS];
   int n_bins;
+  int n_passes;                /* reads of the channel's score files */
 } dm_metrics_channel;
 
 typedef struct {
@@ -150,7 +158,7 @@ typedef struct {
   int n_signif;
   dm_metrics_signif *signif;
   int n_hist;
-  dm_hist *hist;          /* one per channel (kept for callers and tests) */
+  dm_hist *hist;          /* one per channel when filled (hist_out or lumi), else none */
   char background_names[1024], signal_names[1024];
   double seconds;
 } dm_metrics_report;

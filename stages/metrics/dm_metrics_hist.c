@@ -18,69 +18,69 @@ static int cmp_dbl(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-dm_status dm_metrics_adaptive_edges(const dm_osel_set *bkg_u, double lo, double hi,
-                                    const dm_metrics_opts *o, MPI_Comm comm, double **edges,
-                                    int *n_edges, char *binning, size_t binning_cap)
+/* The most targets: far beyond any background (20 per decade of eps_B). */
+#define MAX_TARGETS 8192
+
+dm_status dm_metrics_edge_targets(int64_t nb, const dm_metrics_opts *o, double **f_out,
+                                  int *n_f)
 {
-  int64_t nb = bkg_u->n_total;
   double m = o->hist_min_count > 0 ? o->hist_min_count : 1;
   double ratio = pow(10.0, 1.0 / (o->hist_per_decade > 0 ? o->hist_per_decade : 20));
-  int cap = 8192, nq = 0;
-  double *f = malloc((size_t)cap * sizeof(double));
-  double *e = malloc((size_t)(cap + 3) * sizeof(double));
-  dm_osel_result *res = malloc((size_t)cap * sizeof(dm_osel_result));
-  dm_status s = f && e && res ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for histogram edges");
-  s = dm_agree(s, comm);
-  if (s == DM_OK) {
-    /* c = background events at or above the edge, counted from the top. */
-    double c = m;
-    while (c < (double)nb && nq < cap) {
-      int64_t ci = (int64_t)ceil(c);
-      f[nq++] = ((double)ci - 0.5) / (double)nb;
-      double frac = c / (double)nb;
-      double step = frac < 0.01 ? c * (ratio - 1.0) : 0.01 * (double)nb;
-      c += step > m ? step : m;
-    }
-    s = dm_osel_upper(bkg_u, f, nq, comm, res);
+  int nq = 0;
+  double *f = malloc((size_t)MAX_TARGETS * sizeof(double));
+  if (!f)
+    return dm_error(DM_ERR_NOMEM, "no memory for histogram edges");
+  /* c = background events at or above the edge, counted from the top. */
+  double c = m;
+  while (c < (double)nb && nq < MAX_TARGETS) {
+    int64_t ci = (int64_t)ceil(c);
+    f[nq++] = ((double)ci - 0.5) / (double)nb;
+    double frac = c / (double)nb;
+    double step = frac < 0.01 ? c * (ratio - 1.0) : 0.01 * (double)nb;
+    c += step > m ? step : m;
   }
-  int ne = 0;
-  if (s == DM_OK) {
-    /* Targets run from the top down, so values descend. Tied scores can put
-     * fewer than m events between consecutive quantiles: keep an edge only
-     * when at least m background events lie between it and the last kept
-     * edge above it (mass_ge is the exact count at or above the edge). */
-    double kept_ge = 0;
-    int n_kept = 0;
-    for (int q = 0; q < nq; q++) {
-      if (!res[q].found || res[q].mass_ge - kept_ge < m)
-        continue;
-      e[n_kept++] = res[q].value;
-      kept_ge = res[q].mass_ge;
-    }
-    ne = n_kept;
-    e[ne++] = lo;
-    qsort(e, (size_t)ne, sizeof(double), cmp_dbl);
-    int k = 0;
-    for (int i = 0; i < ne; i++)
-      if (k == 0 || e[i] > e[k - 1])
-        e[k++] = e[i];
-    ne = k;
-    double top = nextafter(hi, INFINITY);
-    if (top > e[ne - 1])
-      e[ne++] = top;
-    if (ne < 2)
-      e[ne++] = nextafter(e[0], INFINITY);
-    snprintf(binning, binning_cap,
-             "background quantiles: 1%% steps above eps_B 0.01, %d per decade below, >= %d "
-             "events per bin",
-             o->hist_per_decade, o->hist_min_count);
+  *f_out = f;
+  *n_f = nq;
+  return DM_OK;
+}
+
+dm_status dm_metrics_edges_from(const dm_osel_result *res, int nq, double lo, double hi,
+                                const dm_metrics_opts *o, double **edges, int *n_edges,
+                                char *binning, size_t binning_cap)
+{
+  double m = o->hist_min_count > 0 ? o->hist_min_count : 1;
+  double *e = malloc((size_t)(nq + 3) * sizeof(double));
+  if (!e)
+    return dm_error(DM_ERR_NOMEM, "no memory for histogram edges");
+  /* Targets run from the top down, so values descend. Tied scores can put
+   * fewer than m events between consecutive quantiles: keep an edge only
+   * when at least m background events lie between it and the last kept
+   * edge above it (mass_ge is the exact count at or above the edge). */
+  double kept_ge = 0;
+  int n_kept = 0;
+  for (int q = 0; q < nq; q++) {
+    if (!res[q].found || res[q].mass_ge - kept_ge < m)
+      continue;
+    e[n_kept++] = res[q].value;
+    kept_ge = res[q].mass_ge;
   }
-  free(f);
-  free(res);
-  if (s != DM_OK) {
-    free(e);
-    return s;
-  }
+  int ne = n_kept;
+  e[ne++] = lo;
+  qsort(e, (size_t)ne, sizeof(double), cmp_dbl);
+  int k = 0;
+  for (int i = 0; i < ne; i++)
+    if (k == 0 || e[i] > e[k - 1])
+      e[k++] = e[i];
+  ne = k;
+  double top = nextafter(hi, INFINITY);
+  if (top > e[ne - 1])
+    e[ne++] = top;
+  if (ne < 2)
+    e[ne++] = nextafter(e[0], INFINITY);
+  snprintf(binning, binning_cap,
+           "background quantiles: 1%% steps above eps_B 0.01, %d per decade below, >= %d "
+           "events per bin",
+           o->hist_per_decade, o->hist_min_count);
   *edges = e;
   *n_edges = ne;
   return DM_OK;

@@ -23,20 +23,13 @@ double dm_osel_value(uint64_t key)
 
 /* LSD radix sort of keys (and their weights) in 8 passes of 8 bits: linear
  * time, several times faster than qsort on millions of scores. Passes whose
- * byte is the same for every key are skipped. Stable, so equal keys keep
- * their input order (which does not matter: their weights are summed
- * exactly). */
-static int radix_sort(uint64_t *k, double *w, int64_t n)
+ * byte is the same for every key are skipped (all but one or two for keys
+ * from a narrow range of scores). Stable, so equal keys keep their input
+ * order (which does not matter: their weights are summed exactly). */
+void dm_osel_sort(uint64_t *k, double *w, int64_t n, uint64_t *k2, double *w2)
 {
   if (n < 2)
-    return 1;
-  uint64_t *k2 = malloc((size_t)n * sizeof(uint64_t));
-  double *w2 = w ? malloc((size_t)n * sizeof(double)) : NULL;
-  if (!k2 || (w && !w2)) {
-    free(k2);
-    free(w2);
-    return 0;
-  }
+    return;
   uint64_t *src = k, *dst = k2;
   double *wsrc = w, *wdst = w2;
   for (int pass = 0; pass < 8; pass++) {
@@ -70,6 +63,20 @@ static int radix_sort(uint64_t *k, double *w, int64_t n)
     if (w)
       memcpy(w, wsrc, (size_t)n * sizeof(double));
   }
+}
+
+static int radix_sort(uint64_t *k, double *w, int64_t n)
+{
+  if (n < 2)
+    return 1;
+  uint64_t *k2 = malloc((size_t)n * sizeof(uint64_t));
+  double *w2 = w ? malloc((size_t)n * sizeof(double)) : NULL;
+  if (!k2 || (w && !w2)) {
+    free(k2);
+    free(w2);
+    return 0;
+  }
+  dm_osel_sort(k, w, n, k2, w2);
   free(k2);
   free(w2);
   return 1;
@@ -167,8 +174,8 @@ void dm_osel_local_above(const dm_osel_set *set, uint64_t k, int64_t *n_gt, int6
  * share a prefix (all of them in the first round) share one set of buckets,
  * so a round reduces 256 cells per distinct prefix. */
 static dm_status descend(const dm_osel_set *sets, int n_sets, int weighted, double w_total,
-                         const double *f, const int64_t *need, int n_q, MPI_Comm comm,
-                         dm_osel_result *res)
+                         int64_t above0_n, const dm_xsum *above0_w, const double *f,
+                         const int64_t *need, int n_q, MPI_Comm comm, dm_osel_result *res)
 {
   size_t nq1 = (size_t)(n_q > 0 ? n_q : 1), cells = nq1 * 256;
   uint64_t *prefix = calloc(nq1, sizeof(uint64_t));
@@ -186,6 +193,10 @@ static dm_status descend(const dm_osel_set *sets, int n_sets, int weighted, doub
   for (int q = 0; s == DM_OK && q < n_q; q++) {
     memset(&res[q], 0, sizeof res[q]);
     alive[q] = n_total > 0 && (need || w_total > 0);
+    /* The mass above everything the sets hold (0 for a whole sample). */
+    above_n[q] = above0_n;
+    if (above0_w)
+      above_w[q] = *above0_w;
   }
   for (int round = 0; s == DM_OK && round < 8; round++) {
     int shift = 56 - 8 * round;
@@ -291,7 +302,15 @@ static dm_status descend(const dm_osel_set *sets, int n_sets, int weighted, doub
 dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Comm comm,
                         dm_osel_result *res)
 {
-  return descend(set, 1, set->weight != NULL, set->w_total, f, NULL, n_q, comm, res);
+  return descend(set, 1, set->weight != NULL, set->w_total, 0, NULL, f, NULL, n_q, comm, res);
+}
+
+dm_status dm_osel_upper_part(const dm_osel_set *part, double w_total, int64_t above_n,
+                             const dm_xsum *above_w, const double *f, int n_q, MPI_Comm comm,
+                             dm_osel_result *res)
+{
+  return descend(part, 1, part->weight != NULL, w_total, above_n, part->weight ? above_w : NULL,
+                 f, NULL, n_q, comm, res);
 }
 
 dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_t *pos, int n_q,
@@ -314,7 +333,7 @@ dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_
      * n_total - p entries at or above it. */
     for (int q = 0; q < n_q; q++)
       need[q] = n_total - pos[q];
-    s = descend(sets, n_sets, 0, (double)n_total, NULL, need, n_q, comm, res);
+    s = descend(sets, n_sets, 0, (double)n_total, 0, NULL, NULL, need, n_q, comm, res);
   }
   for (int q = 0; s == DM_OK && q < n_q; q++) {
     key[q] = res[q].key;

@@ -32,6 +32,11 @@ int64_t dm_osel_lower_bound(const uint64_t *a, int64_t n, uint64_t k);
 /* LOCAL. Inverse of dm_osel_key. */
 double dm_osel_value(uint64_t key);
 
+/* LOCAL. Sort the keys k[0..n) ascending, carrying the weights w (may be
+ * NULL), with caller scratch k2 and w2 (n entries each; w2 unused when w is
+ * NULL). Linear time (radix sort of the key bytes that differ). */
+void dm_osel_sort(uint64_t *k, double *w, int64_t n, uint64_t *k2, double *w2);
+
 /* COLLECTIVE. Build a set from n local values (and weights, may be NULL):
  * copies, sorts, and sums the totals. NaN values must have been rejected by
  * the caller. */
@@ -61,6 +66,21 @@ typedef struct {
 dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Comm comm,
                         dm_osel_result *res);
 
+/* COLLECTIVE. dm_osel_upper of a sample that is not held whole: `part` holds
+ * its entries with keys in a range [lo, hi) (spread over the ranks in any
+ * way; n_total the range's count), above_n / above_w the sample's mass at
+ * or above hi (count, or exact weight sum when part is weighted; the same on
+ * every rank), w_total the whole sample's (as its set's w_total). For a
+ * target whose answer lies in the range, i.e. with mass(>= hi) / w_total <=
+ * f < mass(>= lo) / w_total, the result equals dm_osel_upper's on the whole
+ * sample, bit for bit, when no weight is negative (the mass at or above a
+ * value then falls as the value rises, so the range holds the answer);
+ * other targets are not found or wrong, callers pass only the former. Cost
+ * as dm_osel_upper on the part. */
+dm_status dm_osel_upper_part(const dm_osel_set *part, double w_total, int64_t above_n,
+                             const dm_xsum *above_w, const double *f, int n_q, MPI_Comm comm,
+                             dm_osel_result *res);
+
 /* COLLECTIVE. Splitters by position of the union of n_sets sets (same
  * n_sets on every rank; weights ignored): for each of n_q positions pos[q]
  * (0 <= pos[q] < the union's n_total, the same on every rank), key[q] is the
@@ -70,8 +90,8 @@ dm_status dm_osel_upper(const dm_osel_set *set, const double *f, int n_q, MPI_Co
 dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_t *pos, int n_q,
                                MPI_Comm comm, uint64_t *key, int64_t *n_below);
 
-/* COLLECTIVE. Spread the union of n_sets sets (1 or 2, all weighted or all
- * unweighted) evenly over the ranks in key order, without any rank holding
+/* COLLECTIVE. Spread the union of n_sets sets (n_sets >= 1, all weighted or
+ * all unweighted) evenly over the ranks in key order, without any rank holding
  * more than its share: rank r receives the entries at ascending positions
  * [b_r, e_r) of the sorted union, dm_partition(union n_total, r, P), as
  * out[k] (its entries of set k, sorted; n_total and w_total copied from
@@ -82,9 +102,10 @@ dm_status dm_osel_at_positions(const dm_osel_set *sets, int n_sets, const int64_
  * a failure). Status agreed.
  * Cost per rank: dm_osel_at_positions for P - 1 positions, one MPI_Exscan of
  * P - 1 int64, one MPI_Alltoall of n_sets int64 per peer, one dm_exchange of
- * the keys (and weights), then the sorted parts received from each rank
- * merged pairwise (ceil(log2 P) linear passes); memory O(local part + P),
- * plus a transient copy of the received slice during the merge. */
+ * the keys (and weights) of every set, then the sorted parts received from
+ * each rank merged pairwise (ceil(log2 P) linear passes); memory O(local
+ * part + n_sets P), plus a transient copy of the largest set's part of the
+ * received slice during its merge. */
 dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_osel_set *out);
 
 /* LOCAL. Mass of this rank's entries with key > k and with key >= k, added

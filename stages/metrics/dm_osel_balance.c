@@ -157,7 +157,7 @@ static dm_status cuts(const dm_osel_set *in, int n_sets, MPI_Comm comm, int64_t 
 
 dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_osel_set *out)
 {
-  if (n_sets < 1 || n_sets > 2)
+  if (n_sets < 1)
     return dm_error(DM_ERR_INTERNAL, "dm_osel_balance of %d sets", n_sets);
   memset(out, 0, (size_t)n_sets * sizeof *out);
   const int weighted = in[0].weight != NULL;
@@ -172,7 +172,8 @@ dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_o
   int64_t *cnt = malloc((size_t)n_sets * 4 * size * sizeof *cnt);
   int64_t *sp = malloc((size_t)n_sets * size * sizeof *sp);
   int64_t *rp = malloc((size_t)n_sets * size * sizeof *rp);
-  dm_status s = cut && cnt && sp && rp
+  dm_exchange_array *a = malloc((size_t)n_sets * 2 * sizeof *a);
+  dm_status s = cut && cnt && sp && rp && a
                     ? DM_OK
                     : dm_error(DM_ERR_NOMEM, "no memory to spread %d sets", n_sets);
   s = dm_agree(s, comm);
@@ -218,7 +219,6 @@ dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_o
   }
   s = dm_agree(s, comm);
   if (s == DM_OK) {
-    dm_exchange_array a[4];
     int n_arr = 0;
     for (int k = 0; k < n_sets; k++) {
       const int64_t *c = cnt + (size_t)k * 4 * size;
@@ -228,7 +228,9 @@ dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_o
         a[n_arr++] = (dm_exchange_array){in[k].weight, out[k].weight, sizeof(double), c,
                                          c + size, c + 2 * size, c + 3 * size};
     }
-    s = dm_exchange(a, n_arr, DM_EXCHANGE_ROUND_BYTES, comm);
+    /* dm_exchange takes up to 8 arrays a call. */
+    for (int a0 = 0; s == DM_OK && a0 < n_arr; a0 += 8)
+      s = dm_exchange(a + a0, n_arr - a0 < 8 ? n_arr - a0 : 8, DM_EXCHANGE_ROUND_BYTES, comm);
   }
   /* Each source's part is sorted: merge them. */
   dm_status l = DM_OK;
@@ -241,6 +243,7 @@ dm_status dm_osel_balance(const dm_osel_set *in, int n_sets, MPI_Comm comm, dm_o
   free(cnt);
   free(sp);
   free(rp);
+  free(a);
   if (s != DM_OK)
     for (int k = 0; k < n_sets; k++)
       dm_osel_free(&out[k]);

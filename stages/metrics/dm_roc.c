@@ -15,7 +15,7 @@ dm_status dm_roc_compute(const dm_osel_set *bkg, const dm_osel_set *sig, const d
   DM_FORWARD(dm_osel_upper(bkg, eps_b, n_eps, comm, res));
   for (int q = 0; q < n_eps; q++) {
     if (!res[q].found) {
-      eps_s[q] = 1.0; /* beyond the last ROC point numpy returns its value */
+      eps_s[q] = dm_roc_eps_s(eps_b[q], &res[q], 0, 0, 0, 0);
       continue;
     }
     double s_gt, s_ge;
@@ -35,13 +35,20 @@ dm_status dm_roc_compute(const dm_osel_set *bkg, const dm_osel_set *sig, const d
       s_gt = (double)c[0];
       s_ge = (double)c[1];
     }
-    /* The same arithmetic as numpy.interp on (fpr, tpr). */
-    double x0 = res[q].mass_gt / bkg->w_total, x1 = res[q].mass_ge / bkg->w_total;
-    double y0 = s_gt / sig->w_total, y1 = s_ge / sig->w_total;
-    if (eps_b[q] == x0)
-      eps_s[q] = y0;
-    else
-      eps_s[q] = (y1 - y0) / (x1 - x0) * (eps_b[q] - x0) + y0;
+    eps_s[q] = dm_roc_eps_s(eps_b[q], &res[q], bkg->w_total, s_gt, s_ge, sig->w_total);
   }
   return dm_roc_auc(bkg, sig, comm, auc);
+}
+
+double dm_roc_eps_s(double eps_b, const dm_osel_result *r, double w_bkg, double s_gt,
+                    double s_ge, double w_sig)
+{
+  if (!r->found)
+    return 1.0; /* beyond the last ROC point numpy returns its value */
+  /* The same arithmetic as numpy.interp on (fpr, tpr). */
+  double x0 = r->mass_gt / w_bkg, x1 = r->mass_ge / w_bkg;
+  double y0 = s_gt / w_sig, y1 = s_ge / w_sig;
+  if (eps_b == x0)
+    return y0;
+  return (y1 - y0) / (x1 - x0) * (eps_b - x0) + y0;
 }

@@ -56,4 +56,34 @@ dm_status dm_roc_compute(const dm_osel_set *bkg, const dm_osel_set *sig, const d
  * Status agreed. */
 dm_status dm_roc_auc(const dm_osel_set *bkg, const dm_osel_set *sig, MPI_Comm comm, double *auc);
 
+/* COLLECTIVE. The AUC's sums of n_sig signals against one background over
+ * one key range of larger samples, for a computation in parts
+ * (dm_roc_scan.h): bkg and sig[0..n_sig) hold the entries of the samples
+ * with keys in a range [lo, hi) (spread over the ranks in any way, a rank
+ * may hold none; n_total the range's counts), `below` the background mass
+ * below lo (an exact sum, of counts when unweighted; the same on every
+ * rank). Adds signal j's pairs of the range to cnt[2j] (pairs with s > b,
+ * b over the whole background) and cnt[2j + 1] (s == b), or weighted its
+ * exact sum of w_s (B_< + B_= / 2) to acc[j]; the same on every rank.
+ * Summed over ranges that tile the keys these are exactly dm_roc_auc's
+ * sums. All signals go together: one dm_osel_balance of the n_sig + 1 sets
+ * (each rank a slice of their union, at most its share of the range's
+ * entries, 8 bytes an entry, 16 weighted, plus the merge copy of one set),
+ * one MPI_Allgather of the edges, one reduction of the sums; a range
+ * without background moves nothing (one reduction). Status agreed. */
+dm_status dm_roc_auc_add(const dm_osel_set *bkg, const dm_osel_set *sig, int n_sig,
+                         const dm_xsum *below, MPI_Comm comm, int64_t *cnt, dm_xsum *acc);
+
+/* LOCAL. The AUC from those sums and the samples' totals (counts, and weight
+ * totals as the sets' w_total). Weighted, an invalid sum is DM_ERR_NUMERIC. */
+dm_status dm_roc_auc_value(const int64_t cnt[2], const dm_xsum *acc, int weighted, int64_t n_sig,
+                           int64_t n_bkg, double w_sig, double w_bkg, double *auc);
+
+/* LOCAL. eps_S at eps_b from the background query r (dm_osel_upper at
+ * eps_b, total w_bkg) and the signal mass above r's value (s_gt) and at or
+ * above it (s_ge), of total w_sig: numpy.interp's arithmetic; 1 when r was
+ * not found. */
+double dm_roc_eps_s(double eps_b, const dm_osel_result *r, double w_bkg, double s_gt,
+                    double s_ge, double w_sig);
+
 #endif

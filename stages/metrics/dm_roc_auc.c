@@ -39,21 +39,25 @@ static void mass(const dm_osel_set *b, int64_t i0, int64_t i1, dm_xsum *x)
     dm_xsum_add(x, b->weight[i]);
 }
 
-static void edge_of(const dm_osel_set *b, const dm_osel_set *s, roc_edge *e)
+/* The slice's end keys over every set (sets[0] the background), and the
+ * background mass at them and below the upper one. */
+static void edge_of(const dm_osel_set *sets, int n_sets, roc_edge *e)
 {
+  const dm_osel_set *b = &sets[0];
   memset(e, 0, sizeof *e);
-  e->has = b->n + s->n > 0;
-  if (!e->has)
-    return;
   e->lo = UINT64_MAX;
   e->hi = 0;
-  if (b->n) {
-    e->lo = b->key[0];
-    e->hi = b->key[b->n - 1];
+  for (int k = 0; k < n_sets; k++) {
+    const dm_osel_set *x = &sets[k];
+    if (x->n == 0)
+      continue;
+    e->has = 1;
+    e->lo = x->key[0] < e->lo ? x->key[0] : e->lo;
+    e->hi = x->key[x->n - 1] > e->hi ? x->key[x->n - 1] : e->hi;
   }
-  if (s->n) {
-    e->lo = s->key[0] < e->lo ? s->key[0] : e->lo;
-    e->hi = s->key[s->n - 1] > e->hi ? s->key[s->n - 1] : e->hi;
+  if (!e->has) {
+    e->lo = e->hi = 0;
+    return;
   }
   int64_t lo_end = e->lo == UINT64_MAX ? b->n : dm_osel_lower_bound(b->key, b->n, e->lo + 1);
   int64_t hi_beg = dm_osel_lower_bound(b->key, b->n, e->hi);
@@ -76,18 +80,16 @@ static const dm_xsum *mass_at(const roc_edge *e, uint64_t k)
 }
 
 /* The walk over this rank's slice. edges[] are every rank's. */
-static void walk(const dm_osel_set *b, const dm_osel_set *sg, const roc_edge *edges, int rank,
-                 int size, int64_t cnt[2], dm_xsum *acc)
+static void walk(const dm_osel_set *b, const dm_osel_set *sg, const dm_xsum *below,
+                 const roc_edge *edges, int rank, int size, int64_t cnt[2], dm_xsum *acc)
 {
   const roc_edge *me = &edges[rank];
   if (!me->has || sg->n == 0)
     return;
-  /* prefix: all background mass of the ranks below; below_lo: the part of
-   * it below this slice's first key; g_lo, g_hi: the mass at the slice's end
-   * keys over all ranks. */
-  dm_xsum prefix, below_lo, g_lo, g_hi;
-  dm_xsum_clear(&prefix);
-  dm_xsum_clear(&below_lo);
+  /* prefix: all background mass below the sets (`below`) and of the ranks
+   * below; below_lo: the part of it below this slice's first key; g_lo,
+   * g_hi: the mass at the slice's end keys over all ranks. */
+  dm_xsum prefix = *below, below_lo = *below, g_lo, g_hi;
   dm_xsum_clear(&g_lo);
   dm_xsum_clear(&g_hi);
   for (int r = 0; r < size; r++) {
@@ -151,6 +153,81 @@ static void walk(const dm_osel_set *b, const dm_osel_set *sg, const roc_edge *ed
   }
 }
 
+/* The background of the range is empty on every rank: each signal entry
+ * pairs with the mass below alone, B_< = below and B_= = 0, as walk would
+ * count it, without moving anything. */
+static void below_only(const dm_osel_set *sg, const dm_xsum *below, int64_t cnt[2],
+                       dm_xsum *acc)
+{
+  if (!sg->weight) {
+    cnt[0] += sg->n * (int64_t)dm_xsum_value(below);
+    return;
+  }
+  double t = dm_xsum_value(below) + 0.5 * 0.0;
+  for (int64_t q = 0; q < sg->n; q++)
+    dm_xsum_add(acc, sg->weight[q] * t);
+}
+
+dm_status dm_roc_auc_add(const dm_osel_set *bkg, const dm_osel_set *sig, int n_sig,
+                         const dm_xsum *below, MPI_Comm comm, int64_t *cnt, dm_xsum *acc)
+{
+  for (int j = 0; j < n_sig; j++)
+    if ((bkg->weight != NULL) != (sig[j].weight != NULL))
+      return dm_error(DM_ERR_INTERNAL, "the AUC of a weighted against an unweighted set");
+  int size = dm_size(comm), rank = dm_rank(comm);
+  size_t ns = (size_t)(n_sig > 0 ? n_sig : 1);
+  /* Per signal: pairs with s > b and with s == b, or the weighted sum. */
+  int64_t *c = calloc(2 * ns, sizeof *c);
+  dm_xsum *a = calloc(ns, sizeof *a);
+  dm_osel_set *in = malloc((ns + 1) * sizeof *in), *own = calloc(ns + 1, sizeof *own);
+  roc_edge *edges = malloc((size_t)size * sizeof *edges);
+  dm_status s = c && a && in && own && edges
+                    ? DM_OK
+                    : dm_error(DM_ERR_NOMEM, "no memory for the AUC of %d signals", n_sig);
+  s = dm_agree(s, comm);
+  if (s == DM_OK && bkg->n_total == 0) {
+    for (int j = 0; j < n_sig; j++)
+      below_only(&sig[j], below, &c[2 * j], &a[j]);
+  } else if (s == DM_OK) {
+    in[0] = *bkg;
+    for (int j = 0; j < n_sig; j++)
+      in[1 + j] = sig[j];
+    const dm_osel_set *sets = in;
+    if (size > 1) {
+      /* One rank already holds everything in order. */
+      s = dm_osel_balance(in, n_sig + 1, comm, own);
+      sets = own;
+    }
+    roc_edge mine;
+    if (s == DM_OK) {
+      edge_of(sets, n_sig + 1, &mine);
+      if (MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, edges, (int)sizeof mine, MPI_BYTE,
+                        comm) != MPI_SUCCESS)
+        s = dm_error(DM_ERR_MPI, "MPI_Allgather of the AUC edges failed");
+      s = dm_agree(s, comm);
+    }
+    for (int j = 0; s == DM_OK && j < n_sig; j++)
+      walk(&sets[0], &sets[1 + j], below, edges, rank, size, &c[2 * j], &a[j]);
+    for (int k = 0; size > 1 && k <= n_sig; k++)
+      dm_osel_free(&own[k]);
+  }
+  if (s == DM_OK && !bkg->weight)
+    s = dm_allsum_i64_array(c, 2 * n_sig, comm);
+  if (s == DM_OK && bkg->weight)
+    s = dm_xsum_allreduce(a, n_sig, comm);
+  for (int j = 0; s == DM_OK && j < n_sig; j++) {
+    cnt[2 * j] += c[2 * j];
+    cnt[2 * j + 1] += c[2 * j + 1];
+    dm_xsum_merge(&acc[j], &a[j]);
+  }
+  free(c);
+  free(a);
+  free(in);
+  free(own);
+  free(edges);
+  return s;
+}
+
 dm_status dm_roc_auc(const dm_osel_set *bkg, const dm_osel_set *sig, MPI_Comm comm, double *auc)
 {
   if (bkg->n_total == 0 || !(bkg->w_total > 0))
@@ -163,48 +240,23 @@ dm_status dm_roc_auc(const dm_osel_set *bkg, const dm_osel_set *sig, MPI_Comm co
   if (bkg->n_total > INT64_MAX / sig->n_total)
     return dm_error(DM_ERR_ARG, "%lld background x %lld signal events: more pairs than the "
                     "AUC counts (2^63)", (long long)bkg->n_total, (long long)sig->n_total);
-  int size = dm_size(comm), rank = dm_rank(comm);
-  dm_osel_set own[2];
-  memset(own, 0, sizeof own);
-  const dm_osel_set *b = bkg, *sg = sig;
-  dm_status s = DM_OK;
-  if (size > 1) {
-    /* One rank already holds everything in order. */
-    dm_osel_set in[2] = {*bkg, *sig};
-    s = dm_osel_balance(in, 2, comm, own);
-    b = &own[0];
-    sg = &own[1];
+  int64_t cnt[2] = {0, 0};
+  dm_xsum below, acc;
+  dm_xsum_clear(&below);
+  dm_xsum_clear(&acc);
+  DM_FORWARD(dm_roc_auc_add(bkg, sig, 1, &below, comm, cnt, &acc));
+  return dm_roc_auc_value(cnt, &acc, bkg->weight != NULL, sig->n_total, bkg->n_total,
+                          sig->w_total, bkg->w_total, auc);
+}
+
+dm_status dm_roc_auc_value(const int64_t cnt[2], const dm_xsum *acc, int weighted, int64_t n_sig,
+                           int64_t n_bkg, double w_sig, double w_bkg, double *auc)
+{
+  if (!weighted) {
+    *auc = ((double)cnt[0] + 0.5 * (double)cnt[1]) / ((double)n_sig * (double)n_bkg);
+    return DM_OK;
   }
-  roc_edge mine, *edges = NULL;
-  if (s == DM_OK) {
-    edge_of(b, sg, &mine);
-    edges = malloc((size_t)size * sizeof *edges);
-    s = dm_agree(edges ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for %d ranks' edges", size),
-                 comm);
-  }
-  if (s == DM_OK &&
-      MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, edges, (int)sizeof mine, MPI_BYTE,
-                    comm) != MPI_SUCCESS)
-    s = dm_error(DM_ERR_MPI, "MPI_Allgather of the AUC edges failed");
-  s = dm_agree(s, comm);
-  if (s == DM_OK) {
-    int64_t cnt[2] = {0, 0}; /* pairs with s > b, pairs with s == b */
-    dm_xsum acc;
-    dm_xsum_clear(&acc);
-    walk(b, sg, edges, rank, size, cnt, &acc);
-    if (!bkg->weight) {
-      s = dm_allsum_i64_array(cnt, 2, comm);
-      *auc = ((double)cnt[0] + 0.5 * (double)cnt[1]) /
-             ((double)sig->n_total * (double)bkg->n_total);
-    } else {
-      s = dm_xsum_allreduce(&acc, 1, comm);
-      if (s == DM_OK)
-        s = dm_xsum_check(&acc, 1, "weighted AUC sum");
-      *auc = dm_xsum_value(&acc) / (sig->w_total * bkg->w_total);
-    }
-  }
-  free(edges);
-  dm_osel_free(&own[0]);
-  dm_osel_free(&own[1]);
-  return s;
+  DM_FORWARD(dm_xsum_check(acc, 1, "weighted AUC sum"));
+  *auc = dm_xsum_value(acc) / (w_sig * w_bkg);
+  return DM_OK;
 }

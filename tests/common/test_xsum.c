@@ -179,6 +179,16 @@ static void test_vectors_local(void **state)
         dm_xsum_merge(&all, &part[(start + p) % parts]);
       assert_true(same_sum(&all, &fwd));
       assert_true(same_bits(dm_xsum_value(&all), c[k].want));
+      /* The whole less the other parts is each part, to the bit: the mass
+       * of a range from the total and the masses around it. */
+      for (int p = 0; p < parts; p++) {
+        dm_xsum x = fwd;
+        for (int q = 0; q < parts; q++)
+          if (q != p)
+            dm_xsum_sub(&x, &part[q]);
+        assert_true(same_sum(&x, &part[p]));
+        assert_true(same_bits(dm_xsum_value(&x), dm_xsum_value(&part[p])));
+      }
     }
     free(t);
   }

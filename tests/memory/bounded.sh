@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bounded memory: ingest, select, score and train run with a small budget on an
-# input many times larger than it, on 1 and 2 ranks; each rank's peak
+# Bounded memory: ingest, select, score, train and metrics run with a small
+# budget on an input many times larger than it, on 1 and 2 ranks; each rank's peak
 # resident memory is measured from outside (peak_rss.py: the kernel's
 # high-water mark of the child) and must stay
 #   - below a bound made of the budget plus a baseline, where the baseline is
@@ -23,6 +23,8 @@ CHUNK=4096         # ingest --chunk-events: small chunks, so the writer's few
                    # chunks per column do not hide the budget
 BATCH=4096         # select, score and train --batch (events per rank per round)
 MAX_TRAIN=2000     # train kde --max-train: a subsample of a pool far larger
+ROWS_MB=1          # metrics --rows-mb: about 44,000 score rows per rank at
+                   # once, against 300,000-1,200,000 per rank
 "$MPIEXEC" -n 2 "$DMPIPE" generate --out gen --events 600000 --seed 7 --quiet > /dev/null
 cat $(ls gen/*.csv | LC_ALL=C sort) > x1.csv
 rm -rf gen
@@ -55,8 +57,25 @@ for np in 1 2; do
     peak train.np$np.x$k $np train kde --in s$np.$k.h5 --out tk$np.$k.h5 --max-train $MAX_TRAIN \
       --batch $BATCH --quiet --no-progress
   done
+  # Every event counts (the model trained on another store) and every
+  # working point is quoted, so that each number can be compared.
+  for k in 0 1 2; do
+    peak metrics.np$np.x$k $np metrics --scores c=sc$np.$k.h5 --include-train \
+      --allow-unresolved --rows-mb $ROWS_MB --json m$np.$k.json
+  done
+  # The same, every row held at once (one pass): the same JSON.
+  "$MPIEXEC" -n $np "$DMPIPE" metrics --scores c=sc$np.1.h5 --include-train \
+    --allow-unresolved --rows-mb 1000 --json m$np.1.whole.json > /dev/null
 done
 cat peaks.txt
 "$PYTHON" "$mem/check_bounded.py" peaks.txt --budget-mb $BUDGET_MB --chunk-events $CHUNK \
-  --batch $BATCH --input-mb "$(stat -c %s x1.csv)"
+  --batch $BATCH --rows-mb $ROWS_MB --input-mb "$(stat -c %s x1.csv)"
+# The results under the budget against scikit-learn on the same scores, and
+# against the one-pass run byte for byte.
+for np in 1 2; do
+  for k in 1 2; do
+    "$PYTHON" "$mem/check_metrics_peer.py" sc$np.$k.h5 m$np.$k.json
+  done
+  "$PYTHON" "$mem/check_metrics_peer.py" --same m$np.1.json m$np.1.whole.json
+done
 echo "ok: bounded memory"

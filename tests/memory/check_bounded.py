@@ -14,6 +14,10 @@ The bound for each command, per rank, is the tiny input's peak on that rank
           answer's leading bits; with a 9-byte key per pool row, about
           530,000 rows on the input, and event columns' chunk caches of
           up to 1 MiB, train peaked 20 MiB above the tiny input's);
+  metrics: --rows-mb (the rows the exact ROC holds at once), its batch of
+          65536 rows (21 bytes a row at most) and three chunks of each score
+          column (8 + 2 + 1 bytes a row: the one cached, the one read and the
+          one it decompresses to);
 and, for select and score, HDF5's raw-data chunk cache of every input column
 they read (1 MiB each by default, 13 columns: 7 event, 5 object, the derived
 weight), which holds the chunk two consecutive reads share (train: one
@@ -29,6 +33,7 @@ ap.add_argument("peaks")
 ap.add_argument("--budget-mb", type=float, required=True)
 ap.add_argument("--chunk-events", type=int, required=True)
 ap.add_argument("--batch", type=int, required=True)
+ap.add_argument("--rows-mb", type=float, required=True)
 ap.add_argument("--input-mb", type=float, required=True, help="bytes of the x1 input")
 a = ap.parse_args()
 
@@ -47,6 +52,7 @@ allow = {
     "select": 5 * chunk_set_kib(65536) + 2 * a.batch + READ_CACHE_KIB,
     "score": 2 * a.batch + READ_CACHE_KIB,
     "train": 2 * a.batch + 2 * MiB,
+    "metrics": a.rows_mb * MiB + 65536 * (21 + 3 * 11) / 1024.0,
 }
 if a.input_mb / 2**20 < 4 * a.budget_mb:
     sys.exit(f"the input ({a.input_mb / 2**20:.0f} MiB) is not several times the budget")
@@ -60,7 +66,7 @@ for cmd, extra in allow.items():
             sys.exit(f"{cmd} np {np_}: expected {np_} peaks per run, got {base} {one} {two}")
         for r in range(np_):
             bound = base[r] + extra
-            print(f"{cmd:6} np {np_} rank {r}: tiny {base[r] / MiB:6.1f} MiB, input "
+            print(f"{cmd:7} np {np_} rank {r}: tiny {base[r] / MiB:6.1f} MiB, input "
                   f"{one[r] / MiB:6.1f}, doubled {two[r] / MiB:6.1f}; bound {bound / MiB:6.1f}, "
                   f"doubled/input {two[r] / one[r]:.3f}")
             for k, v in (("input", one[r]), ("doubled input", two[r])):

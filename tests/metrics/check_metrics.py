@@ -7,7 +7,8 @@ signals, one channel with many tied scores), runs dmpipe metrics on 1, 2 and
     np.interp) per signal and channel, unweighted to 1e-12 and weighted (sample
     weights) to 1e-9; SI, best SI, TI and min/median/max TI recomputed here;
   - the same JSON numbers for every rank count, and bitwise identical
-    histogram files (edges, counts, sums of weights);
+    histogram files (edges, counts, sums of weights), also with a row budget
+    (--rows-mb) far below the rows, read in many passes;
   - histogram contents against numpy (counts exact, sums to 1e-12), at least
     10 background events per interior bin and an edge near eps_B = 1e-4;
   - merging the histograms of two halves of the events (same edges) gives the
@@ -16,7 +17,7 @@ signals, one channel with many tied scores), runs dmpipe metrics on 1, 2 and
   - counting significance (s, b, s/sqrt(b), Asimov Z with and without a
     background uncertainty) from the raw weighted events above the cut;
   - errors: a NaN score names file and row, an unknown process name fails, and
-    no output is left behind.
+    no output is left behind; a --rows-mb below its minimum is a usage error.
 Usage: check_metrics.py DMPIPE MPIEXEC TMPDIR"""
 import json
 import math
@@ -145,6 +146,23 @@ for n in (1, 2, 3):
         check_results(js, weighted, tag)
         hists[tag], jsons[tag] = h, js
 
+# A budget far below the rows (--rows-mb 0.1: about 4400 rows per rank, 2200
+# weighted, against 84,000 and 16,000 per rank on 2 ranks): read again in
+# many passes, with the same results to the bit.
+for n in (2, 3):
+    for weighted in (0, 1):
+        tag = f"np{n}{'w' if weighted else 'u'}_small"
+        out = os.path.join(tmp, f"{tag}.json")
+        h = os.path.join(tmp, f"{tag}_hist.h5")
+        args = scores_args + ["--json", out, "--hist-out", h, "--rows-mb", "0.1"]
+        if weighted:
+            args += ["--weighted", "--lumi", "100", "--bkg-uncertainty", "0.1"]
+        run(n, args)
+        with open(out) as f:
+            js = json.load(f)
+        check_results(js, weighted, tag)
+        hists[tag], jsons[tag] = h, js
+
 
 def hist_arrays(path):
     with h5py.File(path, "r") as f:
@@ -167,6 +185,15 @@ for weighted in "uw":
         resn = jsons[f"np{n}{weighted}"]["results"]
         if res1 != resn:
             fail(f"results on {n} ranks differ from 1 rank ({weighted})")
+        small = hist_arrays(hists[f"np{n}{weighted}_small"])
+        for key, a in base.items():
+            if a.tobytes() != small[key].tobytes():
+                fail(f"histogram {key} with --rows-mb 0.1 on {n} ranks differs (bitwise)")
+        js_small = jsons[f"np{n}{weighted}_small"]
+        if js_small["results"] != res1 or js_small["channels"] != jsons[f"np1{weighted}"]["channels"]:
+            fail(f"results with --rows-mb 0.1 on {n} ranks differ from 1 rank ({weighted})")
+        if weighted == "w" and js_small["significance"] != jsons["np1w"]["significance"]:
+            fail(f"significance with --rows-mb 0.1 on {n} ranks differs")
     if weighted == "w":
         if jsons["np1w"]["significance"] != jsons["np3w"]["significance"]:
             fail("significance differs between 1 and 3 ranks")
@@ -339,6 +366,10 @@ if p.returncode != 1 or "no_such_process" not in p.stderr:
 p = run(1, ["--scores", "chan1"], expect_ok=False)
 if p.returncode != 2:
     fail(f"bad --scores value: rc {p.returncode}")
+for n in (1, 2, 3):
+    p = run(n, scores_args + ["--rows-mb", "0.001"], expect_ok=False)
+    if p.returncode != 2 or "--rows-mb" not in p.stderr:
+        fail(f"--rows-mb 0.001 on {n} ranks: rc {p.returncode}, stderr {p.stderr!r}")
 
 if failures:
     print(f"{len(failures)} failures")

@@ -1,5 +1,6 @@
-/* The distributed AUC (dm_roc_auc) and the balancing under it
- * (dm_osel_balance), on data spread over the ranks in the most uneven ways:
+/* The distributed AUC (dm_roc_auc), the balancing under it
+ * (dm_osel_balance) and the same in passes with a row budget (dm_roc_scan),
+ * on data spread over the ranks in the most uneven ways:
  * everything on one rank, background and signal on different ranks, random
  * owners, fewer events than ranks. Samples with heavy ties, all-equal
  * scores, a single signal event, -0 against +0.
@@ -23,6 +24,7 @@
 #include "dm_osel.h"
 #include "dm_rng.h"
 #include "dm_roc.h"
+#include "dm_roc_scan.h"
 
 typedef struct {
   int64_t nb, ns;
@@ -316,6 +318,188 @@ static void test_errors(void **state)
   dm_osel_free(&su);
 }
 
+/* The rows of a sample as a dm_roc_source: this rank's entries under split
+ * sp, in batches of 7 rows, every rank making as many calls as the busiest.
+ * Signal entries alternate between signals 0 and 1 (groups 2 and 3), and
+ * every fifth row of the batch stream is one of group 0 (not in the ROC). */
+typedef struct {
+  const sample *x;
+  int sp, weighted;
+  int64_t n, at, batches, done;
+  uint16_t *g;
+  double *v, *w;
+  uint16_t bg[7];
+  double bv[7], bw[7];
+} rows_src;
+
+static void rows_init(rows_src *r, const sample *x, int sp, int weighted)
+{
+  MPI_Comm comm = MPI_COMM_WORLD;
+  int me = dm_rank(comm), size = dm_size(comm);
+  memset(r, 0, sizeof *r);
+  r->x = x;
+  r->sp = sp;
+  r->weighted = weighted;
+  int64_t cap = (x->nb + x->ns) * 5 / 4 + 2;
+  r->g = malloc((size_t)cap * sizeof *r->g);
+  r->v = malloc((size_t)cap * sizeof *r->v);
+  r->w = malloc((size_t)cap * sizeof *r->w);
+  for (int set = 0; set < 2; set++) {
+    int64_t n = set ? x->ns : x->nb;
+    for (int64_t i = 0; i < n; i++) {
+      if (owner(sp, set, i, n, size) != me)
+        continue;
+      if (r->n % 5 == 4) {
+        r->g[r->n] = 0;
+        r->v[r->n] = -7.0;
+        r->w[r->n++] = 1e300; /* would spoil any sum it entered */
+      }
+      r->g[r->n] = (uint16_t)(set ? 2 + i % 2 : 1);
+      r->v[r->n] = set ? x->sv[i] : x->bv[i];
+      r->w[r->n++] = set ? x->sw[i] : x->bw[i];
+    }
+  }
+  int64_t most = dm_allmax_i64(r->n, comm);
+  r->batches = (most + 6) / 7;
+}
+
+static dm_status rows_next(void *ctx, dm_roc_rows *rows, int *more)
+{
+  rows_src *r = ctx;
+  if (r->done == r->batches) {
+    r->done = 0;
+    r->at = 0;
+    *more = 0;
+    return DM_OK;
+  }
+  int64_t k = 0;
+  for (; k < 7 && r->at < r->n; k++, r->at++) {
+    r->bg[k] = r->g[r->at];
+    r->bv[k] = r->v[r->at];
+    r->bw[k] = r->w[r->at];
+  }
+  r->done++;
+  rows->n = k;
+  rows->group = r->bg;
+  rows->score = r->bv;
+  rows->weight = r->weighted ? r->bw : NULL;
+  *more = 1;
+  return DM_OK;
+}
+
+/* The scan in passes against the pair counts (each of the two signals),
+ * and against dm_roc_compute and dm_osel_upper on the whole sets, bit for
+ * bit, for budgets of 2, 13, 97 rows and everything (2 rows: a tie pass per
+ * tied score of the tied samples). */
+static void test_scan(void **state)
+{
+  MPI_Comm comm = MPI_COMM_WORLD;
+  const double eps_b[3] = {1e-2, 1e-1, 0.5}, f[4] = {0.05, 0.3, 0.7, 0.999};
+  for (int c = 0; c < N_CASES; c++) {
+    sample x;
+    make(c, &x);
+    /* Signal j's entries: i % 2 == j. */
+    sample part[2];
+    for (int j = 0; j < 2; j++) {
+      part[j] = x;
+      part[j].ns = 0;
+      part[j].sv = malloc((size_t)(x.ns + 1) * sizeof(double));
+      part[j].sw = malloc((size_t)(x.ns + 1) * sizeof(double));
+      for (int64_t i = j; i < x.ns; i += 2) {
+        part[j].sv[part[j].ns] = x.sv[i];
+        part[j].sw[part[j].ns++] = x.sw[i];
+      }
+    }
+    /* Blocks, background and signal apart, random owners. */
+    static const int splits[3] = {0, 3, 4};
+    for (int si = 0; si < 3; si++)
+      for (int weighted = 0, sp = splits[si]; weighted < 2; weighted++) {
+        /* The whole sets, one pass: what the scan must equal. */
+        dm_osel_set b, sg[2];
+        build(&x, 0, sp, weighted, &b);
+        double want_auc[2] = {NAN, NAN}, want_eps[2][3];
+        for (int j = 0; j < 2; j++) {
+          build(&part[j], 1, sp == 3 ? 3 : 0, weighted, &sg[j]);
+          if (part[j].ns > 0)
+            assert_int_equal(dm_roc_compute(&b, &sg[j], eps_b, 3, comm, &want_auc[j],
+                                            want_eps[j]),
+                             DM_OK);
+        }
+        dm_osel_set bu = b;
+        bu.weight = NULL;
+        bu.w_total = (double)bu.n_total;
+        dm_osel_result want_q[4];
+        assert_int_equal(dm_osel_upper(&bu, f, 4, comm, want_q), DM_OK);
+        for (int budget = 0; budget < 4; budget++) {
+          double rows = (double[]){2, 13, 97, 1e9}[budget];
+          /* Continuous scores: a pass per few rows would take long. */
+          if (c == 3 && rows < 50)
+            continue;
+          dm_roc_scan *scan = NULL;
+          assert_int_equal(dm_roc_scan_create(2, weighted, rows * (weighted ? 48 : 24), &scan),
+                           DM_OK);
+          rows_src src;
+          rows_init(&src, &x, sp, weighted);
+          assert_int_equal(dm_roc_scan_read(scan, rows_next, &src, comm), DM_OK);
+          assert_int_equal(dm_roc_scan_count(scan, 1), x.nb);
+          assert_int_equal(dm_roc_scan_count(scan, 2) + dm_roc_scan_count(scan, 3), x.ns);
+          assert_int_equal(dm_roc_scan_queries(scan, eps_b, 3, f, 4), DM_OK);
+          int done = 0;
+          while (!done) {
+            assert_int_equal(dm_roc_scan_settle(scan, comm, &done), DM_OK);
+            if (!done)
+              assert_int_equal(dm_roc_scan_read(scan, rows_next, &src, comm), DM_OK);
+          }
+          for (int j = 0; j < 2; j++) {
+            if (part[j].ns == 0)
+              continue;
+            double auc = -1;
+            assert_int_equal(dm_roc_scan_auc(scan, j, &auc), DM_OK);
+            if (!weighted) {
+              int64_t gt, eq;
+              long double wn;
+              reference(&part[j], &gt, &eq, &wn);
+              double want = ((double)gt + 0.5 * (double)eq) / ((double)part[j].ns * (double)x.nb);
+              if (memcmp(&auc, &want, sizeof auc) != 0)
+                fail_msg("case %d split %d rows %g signal %d: AUC %.17g, pairs %.17g", c, sp,
+                         rows, j, auc, want);
+            }
+            if (memcmp(&auc, &want_auc[j], sizeof auc) != 0)
+              fail_msg("case %d split %d rows %g signal %d weighted %d: AUC %.17g, one pass "
+                       "%.17g", c, sp, rows, j, weighted, auc, want_auc[j]);
+            for (int q = 0; q < 3; q++) {
+              double e = dm_roc_scan_eps_s(scan, j, q);
+              if (memcmp(&e, &want_eps[j][q], sizeof e) != 0)
+                fail_msg("case %d split %d rows %g signal %d: eps_S %.17g, one pass %.17g", c,
+                         sp, rows, j, e, want_eps[j][q]);
+            }
+          }
+          for (int q = 0; q < 4; q++) {
+            const dm_osel_result *r = dm_roc_scan_quantile(scan, q);
+            assert_int_equal(r->found, want_q[q].found);
+            assert_true(r->key == want_q[q].key);
+            assert_true(r->mass_gt == want_q[q].mass_gt && r->mass_ge == want_q[q].mass_ge);
+          }
+          /* A budget below the busiest rank's rows takes several passes. */
+          if (rows < 50 && x.nb + x.ns > 2 * rows * dm_size(comm) + 4)
+            assert_true(dm_roc_scan_passes(scan) > 1);
+          dm_roc_scan_free(scan);
+          free(src.g);
+          free(src.v);
+          free(src.w);
+        }
+        dm_osel_free(&b);
+        dm_osel_free(&sg[0]);
+        dm_osel_free(&sg[1]);
+      }
+    for (int j = 0; j < 2; j++) {
+      free(part[j].sv);
+      free(part[j].sw);
+    }
+    sample_free(&x);
+  }
+}
+
 int main(void)
 {
   MPI_Init(NULL, NULL);
@@ -324,6 +508,7 @@ int main(void)
       cmocka_unit_test(test_balance),
       cmocka_unit_test(test_at_positions),
       cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_scan),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();
