@@ -165,6 +165,15 @@ static dm_status reserve(dm_chunk_packer *p, int nt, int64_t sc)
   return DM_OK;
 }
 
+int dm_chunk_pack_threads(void)
+{
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 dm_status dm_chunk_pack(dm_chunk_packer *p, dm_chunk_job *jobs, int n)
 {
   int64_t sc = 0;

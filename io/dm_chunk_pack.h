@@ -33,6 +33,9 @@ void dm_chunk_packer_free(dm_chunk_packer *p);
 /* Bytes dst must hold for a chunk of n_chunk elements. */
 int64_t dm_chunk_pack_bound(int64_t n_chunk, size_t esz, int level);
 
+/* The threads dm_chunk_pack spreads jobs over (1 without OpenMP). */
+int dm_chunk_pack_threads(void);
+
 /* Pack every job, spread over OpenMP's threads. */
 dm_status dm_chunk_pack(dm_chunk_packer *p, dm_chunk_job *jobs, int n);
 

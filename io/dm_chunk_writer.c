@@ -22,7 +22,8 @@ typedef struct {
   int64_t n_carry;  /* elements after `written`, held by carry_rank */
   int carry_rank;
   char *carry;      /* chunk bytes, on carry_rank (allocated when first needed) */
-  char *asmb[2];    /* chunk bytes: pieces joined from several ranks (same) */
+  char *asmb;       /* chunk bytes: a chunk joined from several ranks while the
+                     * carry's buffer is in use (same) */
 } cw_col;
 
 /* A chunk this rank compresses and writes. */
@@ -31,7 +32,7 @@ typedef struct {
   int64_t begin;      /* global index of its first element */
   const char *src;    /* n_valid elements */
   int64_t n_valid;
-  int64_t slot;       /* offset of its output in w->out */
+  int64_t slot;       /* offset of its output in w->out (set per sub-round) */
   int64_t size;       /* compressed bytes (-1: failed) */
 } cw_job;
 
@@ -51,12 +52,24 @@ struct dm_chunkw {
   int64_t *starts;   /* per column, size + 1: where each rank's segment starts */
   cw_job *jobs;
   int njobs, cap_jobs;
-  /* Compressed chunks: two buffers, so one round's writes (nonblocking
-   * MPI-IO) can still be under way while the next round compresses. */
+  /* Compressed chunks: two buffers, so one sub-round's writes (nonblocking
+   * MPI-IO) can still be under way while the next one compresses. A round's
+   * chunks go through them in sub-rounds of at most half the budget each,
+   * whatever the round's size (dm_chunkw_set_budget). */
   char *out;
   char *outb[2];
   int64_t outb_cap[2];
   int cur;
+  int64_t budget;
+  /* Rank 0, per round: the round's chunks listed by owner (each owner's in
+   * global order, from own_off[r]) and how many of each owner's are placed. */
+  struct cw_chunk {
+    int col;
+    int64_t begin;
+  } *order;
+  int64_t cap_order;
+  int64_t *own_off; /* size + 1 */
+  int64_t *placed;  /* size */
   MPI_Request *wreq[2];
   int *wlen[2];
   int nwreq[2], cap_wreq[2];
@@ -73,6 +86,7 @@ struct dm_chunkw {
    * every rank's wait from sending its sizes to holding the addresses. */
   double t_resize, t_wchunk, t_addr;
   int64_t n_placed;
+  int64_t n_sub, out_peak;
 };
 
 hid_t dm_chunkw_file(const dm_chunkw *w) { return w->file; }
@@ -90,19 +104,13 @@ void dm_chunkw_get_stats(const dm_chunkw *w, dm_chunkw_stats *st)
   st->place_write_chunk = w->t_wchunk;
   st->chunks = w->n_placed;
   st->addr_wait = w->t_addr;
+  st->sub_rounds = w->n_sub;
+  st->out_peak = w->out_peak;
 }
 
-static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
+void dm_chunkw_set_budget(dm_chunkw *w, int64_t bytes)
 {
-  if (need <= *cap)
-    return 1;
-  int64_t c = need > 2 * *cap ? need : 2 * *cap;
-  void *q = realloc(*p, (size_t)c * elem);
-  if (!q)
-    return 0;
-  *p = q;
-  *cap = c;
-  return 1;
+  w->budget = bytes > 0 ? bytes : DM_CHUNKW_BUDGET_DEFAULT;
 }
 
 /* ---- create / add ------------------------------------------------------------ */
@@ -120,11 +128,14 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   w->size = dm_size(comm);
   w->file = H5I_INVALID_HID;
   w->at.claim.fd = -1;
+  w->budget = DM_CHUNKW_BUDGET_DEFAULT;
   dm_status s = dm_zstd_filter_register();
   w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
   w->starts = malloc(((size_t)w->size + 1) * DM_CHUNKW_MAX_COLS * sizeof *w->starts);
+  w->placed = calloc((size_t)w->size, sizeof *w->placed);
+  w->own_off = calloc((size_t)w->size + 1, sizeof *w->own_off);
   w->packer = dm_chunk_packer_new();
-  if (s == DM_OK && (!w->all_n || !w->starts || !w->packer))
+  if (s == DM_OK && (!w->all_n || !w->starts || !w->placed || !w->own_off || !w->packer))
     s = dm_error(DM_ERR_NOMEM, "no memory for a writer of %s", final_path);
   s = dm_agree(s, comm);
   if (s == DM_OK)
@@ -208,8 +219,7 @@ dm_status dm_chunkw_add(dm_chunkw *w, const char *path, hid_t type, const dm_h5_
     if (cc->dset > 0)
       H5Dclose(cc->dset);
     free(cc->carry);
-    free(cc->asmb[0]);
-    free(cc->asmb[1]);
+    free(cc->asmb);
     memset(cc, 0, sizeof *cc);
     return s;
   }
@@ -224,24 +234,25 @@ static int64_t slot_bytes(const cw_col *cc)
   return dm_chunk_pack_bound(cc->chunk, cc->esz, cc->level);
 }
 
-static dm_status compress_all(dm_chunkw *w)
+/* Compress jobs [j0, j0 + n) into w->out. */
+static dm_status compress_jobs(dm_chunkw *w, int j0, int n)
 {
-  if (w->njobs > w->cap_pk) {
-    dm_chunk_job *p = realloc(w->pk, (size_t)w->njobs * sizeof *p);
+  if (n > w->cap_pk) {
+    dm_chunk_job *p = realloc(w->pk, (size_t)n * sizeof *p);
     if (!p)
       return dm_error(DM_ERR_NOMEM, "no memory for chunk jobs");
     w->pk = p;
-    w->cap_pk = w->njobs;
+    w->cap_pk = n;
   }
-  for (int i = 0; i < w->njobs; i++) {
-    const cw_job *j = &w->jobs[i];
+  for (int i = 0; i < n; i++) {
+    const cw_job *j = &w->jobs[j0 + i];
     const cw_col *cc = &w->col[j->col];
     w->pk[i] = (dm_chunk_job){j->src, j->n_valid, cc->chunk, cc->esz, cc->level, cc->shuffle,
                               w->out + j->slot, 0};
   }
-  DM_FORWARD(dm_chunk_pack(w->packer, w->pk, w->njobs));
-  for (int i = 0; i < w->njobs; i++)
-    w->jobs[i].size = w->pk[i].size;
+  DM_FORWARD(dm_chunk_pack(w->packer, w->pk, n));
+  for (int i = 0; i < n; i++)
+    w->jobs[j0 + i].size = w->pk[i].size;
   return DM_OK;
 }
 
@@ -291,9 +302,9 @@ static dm_status wait_writes(dm_chunkw *w, int b)
                   err ? dm_strerror_io(err) : "short write (disk full?)");
 }
 
-static dm_status start_writes(dm_chunkw *w, int b, const uint64_t *addr)
+/* Start the writes of jobs [j0, j0 + n), compressed in buffer b, at addr. */
+static dm_status start_writes(dm_chunkw *w, int b, int j0, int n, const uint64_t *addr)
 {
-  int n = w->njobs;
   if (n > w->cap_wreq[b]) {
     MPI_Request *r = realloc(w->wreq[b], (size_t)n * sizeof *r);
     if (r)
@@ -306,7 +317,7 @@ static dm_status start_writes(dm_chunkw *w, int b, const uint64_t *addr)
     w->cap_wreq[b] = n;
   }
   for (int i = 0; i < n; i++) {
-    cw_job *j = &w->jobs[i];
+    cw_job *j = &w->jobs[j0 + i];
     w->wlen[b][i] = (int)j->size;
     int e = MPI_File_iwrite_at(w->fh, (MPI_Offset)addr[i], w->outb[b] + j->slot, (int)j->size,
                                MPI_BYTE, &w->wreq[b][w->nwreq[b]]);
@@ -377,8 +388,7 @@ static dm_status add_msg(dm_chunkw *w, int send, const char *buf, int64_t bytes,
   return DM_OK;
 }
 
-static dm_status add_job(dm_chunkw *w, int c, int64_t begin, const char *src, int64_t nv,
-                         int64_t *out_need)
+static dm_status add_job(dm_chunkw *w, int c, int64_t begin, const char *src, int64_t nv)
 {
   if (w->njobs == w->cap_jobs) {
     int cap = w->cap_jobs ? 2 * w->cap_jobs : 64;
@@ -393,9 +403,8 @@ static dm_status add_job(dm_chunkw *w, int c, int64_t begin, const char *src, in
   j->begin = begin;
   j->src = src;
   j->n_valid = nv;
-  j->slot = *out_need;
+  j->slot = 0;
   j->size = 0;
-  *out_need += slot_bytes(&w->col[c]);
   return DM_OK;
 }
 
@@ -411,15 +420,14 @@ static dm_status chunk_buf(const cw_col *cc, char **p)
 
 /* What becomes of the piece after the last whole chunk (the new carry). */
 typedef struct {
-  int kind; /* 0 nothing to do, 1 copy from src, 2 swap with asmb[idx] */
+  int kind; /* 0 nothing to do (already in the carry's buffer), 1 copy from
+             * src, 2 swap the carry's buffer with asmb */
   const char *src;
   int64_t n;
-  int idx;
 } cw_tail;
 
 /* Post the messages and list the jobs of column c. */
-static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, int64_t *out_need,
-                             cw_tail *tail)
+static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, cw_tail *tail)
 {
   cw_col *cc = &w->col[c];
   int me = w->rank, P = w->size, nc = w->ncol;
@@ -428,7 +436,7 @@ static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, i
   int64_t ch = cc->chunk, end = starts[P];
   int64_t cut = final ? end : cc->written + (end - cc->written) / ch * ch;
   tail->kind = 0;
-  int n_asmb = 0;
+  int n_asmb = 0, carry_busy = 0;
   /* My segments: the carry (if I hold it) and my new elements. */
   struct seg {
     int seg;
@@ -452,21 +460,34 @@ static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, i
       if (o != me)
         DM_FORWARD(add_msg(w, 1, sg[i].src, m * (int64_t)esz, o, 2 * c + (sg[i].seg >= 0)));
     }
-    /* The chunks that begin in this segment are mine. */
+    /* The chunks that begin in this segment are mine. A chunk joined from
+     * several segments is assembled in the carry's buffer when that is free:
+     * the chunk that begins in the carry extends the carry in place, and a
+     * chunk of my own elements that runs into later ranks' goes there unless
+     * a chunk compressed in this round still reads the carry. So a rank
+     * holds one chunk buffer per column, two only in the last case. */
     for (int64_t pb = cc->written + (a - cc->written + ch - 1) / ch * ch; pb < e; pb += ch) {
       int64_t pe = pb + ch < end ? pb + ch : end;
       int whole = pe <= cut;
       const char *src;
-      int idx = -1;
+      int idx = -1, in_carry = 0;
       if (pe <= e) {
         src = sg[i].src + (pb - a) * (int64_t)esz;
       } else {
-        idx = n_asmb++;
-        if (idx > 1)
-          return dm_error(DM_ERR_INTERNAL, "chunk writer: more than two joined chunks");
-        DM_FORWARD(chunk_buf(cc, &cc->asmb[idx]));
-        char *buf = cc->asmb[idx];
-        memcpy(buf, sg[i].src + (pb - a) * (int64_t)esz, (size_t)(e - pb) * esz);
+        char **bp = &cc->carry;
+        in_carry = 1;
+        if (sg[i].seg >= 0 && carry_busy) {
+          idx = n_asmb++;
+          if (idx > 0)
+            return dm_error(DM_ERR_INTERNAL, "chunk writer: more than two joined chunks");
+          bp = &cc->asmb;
+          in_carry = 0;
+        }
+        DM_FORWARD(chunk_buf(cc, bp));
+        char *buf = *bp;
+        const char *head = sg[i].src + (pb - a) * (int64_t)esz;
+        if (head != buf) /* the carry extended in place has its head already */
+          memcpy(buf, head, (size_t)(e - pb) * esz);
         for (int r = sg[i].seg + 1; r < P && starts[r] < pe; r++) {
           int64_t len = w->all_n[(int64_t)r * nc + c];
           if (len == 0)
@@ -482,24 +503,71 @@ static dm_status plan_column(dm_chunkw *w, int c, const char *mine, int final, i
         src = buf;
       }
       if (whole) {
-        DM_FORWARD(add_job(w, c, pb, src, pe - pb, out_need));
+        DM_FORWARD(add_job(w, c, pb, src, pe - pb));
+        if (sg[i].seg < 0 || in_carry)
+          carry_busy = 1;
+      } else if (in_carry) {
+        *tail = (cw_tail){0, NULL, pe - pb}; /* already where the carry goes */
       } else if (idx >= 0) {
-        *tail = (cw_tail){2, NULL, pe - pb, idx};
+        *tail = (cw_tail){2, NULL, pe - pb};
       } else if (src != cc->carry) {
         DM_FORWARD(chunk_buf(cc, &cc->carry));
-        *tail = (cw_tail){1, src, pe - pb, -1};
+        *tail = (cw_tail){1, src, pe - pb};
       }
     }
   }
   return DM_OK;
 }
 
-/* Rank 0: allocate every chunk of the round in the file, in global order, and
- * send each owner its addresses. */
-static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
+/* Rank 0: list the round's chunks by owner (w->order, w->own_off) and extend
+ * the datasets to the round's cut. */
+static dm_status list_round(dm_chunkw *w, const int64_t *cut)
 {
   int P = w->size;
-  int n = w->njobs;
+  int64_t total = 0;
+  memset(w->own_off, 0, ((size_t)P + 1) * sizeof *w->own_off);
+  memset(w->placed, 0, (size_t)P * sizeof *w->placed);
+  for (int c = 0; c < w->ncol; c++) {
+    cw_col *cc = &w->col[c];
+    for (int64_t pb = cc->written; pb < cut[c]; pb += cc->chunk, total++)
+      w->own_off[holder(w, cc, pb) + 1]++;
+  }
+  if (total > w->cap_order) {
+    struct cw_chunk *o = realloc(w->order, (size_t)total * sizeof *o);
+    if (!o)
+      return dm_error(DM_ERR_NOMEM, "no memory for the list of %lld chunks", (long long)total);
+    w->order = o;
+    w->cap_order = total;
+  }
+  for (int r = 0; r < P; r++)
+    w->own_off[r + 1] += w->own_off[r];
+  for (int c = 0; c < w->ncol; c++) {
+    cw_col *cc = &w->col[c];
+    if (cut[c] <= cc->written)
+      continue;
+    for (int64_t pb = cc->written; pb < cut[c]; pb += cc->chunk) {
+      int o = holder(w, cc, pb);
+      w->order[w->own_off[o] + w->placed[o]++] = (struct cw_chunk){c, pb};
+    }
+    double t0 = MPI_Wtime();
+    dm_status s = dm_h5_col_resize(cc->dset, cut[c]);
+    w->t_resize += MPI_Wtime() - t0;
+    DM_FORWARD(s);
+  }
+  memset(w->placed, 0, (size_t)P * sizeof *w->placed);
+  return DM_OK;
+}
+
+/* Rank 0: allocate the chunks of one sub-round in the file and send each owner
+ * their addresses. Every rank gives jobs [j0, j0 + n) of its list; a rank's
+ * jobs are its chunks of the round in global order (column, then position),
+ * the order of its part of w->order, so its sub-round's chunks are the next
+ * n there. The first sub-round (sub == 0) lists the round's chunks; the last
+ * checks that every chunk of the round was given by its owner. */
+static dm_status allocate(dm_chunkw *w, const int64_t *cut, int j0, int n, int sub, int last,
+                          uint64_t *addr)
+{
+  int P = w->size;
   int *cnt = NULL, *displ = NULL;
   int64_t *sizes = NULL;
   uint64_t *addrs = NULL;
@@ -536,7 +604,7 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
     return s;
   }
   for (int i = 0; i < n; i++)
-    mine[i] = w->jobs[i].size;
+    mine[i] = w->jobs[j0 + i].size;
   double ta = MPI_Wtime();
   MPI_Gatherv(mine, n, MPI_INT64_T, sizes, cnt, displ, MPI_INT64_T, 0, w->comm);
   if (w->rank == 0) {
@@ -551,28 +619,29 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
       if (!w->zero)
         s = dm_error(DM_ERR_NOMEM, "no memory");
     }
-    int *next = calloc((size_t)P, sizeof *next);
-    if (!next && s == DM_OK)
-      s = dm_error(DM_ERR_NOMEM, "no memory");
     if (s == DM_OK)
       s = dm_h5_vfd_discard_raw(w->file, 1);
+    if (s == DM_OK && sub == 0)
+      s = list_round(w, cut);
     /* Each chunk's address is where HDF5 wrote it (dm_h5_vfd.h). */
     const dm_h5_vfd_raw *rec = s == DM_OK ? dm_h5_vfd_raw_record(w->file) : NULL;
-    for (int c = 0; c < w->ncol && s == DM_OK; c++) {
-      cw_col *cc = &w->col[c];
-      if (cut[c] <= cc->written)
-        continue;
-      double t0 = MPI_Wtime();
-      s = dm_h5_col_resize(cc->dset, cut[c]);
-      double t1 = MPI_Wtime(), t_wc = 0;
-      w->t_resize += t1 - t0;
-      for (int64_t pb = cc->written; s == DM_OK && pb < cut[c]; pb += cc->chunk) {
-        int o = holder(w, cc, pb);
-        int64_t i = displ[o] + next[o]++;
-        hsize_t off = (hsize_t)pb;
+    double t_wc = 0;
+    for (int o = 0; o < P && s == DM_OK; o++) {
+      if (w->own_off[o] + w->placed[o] + cnt[o] > w->own_off[o + 1] ||
+          (last && w->own_off[o] + w->placed[o] + cnt[o] != w->own_off[o + 1])) {
+        s = dm_error(DM_ERR_INTERNAL, "chunk writer: rank %d gave %lld chunks of %lld", o,
+                     (long long)(w->placed[o] + cnt[o]),
+                     (long long)(w->own_off[o + 1] - w->own_off[o]));
+        break;
+      }
+      for (int k = 0; k < cnt[o] && s == DM_OK; k++) {
+        const struct cw_chunk *ck = &w->order[w->own_off[o] + w->placed[o] + k];
+        cw_col *cc = &w->col[ck->col];
+        int64_t i = displ[o] + k;
+        hsize_t off = (hsize_t)ck->begin;
         uint64_t before = rec ? rec->count : 0;
         double u0 = MPI_Wtime();
-        int ok = rec && next[o] <= cnt[o] &&
+        int ok = rec &&
                  H5Dwrite_chunk(cc->dset, H5P_DEFAULT, 0, &off, (size_t)sizes[i], w->zero) >= 0;
         t_wc += MPI_Wtime() - u0;
         /* Exactly one raw write, of this chunk's bytes. */
@@ -580,18 +649,18 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
         w->n_placed++;
         if (!ok)
           s = dm_error(DM_ERR_HDF5, "cannot allocate chunk at element %lld of %s",
-                       (long long)pb, w->tmp_path);
+                       (long long)ck->begin, w->tmp_path);
         else
           addrs[i] = rec->addr;
       }
-      w->t_wchunk += t_wc;
+      w->placed[o] += cnt[o];
     }
+    w->t_wchunk += t_wc;
     if (w->file >= 0)
       dm_h5_vfd_discard_raw(w->file, 0);
     if (s == DM_OK && w->vfd_err)
       s = dm_error(DM_ERR_IO, "writing to %s failed: %s", w->tmp_path,
                    dm_strerror_io(w->vfd_err));
-    free(next);
   }
   /* The addresses go back even after a failure (the agreement follows), so
    * the collective calls stay matched. */
@@ -607,6 +676,43 @@ static dm_status allocate(dm_chunkw *w, const int64_t *cut, uint64_t *addr)
   return dm_agree(s, w->comm);
 }
 
+/* The end of the sub-round that starts at job j0: as many jobs as fit in half
+ * the budget (one buffer of two), but at least one per compressing thread. */
+static int sub_round_end(const dm_chunkw *w, int j0)
+{
+  int64_t half = w->budget / 2, bytes = 0;
+  int least = dm_chunk_pack_threads(), j = j0;
+  while (j < w->njobs) {
+    int64_t b = slot_bytes(&w->col[w->jobs[j].col]);
+    if (j - j0 >= least && bytes + b > half)
+      break;
+    bytes += b;
+    j++;
+  }
+  return j;
+}
+
+/* Make compressed buffer b hold `need` bytes. It grows by doubling, but never
+ * past half the budget unless a sub-round needs more (one chunk per thread). */
+static int out_reserve(dm_chunkw *w, int b, int64_t need)
+{
+  if (need <= w->outb_cap[b])
+    return 1;
+  int64_t c = 2 * w->outb_cap[b];
+  if (c > w->budget / 2)
+    c = w->budget / 2;
+  if (c < need)
+    c = need;
+  void *q = realloc(w->outb[b], (size_t)c);
+  if (!q)
+    return 0;
+  w->outb[b] = q;
+  w->outb_cap[b] = c;
+  if (w->outb_cap[0] + w->outb_cap[1] > w->out_peak)
+    w->out_peak = w->outb_cap[0] + w->outb_cap[1];
+  return 1;
+}
+
 static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64_t *n,
                               int64_t *first, int final)
 {
@@ -617,12 +723,11 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
   for (int c = 0; c < nc; c++)
     mine_n[c] = n ? n[c] : 0;
   MPI_Allgather(mine_n, nc, MPI_INT64_T, w->all_n, nc, MPI_INT64_T, w->comm);
-  int64_t cut[DM_CHUNKW_MAX_COLS], end[DM_CHUNKW_MAX_COLS], ncarry[DM_CHUNKW_MAX_COLS];
+  int64_t cut[DM_CHUNKW_MAX_COLS], ncarry[DM_CHUNKW_MAX_COLS];
   int crank[DM_CHUNKW_MAX_COLS];
   cw_tail tail[DM_CHUNKW_MAX_COLS];
   w->njobs = 0;
   w->nmsg = 0;
-  int64_t out_need = 0;
   for (int c = 0; c < nc && s == DM_OK; c++) {
     cw_col *cc = &w->col[c];
     int64_t *starts = w->starts + (int64_t)c * (P + 1);
@@ -634,21 +739,11 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
     starts[P] = pos;
     if (first)
       first[c] = starts[me];
-    end[c] = pos;
     cut[c] = final ? pos : cc->written + (pos - cc->written) / cc->chunk * cc->chunk;
     ncarry[c] = pos - cut[c];
     crank[c] = ncarry[c] > 0 ? holder(w, cc, cut[c]) : 0;
-    s = plan_column(w, c, bufs && n && n[c] > 0 ? bufs[c] : NULL, final, &out_need, &tail[c]);
+    s = plan_column(w, c, bufs && n && n[c] > 0 ? bufs[c] : NULL, final, &tail[c]);
   }
-  /* This buffer's writes from two rounds ago must be done before it is
-   * reused (or moved by realloc). */
-  int b = w->cur;
-  dm_status ws = wait_writes(w, b);
-  if (s == DM_OK)
-    s = ws;
-  if (s == DM_OK && !grow((void **)&w->outb[b], &w->outb_cap[b], out_need, 1))
-    s = dm_error(DM_ERR_NOMEM, "no memory for %lld compressed bytes", (long long)out_need);
-  w->out = w->outb[b];
   DM_FORWARD(dm_agree(s, w->comm));
   for (int i = 0; i < w->nmsg; i++) {
     struct cw_msg *m = &w->msg[i];
@@ -659,19 +754,56 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
   }
   if (w->nmsg > 0)
     MPI_Waitall(w->nmsg, w->req, MPI_STATUSES_IGNORE);
-  double t1 = MPI_Wtime();
-  if (s == DM_OK)
-    s = compress_all(w);
-  double t2 = MPI_Wtime();
+  /* The round's chunks go in sub-rounds that each fit in one compressed
+   * buffer: what the writer holds stays within the budget however many
+   * chunks one append completes. Each sub-round is collective (its
+   * addresses come from rank 0), so every rank takes as many as the rank
+   * that needs the most. */
+  int mine_sub = 0, n_sub = 0;
+  for (int j = 0; j < w->njobs; j = sub_round_end(w, j))
+    mine_sub++;
+  MPI_Allreduce(&mine_sub, &n_sub, 1, MPI_INT, MPI_MAX, w->comm);
   uint64_t *addr = malloc((size_t)(w->njobs + 1) * sizeof *addr);
-  if (!addr && s == DM_OK)
+  if (!addr)
     s = dm_error(DM_ERR_NOMEM, "no memory");
-  DM_FORWARD(dm_agree(s, w->comm));
-  s = allocate(w, cut, addr);
+  double t1 = MPI_Wtime();
+  w->t_alloc += t1 - t0;
+  for (int g = 0, j0 = 0; g < n_sub; g++) {
+    double u0 = MPI_Wtime();
+    int j1 = sub_round_end(w, j0);
+    /* This buffer's writes from two sub-rounds ago must be done before it is
+     * reused (or moved by realloc). */
+    int b = w->cur;
+    dm_status ws = wait_writes(w, b);
+    if (s == DM_OK)
+      s = ws;
+    int64_t need = 0;
+    for (int j = j0; j < j1; j++) {
+      w->jobs[j].slot = need;
+      need += slot_bytes(&w->col[w->jobs[j].col]);
+    }
+    if (s == DM_OK && !out_reserve(w, b, need))
+      s = dm_error(DM_ERR_NOMEM, "no memory for %lld compressed bytes", (long long)need);
+    w->out = w->outb[b];
+    double u1 = MPI_Wtime();
+    if (s == DM_OK)
+      s = compress_jobs(w, j0, j1 - j0);
+    double u2 = MPI_Wtime();
+    s = dm_agree(s, w->comm);
+    if (s != DM_OK)
+      break;
+    s = allocate(w, cut, j0, j1 - j0, g, g == n_sub - 1, addr + j0);
+    double u3 = MPI_Wtime();
+    if (s == DM_OK)
+      s = start_writes(w, b, j0, j1 - j0, addr + j0);
+    w->cur = 1 - b;
+    w->n_sub++;
+    j0 = j1;
+    w->t_alloc += (u1 - u0) + (u3 - u2);
+    w->t_comp += u2 - u1;
+    w->t_write += MPI_Wtime() - u3;
+  }
   double t3 = MPI_Wtime();
-  if (s == DM_OK)
-    s = start_writes(w, b, addr);
-  w->cur = 1 - b;
   /* The last round waits for everything: the file is complete after it. */
   if (final) {
     for (int k = 0; k < 2; k++) {
@@ -681,7 +813,6 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
     }
   }
   free(addr);
-  double t4 = MPI_Wtime();
   /* The new carries, after the compressions that may have read the old. */
   for (int c = 0; c < nc; c++) {
     cw_col *cc = &w->col[c];
@@ -690,18 +821,15 @@ static dm_status round_append(dm_chunkw *w, const void *const *bufs, const int64
         memmove(cc->carry, tail[c].src, (size_t)tail[c].n * cc->esz);
       } else if (tail[c].kind == 2) {
         char *t = cc->carry;
-        cc->carry = cc->asmb[tail[c].idx];
-        cc->asmb[tail[c].idx] = t;
+        cc->carry = cc->asmb;
+        cc->asmb = t;
       }
     }
     cc->written = cut[c];
     cc->n_carry = ncarry[c];
     cc->carry_rank = crank[c];
-    (void)end;
   }
-  w->t_alloc += (t1 - t0) + (t3 - t2);
-  w->t_comp += t2 - t1;
-  w->t_write += t4 - t3;
+  w->t_write += MPI_Wtime() - t3;
   return dm_agree(s, w->comm);
 }
 
@@ -753,9 +881,10 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
   if (getenv("DMPIPE_CHUNK_TIMES"))
     fprintf(stderr, "chunk writer, rank %d: compress %.3f s, exchange and allocation %.3f s, "
             "MPI-IO %.3f s; addresses awaited %.3f s; placed %lld chunks in %.3f s (resize "
-            "%.3f, H5Dwrite_chunk %.3f)\n", w->rank, w->t_comp, w->t_alloc, w->t_write,
-            w->t_addr, (long long)w->n_placed, w->t_resize + w->t_wchunk, w->t_resize,
-            w->t_wchunk);
+            "%.3f, H5Dwrite_chunk %.3f); %lld sub-rounds, compressed buffers %lld bytes\n",
+            w->rank, w->t_comp, w->t_alloc, w->t_write, w->t_addr, (long long)w->n_placed,
+            w->t_resize + w->t_wchunk, w->t_resize, w->t_wchunk, (long long)w->n_sub,
+            (long long)w->out_peak);
   /* Writes still under way read from the buffers freed below. */
   wait_writes(w, 0);
   wait_writes(w, 1);
@@ -768,8 +897,7 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
     if (cc->dset >= 0)
       H5Dclose(cc->dset);
     free(cc->carry);
-    free(cc->asmb[0]);
-    free(cc->asmb[1]);
+    free(cc->asmb);
   }
   /* Closing writes rank 0's metadata: a full disk shows up there, in the
    * driver's error slot (the close itself then still succeeds). */
@@ -799,6 +927,9 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
   free(w->msg);
   free(w->all_n);
   free(w->starts);
+  free(w->placed);
+  free(w->own_off);
+  free(w->order);
   free(w);
   return r;
 }

@@ -9,7 +9,7 @@
  *    H5Dwrite_chunk, raw-data writes switched off (the driver records where
  *    each was to go: no chunk-index lookup, whose cost grows with the index),
  *    and sends the addresses back: a few bytes per chunk, in one gather and
- *    one scatter per round;
+ *    one scatter per sub-round (below);
  *  - every rank owns the chunks whose first element it holds, receives the
  *    rest of such a chunk from the following ranks (one message per rank and
  *    column at most), shuffles and compresses its chunks with a reused zstd
@@ -17,10 +17,18 @@
  *    independent MPI-IO at their addresses;
  *  - a chunk is written once, whole: what is left after the last full chunk of
  *    a round stays with the rank that holds its first element and is joined
- *    with the next round's first elements.
+ *    with the next round's first elements;
+ *  - a round's chunks are compressed, placed and written in sub-rounds of at
+ *    most half the writer's budget of compressed bytes per rank (two such
+ *    buffers: one sub-round's writes are under way while the next one
+ *    compresses), so the memory an append takes does not grow with the
+ *    number of chunks it completes; a chunk joined from several ranks is
+ *    assembled in the buffer of the carried piece when that is free, so a
+ *    rank holds one chunk buffer per column, two at most.
  * The result is an ordinary HDF5 file whose chunks are bit-identical to what
  * the HDF5 filter pipeline would store (the last chunk padded with zeros), so
- * the file is the same for any number of ranks.
+ * the file's datasets and chunks are the same for any number of ranks and
+ * any budget (where each chunk lies in the file may differ).
  *
  * The other ranks get an in-memory scratch HDF5 file that takes the same
  * calls (dataset creation, attributes, small arrays) and is thrown away, so
@@ -37,6 +45,10 @@
 #include "dm_status.h"
 
 #define DM_CHUNKW_MAX_COLS 32
+/* Bytes of compressed chunks a rank holds at most (both buffers, each chunk
+ * counted at its bound, dm_chunk_pack_bound), unless one chunk per
+ * compressing thread exceeds half of it: then that, twice. */
+#define DM_CHUNKW_BUDGET_DEFAULT ((int64_t)2 << 20)
 
 typedef struct dm_chunkw dm_chunkw;
 
@@ -46,6 +58,11 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **w)
 /* LOCAL. The HDF5 file: the real one on rank 0, the scratch one elsewhere.
  * Attribute and small-array calls on it are COLLECTIVE as usual. */
 hid_t dm_chunkw_file(const dm_chunkw *w);
+
+/* LOCAL. Set the budget of compressed bytes (<= 0: the default). It may
+ * differ between ranks: the number of sub-rounds is agreed in each round. It
+ * changes how many chunks go at once, never the chunks or their order. */
+void dm_chunkw_set_budget(dm_chunkw *w, int64_t bytes);
 
 /* COLLECTIVE. Add an extendible column (dm_h5_col_create's layout); *col
  * receives its index, the same on every rank. */
@@ -88,6 +105,9 @@ typedef struct {
   double place, place_resize, place_write_chunk;
   int64_t chunks;
   double addr_wait;
+  int64_t sub_rounds; /* sub-rounds taken so far (a round has at least one
+                       * when any rank completes a chunk) */
+  int64_t out_peak;   /* the largest size of the two compressed buffers, bytes */
 } dm_chunkw_stats;
 
 /* LOCAL. */

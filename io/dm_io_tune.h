@@ -11,7 +11,8 @@
  *       is allocated in blocks of at least BYTES (HDF5's default 2 KiB).
  *   DMPIPE_H5_MDC=BYTES                  the metadata cache's initial and
  *       largest size, 1K to 128M (H5Pset_mdc_config; HDF5 starts at 2 MiB
- *       and may grow to 32 MiB).
+ *       and may grow to 32 MiB; a file opened read-only through dm_h5_open
+ *       has 256 KiB unless this is set, dm_h5.c).
  *   DMPIPE_H5_CHUNK_CACHE=BYTES          the raw-data chunk cache of each
  *       open dataset (H5Pset_cache; HDF5's default 1 MiB): reads that cross
  *       a chunk boundary decompress the chunk once when it fits. Unset, a
@@ -27,7 +28,8 @@
  * BYTES: a whole number with an optional K, M or G suffix (KiB, MiB, GiB;
  * "KiB" and "k" are accepted too). A value that does not parse is an error
  * naming the variable and the value. Unset or empty: HDF5's and MPI's own
- * defaults, exactly as without this layer.
+ * defaults, exactly as without this layer (but for the read-only metadata
+ * cache above).
  *
  * Where the environment could differ between ranks, rank 0's settings are
  * used by all (HDF5 requires the same file settings on every rank).

@@ -23,7 +23,7 @@ typedef struct {
   dm_derived *pd;
   dm_store_writer *w;
   dm_derived_writer *dw;
-  dm_events ev, out;
+  dm_events ev; /* the batch read; its kept events are packed at its front */
   int extra[DM_DERIVED_MAX_COLUMNS], n_extra;
   int pcol[DM_VAR_NDERIVED], ecol[DM_DERIVED_MAX_COLUMNS];
   double *wbuf, *pvals;     /* weights of the batch; physics values of kept events */
@@ -128,49 +128,49 @@ static dm_status alloc_buffers(run_state *rs, int64_t batch, int R, int P)
   return ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld events", (long long)batch);
 }
 
-/* Copy event i of ev to the end of out (local offsets). */
-static void keep_event(dm_events *out, const dm_events *ev, int64_t i, int dbl)
+/* Move kept event i of ev to position m = ev's kept events so far (m <= i),
+ * its objects to position o0 = their objects so far: the kept events are
+ * packed at the front of the batch itself, so a dense batch is not held
+ * twice. Safe in place: everything moves towards the front, element by
+ * element in increasing order, and the only offset written, obj_offset[m+1],
+ * is at most i + 1, after event i's offsets were read; an offset still to be
+ * read (i + 1 and later) is overwritten only while nothing before it was
+ * dropped, and then with its own value. */
+static void keep_event(dm_events *ev, int64_t m, int64_t i, int64_t o0, int dbl)
 {
-  int64_t m = out->n_events, o0 = out->n_objects;
   int64_t k0 = ev->obj_offset[i], k1 = ev->obj_offset[i + 1];
-  out->event_id[m] = ev->event_id[i];
-  out->process[m] = ev->process[i];
-  out->weight[m] = ev->weight[i];
-  out->met[m] = ev->met[i];
-  out->met_phi[m] = ev->met_phi[i];
+  ev->event_id[m] = ev->event_id[i];
+  ev->process[m] = ev->process[i];
+  ev->weight[m] = ev->weight[i];
+  ev->met[m] = ev->met[i];
+  ev->met_phi[m] = ev->met_phi[i];
   if (dbl) {
-    out->met_d[m] = ev->met_d[i];
-    out->met_phi_d[m] = ev->met_phi_d[i];
+    ev->met_d[m] = ev->met_d[i];
+    ev->met_phi_d[m] = ev->met_phi_d[i];
   }
   for (int64_t k = k0; k < k1; k++) {
     int64_t q = o0 + (k - k0);
-    out->type[q] = ev->type[k];
-    out->e[q] = ev->e[k];
-    out->pt[q] = ev->pt[k];
-    out->eta[q] = ev->eta[k];
-    out->phi[q] = ev->phi[k];
+    ev->type[q] = ev->type[k];
+    ev->e[q] = ev->e[k];
+    ev->pt[q] = ev->pt[k];
+    ev->eta[q] = ev->eta[k];
+    ev->phi[q] = ev->phi[k];
     if (dbl) {
-      out->e_d[q] = ev->e_d[k];
-      out->pt_d[q] = ev->pt_d[k];
-      out->eta_d[q] = ev->eta_d[k];
-      out->phi_d[q] = ev->phi_d[k];
+      ev->e_d[q] = ev->e_d[k];
+      ev->pt_d[q] = ev->pt_d[k];
+      ev->eta_d[q] = ev->eta_d[k];
+      ev->phi_d[q] = ev->phi_d[k];
     }
   }
-  out->n_objects = o0 + (k1 - k0);
-  out->obj_offset[m + 1] = out->n_objects;
-  out->n_events = m + 1;
+  ev->obj_offset[m + 1] = o0 + (k1 - k0);
 }
 
 /* One round: select this rank's events [begin, begin+count). */
 static dm_status select_batch(run_state *rs, const dm_select_opts *o, int64_t begin, int64_t count,
                               int R, int P, int dbl, int use_derived_w)
 {
-  dm_events *ev = &rs->ev, *out = &rs->out;
-  DM_FORWARD(dm_events_reserve(out, count > 0 ? count : 1, ev->n_objects + 1, dbl));
-  out->n_events = 0;
-  out->n_objects = 0;
-  out->obj_offset[0] = 0;
-  out->first_event = 0;
+  dm_events *ev = &rs->ev;
+  int64_t m = 0, mo = 0; /* events and objects kept so far */
   const dm_cutset *cs = o->cuts;
   double vars[DM_VAR_COUNT];
   for (int64_t i = 0; i < count; i++) {
@@ -194,22 +194,26 @@ static dm_status select_batch(run_state *rs, const dm_select_opts *o, int64_t be
     }
     if (c < cs->n)
       continue;
-    int64_t m = out->n_events;
     for (int v = 0; v < DM_VAR_NDERIVED; v++)
       rs->pvals[(size_t)v * count + m] = vars[v];
     for (int j = 0; j < rs->n_extra; j++) {
       size_t esz = H5Tget_size(dm_derived_native_type(rs->pd, rs->extra[j]));
       memcpy(rs->ekeep[j] + (size_t)m * esz, rs->ebuf[j] + (size_t)i * esz, esz);
     }
-    keep_event(out, ev, i, dbl);
+    keep_event(ev, m, i, mo, dbl);
+    mo = ev->obj_offset[m + 1];
+    m++;
   }
+  ev->n_events = m;
+  ev->n_objects = mo;
+  ev->obj_offset[m] = mo; /* m == 0: the batch's own obj_offset[0], 0 */
   return DM_OK;
 }
 
 static dm_status write_batch(run_state *rs, int64_t count)
 {
-  DM_FORWARD(dm_store_writer_append(rs->w, &rs->out));
-  int64_t m = rs->out.n_events;
+  DM_FORWARD(dm_store_writer_append(rs->w, &rs->ev));
+  int64_t m = rs->ev.n_events;
   for (int v = 0; v < DM_VAR_NDERIVED; v++) {
     const double *src = rs->pvals + (size_t)v * count;
     if (dm_physics_var_is_count(v)) {
@@ -390,7 +394,6 @@ dm_status dm_select_run(const dm_select_opts *o, MPI_Comm comm, dm_select_report
   if (rs.w)
     dm_store_writer_finish(rs.w, s != DM_OK ? s : DM_ERR_INTERNAL, NULL, NULL, 0, "", "");
   dm_events_free(&rs.ev);
-  dm_events_free(&rs.out);
   free(rs.wbuf);
   free(rs.pvals);
   free(rs.ibuf);

@@ -6,7 +6,10 @@
  * function of its column and global index, so the file read back through
  * plain serial HDF5 must hold exactly f(c, i) at i, whatever the rank count;
  * the filter pipeline must be shuffle + zstd as a reader expects, every
- * chunk stored once, and a failed run must leave no file. */
+ * chunk stored once, and a failed run must leave no file. With a budget of
+ * compressed bytes smaller than a round (different on each rank), the
+ * rounds go in sub-rounds: the same file, and the compressed buffers never
+ * larger than the budget allows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dm_chunk_pack.h"
 #include "dm_chunk_writer.h"
 #include "dm_comm.h"
 #include "dm_zstd_filter.h"
@@ -77,11 +81,15 @@ static int file_exists(const char *p)
   return stat(p, &st) == 0;
 }
 
-static void write_file(const char *path, dm_status fail_local, int64_t *total)
+/* budget > 0: dm_chunkw_set_budget; st (may be NULL) receives the stats. */
+static void write_file(const char *path, dm_status fail_local, int64_t *total, int64_t budget,
+                       dm_chunkw_stats *st)
 {
   int me = dm_rank(comm), P = dm_size(comm);
   dm_chunkw *w = NULL;
   assert_int_equal(dm_chunkw_create(path, comm, &w), DM_OK);
+  if (budget > 0)
+    dm_chunkw_set_budget(w, budget);
   for (int c = 0; c < NCOL; c++) {
     dm_h5_layout lay = {levels[c], chunks[c]};
     int col = -1;
@@ -117,6 +125,8 @@ static void write_file(const char *path, dm_status fail_local, int64_t *total)
   }
   dm_status s = dm_chunkw_flush(w, fail_local);
   assert_int_equal(s, dm_agree(fail_local, comm));
+  if (st)
+    dm_chunkw_get_stats(w, st);
   assert_int_equal(dm_chunkw_finish(w, s), s);
 }
 
@@ -201,7 +211,7 @@ static void check_file(const char *path, const int64_t *total)
 
 /* File names unique to this run: CTest runs the np 1/2/4/threads variants of
  * this program at the same time in the same folder. */
-static char path_ok[64], path_fail[64], tmp_ok[80], tmp_fail[80];
+static char path_ok[64], path_fail[64], path_budget[64], tmp_ok[80], tmp_fail[80];
 
 static void name_files(void)
 {
@@ -209,6 +219,7 @@ static void name_files(void)
   MPI_Bcast(&tag, 1, MPI_LONG, 0, comm);
   snprintf(path_ok, sizeof path_ok, "test_chunk_writer.%ld.h5", tag);
   snprintf(path_fail, sizeof path_fail, "test_chunk_writer_fail.%ld.h5", tag);
+  snprintf(path_budget, sizeof path_budget, "test_chunk_writer_budget.%ld.h5", tag);
   snprintf(tmp_ok, sizeof tmp_ok, "%s.tmp", path_ok);
   snprintf(tmp_fail, sizeof tmp_fail, "%s.tmp", path_fail);
 }
@@ -218,7 +229,7 @@ static void test_roundtrip(void **state)
   (void)state;
   const char *path = path_ok;
   int64_t total[NCOL];
-  write_file(path, DM_OK, total);
+  write_file(path, DM_OK, total, 0, NULL);
   for (int c = 0; c < NCOL; c++) /* at least one whole chunk and a partial one */
     assert_true((total[c] > chunks[c] && total[c] % chunks[c] != 0) || chunks[c] == 1);
   check_file(path, total);
@@ -236,10 +247,39 @@ static void test_failure_leaves_nothing(void **state)
   int64_t total[NCOL];
   /* Only the last rank fails: every rank must return the error. */
   dm_status fail = dm_rank(comm) == dm_size(comm) - 1 ? DM_ERR_IO : DM_OK;
-  write_file(path, fail, total);
+  write_file(path, fail, total, 0, NULL);
   MPI_Barrier(comm);
   assert_false(file_exists(path));
   assert_false(file_exists(tmp_fail));
+}
+
+static void test_small_budget(void **state)
+{
+  (void)state;
+  const char *path = path_budget;
+  int64_t total[NCOL], slot = 0;
+  for (int c = 0; c < NCOL; c++) {
+    int64_t b = dm_chunk_pack_bound(chunks[c], H5Tget_size(col_type(c)), levels[c]);
+    slot = b > slot ? b : slot;
+  }
+  /* Rank 0: one chunk per sub-round (a budget below any chunk); the others
+   * a few chunks' worth, odd, so sub-rounds end mid-column. */
+  int me = dm_rank(comm);
+  int64_t budget = me == 0 ? 1 : (2 * me + 3) * slot;
+  dm_chunkw_stats st;
+  write_file(path, DM_OK, total, budget, &st);
+  check_file(path, total);
+  /* Both buffers within the budget, or a chunk per compressing thread each
+   * when that is more; round 5 alone completes dozens of chunks per rank. */
+  int64_t least = 2 * dm_chunk_pack_threads() * slot;
+  int64_t allow = budget > least ? budget : least;
+  if (st.out_peak > allow)
+    fail_msg("rank %d: compressed buffers of %lld bytes, budget %lld", me,
+             (long long)st.out_peak, (long long)allow);
+  assert_true(st.sub_rounds > ROUNDS);
+  MPI_Barrier(comm);
+  if (me == 0)
+    unlink(path);
 }
 
 int main(int argc, char **argv)
@@ -251,6 +291,7 @@ int main(int argc, char **argv)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip),
       cmocka_unit_test(test_failure_leaves_nothing),
+      cmocka_unit_test(test_small_budget),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   int any = 0;

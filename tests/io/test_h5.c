@@ -362,6 +362,73 @@ static void test_arrays_strings_attrs(void **state)
   MPI_Barrier(comm);
 }
 
+/* A file opened read-only keeps a small metadata cache: reading a column of
+ * 20,000 one-element chunks (a version 1 B-tree index of about 320 nodes,
+ * 650 KiB as stored, 5.7 MiB as HDF5 holds them) leaves at most 256 KiB in
+ * the cache (dm_h5.c), where HDF5's default keeps every node read. */
+static void test_read_only_metadata_cache(void **state)
+{
+  (void)state;
+  enum { N = 20000, STEP = 1500 };
+  const size_t cap = (size_t)256 << 10;
+  char path[256];
+  test_path(path, sizeof path, "mdc");
+  if (dm_rank(comm) == 0) {
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t n = N, one = 1;
+    hid_t sp = H5Screate_simple(1, &n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(H5Pset_chunk(dcpl, 1, &one) >= 0);
+    hid_t d = H5Dcreate2(f, "x", H5T_NATIVE_INT64, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    int64_t *v = malloc(N * sizeof *v);
+    assert_non_null(v);
+    for (int64_t i = 0; i < N; i++)
+      v[i] = 3 * i + 1;
+    assert_true(H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    free(v);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+    /* The same reads with HDF5's default cache: it grows past the cap,
+     * so the cap is what keeps the cache small below. */
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    d = H5Dopen2(f, "x", H5P_DEFAULT);
+    int64_t buf[STEP];
+    for (int64_t b = 0; b < N; b += STEP) {
+      int64_t m = N - b < STEP ? N - b : STEP;
+      assert_int_equal(dm_h5_dset_read(d, H5T_NATIVE_INT64, b, m, buf), DM_OK);
+    }
+    size_t max = 0, min = 0, cur = 0;
+    int ne = 0;
+    assert_true(H5Fget_mdc_size(f, &max, &min, &cur, &ne) >= 0);
+    assert_true(cur > cap);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  MPI_Barrier(comm);
+  hid_t f;
+  assert_int_equal(dm_h5_open(path, comm, 0, &f), DM_OK);
+  hid_t d = H5Dopen2(f, "x", H5P_DEFAULT);
+  assert_true(d >= 0);
+  int64_t buf[STEP];
+  for (int64_t b = 0; b < N; b += STEP) {
+    int64_t m = N - b < STEP ? N - b : STEP;
+    assert_int_equal(dm_h5_dset_read(d, H5T_NATIVE_INT64, b, m, buf), DM_OK);
+    for (int64_t i = 0; i < m; i++)
+      assert_int_equal(buf[i], 3 * (b + i) + 1);
+  }
+  size_t max = 0, min = 0, cur = 0;
+  int ne = 0;
+  assert_true(H5Fget_mdc_size(f, &max, &min, &cur, &ne) >= 0);
+  if (max > cap || cur > cap)
+    fail_msg("read-only metadata cache: %zu bytes of at most %zu, cap %zu", cur, max, cap);
+  H5Dclose(d);
+  assert_int_equal(dm_h5_close(f), DM_OK);
+  MPI_Barrier(comm);
+  if (dm_rank(comm) == 0)
+    unlink(path);
+}
+
 int main(void)
 {
   MPI_Init(NULL, NULL);
@@ -376,6 +443,7 @@ int main(void)
       cmocka_unit_test(test_create_in_missing_folder),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_arrays_strings_attrs),
+      cmocka_unit_test(test_read_only_metadata_cache),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   MPI_Finalize();

@@ -6,8 +6,11 @@ The bound for each command, per rank, is the tiny input's peak on that rank
   ingest: 1.5 x --buffer-mb (two stripe buffers of a quarter each, the parsed
           batch, the compressed round) plus up to five sets of one chunk per
           column (the writer's carry, joined and compressed chunks);
-  select: the same five chunk sets of its output store (65536 events per
-          chunk, objects 4x) plus 2 KiB per event of --batch;
+  select: two chunk sets of its output store (65536 events per chunk,
+          objects 4x: per column the partial chunk a rank carries and one
+          joined from several ranks while the first is compressed), the chunk
+          writer's budget of compressed bytes (dm_chunk_writer.h: 2 MiB, both
+          buffers), plus 2 KiB per event of --batch;
   score:  2 KiB per event of --batch;
   train:  2 KiB per event of --batch and 2 MiB: the subsample's selection
           (two histograms of 512 KiB, and the few keys that share the
@@ -47,9 +50,10 @@ def chunk_set_kib(chunk_events):
     return chunk_events * (36 + 4 * 17) / 1024.0
 
 READ_CACHE_KIB = 13 * 1024.0
+WRITER_BUDGET_KIB = 2 * 1024.0
 allow = {
     "ingest": 1.5 * a.budget_mb * MiB + 5 * chunk_set_kib(a.chunk_events),
-    "select": 5 * chunk_set_kib(65536) + 2 * a.batch + READ_CACHE_KIB,
+    "select": 2 * chunk_set_kib(65536) + WRITER_BUDGET_KIB + 2 * a.batch + READ_CACHE_KIB,
     "score": 2 * a.batch + READ_CACHE_KIB,
     "train": 2 * a.batch + 2 * MiB,
     "metrics": a.rows_mb * MiB + 65536 * (21 + 3 * 11) / 1024.0,
