@@ -42,7 +42,8 @@ static const char help[] =
     "                        100000)\n"
     DM_CLI_TRAIN_HELP_POOL
     "  --seed S              seed of the subsample and cv folds (default 1)\n"
-    "  --batch N             events per rank per read (default 65536): bounds memory\n"
+    "  --batch N             events per rank per read (default 65536): bounds memory;\n"
+    "                        read in pieces of at most 262144 objects\n"
     DM_CLI_TRAIN_HELP_JSON
     DM_CLI_TRAIN_HELP_TAIL;
 
