@@ -205,14 +205,12 @@ static uint64_t kth_key(const uint64_t *k, int64_t n, int64_t r)
   return prefix;
 }
 
-/* Keep the rows with keys below the key at position R (at most R rows: a
- * run of equal keys there goes as a whole) and cut there. */
-static void drop_half(dm_roc_scan *sc)
+/* Keep, in order, the rows whose key is below `cut`. */
+static void keep_below(dm_roc_scan *sc, uint64_t cut)
 {
-  uint64_t c = kth_key(sc->key, sc->n, sc->rows);
   int64_t j = 0;
   for (int64_t i = 0; i < sc->n; i++)
-    if (sc->key[i] < c) {
+    if (sc->key[i] < cut) {
       sc->key[j] = sc->key[i];
       sc->grp[j] = sc->grp[i];
       if (sc->weighted)
@@ -220,6 +218,14 @@ static void drop_half(dm_roc_scan *sc)
       j++;
     }
   sc->n = j;
+}
+
+/* Keep the rows with keys below the key at position R (at most R rows: a
+ * run of equal keys there goes as a whole) and cut there. */
+static void drop_half(dm_roc_scan *sc)
+{
+  uint64_t c = kth_key(sc->key, sc->n, sc->rows);
+  keep_below(sc, c);
   sc->cut = c;
 }
 
@@ -601,16 +607,7 @@ static dm_status range_f(dm_roc_scan *sc, const int64_t *rn, MPI_Comm comm)
 /* A range pass: [lo, hi) from the rows kept. */
 static dm_status settle_range(dm_roc_scan *sc, uint64_t hi, MPI_Comm comm)
 {
-  int64_t j = 0;
-  for (int64_t i = 0; i < sc->n; i++)
-    if (sc->key[i] < hi) {
-      sc->key[j] = sc->key[i];
-      sc->grp[j] = sc->grp[i];
-      if (sc->weighted)
-        sc->w[j] = sc->w[i];
-      j++;
-    }
-  sc->n = j;
+  keep_below(sc, hi);
   dm_status s = group_kept(sc) ? DM_OK
                                : dm_error(DM_ERR_NOMEM, "no memory to sort %lld scores",
                                           (long long)sc->n);
