@@ -561,6 +561,60 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   return dm_agree(st, comm);
 }
 
+dm_status dm_h5_array_write_rows(hid_t loc, const char *path, hid_t type, const int64_t *dims,
+                                 int64_t block, dm_h5_rows_fill fill, void *ctx, MPI_Comm comm)
+{
+  int writer = dm_rank(comm) == 0;
+  hsize_t hd[2] = {(hsize_t)dims[0], (hsize_t)dims[1]};
+  if (block < 1)
+    block = 1;
+  int64_t nb0 = dims[0] < block ? dims[0] : block;
+  void *buf = writer ? malloc((size_t)(nb0 > 0 ? nb0 : 1) * (size_t)(dims[1] > 0 ? dims[1] : 1) *
+                              H5Tget_size(type))
+                     : NULL;
+  DM_FORWARD_AGREED(buf || !writer ? DM_OK
+                                   : dm_error(DM_ERR_NOMEM, "no memory for rows of dataset %s",
+                                              path),
+                    comm);
+  hid_t space = H5Screate_simple(2, hd, NULL);
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t d = H5Dcreate2(loc, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  if (d < 0) {
+    H5Sclose(space);
+    free(buf);
+    return dm_agree(dm_error(DM_ERR_HDF5, "cannot create dataset %s", path), comm);
+  }
+  hid_t dxpl = dxpl_for(d);
+  herr_t e = 0;
+  /* Every rank takes part in each write (collective transfer on an MPI-IO
+   * file); an empty array writes nothing, as with dm_h5_array_write. */
+  for (int64_t j0 = 0; dims[1] > 0 && j0 < dims[0]; j0 += block) {
+    int64_t nb = dims[0] - j0 < block ? dims[0] - j0 : block;
+    hsize_t off[2] = {(hsize_t)j0, 0}, cnt[2] = {(hsize_t)nb, hd[1]};
+    hid_t mspace = H5Screate_simple(2, cnt, NULL);
+    if (writer) {
+      fill(ctx, j0, nb, buf);
+      if (H5Sselect_hyperslab(space, H5S_SELECT_SET, off, NULL, cnt, NULL) < 0)
+        e = -1;
+    } else {
+      H5Sselect_none(space);
+      H5Sselect_none(mspace);
+    }
+    static const char dummy[16];
+    if (H5Dwrite(d, type, mspace, space, dxpl, buf ? buf : dummy) < 0)
+      e = -1;
+    H5Sclose(mspace);
+  }
+  H5Pclose(dxpl);
+  H5Sclose(space);
+  H5Dclose(d);
+  free(buf);
+  dm_status st = e < 0 ? dm_error(DM_ERR_IO, "writing dataset %s failed", path) : written(loc);
+  return dm_agree(st, comm);
+}
+
 /* Shape of an open dataset of rank <= 4 (-1 when unreadable or larger). */
 static int array_shape(hid_t d, hsize_t hd[4])
 {

@@ -130,6 +130,17 @@ int dm_h5_exists(hid_t loc, const char *path);
 dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
                             const int64_t *dims, const void *buf, MPI_Comm comm);
 
+/* Rows [begin, begin + n) of an array being written, into buf (n rows). */
+typedef void (*dm_h5_rows_fill)(void *ctx, int64_t begin, int64_t n, void *buf);
+
+/* COLLECTIVE, agreed. The same dataset as dm_h5_array_write of a 2-D array
+ * [dims[0], dims[1]] of `type`, whose rows rank 0 produces `block` at a time
+ * with fill (called on rank 0 only): for an array that rank 0 holds in
+ * another layout (the KDE's column-major reference), so that it is never
+ * held whole in the file's layout beside it. */
+dm_status dm_h5_array_write_rows(hid_t loc, const char *path, hid_t type, const int64_t *dims,
+                                 int64_t block, dm_h5_rows_fill fill, void *ctx, MPI_Comm comm);
+
 /* COLLECTIVE, not agreed. Read a whole array (any shape) as mem_type into a malloc'ed
  * buffer; dims (capacity 4) and *ndims receive the shape, *count the number of
  * elements. Free with free(). */

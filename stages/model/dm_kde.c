@@ -93,18 +93,25 @@ dm_status dm_kde_weights_check(const double *w, int64_t n, int64_t row0)
 dm_status dm_kde_attach_weights(dm_kde *k, const double *w, double wmax, double wsum)
 {
   double *copy = malloc((size_t)(k->n > 0 ? k->n : 1) * sizeof *copy);
-  float *refT = aligned_alloc(64, (size_t)k->ld * (k->d + 1) * sizeof(float));
+  /* A refT allocated with room for the weight column takes it in place;
+   * otherwise it moves to a larger buffer (both alive for a moment). */
+  float *refT = k->cols > k->d ? k->refT
+                               : aligned_alloc(64, (size_t)k->ld * (k->d + 1) * sizeof(float));
   if (!copy || !refT) {
     free(copy);
-    free(refT);
+    if (refT != k->refT)
+      free(refT);
     return dm_error(DM_ERR_NOMEM, "no memory for %lld reference weights", (long long)k->n);
   }
   memcpy(copy, w, (size_t)k->n * sizeof *copy);
-  memcpy(refT, k->refT, (size_t)k->ld * k->d * sizeof(float));
-  memset(refT + (size_t)k->d * k->ld, 0, (size_t)k->ld * sizeof(float));
-  free(k->refT);
+  if (refT != k->refT) {
+    memcpy(refT, k->refT, (size_t)k->ld * k->d * sizeof(float));
+    memset(refT + (size_t)k->d * k->ld, 0, (size_t)k->ld * sizeof(float));
+    free(k->refT);
+    k->refT = refT;
+    k->cols = k->d + 1;
+  }
   free(k->w);
-  k->refT = refT;
   k->w = copy;
   k->dk = k->d + 1;
   k->wmax = wmax;
@@ -140,9 +147,11 @@ float *dm_kde_pad_queries(const dm_kde *k, const float *x, int64_t n)
   return p;
 }
 
-dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int dim, double h,
-                       dm_kde **out)
+dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int dim, int cols,
+                       double h, dm_kde **out)
 {
+  if (cols < dim)
+    cols = dim;
   *out = NULL;
   dm_kde *k = calloc(1, sizeof *k);
   if (!k)
@@ -153,14 +162,15 @@ dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int
   k->d = dim;
   k->dk = dim;
   k->ld = ld;
+  k->cols = cols;
   k->h = h;
-  k->refT = aligned_alloc(64, (size_t)(ld > 0 ? ld : 16) * dim * sizeof(float));
+  k->refT = aligned_alloc(64, (size_t)(ld > 0 ? ld : 16) * cols * sizeof(float));
   if (!k->refT) {
     dm_kde_free(k);
     return dm_error(DM_ERR_NOMEM, "no memory for %lld x %d reference rows", (long long)ld, dim);
   }
   /* The padding rows are never evaluated, but they travel in the ring. */
-  memset(k->refT, 0, (size_t)ld * dim * sizeof(float));
+  memset(k->refT, 0, (size_t)ld * cols * sizeof(float));
   snprintf(k->rule, sizeof k->rule, "value");
   *out = k;
   return DM_OK;
@@ -190,23 +200,19 @@ dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **ou
                     (long long)n, dim, h);
   /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
   dm_kde *k = NULL;
-  DM_FORWARD(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, dim, h, &k));
+  DM_FORWARD(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, dim, dim, h, &k));
   dm_kde_fill(k, ref);
   *out = k;
   return DM_OK;
 }
 
-float *dm_kde_rows(const dm_kde *k)
+void dm_kde_rows_at(const dm_kde *k, int64_t j0, int64_t n, float *rows)
 {
-  float *rows = malloc((size_t)(k->n > 0 ? k->n : 1) * k->d * sizeof *rows);
-  if (!rows)
-    return NULL;
   for (int c = 0; c < k->d; c++) {
-    const float *col = k->refT + (size_t)c * k->ld;
-    for (int64_t j = 0; j < k->n; j++)
+    const float *col = k->refT + (size_t)c * k->ld + j0;
+    for (int64_t j = 0; j < n; j++)
       rows[j * k->d + c] = col[j];
   }
-  return rows;
 }
 
 void dm_kde_free(dm_kde *k)

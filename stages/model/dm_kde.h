@@ -165,7 +165,10 @@ dm_status dm_kde_set_weights(dm_kde *k, const double *w);
 const double *dm_kde_weights(const dm_kde *k);
 
 /* COLLECTIVE. k-fold cross-validated bandwidth on the reference rows that
- * every rank holds identically (n rows, row ids for the fold hash). At most
+ * every rank holds identically (n rows, row ids for the fold hash; column c
+ * of row j at ref[j rs + c cs]: rs = d, cs = 1 for rows as stored, rs = 1,
+ * cs = ld for the estimator's column-major copy, so a fit needs no
+ * row-major copy of the reference beside it). At most
  * o->cv_rows rows take part: those with the smallest dm_rng_hash(seed, row,
  * 2); row goes to fold dm_rng_hash(seed, row, 3) % k. The (fold, grid point)
  * items are spread over ranks (item i on rank i % size); each item's held-out
@@ -173,7 +176,7 @@ const double *dm_kde_weights(const dm_kde *k);
  * rank count. factor[g] (grid multiples of Scott's h at the cv reference
  * size) and loglik[g] (mean held-out log p) receive o->cv_grid values; *h is
  * the best factor times Scott's h for all n rows; *best its grid index. */
-dm_status dm_kde_cv(const float *ref, const int64_t *row, int64_t n, int d,
+dm_status dm_kde_cv(const float *ref, int64_t rs, int64_t cs, const int64_t *row, int64_t n, int d,
                     const dm_kde_opts *o, uint64_t seed, MPI_Comm comm, double *h,
                     double *factor, double *loglik, int *best, int64_t *cv_rows_used);
 

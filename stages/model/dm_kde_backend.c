@@ -22,52 +22,73 @@ static const char *rule_name(dm_kde_bw_rule r)
   return names[r];
 }
 
-/* COLLECTIVE. Every rank gets all training rows, in rank order. */
-static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, float **ref, int64_t **row,
+/* Reference rows a model write or read takes at a time: they come from, or
+ * go into, the kernel's column-major copy block by block, so the rows as
+ * stored are never held whole beside it (4 d bytes per reference row less
+ * while a model is written or read). */
+#define IO_ROWS 4096
+
+/* COLLECTIVE, agreed. Every rank gets all training rows, in rank order,
+ * straight into a new estimator's column-major copy (bandwidth still to be
+ * set; room for the weight column when weighted): one gather per column,
+ * each from a pack of that column of the local rows, so no row-major copy of
+ * the whole reference exists beside it. Also every row's store index and,
+ * when weighted, its weight. */
+static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, dm_kde **k, int64_t **row,
                              double **w)
 {
   int P = dm_size(comm);
   int64_t n = tr->n_total, d = tr->dim;
+  *k = NULL;
+  *row = NULL;
+  *w = NULL;
   dm_status s = DM_OK;
   if (n * d > INT_MAX)
     s = dm_error(DM_ERR_ARG, "%lld reference rows of %lld columns are too many: lower --max-train",
                  (long long)n, (long long)d);
-  int *cf = malloc((size_t)P * sizeof(int)), *df = malloc((size_t)P * sizeof(int));
+  s = dm_agree(s, comm);
+  if (s != DM_OK)
+    return s;
   int *cr = malloc((size_t)P * sizeof(int)), *dr = malloc((size_t)P * sizeof(int));
-  *ref = malloc((size_t)(n > 0 ? n : 1) * d * sizeof(float));
+  float *col = malloc((size_t)(tr->n_local > 0 ? tr->n_local : 1) * sizeof *col);
   *row = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
   *w = tr->weight ? malloc((size_t)(n > 0 ? n : 1) * sizeof(double)) : NULL;
-  if (s == DM_OK && (!cf || !df || !cr || !dr || !*ref || !*row || (tr->weight && !*w)))
+  if (!cr || !dr || !col || !*row || (tr->weight && !*w))
     s = dm_error(DM_ERR_NOMEM, "no memory for %lld reference rows", (long long)n);
+  /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
+  if (s == DM_OK)
+    s = dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, (int)d, tr->weight ? (int)d + 1 : (int)d, 1.0,
+                     k);
   s = dm_agree(s, comm);
   if (s == DM_OK) {
     int mine = (int)tr->n_local;
     MPI_Allgather(&mine, 1, MPI_INT, cr, 1, MPI_INT, comm);
-    dr[0] = df[0] = 0;
-    for (int i = 0; i < P; i++) {
-      cf[i] = cr[i] * (int)d;
-      if (i > 0) {
-        dr[i] = dr[i - 1] + cr[i - 1];
-        df[i] = df[i - 1] + cf[i - 1];
-      }
+    dr[0] = 0;
+    for (int i = 1; i < P; i++)
+      dr[i] = dr[i - 1] + cr[i - 1];
+    int e = MPI_SUCCESS;
+    for (int64_t c = 0; c < d && e == MPI_SUCCESS; c++) {
+      for (int64_t i = 0; i < tr->n_local; i++)
+        col[i] = tr->x[i * d + c];
+      e = MPI_Allgatherv(col, mine, MPI_FLOAT, (*k)->refT + c * (*k)->ld, cr, dr, MPI_FLOAT,
+                         comm);
     }
-    int e1 = MPI_Allgatherv(tr->x, mine * (int)d, MPI_FLOAT, *ref, cf, df, MPI_FLOAT, comm);
-    int e2 = MPI_Allgatherv(tr->row_id, mine, MPI_INT64_T, *row, cr, dr, MPI_INT64_T, comm);
-    int e3 = tr->weight ? MPI_Allgatherv(tr->weight, mine, MPI_DOUBLE, *w, cr, dr, MPI_DOUBLE, comm)
-                        : MPI_SUCCESS;
-    if (e1 != MPI_SUCCESS || e2 != MPI_SUCCESS || e3 != MPI_SUCCESS)
+    if (e == MPI_SUCCESS)
+      e = MPI_Allgatherv(tr->row_id, mine, MPI_INT64_T, *row, cr, dr, MPI_INT64_T, comm);
+    if (e == MPI_SUCCESS && tr->weight)
+      e = MPI_Allgatherv(tr->weight, mine, MPI_DOUBLE, *w, cr, dr, MPI_DOUBLE, comm);
+    if (e != MPI_SUCCESS)
       s = dm_error(DM_ERR_MPI, "gathering the reference rows failed");
   }
-  free(cf);
-  free(df);
   free(cr);
   free(dr);
+  free(col);
   s = dm_agree(s, comm);
   if (s != DM_OK) {
-    free(*ref);
+    dm_kde_free(*k);
     free(*row);
     free(*w);
-    *ref = NULL;
+    *k = NULL;
     *row = NULL;
     *w = NULL;
   }
@@ -94,10 +115,10 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
   if (tr->weight && o.rule == DM_KDE_BW_CV)
     return dm_error(DM_ERR_ARG, "KDE: --bandwidth cv does not take event weights into account; "
                                 "with --weighted give scott, silverman or a value");
-  float *ref = NULL;
+  dm_kde *k = NULL;
   int64_t *row = NULL;
   double *w = NULL;
-  DM_FORWARD(gather_rows(tr, comm, &ref, &row, &w));
+  DM_FORWARD(gather_rows(tr, comm, &k, &row, &w));
   int64_t n = tr->n_total;
   /* The rules of thumb take Kish's effective count when weighted (summed in
    * store order on every rank, so every rank gets the same bits). */
@@ -133,12 +154,16 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
     s = factor && loglik ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for the cv grid");
     s = dm_agree(s, comm);
     if (s == DM_OK)
-      s = dm_kde_cv(ref, row, n, d, &o, tr->seed, comm, &h, factor, loglik, &best, &cv_used);
+      s = dm_kde_cv(k->refT, 1, k->ld, row, n, d, &o, tr->seed, comm, &h, factor, loglik,
+                    &best, &cv_used);
     break;
   }
-  dm_kde *k = NULL;
+  if (s == DM_OK && (!(h > 0) || !isfinite(h)))
+    s = dm_error(DM_ERR_ARG, "KDE needs at least one reference row, dim >= 1 and h > 0 "
+                             "(got %lld rows, dim %d, h %g)",
+                 (long long)n, d, h);
   if (s == DM_OK)
-    s = dm_kde_new(ref, n, d, h, &k);
+    dm_kde_set_bandwidth(k, h);
   if (s == DM_OK && w)
     s = dm_kde_set_weights(k, w);
   s = dm_agree(s, comm);
@@ -179,7 +204,6 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
   } else {
     dm_kde_free(k);
   }
-  free(ref);
   free(row);
   free(w);
   free(factor);
@@ -224,6 +248,11 @@ static dm_status kde_set(void *state, const char *key, const char *value)
   return dm_error(DM_ERR_ARG, "kde has no setting '%s' (known: mode)", key);
 }
 
+static void fill_rows(void *k, int64_t begin, int64_t n, void *rows)
+{
+  dm_kde_rows_at(k, begin, n, rows);
+}
+
 static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
 {
   const dm_kde *k = state;
@@ -238,16 +267,10 @@ static dm_status kde_save(const void *state, hid_t g, MPI_Comm comm)
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "dim", k->d), comm);
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_folds", k->cv_folds), comm);
   DM_FORWARD_AGREED(dm_h5_attr_set_i64(g, "cv_rows", k->cv_rows), comm);
-  /* dm_h5_array_write transfers rank 0's buffer only: the others need no rows. */
-  int writer = dm_rank(comm) == 0;
-  float *rows = writer ? dm_kde_rows(k) : NULL;
-  DM_FORWARD_AGREED(rows || !writer ? DM_OK
-                         : dm_error(DM_ERR_NOMEM, "no memory for %lld x %d reference rows",
-                                    (long long)k->n, k->d),
-                    comm);
-  dm_status s = dm_h5_array_write(g, "reference", H5T_NATIVE_FLOAT, 2, dims, rows, comm);
-  free(rows);
-  DM_FORWARD_AGREED(s, comm);
+  /* Rank 0 transposes IO_ROWS rows at a time back to the rows as stored and
+   * writes them; the others only take part in the writes. */
+  DM_FORWARD(dm_h5_array_write_rows(g, "reference", H5T_NATIVE_FLOAT, dims, IO_ROWS, fill_rows,
+                                    (void *)k, comm));
   if (k->row)
     DM_FORWARD_AGREED(dm_h5_array_write(g, "reference_row", H5T_NATIVE_INT64, 1, d1, k->row, comm), comm);
   if (k->w)
@@ -270,25 +293,20 @@ static dm_status check_finite(const float *x, int64_t n, int64_t d, int64_t row0
   return DM_OK;
 }
 
-/* Reference rows a model read takes at a time: they go into the kernel's
- * column-major copy block by block, so the rows as stored are never held
- * whole beside it (4 d bytes per reference row less while a model is read). */
-#define LOAD_ROWS 4096
-
 /* COLLECTIVE, agreed (every rank calls; the ranges may differ). Model rows
  * [r0, r1) of the reference into k's held rows from 0 on, each checked
  * finite. */
 static dm_status read_reference(hid_t g, dm_kde *k, int64_t r0, int64_t r1, MPI_Comm comm)
 {
   int64_t d = k->d;
-  float *buf = malloc((size_t)LOAD_ROWS * d * sizeof *buf);
+  float *buf = malloc((size_t)IO_ROWS * d * sizeof *buf);
   DM_FORWARD_AGREED(buf ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for reference rows"),
                     comm);
-  int64_t rounds = dm_allmax_i64((r1 - r0 + LOAD_ROWS - 1) / LOAD_ROWS, comm);
+  int64_t rounds = dm_allmax_i64((r1 - r0 + IO_ROWS - 1) / IO_ROWS, comm);
   dm_status s = DM_OK;
   for (int64_t q = 0; s == DM_OK && q < rounds; q++) {
-    int64_t j0 = r0 + q * LOAD_ROWS < r1 ? r0 + q * LOAD_ROWS : r1;
-    int64_t nb = r1 - j0 < LOAD_ROWS ? r1 - j0 : LOAD_ROWS;
+    int64_t j0 = r0 + q * IO_ROWS < r1 ? r0 + q * IO_ROWS : r1;
+    int64_t nb = r1 - j0 < IO_ROWS ? r1 - j0 : IO_ROWS;
     s = dm_agree(dm_h5_array_read_rows(g, "reference", H5T_NATIVE_FLOAT, j0, nb, buf), comm);
     if (s == DM_OK)
       s = dm_agree(check_finite(buf, nb, d, j0), comm);
@@ -309,8 +327,10 @@ static dm_status load_whole(hid_t g, int version, int64_t n, int64_t d, double h
   int nd = 0;
   int64_t dims[4] = {0}, count = 0;
   dm_kde *k = NULL;
-  /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
-  DM_FORWARD_AGREED(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, (int)d, h, &k), comm);
+  /* Columns start on 64-byte lines: aligned SIMD loads in the kernel; room
+   * for the weight column of a weighted model, so the weights go in place. */
+  int cols = version >= 2 && dm_h5_exists(g, "reference_weight") ? (int)d + 1 : (int)d;
+  DM_FORWARD_AGREED(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, (int)d, cols, h, &k), comm);
   dm_status s = read_reference(g, k, 0, n, comm);
   if (s == DM_OK)
     dm_kde_set_bandwidth(k, h);
@@ -356,14 +376,15 @@ static dm_status load_shard(hid_t g, int version, int64_t n, int64_t d, double h
   dm_kde_shard(n, 0, P, &c0, &c1);
   int64_t ld = (c1 - c0 + 15) / 16 * 16;
   dm_kde *k = NULL;
-  DM_FORWARD_AGREED(dm_kde_alloc(r1 - r0, n, r0, ld, (int)d, h, &k), comm);
+  int weighted = version >= 2 && dm_h5_exists(g, "reference_weight");
+  DM_FORWARD_AGREED(dm_kde_alloc(r1 - r0, n, r0, ld, (int)d, weighted ? (int)d + 1 : (int)d, h, &k),
+                    comm);
   dm_status s = read_reference(g, k, r0, r1, comm);
   if (s == DM_OK) {
     k->shard_rank = r;
     k->shard_size = P;
     dm_kde_set_bandwidth(k, h);
   }
-  int weighted = version >= 2 && dm_h5_exists(g, "reference_weight");
   if (s == DM_OK && weighted) {
     int64_t len = 0;
     s = dm_h5_col_length(g, "reference_weight", &len);

@@ -22,7 +22,7 @@ static int cmp_keyed(const void *a, const void *b)
   return x->i < y->i ? -1 : x->i > y->i;
 }
 
-dm_status dm_kde_cv(const float *ref, const int64_t *row, int64_t n, int d,
+dm_status dm_kde_cv(const float *ref, int64_t rs, int64_t cs, const int64_t *row, int64_t n, int d,
                     const dm_kde_opts *o, uint64_t seed, MPI_Comm comm, double *h,
                     double *factor, double *loglik, int *best, int64_t *cv_rows_used)
 {
@@ -73,11 +73,10 @@ dm_status dm_kde_cv(const float *ref, const int64_t *row, int64_t n, int d,
       continue;
     int64_t nq = 0, ny = 0;
     for (int64_t i = 0; i < m; i++) {
-      const float *src = ref + order[i].i * d;
-      if (fold[i] == f)
-        memcpy(q + nq++ * d, src, (size_t)d * sizeof *q);
-      else
-        memcpy(y + ny++ * d, src, (size_t)d * sizeof *y);
+      const float *src = ref + order[i].i * rs;
+      float *dst = fold[i] == f ? q + nq++ * d : y + ny++ * d;
+      for (int c = 0; c < d; c++)
+        dst[c] = src[c * cs];
     }
     dm_kde *k = NULL;
     s = dm_kde_new(y, ny, d, h_cv, &k);

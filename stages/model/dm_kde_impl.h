@@ -17,10 +17,12 @@ struct dm_kde {
   int dk; /* columns the kernel sees: d, or d + 1 with weights (dm_kde.c) */
   double h, log_norm;
   double wmax, wsum; /* weighted: largest weight and sum of weights of the model */
-  /* The only copy of the reference: the rows as stored are rebuilt from it
-   * when the model is written (dm_kde_rows), which a scoring run never does. */
+  /* The only copy of the reference: a fit gathers the rows straight into it,
+   * a read fills it a block at a time, and the rows as stored are rebuilt
+   * from it a block at a time when the model is written (dm_kde_rows_at). */
   float *refT;       /* dk x ld, column-major for the kernel */
   int64_t ld;
+  int cols;          /* columns refT has room for (dk <= cols <= d + 1) */
   int64_t *row; /* n model rows' store indices (a fit), or NULL (read from a
                    model file: only a fit writes them) */
   double *w;    /* n reference weights, or NULL (unit weights) */
@@ -48,10 +50,12 @@ void dm_kde_lse_threads(const float *refT, int64_t ld, int64_t rows, int dk, dou
                         const float *x, int64_t n, dm_kde_acc *acc, MPI_Request *rq, int nrq);
 
 /* LOCAL. An estimator holding n of the model's n_total rows from row0 on, in
- * a refT of ld rows (>= n, a multiple of 16; zeroed), bandwidth h, no rows
- * filled in yet (dm_kde_fill). */
-dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int dim, double h,
-                       dm_kde **k);
+ * a refT of ld rows (>= n, a multiple of 16; zeroed) and room for cols
+ * columns (dim, or dim + 1 for a fit that will be given weights, which then
+ * go in place), bandwidth h, no rows filled in yet (dm_kde_fill, or column
+ * c written at refT + c ld by the caller). */
+dm_status dm_kde_alloc(int64_t n, int64_t n_total, int64_t row0, int64_t ld, int dim, int cols,
+                       double h, dm_kde **k);
 /* LOCAL. Copy the n held rows (row-major, d columns) into refT and set the
  * normalisation for h. */
 void dm_kde_fill(dm_kde *k, const float *ref);
@@ -59,10 +63,10 @@ void dm_kde_fill(dm_kde *k, const float *ref);
  * refT; the normalisation is left to the caller (dm_kde_set_bandwidth). */
 void dm_kde_fill_rows(dm_kde *k, int64_t j0, int64_t n, const float *ref);
 
-/* LOCAL. The n x d reference rows, row-major as stored (the first d columns
- * of refT, exactly), in a new buffer for the caller to free; NULL when out
- * of memory. */
-float *dm_kde_rows(const dm_kde *k);
+/* LOCAL. Held rows [j0, j0 + n) of the reference, row-major as stored (the
+ * first d columns of refT, exactly), into rows (n d floats): the model file
+ * is written from them a block at a time. */
+void dm_kde_rows_at(const dm_kde *k, int64_t j0, int64_t n, float *rows);
 /* LOCAL. DM_OK if the n weights are finite and > 0; else DM_ERR_ARG naming
  * the model row (row0 + index). */
 dm_status dm_kde_weights_check(const double *w, int64_t n, int64_t row0);

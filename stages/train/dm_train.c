@@ -327,11 +327,10 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
   dm_features_batch ev;
   memset(&ev, 0, sizeof ev);
   float *raw = malloc((size_t)c->batch * c->dim_in * sizeof *raw);
-  float *pool = malloc((size_t)c->batch * c->dim_in * sizeof *pool);
   /* Streamed: the first pass also reads the weights, for Kish's count. */
   int want_w = c->o->weighted && (keep || (c->streamed && sw != NULL));
   double *w = want_w ? malloc((size_t)c->batch * sizeof *w) : NULL;
-  dm_status s = raw && pool && (!want_w || w)
+  dm_status s = raw && (!want_w || w)
                     ? DM_OK
                     : dm_error(DM_ERR_NOMEM, "no memory for a feature batch");
   s = dm_agree(s, c->comm);
@@ -355,8 +354,13 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
     for (int64_t i = 0; i < n && seen < c->pool_local; i++) {
       if (ev.process[i] >= np || !c->is_bg[ev.process[i]] || !in_pool(c, ev.process[i]))
         continue;
-      const float *r = raw + i * c->dim_in;
-      memcpy(pool + np_rows * c->dim_in, r, (size_t)c->dim_in * sizeof *r);
+      /* The pool rows are packed to the front of raw in place for the
+       * transform (row np_rows <= i: only rows already dealt with, or row i
+       * itself, are overwritten), rather than copied to a second batch-sized
+       * buffer. */
+      float *r = raw + np_rows * c->dim_in;
+      if (np_rows < i)
+        memcpy(r, raw + i * c->dim_in, (size_t)c->dim_in * sizeof *r);
       np_rows++;
       if (want_w && !keep && dm_train_selected(c, b + i)) {
         if (s == DM_OK)
@@ -375,7 +379,7 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
       }
       seen++;
     }
-    dm_transform_add(t, pool, np_rows);
+    dm_transform_add(t, raw, np_rows);
     dm_progress_add(prog, n, 0);
     dm_progress_tick(prog);
     s = dm_agree(s, c->comm);
@@ -385,7 +389,6 @@ static dm_status feature_pass(train_ctx *c, dm_transform *t, int keep, dm_progre
                  dm_store_path(c->st));
   dm_features_batch_free(&ev);
   free(raw);
-  free(pool);
   free(w);
   return dm_agree(s, c->comm);
 }
@@ -596,6 +599,10 @@ dm_status dm_train_run(const dm_train_opts *o, MPI_Comm comm, dm_train_report *r
     s = be->fit(&data, o->backend_opts, comm, &m.state, info);
     s = dm_agree(s, comm);
   }
+  /* The fitted model holds what it needs (the KDE its gathered reference):
+   * the rows are not held through the write. */
+  free(x);
+  x = NULL;
   double t3 = MPI_Wtime();
   rep->seconds_fit = t3 - t2;
   if (s == DM_OK) {

@@ -23,6 +23,8 @@ CHUNK=4096         # ingest --chunk-events: small chunks, so the writer's few
                    # chunks per column do not hide the budget
 BATCH=4096         # select, score and train --batch (events per rank per round)
 MAX_TRAIN=2000     # train kde --max-train: a subsample of a pool far larger
+REF_ROWS=200000    # train kde --max-train for the reference bound: about 10 MB
+                   # of reference (13 columns) out of a pool of 530,000 rows
 ROWS_MB=1          # metrics --rows-mb: about 44,000 score rows per rank at
                    # once, against 300,000-1,200,000 per rank
 "$MPIEXEC" -n 2 "$DMPIPE" generate --out gen --events 600000 --seed 7 --quiet > /dev/null
@@ -57,6 +59,9 @@ for np in 1 2; do
     peak train.np$np.x$k $np train kde --in s$np.$k.h5 --out tk$np.$k.h5 --max-train $MAX_TRAIN \
       --batch $BATCH --quiet --no-progress
   done
+  # A large reference: its copies, not the data, set train kde's peak.
+  peak trainref.np$np.x1 $np train kde --in s$np.1.h5 --out tr$np.h5 --max-train $REF_ROWS \
+    --batch $BATCH --quiet --no-progress
   # Every event counts (the model trained on another store) and every
   # working point is quoted, so that each number can be compared.
   for k in 0 1 2; do
@@ -69,7 +74,9 @@ for np in 1 2; do
 done
 cat peaks.txt
 "$PYTHON" "$mem/check_bounded.py" peaks.txt --budget-mb $BUDGET_MB --chunk-events $CHUNK \
-  --batch $BATCH --rows-mb $ROWS_MB --input-mb "$(stat -c %s x1.csv)"
+  --batch $BATCH --rows-mb $ROWS_MB --input-mb "$(stat -c %s x1.csv)" \
+  --ref-rows "$("$PYTHON" -c 'import h5py, sys; print(h5py.File(sys.argv[1])["model"].attrs["n_ref"])' tr1.h5)" \
+  --ref-dim "$("$PYTHON" -c 'import h5py, sys; print(h5py.File(sys.argv[1])["model"].attrs["dim"])' tr1.h5)"
 # The results under the budget against scikit-learn on the same scores, and
 # against the one-pass run byte for byte.
 for np in 1 2; do

@@ -27,7 +27,16 @@ weight), which holds the chunk two consecutive reads share (train: one
 chunk a column, 0.4 MiB for all of them at --chunk-events 4096).
 A chunk set is one chunk of every store column: per event 8+2+8+4+4+2+8 bytes
 of event columns, and four objects' worth (1+4x4 bytes) of object columns.
-And doubling the input may raise no rank's peak by more than 10%."""
+And doubling the input may raise no rank's peak by more than 10%.
+
+train kde with a reference of R rows of d columns (--ref-rows, --ref-dim;
+run "trainref", against "train" on the same input with a small --max-train)
+may add, per rank, (8 d + 16) R bytes and 2 MiB: the reference once,
+column-major as the kernel reads it (4 d bytes a row), the rank's own rows
+once (at most all of them: raw while the transform is fitted, then
+transformed; 4 d), the reference's row indices and the rank's (8 + 8). A
+row-major copy of the gathered reference beside the kernel's (as the fit
+and the model's write once made) is 4 d R bytes more and fails it."""
 import argparse
 import sys
 
@@ -38,6 +47,8 @@ ap.add_argument("--chunk-events", type=int, required=True)
 ap.add_argument("--batch", type=int, required=True)
 ap.add_argument("--rows-mb", type=float, required=True)
 ap.add_argument("--input-mb", type=float, required=True, help="bytes of the x1 input")
+ap.add_argument("--ref-rows", type=int, required=True, help="reference rows of run trainref")
+ap.add_argument("--ref-dim", type=int, required=True, help="columns of run trainref's model")
 a = ap.parse_args()
 
 peaks = {}
@@ -81,5 +92,20 @@ for cmd, extra in allow.items():
             if two[r] > 1.10 * one[r]:
                 failed.append(f"{cmd} np {np_} rank {r}: doubling the input raised the peak from "
                               f"{one[r] / MiB:.1f} to {two[r] / MiB:.1f} MiB (more than 10%)")
+ref_kib = a.ref_rows * (8 * a.ref_dim + 16) / 1024.0 + 2 * MiB
+if a.ref_rows < 100000:
+    sys.exit(f"the reference ({a.ref_rows} rows) is too small to show its copies")
+for np_ in (1, 2):
+    small, big = peaks[f"train.np{np_}.x1"], peaks[f"trainref.np{np_}.x1"]
+    if not (len(small) == len(big) == np_):
+        sys.exit(f"trainref np {np_}: expected {np_} peaks per run, got {small} {big}")
+    for r in range(np_):
+        bound = small[r] + ref_kib
+        print(f"trainref np {np_} rank {r}: {a.ref_rows} x {a.ref_dim} reference "
+              f"{big[r] / MiB:6.1f} MiB; bound {bound / MiB:6.1f} (small reference "
+              f"{small[r] / MiB:6.1f} + {ref_kib / MiB:.1f})")
+        if big[r] > bound:
+            failed.append(f"train kde np {np_} rank {r}: peak {big[r] / MiB:.1f} MiB with a "
+                          f"reference of {a.ref_rows} rows is above the bound {bound / MiB:.1f}")
 if failed:
     sys.exit("\n".join(failed))
