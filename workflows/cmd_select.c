@@ -37,6 +37,8 @@ static const char help[] =
     "                     data/processes.csv); processes missing from it count as\n"
     "                     'other'\n"
     "  --batch N          events per rank per round (default 65536): bounds memory\n"
+    "  --piece-objects N  read each round in pieces of at most N objects (default\n"
+    "                     262144): bounds the objects held whatever the density\n"
     "  --zstd-level N     compression of SEL.h5, 0 = none (default 3)\n"
     "  --print-cuts       print the selection as a cut file and exit\n"
     "  --quiet            do not print the cutflow table\n"
@@ -56,6 +58,7 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
       {"cutflow", required_argument, NULL, 'f'}, {"xsec", required_argument, NULL, 'x'},
       {"batch", required_argument, NULL, 'b'},   {"zstd-level", required_argument, NULL, 'z'},
       {"print-cuts", no_argument, NULL, 'P'},    {"quiet", no_argument, NULL, 'q'},
+      {"piece-objects", required_argument, NULL, 'O'},
       {"help", no_argument, NULL, 'h'},          DM_CLI_RUN_LONGOPTS,
       {NULL, 0, NULL, 0}};
   dm_select_opts o;
@@ -79,6 +82,11 @@ int dm_cmd_select(int argc, char **argv, MPI_Comm comm)
       if (dm_cli_i64("--batch", optarg, 1, (int64_t)1 << 28, &v) != DM_OK)
         return dm_cli_usage_error("select", comm, "%s", dm_error_message());
       o.batch_events = v;
+      break;
+    case 'O':
+      if (dm_cli_i64("--piece-objects", optarg, 1, (int64_t)1 << 40, &v) != DM_OK)
+        return dm_cli_usage_error("select", comm, "%s", dm_error_message());
+      o.piece_objects = v;
       break;
     case 'z':
       if (dm_cli_i64("--zstd-level", optarg, 0, 22, &v) != DM_OK)

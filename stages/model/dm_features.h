@@ -48,6 +48,7 @@
 
 #include "dm_status.h"
 #include "dm_store.h"
+#include "dm_store_pieces.h"
 
 typedef enum { DM_FEATURES_HIGHLEVEL = 0, DM_FEATURES_OBJECTS = 1 } dm_feature_kind;
 typedef enum { DM_PHI_RAW = 0, DM_PHI_SINCOS = 1 } dm_phi_mode;
@@ -82,24 +83,25 @@ void dm_features_column_name(const dm_feature_spec *spec, int j, char *buf, size
  * non-finite input value is DM_ERR_NUMERIC naming the event id. */
 dm_status dm_features_extract(const dm_feature_spec *spec, const dm_events *ev, float *out);
 
-/* Objects a piece of a read (below) holds at most by default: one chunk of
- * a store's object columns. A batch of a store ordered process by process can
- * hold several times the store's mean count of objects per event (and
- * which batch is densest depends on the store's size); pieces keep the
- * objects in memory at 17 bytes x this (4.5 MB), whatever the batch. */
-#define DM_FEATURES_PIECE_OBJECTS 262144
+/* Objects a piece of a read (below) holds at most by default: the store's
+ * piece bound (io/dm_store_pieces.h, one chunk of a store's object columns).
+ * A batch of a store ordered process by process can hold several times the
+ * store's mean count of objects per event (and which batch is densest
+ * depends on the store's size); pieces keep the objects in memory at
+ * 17 bytes x this (4.5 MB), whatever the batch. */
+#define DM_FEATURES_PIECE_OBJECTS DM_STORE_PIECE_OBJECTS
 
 /* What a read keeps between calls (zero it before first use; free with
  * dm_features_batch_free). After dm_features_read: */
 typedef struct {
-  uint16_t *process;   /* the process index of every event read */
+  uint16_t *process;   /* the process index of every event read (in index) */
   int64_t *event_id;   /* their event ids */
   int64_t max_objects; /* objects a piece holds; 0 = DM_FEATURES_PIECE_OBJECTS
                           (set before a read: tests take small pieces) */
   /* private */
-  dm_events piece;     /* the events of a piece */
-  int64_t *offset;     /* the read's object offsets */
-  int64_t cap;         /* events process, event_id and offset hold */
+  dm_events piece;       /* the events of a piece */
+  dm_store_pieces index; /* the read's index and its pieces */
+  int64_t cap;           /* events event_id holds */
 } dm_features_batch;
 
 /* COLLECTIVE, agreed (every rank calls; count may be 0). Read events

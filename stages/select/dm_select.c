@@ -14,6 +14,7 @@
 #include "dm_progress.h"
 #include "dm_prov.h"
 #include "dm_store.h"
+#include "dm_store_pieces.h"
 #include "dm_xsum.h"
 
 /* Everything one run holds; freed in one place. */
@@ -23,12 +24,19 @@ typedef struct {
   dm_derived *pd;
   dm_store_writer *w;
   dm_derived_writer *dw;
-  dm_events ev; /* the batch read; its kept events are packed at its front */
+  /* A round's range is read in pieces of bounded object count (index:
+   * dm_store_pieces.h) and its kept events copied into out, so the objects
+   * held follow the piece bound and what passes, not how dense the densest
+   * batch of the store is. */
+  dm_store_pieces index; /* the round's index and its pieces */
+  dm_events piece;       /* a piece as read */
+  dm_events out;         /* the round's kept events, written in one append */
+  int64_t batch;         /* events per rank per round: the stride of pvals */
   int extra[DM_DERIVED_MAX_COLUMNS], n_extra;
   int pcol[DM_VAR_NDERIVED], ecol[DM_DERIVED_MAX_COLUMNS];
-  double *wbuf, *pvals;     /* weights of the batch; physics values of kept events */
+  double *wbuf, *pvals;     /* weights of the piece; physics values of kept events */
   int32_t *ibuf;
-  char *ebuf[DM_DERIVED_MAX_COLUMNS], *ekeep[DM_DERIVED_MAX_COLUMNS];
+  char *ebuf[DM_DERIVED_MAX_COLUMNS], *ekeep[DM_DERIVED_MAX_COLUMNS]; /* piece; kept */
   int64_t *count;           /* [p * rows + c] */
   dm_xsum *sumw, *sumw2;
 } run_state;
@@ -110,8 +118,12 @@ static dm_status open_outputs(run_state *rs, const dm_select_opts *o, const char
   return DM_OK;
 }
 
+/* The per-event buffers are sized for a whole round (a piece can be one, if
+ * its events have few objects), but only what a piece or the kept events
+ * use of them is ever touched, so only that is resident. */
 static dm_status alloc_buffers(run_state *rs, int64_t batch, int R, int P)
 {
+  rs->batch = batch;
   rs->wbuf = malloc((size_t)batch * sizeof(double));
   rs->pvals = malloc((size_t)batch * DM_VAR_NDERIVED * sizeof(double));
   rs->ibuf = malloc((size_t)batch * sizeof(int32_t));
@@ -128,56 +140,55 @@ static dm_status alloc_buffers(run_state *rs, int64_t batch, int R, int P)
   return ok ? DM_OK : dm_error(DM_ERR_NOMEM, "no memory for a batch of %lld events", (long long)batch);
 }
 
-/* Move kept event i of ev to position m = ev's kept events so far (m <= i),
- * its objects to position o0 = their objects so far: the kept events are
- * packed at the front of the batch itself, so a dense batch is not held
- * twice. Safe in place: everything moves towards the front, element by
- * element in increasing order, and the only offset written, obj_offset[m+1],
- * is at most i + 1, after event i's offsets were read; an offset still to be
- * read (i + 1 and later) is overwritten only while nothing before it was
- * dropped, and then with its own value. */
-static void keep_event(dm_events *ev, int64_t m, int64_t i, int64_t o0, int dbl)
+/* Append event i of the piece to the round's kept events (grown as needed:
+ * geometric, so a round's appends stay linear). */
+static dm_status keep_event(dm_events *out, const dm_events *ev, int64_t i, int dbl)
 {
+  int64_t m = out->n_events, o0 = out->n_objects;
   int64_t k0 = ev->obj_offset[i], k1 = ev->obj_offset[i + 1];
-  ev->event_id[m] = ev->event_id[i];
-  ev->process[m] = ev->process[i];
-  ev->weight[m] = ev->weight[i];
-  ev->met[m] = ev->met[i];
-  ev->met_phi[m] = ev->met_phi[i];
+  DM_FORWARD(dm_events_reserve(out, m + 1, o0 + (k1 - k0), dbl));
+  out->event_id[m] = ev->event_id[i];
+  out->process[m] = ev->process[i];
+  out->weight[m] = ev->weight[i];
+  out->met[m] = ev->met[i];
+  out->met_phi[m] = ev->met_phi[i];
   if (dbl) {
-    ev->met_d[m] = ev->met_d[i];
-    ev->met_phi_d[m] = ev->met_phi_d[i];
+    out->met_d[m] = ev->met_d[i];
+    out->met_phi_d[m] = ev->met_phi_d[i];
   }
-  for (int64_t k = k0; k < k1; k++) {
-    int64_t q = o0 + (k - k0);
-    ev->type[q] = ev->type[k];
-    ev->e[q] = ev->e[k];
-    ev->pt[q] = ev->pt[k];
-    ev->eta[q] = ev->eta[k];
-    ev->phi[q] = ev->phi[k];
-    if (dbl) {
-      ev->e_d[q] = ev->e_d[k];
-      ev->pt_d[q] = ev->pt_d[k];
-      ev->eta_d[q] = ev->eta_d[k];
-      ev->phi_d[q] = ev->phi_d[k];
-    }
+  size_t n = (size_t)(k1 - k0);
+  memcpy(out->type + o0, ev->type + k0, n * sizeof *out->type);
+  memcpy(out->e + o0, ev->e + k0, n * sizeof *out->e);
+  memcpy(out->pt + o0, ev->pt + k0, n * sizeof *out->pt);
+  memcpy(out->eta + o0, ev->eta + k0, n * sizeof *out->eta);
+  memcpy(out->phi + o0, ev->phi + k0, n * sizeof *out->phi);
+  if (dbl) {
+    memcpy(out->e_d + o0, ev->e_d + k0, n * sizeof *out->e_d);
+    memcpy(out->pt_d + o0, ev->pt_d + k0, n * sizeof *out->pt_d);
+    memcpy(out->eta_d + o0, ev->eta_d + k0, n * sizeof *out->eta_d);
+    memcpy(out->phi_d + o0, ev->phi_d + k0, n * sizeof *out->phi_d);
   }
-  ev->obj_offset[m + 1] = o0 + (k1 - k0);
+  out->n_events = m + 1;
+  out->n_objects = o0 + (k1 - k0);
+  out->obj_offset[m + 1] = out->n_objects;
+  return DM_OK;
 }
 
-/* One round: select this rank's events [begin, begin+count). */
-static dm_status select_batch(run_state *rs, const dm_select_opts *o, int64_t begin, int64_t count,
-                              int R, int P, int dbl, int use_derived_w)
+/* One piece of a round: the piece's events are the events from `first`
+ * (global) on; cut them, count the cutflow, keep what passes. The events go
+ * through in store order, piece after piece, as they did batch by batch, so
+ * the cutflow's sums take the same values in the same order. */
+static dm_status select_piece(run_state *rs, const dm_select_opts *o, int64_t first, int R, int P,
+                              int dbl, int use_derived_w)
 {
-  dm_events *ev = &rs->ev;
-  int64_t m = 0, mo = 0; /* events and objects kept so far */
+  const dm_events *ev = &rs->piece;
   const dm_cutset *cs = o->cuts;
   double vars[DM_VAR_COUNT];
-  for (int64_t i = 0; i < count; i++) {
+  for (int64_t i = 0; i < ev->n_events; i++) {
     int p = ev->process[i];
     if (p >= P)
       return dm_error(DM_ERR_SCHEMA, "%s: event %lld has process index %d, the table has %d",
-                      o->in_path, (long long)(begin + i), p, P);
+                      o->in_path, (long long)(first + i), p, P);
     double w = use_derived_w ? rs->wbuf[i] : ev->weight[i], w2 = w * w;
     dm_physics_event(ev, i, vars);
     size_t base = (size_t)p * R;
@@ -194,28 +205,57 @@ static dm_status select_batch(run_state *rs, const dm_select_opts *o, int64_t be
     }
     if (c < cs->n)
       continue;
+    int64_t m = rs->out.n_events;
     for (int v = 0; v < DM_VAR_NDERIVED; v++)
-      rs->pvals[(size_t)v * count + m] = vars[v];
+      rs->pvals[(size_t)v * rs->batch + m] = vars[v];
     for (int j = 0; j < rs->n_extra; j++) {
       size_t esz = H5Tget_size(dm_derived_native_type(rs->pd, rs->extra[j]));
       memcpy(rs->ekeep[j] + (size_t)m * esz, rs->ebuf[j] + (size_t)i * esz, esz);
     }
-    keep_event(ev, m, i, mo, dbl);
-    mo = ev->obj_offset[m + 1];
-    m++;
+    DM_FORWARD(keep_event(&rs->out, ev, i, dbl));
   }
-  ev->n_events = m;
-  ev->n_objects = mo;
-  ev->obj_offset[m] = mo; /* m == 0: the batch's own obj_offset[0], 0 */
   return DM_OK;
 }
 
-static dm_status write_batch(run_state *rs, int64_t count)
+/* One round: this rank's events [begin, begin+count), read piece by piece.
+ * Every read is collective and its status not agreed: each is agreed before
+ * the next, or a rank that failed would skip a read the others make; a rank
+ * with fewer pieces reads nothing (count 0) in the others' last ones. */
+static dm_status select_round(run_state *rs, const dm_select_opts *o, int64_t begin, int64_t count,
+                              int R, int P, int dbl, int use_derived_w, MPI_Comm comm)
 {
-  DM_FORWARD(dm_store_writer_append(rs->w, &rs->ev));
-  int64_t m = rs->ev.n_events;
+  /* out grows as events pass (dm_events_reserve: by half again). Taking a
+   * whole round's room up front was measured worse (4-5 MiB more on a rank):
+   * a large block regrown for a larger round moves, and the pages it left
+   * stay resident. */
+  dm_events_clear(&rs->out);
+  DM_FORWARD(dm_store_pieces_plan(rs->st, begin, count, &rs->index));
+  dm_status s = DM_OK;
+  int64_t i = 0;
+  for (int64_t p = 0; s == DM_OK && p < rs->index.n_pieces; p++) {
+    int64_t e = dm_store_piece_end(&rs->index, i);
+    s = dm_agree(dm_store_read(rs->st, begin + i, e - i, dbl, &rs->piece), comm);
+    if (s == DM_OK && use_derived_w)
+      s = dm_agree(dm_derived_read(rs->pd, "weight", begin + i, e - i, rs->wbuf), comm);
+    for (int j = 0; s == DM_OK && j < rs->n_extra; j++)
+      s = dm_agree(dm_derived_read_raw(rs->pd, rs->extra[j], begin + i, e - i, rs->ebuf[j]),
+                   comm);
+    if (s == DM_OK)
+      s = select_piece(rs, o, begin + i, R, P, dbl, use_derived_w);
+    s = dm_agree(s, comm);
+    i = e;
+  }
+  return s;
+}
+
+/* The round's kept events in one append, as when a round was one read, so
+ * the output's order and chunks are those of a whole-batch read. */
+static dm_status write_batch(run_state *rs)
+{
+  DM_FORWARD(dm_store_writer_append(rs->w, &rs->out));
+  int64_t m = rs->out.n_events;
   for (int v = 0; v < DM_VAR_NDERIVED; v++) {
-    const double *src = rs->pvals + (size_t)v * count;
+    const double *src = rs->pvals + (size_t)v * rs->batch;
     if (dm_physics_var_is_count(v)) {
       for (int64_t i = 0; i < m; i++)
         rs->ibuf[i] = (int32_t)src[i];
@@ -243,18 +283,9 @@ static dm_status stream(run_state *rs, const dm_select_opts *o, int64_t batch, i
   for (int64_t k = 0; s == DM_OK && k < rounds; k++) {
     int64_t begin, count;
     dm_physics_round(n, batch, k, rank, size, &begin, &count);
-    /* Each read is collective and its status not agreed: agree before the
-     * next one, or a rank that failed would skip a read the others make. */
-    s = dm_agree(dm_store_read(rs->st, begin, count, dbl, &rs->ev), comm);
-    if (s == DM_OK && use_derived_w)
-      s = dm_agree(dm_derived_read(rs->pd, "weight", begin, count, rs->wbuf), comm);
-    for (int j = 0; s == DM_OK && j < rs->n_extra; j++)
-      s = dm_agree(dm_derived_read_raw(rs->pd, rs->extra[j], begin, count, rs->ebuf[j]), comm);
+    s = select_round(rs, o, begin, count, R, P, dbl, use_derived_w, comm);
     if (s == DM_OK)
-      s = select_batch(rs, o, begin, count, R, P, dbl, use_derived_w);
-    s = dm_agree(s, comm);
-    if (s == DM_OK)
-      s = write_batch(rs, count);
+      s = write_batch(rs);
     dm_progress_add(pr, count, 0);
     dm_progress_tick(pr);
   }
@@ -352,6 +383,7 @@ dm_status dm_select_run(const dm_select_opts *o, MPI_Comm comm, dm_select_report
   int64_t batch = o->batch_events > 0 ? o->batch_events : DM_PHYSICS_BATCH_DEFAULT;
   run_state rs;
   memset(&rs, 0, sizeof rs);
+  rs.index.max_objects = o->piece_objects;
   dm_status s = dm_proctable_load_comm(o->xsec_path, comm, &rs.tab);
   s = dm_agree(s, comm);
   if (s == DM_OK)
@@ -393,7 +425,9 @@ dm_status dm_select_run(const dm_select_opts *o, MPI_Comm comm, dm_select_report
     dm_derived_writer_finish(rs.dw, s != DM_OK ? s : DM_ERR_INTERNAL);
   if (rs.w)
     dm_store_writer_finish(rs.w, s != DM_OK ? s : DM_ERR_INTERNAL, NULL, NULL, 0, "", "");
-  dm_events_free(&rs.ev);
+  dm_events_free(&rs.piece);
+  dm_events_free(&rs.out);
+  dm_store_pieces_free(&rs.index);
   free(rs.wbuf);
   free(rs.pvals);
   free(rs.ibuf);

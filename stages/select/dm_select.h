@@ -38,6 +38,8 @@ typedef struct {
   const char *xsec_path;    /* process table for the kinds; NULL = shipped table */
   const char *command_line; /* for provenance; may be NULL */
   int64_t batch_events;     /* events per rank per round; 0 = default */
+  int64_t piece_objects;    /* a round is read in pieces of at most this many
+                               objects (dm_store_pieces.h); 0 = default */
   int zstd_level;           /* of SEL.h5; 0 = default 3, -1 = none */
   int progress;             /* DM_PROGRESS_* mode (dm_progress.h), same on every rank */
   double progress_interval;  /* seconds between progress lines; 0 = the mode's default */

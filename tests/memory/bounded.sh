@@ -22,6 +22,8 @@ BUDGET_MB=8        # ingest --buffer-mb (the smallest allowed)
 CHUNK=4096         # ingest --chunk-events: small chunks, so the writer's few
                    # chunks per column do not hide the budget
 BATCH=4096         # select, score and train --batch (events per rank per round)
+SPARSE_BATCH=300000  # select of few events: rounds as large as half the input
+PIECE=4096         # ... read in pieces of this many objects (--piece-objects)
 MAX_TRAIN=2000     # train kde --max-train: a subsample of a pool far larger
 REF_ROWS=200000    # train kde --max-train for the reference bound: about 10 MB
                    # of reference (13 columns) out of a pool of 530,000 rows
@@ -54,6 +56,10 @@ for np in 1 2; do
   for k in 0 1 2; do
     peak select.np$np.x$k $np select --in s$np.$k.h5 --cuts all.ini --out sel$np.$k.h5 \
       --batch $BATCH --quiet --no-progress
+    # Few events kept from huge rounds: what a round holds is its index and
+    # one piece, not the round's objects (read whole, they were 40 MiB).
+    peak select_sparse.np$np.x$k $np select --in s$np.$k.h5 --channel chan2a \
+      --out sp$np.$k.h5 --batch $SPARSE_BATCH --piece-objects $PIECE --quiet --no-progress
     peak score.np$np.x$k $np score --model kde$np.h5 --in s$np.$k.h5 --out sc$np.$k.h5 \
       --batch $BATCH --quiet --no-progress
     peak train.np$np.x$k $np train kde --in s$np.$k.h5 --out tk$np.$k.h5 --max-train $MAX_TRAIN \
@@ -74,7 +80,8 @@ for np in 1 2; do
 done
 cat peaks.txt
 "$PYTHON" "$mem/check_bounded.py" peaks.txt --budget-mb $BUDGET_MB --chunk-events $CHUNK \
-  --batch $BATCH --rows-mb $ROWS_MB --input-mb "$(stat -c %s x1.csv)" \
+  --batch $BATCH --sparse-batch $SPARSE_BATCH --piece $PIECE --rows-mb $ROWS_MB \
+  --input-mb "$(stat -c %s x1.csv)" \
   --ref-rows "$("$PYTHON" -c 'import h5py, sys; print(h5py.File(sys.argv[1])["model"].attrs["n_ref"])' tr1.h5)" \
   --ref-dim "$("$PYTHON" -c 'import h5py, sys; print(h5py.File(sys.argv[1])["model"].attrs["dim"])' tr1.h5)"
 # The results under the budget against scikit-learn on the same scores, and

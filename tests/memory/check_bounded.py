@@ -10,7 +10,19 @@ The bound for each command, per rank, is the tiny input's peak on that rank
           objects 4x: per column the partial chunk a rank carries and one
           joined from several ranks while the first is compressed), the chunk
           writer's budget of compressed bytes (dm_chunk_writer.h: 2 MiB, both
-          buffers), plus 2 KiB per event of --batch;
+          buffers), plus 2 KiB per event of --batch (the objects of the
+          events kept: with the test's selection, nearly all);
+  select_sparse: a selection that keeps few events (less than a chunk of its
+          output), in rounds of --sparse-batch events per rank read in
+          pieces of --piece objects: one chunk set of its output (the
+          partial chunk carried) and the writer's budget; the chunk cache
+          of every input column at the input's --chunk-events (one chunk
+          set, doubled for the caches' own overhead); per event of the
+          round only its index (12 bytes: offset, process, n_obj); and the
+          piece: --piece objects (49 bytes each with the double copies) and
+          as many events (50 bytes each: the generated events all have
+          objects). Reading a round whole held all its events and objects:
+          32 MiB above the tiny input's peak here, against a bound of 13;
   score:  2 KiB per event of --batch;
   train:  2 KiB per event of --batch and 2 MiB: the subsample's selection
           (two histograms of 512 KiB, and the few keys that share the
@@ -45,6 +57,8 @@ ap.add_argument("peaks")
 ap.add_argument("--budget-mb", type=float, required=True)
 ap.add_argument("--chunk-events", type=int, required=True)
 ap.add_argument("--batch", type=int, required=True)
+ap.add_argument("--sparse-batch", type=int, required=True)
+ap.add_argument("--piece", type=int, required=True)
 ap.add_argument("--rows-mb", type=float, required=True)
 ap.add_argument("--input-mb", type=float, required=True, help="bytes of the x1 input")
 ap.add_argument("--ref-rows", type=int, required=True, help="reference rows of run trainref")
@@ -65,6 +79,8 @@ WRITER_BUDGET_KIB = 2 * 1024.0
 allow = {
     "ingest": 1.5 * a.budget_mb * MiB + 5 * chunk_set_kib(a.chunk_events),
     "select": 2 * chunk_set_kib(65536) + WRITER_BUDGET_KIB + 2 * a.batch + READ_CACHE_KIB,
+    "select_sparse": chunk_set_kib(65536) + WRITER_BUDGET_KIB + 2 * chunk_set_kib(a.chunk_events)
+                     + (12 * a.sparse_batch + (50 + 49) * a.piece) / 1024.0,
     "score": 2 * a.batch + READ_CACHE_KIB,
     "train": 2 * a.batch + 2 * MiB,
     "metrics": a.rows_mb * MiB + 65536 * (21 + 3 * 11) / 1024.0,

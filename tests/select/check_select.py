@@ -8,7 +8,7 @@ files. Usage:
   check_select.py ids SEL.h5 ID...          the selected event IDs, in order
   check_select.py expected SEL.h5 FILE KEY  IDs listed under KEY in a JSON file
   check_select.py cutflow FILE.json SEL.h5  cutflow totals equal the store's counts
-  check_select.py same A.h5 B.h5            every dataset (and /derived) equal
+  check_select.py same A.h5 B.h5 [C.h5...]  every dataset (and /derived) equal
   check_select.py channel STORE SEL CHAN    SEL holds the events numpy selects
   check_select.py weights STORE.h5 VALUE    every /derived/weight equals VALUE
                                             (nan allowed) per process: NAME=VALUE...
@@ -217,7 +217,8 @@ def main(argv):
     elif cmd == "channel":
         cmd_ids(argv[3], channel_ids(argv[2], argv[4]))
     elif cmd == "same":
-        cmd_same(argv[2], argv[3])
+        for b in argv[3:]:
+            cmd_same(argv[2], b)
     elif cmd == "weights":
         cmd_weights(argv[2], argv[3:])
     else:
