@@ -108,6 +108,7 @@ typedef struct {
   int64_t sub_rounds; /* sub-rounds taken so far (a round has at least one
                        * when any rank completes a chunk) */
   int64_t out_peak;   /* the largest size of the two compressed buffers, bytes */
+  int64_t writebacks; /* early write-backs started (DMPIPE_WRITEBACK, dm_io_tune.h) */
 } dm_chunkw_stats;
 
 /* LOCAL. */

@@ -131,6 +131,14 @@ dm_status dm_io_tune_parse(dm_io_tune *t, const char *name, const char *value)
   }
   if (!strcmp(name, "DMPIPE_MPIIO_HINTS"))
     return parse_hints(t, name, value);
+  if (!strcmp(name, "DMPIPE_WRITEBACK")) {
+    int64_t v = 0;
+    if (!parse_bytes(value, 0, TUNE_MAX, &v))
+      return bad(name, value, "expected a size, a whole number of bytes with an optional K, M "
+                              "or G suffix (e.g. 8M), or 0 for off");
+    t->writeback = v > 0 ? v : -1;
+    return DM_OK;
+  }
   return dm_error(DM_ERR_INTERNAL, "unknown tuning variable %s", name);
 }
 
@@ -138,7 +146,7 @@ dm_status dm_io_tune_from_env(dm_io_tune *t)
 {
   static const char *const vars[] = {"DMPIPE_H5_ALIGNMENT", "DMPIPE_H5_META_BLOCK",
                                      "DMPIPE_H5_MDC", "DMPIPE_H5_CHUNK_CACHE",
-                                     "DMPIPE_MPIIO_HINTS"};
+                                     "DMPIPE_MPIIO_HINTS", "DMPIPE_WRITEBACK"};
   memset(t, 0, sizeof *t);
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
     DM_FORWARD(dm_io_tune_parse(t, vars[i], getenv(vars[i])));
@@ -154,6 +162,11 @@ dm_status dm_io_tune_get(MPI_Comm comm, dm_io_tune *t)
   }
   MPI_Bcast(t, (int)sizeof *t, MPI_BYTE, 0, comm);
   return DM_OK;
+}
+
+int64_t dm_io_tune_writeback(const dm_io_tune *t)
+{
+  return t->writeback < 0 ? 0 : t->writeback > 0 ? t->writeback : DM_IO_TUNE_WRITEBACK_DEFAULT;
 }
 
 MPI_Info dm_io_tune_info(const dm_io_tune *t)

@@ -25,6 +25,11 @@
  *       when a file is created (striping) do apply: with hints set, a new
  *       output's temporary is created through MPI-IO with them
  *       (dm_io_tune_create).
+ *   DMPIPE_WRITEBACK=BYTES|0            the store writer (ingest, select)
+ *       starts the kernel's write-back of what each rank wrote every BYTES
+ *       (default 8M; sync_file_range), so the fsync that commits the store
+ *       finds little left to write; 0 turns it off (the kernel's own
+ *       write-back only).
  * BYTES: a whole number with an optional K, M or G suffix (KiB, MiB, GiB;
  * "KiB" and "k" are accepted too). A value that does not parse is an error
  * naming the variable and the value. Unset or empty: HDF5's and MPI's own
@@ -44,12 +49,14 @@
 #include "dm_status.h"
 
 #define DM_IO_TUNE_HINTS_MAX 2048
+#define DM_IO_TUNE_WRITEBACK_DEFAULT ((int64_t)8 << 20)
 
 typedef struct {
   int64_t align_threshold, align_bytes; /* 0: HDF5's default (no alignment) */
   int64_t meta_block;                   /* 0: default */
   int64_t mdc_bytes;                    /* 0: default */
   int64_t chunk_cache;                  /* 0: default */
+  int64_t writeback;                    /* 0: DM_IO_TUNE_WRITEBACK_DEFAULT; -1: off */
   char hints[DM_IO_TUNE_HINTS_MAX];     /* normalised "k=v,k=v"; "" none */
 } dm_io_tune;
 
@@ -65,6 +72,10 @@ dm_status dm_io_tune_from_env(dm_io_tune *t);
  * is reported, naming it, on every rank that has it); then rank 0's settings
  * are given to all. */
 dm_status dm_io_tune_get(MPI_Comm comm, dm_io_tune *t);
+
+/* LOCAL. Bytes a rank writes between starts of early write-back (the
+ * default when unset), or 0 when it is off. */
+int64_t dm_io_tune_writeback(const dm_io_tune *t);
 
 /* LOCAL. An MPI_Info holding the hints, or MPI_INFO_NULL when there are
  * none. Free with dm_io_tune_info_free. */

@@ -427,7 +427,7 @@ dm_status dm_store_writer_finish(dm_store_writer *w, dm_status local, const char
     dm_chunkw_stats cs;
     dm_chunkw_get_stats(w->cw, &cs);
     *w->stats_dst = (dm_store_write_stats){cs.compress, cs.allocate, cs.write, cs.place,
-                                           cs.chunks, cs.addr_wait};
+                                           cs.chunks, cs.addr_wait, cs.writebacks};
   }
   hid_t f = dm_chunkw_file(w->cw);
   if (s == DM_OK) {

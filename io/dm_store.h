@@ -261,6 +261,7 @@ typedef struct {
   double register_s;
   int64_t chunks;
   double addr_wait;
+  int64_t writebacks; /* early write-backs started (DMPIPE_WRITEBACK, dm_io_tune.h) */
 } dm_store_write_stats;
 
 /* LOCAL. Ask finish to fill *dst with this rank's numbers once the last

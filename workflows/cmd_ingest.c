@@ -70,6 +70,8 @@ static void print_report(const dm_ingest_report *r, const dm_ingest_opts *o)
          "slowest rank", r->t_read_wait, r->t_parse, r->t_write, r->t_exchange);
   printf("  %-26s compress %.2f s, MPI-IO %.2f s (slowest rank)\n", "inside write",
          r->t_compress, r->t_mpiio);
+  printf("  %-26s %.2f s (last chunks, metadata, sync to disk, rename); %lld early "
+         "write-backs\n", "finish", r->t_finish, (long long)r->writebacks);
   printf("  %-26s %lld chunks placed by rank 0 in %.3f s (%.1f us each); other ranks waited "
          "%.3f s at most for addresses\n", "chunk placement", (long long)r->chunks,
          r->t_chunk_register, r->chunks > 0 ? 1e6 * r->t_chunk_register / (double)r->chunks : 0.0,
@@ -110,6 +112,8 @@ static dm_status write_json(const char *path, const dm_ingest_report *r, const d
   cJSON_AddNumberToObject(t, "exchange", r->t_exchange);
   cJSON_AddNumberToObject(t, "compress", r->t_compress);
   cJSON_AddNumberToObject(t, "mpiio", r->t_mpiio);
+  cJSON_AddNumberToObject(t, "finish", r->t_finish);
+  cJSON_AddNumberToObject(j, "writeback_starts", (double)r->writebacks);
   cJSON *cp = cJSON_AddObjectToObject(j, "chunk_placement");
   cJSON_AddNumberToObject(cp, "chunks", (double)r->chunks);
   cJSON_AddNumberToObject(cp, "rank0_seconds", r->t_chunk_register);

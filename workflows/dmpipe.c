@@ -56,6 +56,8 @@ static void usage(FILE *f)
         "  DMPIPE_H5_CHUNK_CACHE=BYTES          HDF5 chunk cache per open dataset (default 1M)\n"
         "  DMPIPE_MPIIO_HINTS=KEY=VALUE,...     MPI-IO hints for every file (cb_buffer_size,\n"
         "                                       cb_nodes, romio_cb_write, striping_unit, ...)\n"
+        "  DMPIPE_WRITEBACK=BYTES|0             the store writer starts the disk write-back of\n"
+        "                                       what a rank wrote every BYTES (default 8M; 0 off)\n"
         "  DMPIPE_HDF5_DEBUG=1                  print HDF5's own error stacks\n"
         "  DMPIPE_CHUNK_TIMES=1                 per-rank times of the store writer on stderr\n",
         f);

@@ -651,7 +651,7 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   prefetch pf = {0};
   pf.src.file = -1;
   int cur = 0;
-  double t_wait = 0, t_parse = 0, t_write = 0, t_exch = 0;
+  double t_wait = 0, t_parse = 0, t_write = 0, t_exch = 0, t_finish = 0;
   if (s == DM_OK && pl.n_rounds > 0)
     prefetch_start(&pf, &pl, &bufs[cur], pl.rank);
   for (int64_t k = 0; s == DM_OK && k < pl.n_rounds; k++) {
@@ -808,8 +808,10 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
     rep->n_events = dm_store_writer_n_events(w);
     rep->n_objects = dm_store_writer_n_objects(w);
     dm_store_writer_stats_to(w, &wst);
+    t_finish = now();
     s = dm_store_writer_finish(w, s, names, counts, n_proc,
                                o->command_line ? o->command_line : "dmpipe ingest", inputs);
+    t_finish = now() - t_finish;
     free(text0);
     free(names);
   }
@@ -852,6 +854,9 @@ dm_status dm_ingest_run(const dm_ingest_opts *o, MPI_Comm comm, dm_ingest_report
   rep->t_chunk_register = dm_allmax_f64(wst.register_s, comm);
   rep->chunks = dm_allmax_i64(wst.chunks, comm);
   rep->t_addr_wait = dm_allmax_f64(pl.rank == 0 ? 0.0 : wst.addr_wait, comm);
+  rep->t_finish = dm_allmax_f64(t_finish, comm);
+  rep->writebacks = wst.writebacks;
+  dm_allsum_i64_array(&rep->writebacks, 1, comm);
   rep->seconds = dm_allmax_f64(now() - t0, comm);
 
   free(inputs);

@@ -101,6 +101,11 @@ typedef struct {
   double t_compress, t_mpiio;
   int64_t chunks;
   double t_chunk_register, t_addr_wait;
+  /* The slowest rank's time in finishing the store: its last chunks, the
+   * metadata, the sync to disk and the rename; and the early write-backs
+   * all ranks started (io/dm_io_tune.h, DMPIPE_WRITEBACK). */
+  double t_finish;
+  int64_t writebacks;
 } dm_ingest_report;
 
 /* COLLECTIVE. Run the ingest; every rank returns the same status. The

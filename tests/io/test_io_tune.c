@@ -23,7 +23,8 @@
 static MPI_Comm comm;
 
 static const char *const vars[] = {"DMPIPE_H5_ALIGNMENT", "DMPIPE_H5_META_BLOCK", "DMPIPE_H5_MDC",
-                                   "DMPIPE_H5_CHUNK_CACHE", "DMPIPE_MPIIO_HINTS"};
+                                   "DMPIPE_H5_CHUNK_CACHE", "DMPIPE_MPIIO_HINTS",
+                                   "DMPIPE_WRITEBACK"};
 
 static void clear_env(void)
 {
@@ -73,6 +74,16 @@ static void test_parse_sizes(void **state)
     parsed("DMPIPE_H5_META_BLOCK", bad[i], DM_ERR_ARG);
     parsed("DMPIPE_H5_CHUNK_CACHE", bad[i], DM_ERR_ARG);
   }
+  /* Early write-back: unset is the default 8 MiB, 0 is off. */
+  t = parsed("DMPIPE_WRITEBACK", NULL, DM_OK);
+  assert_int_equal(dm_io_tune_writeback(&t), 8 << 20);
+  t = parsed("DMPIPE_WRITEBACK", "64K", DM_OK);
+  assert_int_equal(dm_io_tune_writeback(&t), 65536);
+  t = parsed("DMPIPE_WRITEBACK", "0", DM_OK);
+  assert_int_equal(dm_io_tune_writeback(&t), 0);
+  const char *bad_wb[] = {"off", "-1", "1.5M", "8X", "16384G"};
+  for (size_t i = 0; i < sizeof bad_wb / sizeof bad_wb[0]; i++)
+    parsed("DMPIPE_WRITEBACK", bad_wb[i], DM_ERR_ARG);
   /* HDF5's metadata cache limits: 1 KiB to 128 MiB. */
   parsed("DMPIPE_H5_MDC", "1023", DM_ERR_ARG);
   parsed("DMPIPE_H5_MDC", "129M", DM_ERR_ARG);

@@ -5,6 +5,7 @@
 #    THRESHOLD bytes at a multiple of the alignment (the untuned store has
 #    unaligned ones, so the check can fail); derive's side file (written
 #    through the MPI-IO driver) too;
+#  - DMPIPE_WRITEBACK starts write-backs (counted) or none, same store;
 #  - a bad value of each variable: exit 1 on every rank within a timeout,
 #    the message naming the variable and the value, nothing left on disk;
 #    the same when only one rank has the bad value.
@@ -26,6 +27,19 @@ for np in 1 2 3; do
   "$PYTHON" "$here/compare_stores.py" ref.h5 t$np.h5
   "$PYTHON" "$tests_io/check_alignment.py" 8192 65536 50 t$np.h5
 done
+# Early write-back (DMPIPE_WRITEBACK): every 4 KiB it starts on every rank
+# (the count is in the JSON report), with 0 never; the store is the same.
+for np in 1 3; do
+  DMPIPE_WRITEBACK=4K to $np ingest --out wb$np.h5 --chunk-events 2048 --json wb$np.json \
+    "${inputs[@]}" > /dev/null
+  "$PYTHON" "$here/compare_stores.py" ref.h5 wb$np.h5
+  "$PYTHON" -c 'import json, sys; n = json.load(open(sys.argv[1]))["writeback_starts"]; \
+assert n >= 5 * int(sys.argv[2]), n' wb$np.json $np
+done
+DMPIPE_WRITEBACK=0 to 2 ingest --out wb0.h5 --chunk-events 2048 --json wb0.json "${inputs[@]}" > /dev/null
+"$PYTHON" "$here/compare_stores.py" ref.h5 wb0.h5
+"$PYTHON" -c 'import json, sys; n = json.load(open(sys.argv[1]))["writeback_starts"]; \
+assert n == 0, n' wb0.json
 # derive writes its columns through dm_h5_out_create (the MPI-IO driver).
 tuned to 2 derive --in t2.h5 > /dev/null
 parts=$(ls t2.derived-*.h5 | grep -v -- '-[0-9a-f]*\.h5$' || true)
@@ -37,7 +51,7 @@ to 2 info t2.h5 > /dev/null
 # goes through the same parser and agreement, so every rank count is seen
 # without running all 15 pairs).
 bad=("DMPIPE_H5_ALIGNMENT=4M" "DMPIPE_H5_META_BLOCK=12Q" "DMPIPE_H5_MDC=512M"
-     "DMPIPE_H5_CHUNK_CACHE=-1" "DMPIPE_MPIIO_HINTS=cb_nodes")
+     "DMPIPE_H5_CHUNK_CACHE=-1" "DMPIPE_MPIIO_HINTS=cb_nodes" "DMPIPE_WRITEBACK=8X")
 np=0
 for kv in "${bad[@]}"; do
   np=$((np % 3 + 1))
