@@ -101,7 +101,7 @@ static dm_status open_outputs(run_state *rs, const dm_select_opts *o, const char
                               int64_t size, MPI_Comm comm)
 {
   dm_store_layout lay = {.zstd_level = o->zstd_level == 0 ? 3 : o->zstd_level < 0 ? 0 : o->zstd_level,
-                         .chunk_events = 65536,
+                         .chunk_events = DM_SELECT_CHUNK_EVENTS,
                          .precision_double = dm_store_is_double(rs->st)};
   DM_FORWARD(dm_agree(dm_store_writer_create(o->out_path, &lay, comm, &rs->w), comm));
   DM_FORWARD(dm_agree(write_origin(rs, o, hex, size), comm));

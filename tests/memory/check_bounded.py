@@ -6,7 +6,7 @@ The bound for each command, per rank, is the tiny input's peak on that rank
   ingest: 1.5 x --buffer-mb (two stripe buffers of a quarter each, the parsed
           batch, the compressed round) plus up to five sets of one chunk per
           column (the writer's carry, joined and compressed chunks);
-  select: two chunk sets of its output store (65536 events per chunk,
+  select: two chunk sets of its output store (16384 events per chunk,
           objects 4x: per column the partial chunk a rank carries and one
           joined from several ranks while the first is compressed), the chunk
           writer's budget of compressed bytes (dm_chunk_writer.h: 2 MiB, both
@@ -78,8 +78,8 @@ READ_CACHE_KIB = 13 * 1024.0
 WRITER_BUDGET_KIB = 2 * 1024.0
 allow = {
     "ingest": 1.5 * a.budget_mb * MiB + 5 * chunk_set_kib(a.chunk_events),
-    "select": 2 * chunk_set_kib(65536) + WRITER_BUDGET_KIB + 2 * a.batch + READ_CACHE_KIB,
-    "select_sparse": chunk_set_kib(65536) + WRITER_BUDGET_KIB + 2 * chunk_set_kib(a.chunk_events)
+    "select": 2 * chunk_set_kib(16384) + WRITER_BUDGET_KIB + 2 * a.batch + READ_CACHE_KIB,
+    "select_sparse": chunk_set_kib(16384) + WRITER_BUDGET_KIB + 2 * chunk_set_kib(a.chunk_events)
                      + (12 * a.sparse_batch + (50 + 49) * a.piece) / 1024.0,
     "score": 2 * a.batch + READ_CACHE_KIB,
     "train": 2 * a.batch + 2 * MiB,
