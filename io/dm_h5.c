@@ -516,6 +516,16 @@ dm_status dm_h5_col_length(hid_t loc, const char *path, int64_t *length)
 
 /* ---- small arrays ---------------------------------------------------------- */
 
+/* A contiguous dataset at path, its missing groups made on the way. */
+static hid_t create_array(hid_t loc, const char *path, hid_t type, hid_t space)
+{
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t d = H5Dcreate2(loc, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  return d;
+}
+
 dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
                             const int64_t *dims, const void *buf, MPI_Comm comm)
 {
@@ -525,10 +535,7 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   for (int i = 0; i < ndims; i++)
     hd[i] = (hsize_t)dims[i];
   hid_t space = H5Screate_simple(ndims, hd, NULL);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t d = H5Dcreate2(loc, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  H5Pclose(lcpl);
+  hid_t d = create_array(loc, path, type, space);
   if (d < 0) {
     H5Sclose(space);
     return dm_agree(dm_error(DM_ERR_HDF5, "cannot create dataset %s", path), comm);
@@ -577,10 +584,7 @@ dm_status dm_h5_array_write_rows(hid_t loc, const char *path, hid_t type, const 
                                               path),
                     comm);
   hid_t space = H5Screate_simple(2, hd, NULL);
-  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-  H5Pset_create_intermediate_group(lcpl, 1);
-  hid_t d = H5Dcreate2(loc, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  H5Pclose(lcpl);
+  hid_t d = create_array(loc, path, type, space);
   if (d < 0) {
     H5Sclose(space);
     free(buf);
