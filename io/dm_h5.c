@@ -516,14 +516,22 @@ dm_status dm_h5_col_length(hid_t loc, const char *path, int64_t *length)
 
 /* ---- small arrays ---------------------------------------------------------- */
 
-/* A contiguous dataset at path, its missing groups made on the way. */
-static hid_t create_array(hid_t loc, const char *path, hid_t type, hid_t space)
+/* COLLECTIVE, agreed. A contiguous dataset at path, its missing groups made
+ * on the way. Agreed because the writes that follow are collective: a rank
+ * whose create failed must not return while the others go on to write. */
+static dm_status create_array(hid_t loc, const char *path, hid_t type, hid_t space,
+                              MPI_Comm comm, hid_t *out)
 {
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
   hid_t d = H5Dcreate2(loc, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   H5Pclose(lcpl);
-  return d;
+  dm_status s =
+      dm_agree(d < 0 ? dm_error(DM_ERR_HDF5, "cannot create dataset %s", path) : DM_OK, comm);
+  if (s != DM_OK && d >= 0)
+    H5Dclose(d);
+  *out = s == DM_OK ? d : H5I_INVALID_HID;
+  return s;
 }
 
 dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
@@ -535,10 +543,11 @@ dm_status dm_h5_array_write(hid_t loc, const char *path, hid_t type, int ndims,
   for (int i = 0; i < ndims; i++)
     hd[i] = (hsize_t)dims[i];
   hid_t space = H5Screate_simple(ndims, hd, NULL);
-  hid_t d = create_array(loc, path, type, space);
-  if (d < 0) {
+  hid_t d = H5I_INVALID_HID;
+  dm_status cs = create_array(loc, path, type, space, comm, &d);
+  if (cs != DM_OK) {
     H5Sclose(space);
-    return dm_agree(dm_error(DM_ERR_HDF5, "cannot create dataset %s", path), comm);
+    return cs;
   }
   hsize_t total = 1;
   for (int i = 0; i < ndims; i++)
@@ -584,11 +593,12 @@ dm_status dm_h5_array_write_rows(hid_t loc, const char *path, hid_t type, const 
                                               path),
                     comm);
   hid_t space = H5Screate_simple(2, hd, NULL);
-  hid_t d = create_array(loc, path, type, space);
-  if (d < 0) {
+  hid_t d = H5I_INVALID_HID;
+  dm_status cs = create_array(loc, path, type, space, comm, &d);
+  if (cs != DM_OK) {
     H5Sclose(space);
     free(buf);
-    return dm_agree(dm_error(DM_ERR_HDF5, "cannot create dataset %s", path), comm);
+    return cs;
   }
   hid_t dxpl = dxpl_for(d);
   herr_t e = 0;

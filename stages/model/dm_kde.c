@@ -191,13 +191,19 @@ void dm_kde_fill(dm_kde *k, const float *ref)
   dm_kde_set_bandwidth(k, k->h);
 }
 
-dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **out)
+dm_status dm_kde_check_args(int64_t n, int dim, double h)
 {
-  *out = NULL;
   if (n < 1 || dim < 1 || !(h > 0) || !isfinite(h))
     return dm_error(DM_ERR_ARG, "KDE needs at least one reference row, dim >= 1 and h > 0 "
                                 "(got %lld rows, dim %d, h %g)",
                     (long long)n, dim, h);
+  return DM_OK;
+}
+
+dm_status dm_kde_new(const float *ref, int64_t n, int dim, double h, dm_kde **out)
+{
+  *out = NULL;
+  DM_FORWARD(dm_kde_check_args(n, dim, h));
   /* Columns start on 64-byte lines: aligned SIMD loads in the kernel. */
   dm_kde *k = NULL;
   DM_FORWARD(dm_kde_alloc(n, n, 0, (n + 15) / 16 * 16, dim, dim, h, &k));

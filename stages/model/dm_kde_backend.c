@@ -66,18 +66,22 @@ static dm_status gather_rows(const dm_model_data *tr, MPI_Comm comm, dm_kde **k,
     dr[0] = 0;
     for (int i = 1; i < P; i++)
       dr[i] = dr[i - 1] + cr[i - 1];
-    int e = MPI_SUCCESS;
-    for (int64_t c = 0; c < d && e == MPI_SUCCESS; c++) {
+    /* Every rank makes every gather whatever one of them returned (a rank
+     * that stopped at its first error would leave the others' next gather
+     * unmatched); the outcome is agreed below. */
+    int bad = 0;
+    for (int64_t c = 0; c < d; c++) {
       for (int64_t i = 0; i < tr->n_local; i++)
         col[i] = tr->x[i * d + c];
-      e = MPI_Allgatherv(col, mine, MPI_FLOAT, (*k)->refT + c * (*k)->ld, cr, dr, MPI_FLOAT,
-                         comm);
+      bad |= MPI_Allgatherv(col, mine, MPI_FLOAT, (*k)->refT + c * (*k)->ld, cr, dr, MPI_FLOAT,
+                            comm) != MPI_SUCCESS;
     }
-    if (e == MPI_SUCCESS)
-      e = MPI_Allgatherv(tr->row_id, mine, MPI_INT64_T, *row, cr, dr, MPI_INT64_T, comm);
-    if (e == MPI_SUCCESS && tr->weight)
-      e = MPI_Allgatherv(tr->weight, mine, MPI_DOUBLE, *w, cr, dr, MPI_DOUBLE, comm);
-    if (e != MPI_SUCCESS)
+    bad |= MPI_Allgatherv(tr->row_id, mine, MPI_INT64_T, *row, cr, dr, MPI_INT64_T, comm) !=
+           MPI_SUCCESS;
+    if (tr->weight)
+      bad |= MPI_Allgatherv(tr->weight, mine, MPI_DOUBLE, *w, cr, dr, MPI_DOUBLE, comm) !=
+             MPI_SUCCESS;
+    if (bad)
       s = dm_error(DM_ERR_MPI, "gathering the reference rows failed");
   }
   free(cr);
@@ -158,10 +162,8 @@ static dm_status kde_fit(const dm_model_data *tr, const void *opts_, MPI_Comm co
                     &best, &cv_used);
     break;
   }
-  if (s == DM_OK && (!(h > 0) || !isfinite(h)))
-    s = dm_error(DM_ERR_ARG, "KDE needs at least one reference row, dim >= 1 and h > 0 "
-                             "(got %lld rows, dim %d, h %g)",
-                 (long long)n, d, h);
+  if (s == DM_OK)
+    s = dm_kde_check_args(n, d, h);
   if (s == DM_OK)
     dm_kde_set_bandwidth(k, h);
   if (s == DM_OK && w)

@@ -67,6 +67,10 @@ void dm_kde_fill_rows(dm_kde *k, int64_t j0, int64_t n, const float *ref);
  * first d columns of refT, exactly), into rows (n d floats): the model file
  * is written from them a block at a time. */
 void dm_kde_rows_at(const dm_kde *k, int64_t j0, int64_t n, float *rows);
+/* LOCAL. DM_OK if an estimator of n reference rows of dim columns can take
+ * bandwidth h (n >= 1, dim >= 1, h finite and > 0); else DM_ERR_ARG saying
+ * which. */
+dm_status dm_kde_check_args(int64_t n, int dim, double h);
 /* LOCAL. DM_OK if the n weights are finite and > 0; else DM_ERR_ARG naming
  * the model row (row0 + index). */
 dm_status dm_kde_weights_check(const double *w, int64_t n, int64_t row0);

@@ -94,22 +94,10 @@ assert abs(m["model"].attrs["bandwidth"] - 0.4) == 0
 g = np.sort(h5py.File("mg.h5", "r")["model/reference_row"][:])
 assert np.array_equal(g, glob), ("global pool", g[:10], glob[:10])
 print("pools: %d rows per process, %d rows global" % (len(per), len(glob)))
-PY
 # The subsample rule, from the store alone: of the pool (the first 0.9 of
 # each SM process), the --max-train events whose splitmix64-based key
 # dm_rng_hash(seed, event index, 0) is smallest (m1: 3000, seed 11, three
 # rank counts and batches of 900; m9: 900, seed 5).
-$PYTHON - "$DM_SOURCE_DIR/data/processes.csv" <<'PY'
-import csv, sys
-import h5py, numpy as np
-kinds = {}
-with open(sys.argv[1]) as fh:
-    rows = [l for l in fh if l.strip() and not l.lstrip().startswith("#")]
-for r in csv.DictReader(rows):
-    kinds[r["name"].strip()] = r["kind"].strip()
-s = h5py.File("s.h5", "r")
-names = [n.decode() if isinstance(n, bytes) else n for n in s["processes/name"][:]]
-proc = s["events/process"][:]
 pool = []
 for p, n in enumerate(names):
     if kinds.get(n) == "sm":
