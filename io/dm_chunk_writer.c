@@ -2,7 +2,6 @@
 #include "dm_chunk_writer.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "dm_comm.h"
 #include "dm_h5_vfd.h"
 #include "dm_io_tune.h"
+#include "dm_writeback.h"
 #include "dm_zstd_filter.h"
 
 typedef struct {
@@ -88,12 +88,10 @@ struct dm_chunkw {
   double t_resize, t_wchunk, t_addr;
   int64_t n_placed;
   int64_t n_sub, out_peak;
-  /* Early write-back: this rank's own descriptor of the temporary, and the
-   * file range its completed writes touched since the last start of
-   * write-back (wb_every bytes; 0: off). */
-  int wb_fd;
-  int64_t wb_every, wb_bytes, wb_lo, wb_hi, n_wb;
-  int64_t span_lo[2], span_hi[2], span_bytes[2]; /* writes under way from buffer b */
+  /* Early write-back of the temporary (DMPIPE_WRITEBACK, dm_writeback.h),
+   * and the writes under way from each compressed buffer. */
+  dm_writeback wb;
+  dm_writeback_span span[2];
 };
 
 hid_t dm_chunkw_file(const dm_chunkw *w) { return w->file; }
@@ -113,7 +111,7 @@ void dm_chunkw_get_stats(const dm_chunkw *w, dm_chunkw_stats *st)
   st->addr_wait = w->t_addr;
   st->sub_rounds = w->n_sub;
   st->out_peak = w->out_peak;
-  st->writebacks = w->n_wb;
+  st->writebacks = w->wb.starts;
 }
 
 void dm_chunkw_set_budget(dm_chunkw *w, int64_t bytes)
@@ -136,7 +134,7 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
   w->size = dm_size(comm);
   w->file = H5I_INVALID_HID;
   w->at.claim.fd = -1;
-  w->wb_fd = -1;
+  dm_writeback_init(&w->wb);
   w->budget = DM_CHUNKW_BUDGET_DEFAULT;
   dm_status s = dm_zstd_filter_register();
   w->all_n = malloc((size_t)w->size * DM_CHUNKW_MAX_COLS * sizeof *w->all_n);
@@ -199,9 +197,8 @@ dm_status dm_chunkw_create(const char *final_path, MPI_Comm comm, dm_chunkw **wp
      * on every rank. A handle that opened on some ranks only is left open
      * there (closing it on a subset would hang). */
     w->fh_open = s == DM_OK;
-    w->wb_every = dm_io_tune_writeback(&w->tune);
-    if (s == DM_OK && w->wb_every > 0)
-      w->wb_fd = open(w->tmp_path, O_RDONLY | O_CLOEXEC);
+    if (s == DM_OK)
+      dm_writeback_open(&w->wb, w->tmp_path, dm_io_tune_writeback(&w->tune));
   }
   if (s != DM_OK) {
     dm_chunkw_finish(w, s);
@@ -299,47 +296,6 @@ static int finish_write(MPI_Request *req, int len, int *err)
   return 0;
 }
 
-/* Early write-back. The store's temporary is synced to disk once, when it is
- * committed (dm_atomic.h); left alone, the kernel starts writing the file's
- * pages back only past its dirty threshold (a tenth of memory), so a store
- * smaller than that waits whole in the page cache and the final fsync writes
- * all of it while every rank waits (0.2 s of 2.5 s for a 1 GB archive on one
- * rank here). Starting the write-back of what this rank wrote, every
- * wb_every bytes (DMPIPE_WRITEBACK, dm_io_tune.h), overlaps it with the
- * parsing and compressing of the next rounds. SYNC_FILE_RANGE_WRITE only
- * queues the pages; it does not wait for the disk. The range may hold other
- * ranks' chunks: their pages are written too, which is just as useful. Best
- * effort: a failure here changes nothing (the fsync at commit reports real
- * write errors). */
-static void note_span(dm_chunkw *w, int b, int64_t addr, int64_t size)
-{
-  if (w->wb_fd < 0 || size <= 0)
-    return;
-  if (w->span_bytes[b] == 0 || addr < w->span_lo[b])
-    w->span_lo[b] = addr;
-  if (w->span_bytes[b] == 0 || addr + size > w->span_hi[b])
-    w->span_hi[b] = addr + size;
-  w->span_bytes[b] += size;
-}
-
-static void write_back(dm_chunkw *w, int b)
-{
-  if (w->wb_fd < 0 || w->span_bytes[b] == 0)
-    return;
-  if (w->wb_bytes == 0 || w->span_lo[b] < w->wb_lo)
-    w->wb_lo = w->span_lo[b];
-  if (w->wb_bytes == 0 || w->span_hi[b] > w->wb_hi)
-    w->wb_hi = w->span_hi[b];
-  w->wb_bytes += w->span_bytes[b];
-  w->span_bytes[b] = 0;
-  if (w->wb_bytes >= w->wb_every) {
-    (void)sync_file_range(w->wb_fd, (off_t)w->wb_lo, (off_t)(w->wb_hi - w->wb_lo),
-                          SYNC_FILE_RANGE_WRITE);
-    w->wb_bytes = 0;
-    w->n_wb++;
-  }
-}
-
 /* Complete every write from buffer b, failed or not, and check each wrote all
  * its bytes. */
 static dm_status wait_writes(dm_chunkw *w, int b)
@@ -349,11 +305,12 @@ static dm_status wait_writes(dm_chunkw *w, int b)
     if (!finish_write(&w->wreq[b][i], w->wlen[b][i], &err) && bad < 0)
       bad = i;
   w->nwreq[b] = 0;
+  /* Write-back only for writes that completed: a failed one fails the run. */
   if (bad < 0) {
-    write_back(w, b);
+    dm_writeback_done(&w->wb, &w->span[b]);
     return DM_OK;
   }
-  w->span_bytes[b] = 0;
+  memset(&w->span[b], 0, sizeof w->span[b]);
   return dm_error(DM_ERR_IO, "writing %d bytes to %s failed: %s", w->wlen[b][bad], w->tmp_path,
                   err ? dm_strerror_io(err) : "short write (disk full?)");
 }
@@ -375,7 +332,7 @@ static dm_status start_writes(dm_chunkw *w, int b, int j0, int n, const uint64_t
   for (int i = 0; i < n; i++) {
     cw_job *j = &w->jobs[j0 + i];
     w->wlen[b][i] = (int)j->size;
-    note_span(w, b, (int64_t)addr[i], j->size);
+    dm_writeback_span_add(&w->span[b], (int64_t)addr[i], j->size);
     int e = MPI_File_iwrite_at(w->fh, (MPI_Offset)addr[i], w->outb[b] + j->slot, (int)j->size,
                                MPI_BYTE, &w->wreq[b][w->nwreq[b]]);
     if (e != MPI_SUCCESS)
@@ -949,9 +906,7 @@ dm_status dm_chunkw_finish(dm_chunkw *w, dm_status local)
     MPI_File_close(&w->fh);
     w->fh_open = 0;
   }
-  if (w->wb_fd >= 0)
-    close(w->wb_fd);
-  w->wb_fd = -1;
+  dm_writeback_close(&w->wb);
   for (int c = 0; c < w->ncol; c++) {
     cw_col *cc = &w->col[c];
     if (cc->dset >= 0)
