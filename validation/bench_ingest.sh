@@ -76,6 +76,8 @@ t() {
 # rate SECONDS RANKS [BYTES], evrate SECONDS RANKS [LINES]: per rank.
 rate() { awk -v b="${3:-$bytes}" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", b / 1e6 / s / n }'; }
 evrate() { awk -v l="${3:-$lines}" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", l / s / n }'; }
+# faster A B: true when A is below B, or there is no B yet.
+faster() { [[ -z "$2" ]] || awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 # row LABEL SECONDS RANKS [BYTES LINES]
 row() { printf "| %-60s | %6s | %10s | %14s |\n" "$1" "$2" "$(rate $2 $3 ${4:-})" "$(evrate $2 $3 ${5:-})"; }
 
@@ -92,7 +94,7 @@ for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbyt
     # The store is removed first: a run never finds its output in the cache.
     k=$aname.$np
     for ((i = 0; i < repeat; i++)); do
-      rm -f store.$k.h5
+      rm -f store.$k.h5 store.$k.derived-*.h5
       sync
       s=$(date +%s.%N)
       mpirun -np $np --bind-to core "$dmpipe" ingest --out store.$k.h5 --json ingest.$k.try.json \
@@ -100,10 +102,10 @@ for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbyt
       e=$(date +%s.%N)
       w=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')
       st=$(/usr/bin/python3 -c "import json; print('%.2f' % json.load(open('ingest.$k.try.json'))['seconds'])")
-      if [[ -z "${wall[$k]:-}" ]] || awk -v a="$w" -v b="${wall[$k]}" 'BEGIN { exit !(a < b) }'; then
+      if faster "$w" "${wall[$k]:-}"; then
         wall[$k]=$w
       fi
-      if [[ -z "${inner[$k]:-}" ]] || awk -v a="$st" -v b="${inner[$k]}" 'BEGIN { exit !(a < b) }'; then
+      if faster "$st" "${inner[$k]:-}"; then
         inner[$k]=$st
         cp ingest.$k.try.json ingest.$k.json
       fi
@@ -121,7 +123,7 @@ for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbyt
   split -n l/2 -d --additional-suffix=.csv "$afile" "half.$aname."
   cat "half.$aname.00.csv" "half.$aname.01.csv" > /dev/null
   for ((i = 0; i < repeat; i++)); do
-    rm -f pair.$k.0.h5 pair.$k.1.h5 pair.$k.0.json pair.$k.1.json
+    rm -f pair.$k.[01].h5 pair.$k.[01].derived-*.h5 pair.$k.[01].json
     sync
     s=$(date +%s.%N)
     # Each launcher its own session folder: two mpirun started at once race
@@ -137,14 +139,14 @@ for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbyt
     e=$(date +%s.%N)
     w=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')
     st=$(/usr/bin/python3 -c "import json; print('%.2f' % max(json.load(open('pair.$k.%d.json' % c))['seconds'] for c in (0, 1)))")
-    if [[ -z "${wall[$k]:-}" ]] || awk -v a="$w" -v b="${wall[$k]}" 'BEGIN { exit !(a < b) }'; then
+    if faster "$w" "${wall[$k]:-}"; then
       wall[$k]=$w
     fi
-    if [[ -z "${inner[$k]:-}" ]] || awk -v a="$st" -v b="${inner[$k]}" 'BEGIN { exit !(a < b) }'; then
+    if faster "$st" "${inner[$k]:-}"; then
       inner[$k]=$st
     fi
   done
-  rm -f pair.$k.0.h5 pair.$k.1.h5 pair.$k.0.json pair.$k.1.json "half.$aname.00.csv" "half.$aname.01.csv"
+  rm -rf pair.$k.[01].h5 pair.$k.[01].derived-*.h5 pair.$k.[01].json "half.$aname.00.csv" "half.$aname.01.csv" ompi.0 ompi.1
   row "2 independent np 1 on halves, $aname, wall (ceiling)" "${wall[$k]}" 2 $abytes $alines
   row "2 independent np 1 on halves, $aname, stage (ceiling)" "${inner[$k]}" 2 $abytes $alines
 done
@@ -158,7 +160,7 @@ for aname in generated Pythia-built; do
        "the machine's ceiling (two independent halves): wall $(awk -v a=${wall[$aname.1]} -v b=${wall[$aname.pair]} 'BEGIN { printf "%.2fx", a / b }'), stage $(awk -v a=${inner[$aname.1]} -v b=${inner[$aname.pair]} 'BEGIN { printf "%.2fx", a / b }')"
 done
 # CPU per CSV byte of one np 1 run, all threads and the launcher included.
-rm -f store1.h5
+rm -f store1.h5 store1.derived-*.h5
 sync
 cpu=$( { /usr/bin/time -f "%U %S" mpirun -np 1 --bind-to core "$dmpipe" ingest --out store1.h5 archive.csv > /dev/null; } 2>&1 | tail -1)
 echo "CPU per CSV byte, np 1 (user + system, mpirun included): $(awk -v c="$cpu" -v b="$bytes" 'BEGIN { split(c, x, " "); printf "%.2f ns (%.2f s user, %.2f s system)", (x[1] + x[2]) / b * 1e9, x[1], x[2] }')"
