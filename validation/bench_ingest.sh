@@ -78,6 +78,13 @@ rate() { awk -v b="${3:-$bytes}" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", b /
 evrate() { awk -v l="${3:-$lines}" -v s="$1" -v n="$2" 'BEGIN { printf "%.0f", l / s / n }'; }
 # faster A B: true when A is below B, or there is no B yet.
 faster() { [[ -z "$2" ]] || awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+# keep K WALL STAGE: one run of K; the fastest wall and stage times are kept
+# (separately), true when this run's stage time is the fastest yet.
+keep() {
+  if faster "$2" "${wall[$1]:-}"; then wall[$1]=$2; fi
+  faster "$3" "${inner[$1]:-}" || return 1
+  inner[$1]=$3
+}
 # row LABEL SECONDS RANKS [BYTES LINES]
 row() { printf "| %-60s | %6s | %10s | %14s |\n" "$1" "$2" "$(rate $2 $3 ${4:-})" "$(evrate $2 $3 ${5:-})"; }
 
@@ -102,11 +109,7 @@ for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbyt
       e=$(date +%s.%N)
       w=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')
       st=$(/usr/bin/python3 -c "import json; print('%.2f' % json.load(open('ingest.$k.try.json'))['seconds'])")
-      if faster "$w" "${wall[$k]:-}"; then
-        wall[$k]=$w
-      fi
-      if faster "$st" "${inner[$k]:-}"; then
-        inner[$k]=$st
+      if keep "$k" "$w" "$st"; then
         cp ingest.$k.try.json ingest.$k.json
       fi
     done
@@ -139,12 +142,7 @@ for arch in "generated archive.csv $bytes $lines" "Pythia-built pythia.csv $pbyt
     e=$(date +%s.%N)
     w=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.2f", e - s }')
     st=$(/usr/bin/python3 -c "import json; print('%.2f' % max(json.load(open('pair.$k.%d.json' % c))['seconds'] for c in (0, 1)))")
-    if faster "$w" "${wall[$k]:-}"; then
-      wall[$k]=$w
-    fi
-    if faster "$st" "${inner[$k]:-}"; then
-      inner[$k]=$st
-    fi
+    keep "$k" "$w" "$st" || true
   done
   rm -rf pair.$k.[01].h5 pair.$k.[01].derived-*.h5 pair.$k.[01].json "half.$aname.00.csv" "half.$aname.01.csv" ompi.0 ompi.1
   row "2 independent np 1 on halves, $aname, wall (ceiling)" "${wall[$k]}" 2 $abytes $alines
