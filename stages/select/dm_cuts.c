@@ -198,6 +198,11 @@ static int handler(void *user, const char *section, const char *key, const char 
     if (!strcmp(key, "name")) {
       if (!*value || strlen(value) >= DM_CUT_NAME_MAX)
         return fail(p, "[selection]: bad name '%s'", value);
+      /* "name =;x" gives ";x", but the canonical text "name = ;x" reads as
+       * an empty name and a comment: such a name could not be written back. */
+      if (value[0] == ';')
+        return fail(p, "[selection]: bad name '%s' (it may not begin with ';', which starts a "
+                       "comment)", value);
       snprintf(cs->name, sizeof cs->name, "%s", value);
       p->named = 1;
     }

@@ -20,7 +20,8 @@
  *
  * File format (INI; '#' or ';' start comments):
  *     [selection]
- *     name = my_cuts                 ; label (optional, default: file name)
+ *     name = my_cuts                 ; label (optional, default: file name;
+ *                                    ; under 64 bytes, not beginning with ';')
  *     [cut ht]                       ; one section per cut, in order
  *     variable = ht
  *     op = >=

@@ -229,6 +229,9 @@ static void test_cut_file_errors(void **state)
                "bad.ini:6:");
   expect_error("[cuts a]\nvariable = ht\n", "unknown section");
   expect_error("[selection]\nname = x\n", "no [cut NAME]");
+  /* Found by fuzz_cuts: the name ";x" would be written back as a comment. */
+  expect_error("[selection]\nname =;x\n[cut a]\nvariable = ht\nop = >=\nvalue = 1\n",
+               "bad.ini:2: [selection]: bad name ';x' (it may not begin with ';'");
   expect_error("[cut a]\nvariable = ht\nvariable = met\n", "given twice");
   dm_cutset cs;
   assert_int_equal(dm_cuts_load("/nonexistent/cuts.ini", &cs), DM_ERR_IO);
