@@ -85,6 +85,8 @@ keep() {
   faster "$3" "${inner[$1]:-}" || return 1
   inner[$1]=$3
 }
+# ratio A B: the speed-up A / B.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 # row LABEL SECONDS RANKS [BYTES LINES]
 row() { printf "| %-60s | %6s | %10s | %14s |\n" "$1" "$2" "$(rate $2 $3 ${4:-})" "$(evrate $2 $3 ${5:-})"; }
 
@@ -154,8 +156,10 @@ if [[ "${PEER:-1}" == 1 ]]; then
 fi
 echo
 for aname in generated Pythia-built; do
-  echo "scaling np 1 -> 2, $aname: wall $(awk -v a=${wall[$aname.1]} -v b=${wall[$aname.2]} 'BEGIN { printf "%.2fx", a / b }'), stage $(awk -v a=${inner[$aname.1]} -v b=${inner[$aname.2]} 'BEGIN { printf "%.2fx", a / b }');" \
-       "the machine's ceiling (two independent halves): wall $(awk -v a=${wall[$aname.1]} -v b=${wall[$aname.pair]} 'BEGIN { printf "%.2fx", a / b }'), stage $(awk -v a=${inner[$aname.1]} -v b=${inner[$aname.pair]} 'BEGIN { printf "%.2fx", a / b }')"
+  echo "scaling np 1 -> 2, $aname: wall $(ratio ${wall[$aname.1]} ${wall[$aname.2]})," \
+       "stage $(ratio ${inner[$aname.1]} ${inner[$aname.2]}); the machine's ceiling (two" \
+       "independent halves): wall $(ratio ${wall[$aname.1]} ${wall[$aname.pair]})," \
+       "stage $(ratio ${inner[$aname.1]} ${inner[$aname.pair]})"
 done
 # CPU per CSV byte of one np 1 run, all threads and the launcher included.
 rm -f store1.h5 store1.derived-*.h5

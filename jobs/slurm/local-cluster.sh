@@ -83,6 +83,7 @@ NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus Sockets=1 CoresPerSocket=$cpus 
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 CONF
 }
+bind_failed() { grep -qs "Address already in use" "$dir/log/slurmd.log" "$dir/log/slurmctld.log"; }
 mkdir -p "$dir/run" "$dir/key" "$dir/state" "$dir/spool" "$dir/log"
 chmod 755 "$dir/run"
 chmod 700 "$dir/key"
@@ -108,12 +109,12 @@ for _ in 1 2 3; do
       echo "export SLURM_CONF=$SLURM_CONF"
       exit 0
     fi
-    grep -qs "Address already in use" "$dir/log/slurmd.log" "$dir/log/slurmctld.log" && break
+    bind_failed && break
     sleep 0.5
   done
   stop_pid "$dir/slurmd.pid"
   stop_pid "$dir/slurmctld.pid"
-  grep -qs "Address already in use" "$dir/log/slurmd.log" "$dir/log/slurmctld.log" || break
+  bind_failed || break
   echo "local-cluster: port $port or $((port + 1)) was taken; trying another pair" >&2
   sleep 1
 done
